@@ -1,0 +1,11 @@
+/**
+ * @file crm.h
+ * @brief Umbrella header: includes every public libcrm header.
+ */
+#ifndef CRM_CRM_H
+#define CRM_CRM_H
+
+#include "common.h"
+#include "profiles.h"
+
+#endif /* CRM_CRM_H */

@@ -1,0 +1,134 @@
+/*
+ * In-place MSD radix sort (American flag sort) of fixed-size records keyed by
+ * an unsigned integer of 4 or 8 bytes at offset 0. No allocation, so sorting
+ * never fails; recursion depth is at most the key width in bytes.
+ */
+#include "core/core.h"
+
+#define SMALL_SORT 24
+#define MAX_RECORD 256
+
+static inline uint64_t key_at(const char *rec, unsigned key_bytes)
+{
+    if (key_bytes == 8) {
+        uint64_t k;
+        memcpy(&k, rec, 8);
+        return k;
+    }
+    uint32_t k;
+    memcpy(&k, rec, 4);
+    return k;
+}
+
+static void insertion_sort(char *base, size_t n, size_t size, unsigned key_bytes)
+{
+    char tmp[MAX_RECORD];
+    for (size_t i = 1; i < n; i++) {
+        uint64_t k = key_at(base + i * size, key_bytes);
+        size_t j = i;
+        if (key_at(base + (j - 1) * size, key_bytes) <= k)
+            continue;
+        memcpy(tmp, base + i * size, size);
+        while (j > 0 && key_at(base + (j - 1) * size, key_bytes) > k) {
+            memcpy(base + j * size, base + (j - 1) * size, size);
+            j--;
+        }
+        memcpy(base + j * size, tmp, size);
+    }
+}
+
+static void flag_sort(char *base, size_t n, size_t size, unsigned key_bytes, int byte)
+{
+    while (n > SMALL_SORT && byte >= 0) {
+        size_t count[256] = { 0 };
+        unsigned shift = (unsigned)byte * 8;
+        for (size_t i = 0; i < n; i++)
+            count[(key_at(base + i * size, key_bytes) >> shift) & 0xFF]++;
+        size_t head[256], tail[256], pos = 0, widest = 0;
+        for (int d = 0; d < 256; d++) {
+            head[d] = pos;
+            pos += count[d];
+            tail[d] = pos;
+            if (count[d] > widest)
+                widest = count[d];
+        }
+        if (widest < n) {
+            char tmp[MAX_RECORD], swap[MAX_RECORD];
+            for (int d = 0; d < 256; d++) {
+                while (head[d] < tail[d]) {
+                    char *slot = base + head[d] * size;
+                    unsigned dd = (key_at(slot, key_bytes) >> shift) & 0xFF;
+                    if ((int)dd == d) {
+                        head[d]++;
+                        continue;
+                    }
+                    /* Carry the misplaced record around its cycle. */
+                    memcpy(tmp, slot, size);
+                    while ((int)dd != d) {
+                        char *dst = base + head[dd]++ * size;
+                        unsigned nd = (key_at(dst, key_bytes) >> shift) & 0xFF;
+                        memcpy(swap, dst, size);
+                        memcpy(dst, tmp, size);
+                        memcpy(tmp, swap, size);
+                        dd = nd;
+                    }
+                    memcpy(slot, tmp, size);
+                    head[d]++;
+                }
+            }
+            if (byte > 0) {
+                size_t start = 0;
+                for (int d = 0; d < 256; d++) {
+                    if (count[d] > 1)
+                        flag_sort(base + start * size, count[d], size, key_bytes, byte - 1);
+                    start += count[d];
+                }
+            }
+            return;
+        }
+        byte--; /* every key shares this byte: look at the next one */
+    }
+    insertion_sort(base, n, size, key_bytes);
+}
+
+/* Highest byte in which any key differs from the first: digits above it are
+ * common to all records and need no pass. */
+static int top_byte(const char *base, size_t n, size_t size, unsigned key_bytes)
+{
+    if (n < 2)
+        return -1;
+    uint64_t first = key_at(base, key_bytes), diff = 0;
+    for (size_t i = 1; i < n; i++)
+        diff |= key_at(base + i * size, key_bytes) ^ first;
+    if (!diff)
+        return -1;
+    return (63 - __builtin_clzll(diff)) / 8;
+}
+
+static void sort_keyed(void *rows, size_t n, size_t size, unsigned key_bytes)
+{
+    int byte = top_byte(rows, n, size, key_bytes);
+    if (byte >= 0)
+        flag_sort(rows, n, size, key_bytes, byte);
+}
+
+void crm__sort_records_u64(void *rows, size_t n, size_t size)
+{
+    sort_keyed(rows, n, size, 8);
+}
+
+void crm__sort_u64(uint64_t *v, size_t n)
+{
+    sort_keyed(v, n, sizeof *v, 8);
+}
+
+void crm__sort_i32(int32_t *v, size_t n)
+{
+    /* Flip the sign bit so signed order equals unsigned order. */
+    uint32_t *u = (uint32_t *)(void *)v;
+    for (size_t i = 0; i < n; i++)
+        u[i] ^= UINT32_C(0x80000000);
+    sort_keyed(u, n, sizeof *u, 4);
+    for (size_t i = 0; i < n; i++)
+        u[i] ^= UINT32_C(0x80000000);
+}

@@ -1,0 +1,758 @@
+/*
+ * Per-customer profiles (specs/segmentation.md, "Input and profiles").
+ *
+ * Build: one pass over the caller's orders aggregates into 48-byte slots
+ * found through a u64 hash index. When a customer's rows arrive in time
+ * order (the usual POS export), its distinct-day count, previous day, rows
+ * on the last day and second order day are exact after that pass. A customer
+ * seen out of order is flagged; a second pass buckets the days of flagged
+ * customers only, sorts them and recomputes those fields. Slots are then
+ * sorted by customer id in place and split into columns.
+ *
+ * Mergeable tables also keep each customer's distinct purchase days (CSR)
+ * and the customers whose rows are all refunds, which is exactly what a
+ * merge of two partial tables needs.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/core.h"
+#include "crm/profiles.h"
+
+#define OUT_OF_ORDER UINT32_C(0x80000000)
+
+typedef struct slot {
+    uint64_t id;       /* key: first member (crm__u64idx) */
+    int64_t monetary;
+    int32_t first, last; /* non-refund days; freq == 0: none */
+    uint32_t freq;
+    uint32_t pdays;    /* distinct days, OUT_OF_ORDER flag while building */
+    int32_t prev;      /* second-latest distinct day or -1 */
+    uint32_t last_rows;
+    int32_t second;    /* day of the second row in time order, or -1 */
+    uint32_t ins;      /* insertion index, to find pass-2 data after sorting */
+} slot;
+
+struct crm_profiles {
+    int64_t asof;
+    size_t n;
+    uint64_t *customer_id;
+    int32_t *first_day, *last_day, *recency_days, *tenure_days;
+    int32_t *prev_day, *second_day;
+    uint32_t *frequency, *purchase_days, *last_day_orders;
+    int64_t *monetary;
+    double *gap_avg;
+    /* population totals */
+    uint64_t orders, repeaters;
+    int64_t revenue, lifetime_sum;
+    /* mergeable tables only */
+    int mergeable;
+    size_t *day_off;   /* n + 1 offsets into days */
+    int32_t *days;     /* distinct purchase days per customer, ascending */
+    size_t n_refund_only;
+    uint64_t *ro_id;   /* refund-only customers, ascending id */
+    int64_t *ro_money;
+};
+
+static const size_t options_size[] = {
+    0, CRM__SIZE_THROUGH(crm_profiles_options, mergeable),
+};
+
+static const size_t summary_size[] = {
+    0, CRM__SIZE_THROUGH(crm_population_summary, repeaters),
+};
+
+CRM_API crm_status crm_profiles_options_init(crm_profiles_options *opt,
+                                             unsigned version)
+{
+    if (!opt)
+        return crm__fail(CRM_EINVAL, "crm_profiles_options_init: opt is NULL");
+    crm_status s = crm__check_version(version, CRM_PROFILES_OPTIONS_VERSION,
+                                      "crm_profiles_options");
+    if (s)
+        return s;
+    memset(opt, 0, options_size[version]);
+    opt->version = version;
+    return CRM_OK;
+}
+
+/* ---- table allocation ---------------------------------------------------- */
+
+CRM_API void crm_profiles_free(crm_profiles *p)
+{
+    if (!p)
+        return;
+    void *cols[] = { p->customer_id, p->first_day, p->last_day, p->recency_days,
+                     p->tenure_days, p->prev_day, p->second_day, p->frequency,
+                     p->purchase_days, p->last_day_orders, p->monetary, p->gap_avg,
+                     p->day_off, p->days, p->ro_id, p->ro_money };
+    for (size_t i = 0; i < CRM__ARRAY_LEN(cols); i++)
+        crm__free(cols[i]);
+    crm__free(p);
+}
+
+/* A table with every column allocated for n rows (values undefined). */
+static crm_status table_new(crm_profiles **out, size_t n, int64_t asof)
+{
+    crm_profiles *p = crm__malloc(sizeof *p);
+    if (!p)
+        return crm__fail(CRM_ENOMEM, "profiles: cannot allocate the table");
+    memset(p, 0, sizeof *p);
+    p->asof = asof;
+    p->n = n;
+    struct { void **col; size_t size; } cols[] = {
+        { (void **)&p->customer_id, 8 }, { (void **)&p->monetary, 8 },
+        { (void **)&p->gap_avg, 8 },     { (void **)&p->first_day, 4 },
+        { (void **)&p->last_day, 4 },    { (void **)&p->recency_days, 4 },
+        { (void **)&p->tenure_days, 4 }, { (void **)&p->prev_day, 4 },
+        { (void **)&p->second_day, 4 },  { (void **)&p->frequency, 4 },
+        { (void **)&p->purchase_days, 4 }, { (void **)&p->last_day_orders, 4 },
+    };
+    for (size_t i = 0; i < CRM__ARRAY_LEN(cols); i++) {
+        crm_status s = crm__alloc_array(cols[i].col, n, cols[i].size, 0, "profiles column");
+        if (s) {
+            crm_profiles_free(p);
+            return s;
+        }
+    }
+    *out = p;
+    return CRM_OK;
+}
+
+/* Derived columns and population totals from the stored ones. */
+static crm_status table_finish(crm_profiles *p)
+{
+    int64_t revenue = 0, lifetime = 0;
+    uint64_t orders = 0, repeaters = 0;
+    for (size_t r = 0; r < p->n; r++) {
+        p->recency_days[r] = (int32_t)(p->asof - p->last_day[r]);
+        p->tenure_days[r] = (int32_t)(p->asof - p->first_day[r]);
+        uint32_t f = p->frequency[r];
+        int32_t span = p->last_day[r] - p->first_day[r];
+        p->gap_avg[r] = f >= 2 ? (double)span / (double)(f - 1) : NAN;
+        if (__builtin_add_overflow(revenue, p->monetary[r], &revenue))
+            return crm__fail(CRM_EOVERFLOW,
+                             "profiles: total revenue overflows int64 at customer %llu",
+                             (unsigned long long)p->customer_id[r]);
+        orders += f;
+        if (f >= 2) {
+            repeaters++;
+            lifetime += span;
+        }
+    }
+    p->revenue = revenue;
+    p->orders = orders;
+    p->repeaters = repeaters;
+    p->lifetime_sum = lifetime;
+    return CRM_OK;
+}
+
+/* ---- build: pass 1 --------------------------------------------------------- */
+
+typedef struct builder {
+    const crm_order *orders;
+    size_t n;
+    int64_t asof;
+    crm__u64idx idx;
+    slot *slots;
+    size_t cap;
+    size_t out_of_order; /* customers flagged OUT_OF_ORDER */
+} builder;
+
+static crm_status check_ts(const crm_order *o, size_t i)
+{
+    if (CRM__UNLIKELY(o->ts < 0 || o->ts > CRM_TS_MAX))
+        return crm__fail(CRM_EDATA, "orders[%zu].ts = %lld is outside [0, %lld]", i,
+                         (long long)o->ts, (long long)CRM_TS_MAX);
+    return CRM_OK;
+}
+
+static crm_status slot_for(builder *b, uint64_t id, slot **out)
+{
+    if (CRM__UNLIKELY(crm__u64idx_full(&b->idx))) {
+        crm_status s = crm__u64idx_grow(&b->idx, b->slots, sizeof(slot));
+        if (s)
+            return s;
+    }
+    bool added;
+    size_t r = crm__u64idx_upsert(&b->idx, id, b->slots, sizeof(slot), &added);
+    if (added) {
+        if (r == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 1024;
+            void *p = b->slots;
+            crm_status s = crm__realloc_array(&p, cap, sizeof(slot), "profiles slots");
+            if (s) {
+                b->idx.count--; /* unclaim: the bucket is dropped with the index */
+                return s;
+            }
+            b->slots = p;
+            b->cap = cap;
+        }
+        b->slots[r] = (slot){ .id = id, .prev = -1, .second = -1, .ins = (uint32_t)r };
+    }
+    *out = &b->slots[r];
+    return CRM_OK;
+}
+
+/* Fold one non-refund day into a slot, assuming time order per customer. */
+static void slot_add_day(builder *b, slot *s, int32_t d)
+{
+    if (s->freq == 0) {
+        s->first = s->last = d;
+        s->pdays = 1;
+        s->last_rows = 1;
+    } else if (d > s->last) {
+        s->prev = s->last;
+        s->last = d;
+        s->pdays++;
+        s->last_rows = 1;
+    } else if (d == s->last) {
+        s->last_rows++;
+    } else {
+        if (!(s->pdays & OUT_OF_ORDER))
+            b->out_of_order++;
+        s->pdays |= OUT_OF_ORDER;
+    }
+    s->freq++;
+    if (s->freq == 2)
+        s->second = d;
+}
+
+static crm_status pass_one(builder *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const crm_order *o = &b->orders[i];
+        crm_status st = check_ts(o, i);
+        if (st)
+            return st;
+        int64_t day = crm__day_of(o->ts);
+        if (day > b->asof)
+            continue;
+        slot *s;
+        st = slot_for(b, o->customer_id, &s);
+        if (st)
+            return st;
+        if (CRM__UNLIKELY(__builtin_add_overflow(s->monetary, o->amount, &s->monetary)))
+            return crm__fail(CRM_EOVERFLOW,
+                             "orders[%zu]: monetary of customer %llu overflows int64", i,
+                             (unsigned long long)o->customer_id);
+        if (o->amount < 0)
+            continue;
+        if (CRM__UNLIKELY(s->freq == UINT32_MAX))
+            return crm__fail(CRM_EOVERFLOW,
+                             "orders[%zu]: customer %llu has more than %u orders", i,
+                             (unsigned long long)o->customer_id, UINT32_MAX);
+        slot_add_day(b, s, (int32_t)day);
+    }
+    return CRM_OK;
+}
+
+/* ---- build: pass 2 (day lists) ------------------------------------------- */
+
+/* Exact day fields of one customer from its ascending day list (rows, with
+ * repeats); then the list is reduced to its distinct days, front-packed. */
+static void slot_from_days(slot *s, int32_t *days, size_t rows)
+{
+    crm__sort_i32(days, rows);
+    s->first = days[0];
+    s->last = days[rows - 1];
+    s->second = rows >= 2 ? days[1] : -1;
+    s->last_rows = 0;
+    for (size_t k = rows; k > 0 && days[k - 1] == s->last; k--)
+        s->last_rows++;
+    size_t distinct = 0;
+    for (size_t k = 0; k < rows; k++)
+        if (distinct == 0 || days[distinct - 1] != days[k])
+            days[distinct++] = days[k];
+    s->pdays = (uint32_t)distinct;
+    s->prev = distinct >= 2 ? days[distinct - 2] : -1;
+}
+
+/*
+ * Bucket the days of the customers that need them (all with orders when
+ * `all`, else those flagged OUT_OF_ORDER), fix their fields, and leave
+ * their distinct days at days[start[ins] ..] with count slot.pdays.
+ */
+static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **days_out)
+{
+    size_t nslots = b->idx.count, total = 0;
+    size_t *start;
+    crm_status st = crm__alloc_array((void **)&start, nslots, sizeof *start, 0,
+                                     "profiles day offsets");
+    if (st)
+        return st;
+    for (size_t r = 0; r < nslots; r++) {
+        slot *s = &b->slots[r];
+        start[r] = total;
+        if (s->freq && (all || (s->pdays & OUT_OF_ORDER)))
+            total += s->freq;
+    }
+    int32_t *days;
+    st = crm__alloc_array((void **)&days, total, sizeof *days, 0, "profiles day lists");
+    if (st) {
+        crm__free(start);
+        return st;
+    }
+    /* start[r] runs ahead as a write cursor, then is rewound below. */
+    for (size_t i = 0; i < b->n; i++) {
+        const crm_order *o = &b->orders[i];
+        int64_t day = crm__day_of(o->ts);
+        if (o->amount < 0 || day > b->asof)
+            continue;
+        size_t r = crm__u64idx_find(&b->idx, o->customer_id, b->slots, sizeof(slot));
+        slot *s = &b->slots[r];
+        if (all || (s->pdays & OUT_OF_ORDER))
+            days[start[r]++] = (int32_t)day;
+    }
+    for (size_t r = 0; r < nslots; r++) {
+        slot *s = &b->slots[r];
+        if (s->freq && (all || (s->pdays & OUT_OF_ORDER))) {
+            start[r] -= s->freq;
+            slot_from_days(s, days + start[r], s->freq);
+        }
+    }
+    *start_out = start;
+    *days_out = days;
+    return CRM_OK;
+}
+
+/* ---- build: columns -------------------------------------------------------- */
+
+/* Sorted slots -> columns; refund-only slots (freq == 0) have no row. */
+static void split_columns(crm_profiles *p, const slot *slots, size_t nslots)
+{
+    size_t r = 0;
+    for (size_t k = 0; k < nslots; k++) {
+        const slot *s = &slots[k];
+        if (s->freq == 0)
+            continue;
+        p->customer_id[r] = s->id;
+        p->monetary[r] = s->monetary;
+        p->first_day[r] = s->first;
+        p->last_day[r] = s->last;
+        p->frequency[r] = s->freq;
+        p->purchase_days[r] = s->pdays;
+        p->prev_day[r] = s->prev;
+        p->last_day_orders[r] = s->last_rows;
+        p->second_day[r] = s->second;
+        r++;
+    }
+}
+
+/* Allocate the merge data of a table: day lists of `total` days and
+ * `refund_only` refund-only customers. */
+static crm_status merge_data_new(crm_profiles *p, size_t total, size_t refund_only)
+{
+    p->n_refund_only = refund_only;
+    crm_status st = crm__alloc_array((void **)&p->day_off, p->n + 1, sizeof(size_t), 0,
+                                     "profiles day offsets");
+    if (!st)
+        st = crm__alloc_array((void **)&p->days, total, sizeof(int32_t), 0,
+                              "profiles day lists");
+    if (!st)
+        st = crm__alloc_array((void **)&p->ro_id, refund_only, sizeof(uint64_t), 0,
+                              "profiles refund-only ids");
+    if (!st)
+        st = crm__alloc_array((void **)&p->ro_money, refund_only, sizeof(int64_t), 0,
+                              "profiles refund-only sums");
+    p->mergeable = 1;
+    if (!st)
+        p->day_off[0] = 0;
+    return st;
+}
+
+/* Keep distinct-day lists (in table order) and refund-only customers. */
+static crm_status keep_merge_data(crm_profiles *p, const slot *slots, size_t nslots,
+                                  const size_t *start, const int32_t *days)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < nslots; k++)
+        total += slots[k].freq ? slots[k].pdays : 0;
+    crm_status st = merge_data_new(p, total, nslots - p->n);
+    if (st)
+        return st;
+    size_t at = 0, row = 0, ro = 0;
+    for (size_t k = 0; k < nslots; k++) {
+        const slot *s = &slots[k];
+        if (s->freq == 0) {
+            p->ro_id[ro] = s->id;
+            p->ro_money[ro++] = s->monetary;
+            continue;
+        }
+        memcpy(p->days + at, days + start[s->ins], s->pdays * sizeof(int32_t));
+        at += s->pdays;
+        p->day_off[++row] = at;
+    }
+    return CRM_OK;
+}
+
+static crm_status assemble(crm_profiles **out, const builder *b, size_t nslots,
+                           const size_t *start, const int32_t *days, int mergeable)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < nslots; k++)
+        kept += b->slots[k].freq != 0;
+    crm_profiles *p;
+    crm_status st = table_new(&p, kept, b->asof);
+    if (st)
+        return st;
+    split_columns(p, b->slots, nslots);
+    if (mergeable)
+        st = keep_merge_data(p, b->slots, nslots, start, days);
+    if (!st)
+        st = table_finish(p);
+    if (st) {
+        crm_profiles_free(p);
+        return st;
+    }
+    *out = p;
+    return CRM_OK;
+}
+
+CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *orders,
+                                      size_t n, int64_t asof,
+                                      const crm_profiles_options *opt)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_profiles_build: out is NULL");
+    *out = NULL;
+    if (!orders && n)
+        return crm__fail(CRM_EINVAL, "crm_profiles_build: orders is NULL and n = %zu", n);
+    if (n > (size_t)PTRDIFF_MAX / sizeof(crm_order))
+        return crm__fail(CRM_EOVERFLOW, "crm_profiles_build: n = %zu records overflow", n);
+    if (asof < 0 || asof > CRM_DAY_MAX)
+        return crm__fail(CRM_EINVAL, "crm_profiles_build: asof = %lld is outside [0, %lld]",
+                         (long long)asof, (long long)CRM_DAY_MAX);
+    crm_profiles_options o;
+    crm_profiles_options_init(&o, CRM_PROFILES_OPTIONS_VERSION);
+    crm_status st = crm__options_resolve(&o, opt, options_size, CRM_PROFILES_OPTIONS_VERSION,
+                                         "crm_profiles_options");
+    if (st)
+        return st;
+
+    builder b = { .orders = orders, .n = n, .asof = asof };
+    st = crm__u64idx_init(&b.idx, n / 8 < 1024 ? 1024 : n / 8);
+    if (!st)
+        st = pass_one(&b);
+    size_t *start = NULL;
+    int32_t *days = NULL;
+    if (!st && (o.mergeable || b.out_of_order))
+        st = pass_two(&b, o.mergeable != 0, &start, &days);
+    size_t nslots = b.idx.count;
+    crm__u64idx_free(&b.idx);
+    if (!st) {
+        crm__sort_records_u64(b.slots, nslots, sizeof(slot));
+        st = assemble(out, &b, nslots, start, days, o.mergeable != 0);
+    }
+    crm__free(start);
+    crm__free(days);
+    crm__free(b.slots);
+    return st;
+}
+
+/* ---- merge ----------------------------------------------------------------- */
+
+/* Sorted union of two ascending distinct-day lists; returns its length. */
+static size_t union_days(const int32_t *a, size_t na, const int32_t *b, size_t nb,
+                         int32_t *out)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        int32_t v;
+        if (j == nb || (i < na && a[i] < b[j]))
+            v = a[i++];
+        else if (i == na || b[j] < a[i])
+            v = b[j++];
+        else {
+            v = a[i++];
+            j++;
+        }
+        out[k++] = v;
+    }
+    return k;
+}
+
+/* Day of the second row of the union: the second smallest of the two
+ * smallest rows of each side (second = -1 means "no second row"). */
+static int32_t union_second(int32_t a1, int32_t a2, int32_t b1, int32_t b2)
+{
+    int32_t v[4] = { a1, a2 < 0 ? INT32_MAX : a2, b1, b2 < 0 ? INT32_MAX : b2 };
+    int32_t lo = INT32_MAX, second = INT32_MAX;
+    for (int k = 0; k < 4; k++) {
+        if (v[k] < lo) {
+            second = lo;
+            lo = v[k];
+        } else if (v[k] < second) {
+            second = v[k];
+        }
+    }
+    return second;
+}
+
+typedef struct side {
+    const crm_profiles *t;
+    size_t row, ro;   /* cursors into profile rows and refund-only rows */
+} side;
+
+/* Refund-only money of customer id in s (advancing its cursor), or 0. */
+static int64_t take_refund_only(side *s, uint64_t id)
+{
+    const crm_profiles *t = s->t;
+    while (s->ro < t->n_refund_only && t->ro_id[s->ro] < id)
+        s->ro++;
+    if (s->ro < t->n_refund_only && t->ro_id[s->ro] == id)
+        return t->ro_money[s->ro++];
+    return 0;
+}
+
+/* Copy row r of table t into row w of p with its day list at days + *at. */
+static void copy_row(crm_profiles *p, size_t w, const crm_profiles *t, size_t r, size_t *at)
+{
+    p->customer_id[w] = t->customer_id[r];
+    p->monetary[w] = t->monetary[r];
+    p->first_day[w] = t->first_day[r];
+    p->last_day[w] = t->last_day[r];
+    p->frequency[w] = t->frequency[r];
+    p->purchase_days[w] = t->purchase_days[r];
+    p->prev_day[w] = t->prev_day[r];
+    p->last_day_orders[w] = t->last_day_orders[r];
+    p->second_day[w] = t->second_day[r];
+    size_t len = t->day_off[r + 1] - t->day_off[r];
+    memcpy(p->days + *at, t->days + t->day_off[r], len * sizeof(int32_t));
+    *at += len;
+}
+
+/* Row w of p = union of row ra of a and row rb of b (same customer). */
+static crm_status combine_rows(crm_profiles *p, size_t w, const crm_profiles *a, size_t ra,
+                               const crm_profiles *b, size_t rb, size_t *at)
+{
+    uint64_t id = a->customer_id[ra];
+    p->customer_id[w] = id;
+    if (__builtin_add_overflow(a->monetary[ra], b->monetary[rb], &p->monetary[w]))
+        return crm__fail(CRM_EOVERFLOW, "merge: monetary of customer %llu overflows int64",
+                         (unsigned long long)id);
+    if (__builtin_add_overflow(a->frequency[ra], b->frequency[rb], &p->frequency[w]))
+        return crm__fail(CRM_EOVERFLOW, "merge: customer %llu has more than %u orders",
+                         (unsigned long long)id, UINT32_MAX);
+    int32_t *d = p->days + *at;
+    size_t len = union_days(a->days + a->day_off[ra], a->day_off[ra + 1] - a->day_off[ra],
+                            b->days + b->day_off[rb], b->day_off[rb + 1] - b->day_off[rb], d);
+    *at += len;
+    p->first_day[w] = d[0];
+    p->last_day[w] = d[len - 1];
+    p->purchase_days[w] = (uint32_t)len;
+    p->prev_day[w] = len >= 2 ? d[len - 2] : -1;
+    uint32_t rows = 0;
+    if (a->last_day[ra] == d[len - 1])
+        rows += a->last_day_orders[ra];
+    if (b->last_day[rb] == d[len - 1])
+        rows += b->last_day_orders[rb];
+    p->last_day_orders[w] = rows;
+    p->second_day[w] = union_second(a->first_day[ra], a->second_day[ra], b->first_day[rb],
+                                    b->second_day[rb]);
+    return CRM_OK;
+}
+
+/* Refund-only customers of the union: those refund-only in one side and
+ * absent from the other side's profiles (money summed when in both). */
+static crm_status merge_refund_only(crm_profiles *p, const crm_profiles *a,
+                                    const crm_profiles *b)
+{
+    size_t i = 0, j = 0, k = 0, ra = 0, rb = 0;
+    while (i < a->n_refund_only || j < b->n_refund_only) {
+        uint64_t id;
+        int64_t money = 0;
+        if (j == b->n_refund_only || (i < a->n_refund_only && a->ro_id[i] < b->ro_id[j])) {
+            id = a->ro_id[i];
+            money = a->ro_money[i++];
+        } else if (i == a->n_refund_only || b->ro_id[j] < a->ro_id[i]) {
+            id = b->ro_id[j];
+            money = b->ro_money[j++];
+        } else {
+            id = a->ro_id[i];
+            if (__builtin_add_overflow(a->ro_money[i], b->ro_money[j], &money))
+                return crm__fail(CRM_EOVERFLOW,
+                                 "merge: monetary of customer %llu overflows int64",
+                                 (unsigned long long)id);
+            i++;
+            j++;
+        }
+        /* Skip ids that have a profile on either side: folded into that row. */
+        while (ra < a->n && a->customer_id[ra] < id)
+            ra++;
+        while (rb < b->n && b->customer_id[rb] < id)
+            rb++;
+        if ((ra < a->n && a->customer_id[ra] == id) || (rb < b->n && b->customer_id[rb] == id))
+            continue;
+        p->ro_id[k] = id;
+        p->ro_money[k++] = money;
+    }
+    p->n_refund_only = k;
+    return CRM_OK;
+}
+
+static size_t union_count(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        if (j == nb || (i < na && a[i] < b[j]))
+            i++;
+        else if (i == na || b[j] < a[i])
+            j++;
+        else {
+            i++;
+            j++;
+        }
+        k++;
+    }
+    return k;
+}
+
+static crm_status merge_rows(crm_profiles *p, const crm_profiles *a, const crm_profiles *b)
+{
+    side sa = { a, 0, 0 }, sb = { b, 0, 0 };
+    size_t at = 0;
+    for (size_t w = 0; w < p->n; w++) {
+        int from_a = sb.row == b->n ||
+                     (sa.row < a->n && a->customer_id[sa.row] <= b->customer_id[sb.row]);
+        int from_b = sa.row == a->n ||
+                     (sb.row < b->n && b->customer_id[sb.row] <= a->customer_id[sa.row]);
+        crm_status st = CRM_OK;
+        if (from_a && from_b)
+            st = combine_rows(p, w, a, sa.row++, b, sb.row++, &at);
+        else if (from_a)
+            copy_row(p, w, a, sa.row++, &at);
+        else
+            copy_row(p, w, b, sb.row++, &at);
+        if (st)
+            return st;
+        /* Money of the customer's refund-only rows on the other side. */
+        int64_t extra = take_refund_only(&sa, p->customer_id[w]) +
+                        take_refund_only(&sb, p->customer_id[w]);
+        if (__builtin_add_overflow(p->monetary[w], extra, &p->monetary[w]))
+            return crm__fail(CRM_EOVERFLOW, "merge: monetary of customer %llu overflows int64",
+                             (unsigned long long)p->customer_id[w]);
+        p->day_off[w + 1] = at;
+    }
+    return CRM_OK;
+}
+
+CRM_API crm_status crm_profiles_merge(crm_profiles **out, const crm_profiles *a,
+                                      const crm_profiles *b)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_profiles_merge: out is NULL");
+    *out = NULL;
+    if (!a || !b)
+        return crm__fail(CRM_EINVAL, "crm_profiles_merge: table %s is NULL", a ? "b" : "a");
+    if (!a->mergeable || !b->mergeable)
+        return crm__fail(CRM_EINVAL,
+                         "crm_profiles_merge: table %s was built without options.mergeable",
+                         a->mergeable ? "b" : "a");
+    if (a->asof != b->asof)
+        return crm__fail(CRM_EINVAL, "crm_profiles_merge: asof differs (%lld vs %lld)",
+                         (long long)a->asof, (long long)b->asof);
+    size_t n = union_count(a->customer_id, a->n, b->customer_id, b->n);
+    size_t days = a->day_off[a->n] + b->day_off[b->n];
+    crm_profiles *p;
+    crm_status st = table_new(&p, n, a->asof);
+    if (st)
+        return st;
+    st = merge_data_new(p, days, a->n_refund_only + b->n_refund_only);
+    if (!st)
+        st = merge_rows(p, a, b);
+    if (!st)
+        st = merge_refund_only(p, a, b);
+    if (!st)
+        st = table_finish(p);
+    if (st) {
+        crm_profiles_free(p);
+        return st;
+    }
+    *out = p;
+    return CRM_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------- */
+
+CRM_API size_t crm_profiles_count(const crm_profiles *p)
+{
+    return p ? p->n : 0;
+}
+
+CRM_API int64_t crm_profiles_asof(const crm_profiles *p)
+{
+    return p ? p->asof : -1;
+}
+
+CRM_API int crm_profiles_is_mergeable(const crm_profiles *p)
+{
+    return p ? p->mergeable : 0;
+}
+
+#define CRM__COLUMN(type, name) \
+    CRM_API const type *crm_profiles_##name(const crm_profiles *p) \
+    { \
+        return p ? p->name : NULL; \
+    }
+
+CRM__COLUMN(uint64_t, customer_id)
+CRM__COLUMN(int32_t, first_day)
+CRM__COLUMN(int32_t, last_day)
+CRM__COLUMN(int32_t, recency_days)
+CRM__COLUMN(uint32_t, frequency)
+CRM__COLUMN(int64_t, monetary)
+CRM__COLUMN(int32_t, tenure_days)
+CRM__COLUMN(double, gap_avg)
+CRM__COLUMN(uint32_t, purchase_days)
+CRM__COLUMN(int32_t, prev_day)
+CRM__COLUMN(uint32_t, last_day_orders)
+CRM__COLUMN(int32_t, second_day)
+
+/* num / den, or null (NaN, bit clear) when den == 0. */
+static double ratio(double num, double den, uint32_t bit, uint32_t *valid)
+{
+    if (den == 0)
+        return NAN;
+    *valid |= bit;
+    return num / den;
+}
+
+CRM_API crm_status crm_profiles_summary(const crm_profiles *p, crm_population_summary *out)
+{
+    if (!p || !out)
+        return crm__fail(CRM_EINVAL, "crm_profiles_summary: %s is NULL", p ? "out" : "p");
+    crm_population_summary s = { .version = CRM_POPULATION_SUMMARY_VERSION };
+    s.customers = p->n;
+    s.orders = p->orders;
+    s.revenue = p->revenue;
+    s.repeaters = p->repeaters;
+    s.arpu = ratio((double)p->revenue, (double)p->n, CRM_SUMMARY_HAS_ARPU, &s.valid);
+    s.mean_frequency = ratio((double)p->orders, (double)p->n,
+                             CRM_SUMMARY_HAS_MEAN_FREQUENCY, &s.valid);
+    s.average_check = ratio((double)p->revenue, (double)p->orders,
+                            CRM_SUMMARY_HAS_AVERAGE_CHECK, &s.valid);
+    s.mean_lifetime = ratio((double)p->lifetime_sum, (double)p->repeaters,
+                            CRM_SUMMARY_HAS_MEAN_LIFETIME, &s.valid);
+    return crm__versioned_out(out, &s, summary_size, CRM_POPULATION_SUMMARY_VERSION,
+                              "crm_population_summary");
+}
+
+CRM_API crm_status crm_profiles_find(const crm_profiles *p, uint64_t customer_id, size_t *row)
+{
+    if (!p || !row)
+        return crm__fail(CRM_EINVAL, "crm_profiles_find: %s is NULL", p ? "row" : "p");
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->customer_id[mid] < customer_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == p->n || p->customer_id[lo] != customer_id)
+        return crm__fail(CRM_EINVAL, "crm_profiles_find: no customer %llu",
+                         (unsigned long long)customer_id);
+    *row = lo;
+    return CRM_OK;
+}
