@@ -167,33 +167,6 @@ static crm_status check_ts(const crm_order *o, size_t i)
     return CRM_OK;
 }
 
-static crm_status slot_for(builder *b, uint64_t id, slot **out)
-{
-    if (CRM__UNLIKELY(crm__u64idx_full(&b->idx))) {
-        crm_status s = crm__u64idx_grow(&b->idx, b->slots, sizeof(slot));
-        if (s)
-            return s;
-    }
-    bool added;
-    size_t r = crm__u64idx_upsert(&b->idx, id, b->slots, sizeof(slot), &added);
-    if (added) {
-        if (r == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 1024;
-            void *p = b->slots;
-            crm_status s = crm__realloc_array(&p, cap, sizeof(slot), "profiles slots");
-            if (s) {
-                b->idx.count--; /* unclaim: the bucket is dropped with the index */
-                return s;
-            }
-            b->slots = p;
-            b->cap = cap;
-        }
-        b->slots[r] = (slot){ .id = id, .prev = -1, .second = -1, .ins = (uint32_t)r };
-    }
-    *out = &b->slots[r];
-    return CRM_OK;
-}
-
 /* Fold one non-refund day into a slot, assuming time order per customer. */
 static void slot_add_day(builder *b, slot *s, int32_t d)
 {
@@ -218,9 +191,73 @@ static void slot_add_day(builder *b, slot *s, int32_t d)
         s->second = d;
 }
 
+/* Software pipeline over the orders: the bucket of order i + 2D is
+ * prefetched, then the slot of order i + D, so both cache misses overlap
+ * with work on earlier orders. Bucket positions are computed once, at i + 2D,
+ * and kept in a ring (valid while the index does not grow). */
+#define PREFETCH_D 16
+#define RING 64 /* power of two > 2 * PREFETCH_D */
+
+typedef struct pipeline {
+    size_t home[RING];
+    size_t mask; /* index mask the ring was computed with */
+} pipeline;
+
+static inline void stage_bucket(const builder *b, pipeline *pl, size_t i)
+{
+    size_t h = crm__u64idx_home(&b->idx, b->orders[i].customer_id);
+    pl->home[i % RING] = h;
+    crm__prefetch(&b->idx.bucket[h]);
+}
+
+static inline void stage_slot(const builder *b, const pipeline *pl, size_t i)
+{
+    uint32_t k = b->idx.bucket[pl->home[i % RING] & b->idx.mask];
+    if (k && k <= b->cap)
+        crm__prefetch(&b->slots[k - 1]);
+}
+
+/* Slot of order i: the ring's bucket position when still valid. */
+static crm_status slot_of_order(builder *b, const pipeline *pl, size_t i, slot **out)
+{
+    if (CRM__UNLIKELY(crm__u64idx_full(&b->idx))) {
+        crm_status s = crm__u64idx_grow(&b->idx, b->slots, sizeof(slot));
+        if (s)
+            return s;
+    }
+    uint64_t id = b->orders[i].customer_id;
+    size_t start = pl->mask == b->idx.mask ? pl->home[i % RING]
+                                           : crm__u64idx_home(&b->idx, id);
+    bool added;
+    size_t r = crm__u64idx_upsert_at(&b->idx, start, id, b->slots, sizeof(slot), &added);
+    if (added) {
+        if (r == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 1024;
+            void *p = b->slots;
+            crm_status s = crm__realloc_array(&p, cap, sizeof(slot), "profiles slots");
+            if (s)
+                return s; /* the claimed bucket dies with the index */
+            crm__advise_random(p, cap * sizeof(slot));
+            b->slots = p;
+            b->cap = cap;
+        }
+        b->slots[r] = (slot){ .id = id, .prev = -1, .second = -1, .ins = (uint32_t)r };
+    }
+    *out = &b->slots[r];
+    return CRM_OK;
+}
+
 static crm_status pass_one(builder *b)
 {
+    pipeline pl = { .mask = b->idx.mask };
+    size_t warm = b->n < 2 * PREFETCH_D ? b->n : 2 * PREFETCH_D;
+    for (size_t i = 0; i < warm; i++)
+        stage_bucket(b, &pl, i);
     for (size_t i = 0; i < b->n; i++) {
+        if (i + 2 * PREFETCH_D < b->n)
+            stage_bucket(b, &pl, i + 2 * PREFETCH_D);
+        if (i + PREFETCH_D < b->n)
+            stage_slot(b, &pl, i + PREFETCH_D);
         const crm_order *o = &b->orders[i];
         crm_status st = check_ts(o, i);
         if (st)
@@ -229,7 +266,7 @@ static crm_status pass_one(builder *b)
         if (day > b->asof)
             continue;
         slot *s;
-        st = slot_for(b, o->customer_id, &s);
+        st = slot_of_order(b, &pl, i, &s);
         if (st)
             return st;
         if (CRM__UNLIKELY(__builtin_add_overflow(s->monetary, o->amount, &s->monetary)))

@@ -1,5 +1,6 @@
 /* Allocator hooks, checked array allocation, versioned struct helpers. */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "core/core.h"
 
@@ -65,6 +66,23 @@ crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
         memset(p, 0, bytes);
     *out = p;
     return CRM_OK;
+}
+
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+void crm__advise_random(void *ptr, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (!ptr || bytes < 2 * HUGE_PAGE)
+        return;
+    uintptr_t lo = ((uintptr_t)ptr + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)ptr + bytes) & ~(HUGE_PAGE - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)ptr;
+    (void)bytes;
+#endif
 }
 
 crm_status crm__realloc_array(void **ptr, size_t n, size_t size, const char *what)

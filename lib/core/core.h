@@ -22,6 +22,19 @@
 #define CRM__UNLIKELY(x) (x)
 #endif
 
+/* Hint that *p will be read soon. GCC 12 can drop __builtin_prefetch as
+ * dead code inside larger loops, so x86 gets a volatile instruction. */
+static inline void crm__prefetch(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#elif defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 #define CRM__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 /* Bytes of T up to and including member m: the size a struct version knew. */
 #define CRM__SIZE_THROUGH(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
@@ -45,6 +58,10 @@ static inline bool crm__mul_size(size_t a, size_t b, size_t *out)
  * the last error naming `what` and returns CRM_EOVERFLOW or CRM_ENOMEM. */
 crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
                             const char *what);
+/* Ask the kernel for huge pages on the aligned interior of a large block
+ * that will be accessed at random (hash tables, per-customer slots): in a VM
+ * a TLB miss costs a nested page walk. Advice only; never fails. */
+void crm__advise_random(void *ptr, size_t bytes);
 /* Resize *ptr to n * size bytes; *ptr unchanged on failure. */
 crm_status crm__realloc_array(void **ptr, size_t n, size_t size,
                               const char *what);
@@ -125,14 +142,14 @@ static inline size_t crm__u64idx_find(const crm__u64idx *m, uint64_t key,
     }
 }
 
-/* Row of key; when absent, claims row m->count for it (the caller must
- * then write the key at that row) and sets *added. The caller grows the map
- * (crm__u64idx_grow) before count reaches capacity / 2. */
-static inline size_t crm__u64idx_upsert(crm__u64idx *m, uint64_t key,
-                                        const void *rows, size_t stride,
-                                        bool *added)
+/* Row of key, probing from bucket `start` (its home position); when absent,
+ * claims row m->count for it (the caller must then write the key at that
+ * row) and sets *added. The caller grows the map (crm__u64idx_grow) before
+ * count reaches capacity / 2. */
+static inline size_t crm__u64idx_upsert_at(crm__u64idx *m, size_t start, uint64_t key,
+                                           const void *rows, size_t stride, bool *added)
 {
-    size_t i = crm__u64idx_home(m, key);
+    size_t i = start;
     for (;; i = (i + 1) & m->mask) {
         uint32_t b = m->bucket[i];
         if (b == 0)
@@ -145,6 +162,13 @@ static inline size_t crm__u64idx_upsert(crm__u64idx *m, uint64_t key,
     m->bucket[i] = (uint32_t)(m->count + 1);
     *added = true;
     return m->count++;
+}
+
+/* crm__u64idx_upsert_at from the key's home bucket. */
+static inline size_t crm__u64idx_upsert(crm__u64idx *m, uint64_t key, const void *rows,
+                                        size_t stride, bool *added)
+{
+    return crm__u64idx_upsert_at(m, crm__u64idx_home(m, key), key, rows, stride, added);
 }
 
 static inline bool crm__u64idx_full(const crm__u64idx *m)

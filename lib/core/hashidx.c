@@ -13,9 +13,11 @@ crm_status crm__u64idx_init(crm__u64idx *m, size_t expected)
 {
     size_t cap = pow2_at_least(expected > SIZE_MAX / 2 ? SIZE_MAX / 2 : expected * 2);
     void *b;
-    crm_status s = crm__alloc_array(&b, cap, sizeof(uint32_t), 1, "hash index");
+    crm_status s = crm__alloc_array(&b, cap, sizeof(uint32_t), 0, "hash index");
     if (s)
         return s;
+    crm__advise_random(b, cap * sizeof(uint32_t)); /* before the first touch */
+    memset(b, 0, cap * sizeof(uint32_t));
     m->bucket = b;
     m->mask = cap - 1;
     m->count = 0;
@@ -36,9 +38,11 @@ crm_status crm__u64idx_grow(crm__u64idx *m, const void *rows, size_t stride)
     if (m->count >= UINT32_MAX - 1 || cap > (size_t)UINT32_MAX * 2)
         return crm__fail(CRM_EOVERFLOW, "hash index: more than %u keys", UINT32_MAX - 2);
     void *b;
-    crm_status s = crm__alloc_array(&b, cap, sizeof(uint32_t), 1, "hash index");
+    crm_status s = crm__alloc_array(&b, cap, sizeof(uint32_t), 0, "hash index");
     if (s)
         return s;
+    crm__advise_random(b, cap * sizeof(uint32_t));
+    memset(b, 0, cap * sizeof(uint32_t));
     crm__free(m->bucket);
     m->bucket = b;
     m->mask = cap - 1;
