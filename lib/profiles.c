@@ -217,6 +217,30 @@ static inline void stage_slot(const builder *b, const pipeline *pl, size_t i)
         crm__prefetch(&b->slots[k - 1]);
 }
 
+static void pipeline_start(const builder *b, pipeline *pl)
+{
+    pl->mask = b->idx.mask;
+    size_t warm = b->n < 2 * PREFETCH_D ? b->n : 2 * PREFETCH_D;
+    for (size_t i = 0; i < warm; i++)
+        stage_bucket(b, pl, i);
+}
+
+/* Prefetch ahead of order i (call at the top of each iteration). */
+static inline void pipeline_step(const builder *b, pipeline *pl, size_t i)
+{
+    if (i + 2 * PREFETCH_D < b->n)
+        stage_bucket(b, pl, i + 2 * PREFETCH_D);
+    if (i + PREFETCH_D < b->n)
+        stage_slot(b, pl, i + PREFETCH_D);
+}
+
+/* Bucket position of order i to start probing at. */
+static inline size_t pipeline_home(const builder *b, const pipeline *pl, size_t i)
+{
+    return pl->mask == b->idx.mask ? pl->home[i % RING]
+                                   : crm__u64idx_home(&b->idx, b->orders[i].customer_id);
+}
+
 /* Slot of order i: the ring's bucket position when still valid. */
 static crm_status slot_of_order(builder *b, const pipeline *pl, size_t i, slot **out)
 {
@@ -226,10 +250,9 @@ static crm_status slot_of_order(builder *b, const pipeline *pl, size_t i, slot *
             return s;
     }
     uint64_t id = b->orders[i].customer_id;
-    size_t start = pl->mask == b->idx.mask ? pl->home[i % RING]
-                                           : crm__u64idx_home(&b->idx, id);
     bool added;
-    size_t r = crm__u64idx_upsert_at(&b->idx, start, id, b->slots, sizeof(slot), &added);
+    size_t r = crm__u64idx_upsert_at(&b->idx, pipeline_home(b, pl, i), id, b->slots,
+                                     sizeof(slot), &added);
     if (added) {
         if (r == b->cap) {
             size_t cap = b->cap ? b->cap * 2 : 1024;
@@ -249,15 +272,10 @@ static crm_status slot_of_order(builder *b, const pipeline *pl, size_t i, slot *
 
 static crm_status pass_one(builder *b)
 {
-    pipeline pl = { .mask = b->idx.mask };
-    size_t warm = b->n < 2 * PREFETCH_D ? b->n : 2 * PREFETCH_D;
-    for (size_t i = 0; i < warm; i++)
-        stage_bucket(b, &pl, i);
+    pipeline pl;
+    pipeline_start(b, &pl);
     for (size_t i = 0; i < b->n; i++) {
-        if (i + 2 * PREFETCH_D < b->n)
-            stage_bucket(b, &pl, i + 2 * PREFETCH_D);
-        if (i + PREFETCH_D < b->n)
-            stage_slot(b, &pl, i + PREFETCH_D);
+        pipeline_step(b, &pl, i);
         const crm_order *o = &b->orders[i];
         crm_status st = check_ts(o, i);
         if (st)
@@ -331,12 +349,16 @@ static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **da
         return st;
     }
     /* start[r] runs ahead as a write cursor, then is rewound below. */
+    pipeline pl;
+    pipeline_start(b, &pl);
     for (size_t i = 0; i < b->n; i++) {
+        pipeline_step(b, &pl, i);
         const crm_order *o = &b->orders[i];
         int64_t day = crm__day_of(o->ts);
         if (o->amount < 0 || day > b->asof)
             continue;
-        size_t r = crm__u64idx_find(&b->idx, o->customer_id, b->slots, sizeof(slot));
+        size_t r = crm__u64idx_find_at(&b->idx, pipeline_home(b, &pl, i), o->customer_id,
+                                       b->slots, sizeof(slot));
         slot *s = &b->slots[r];
         if (all || (s->pdays & OUT_OF_ORDER))
             days[start[r]++] = (int32_t)day;
@@ -355,24 +377,38 @@ static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **da
 
 /* ---- build: columns -------------------------------------------------------- */
 
-/* Sorted slots -> columns; refund-only slots (freq == 0) have no row. */
-static void split_columns(crm_profiles *p, const slot *slots, size_t nslots)
+/* Rows between two shrinks of the slot array while it is being emptied. */
+#define SHRINK_STEP 65536
+
+/*
+ * Sorted slots -> columns, refund-only slots (freq == 0) skipped. Filled from
+ * the last row down while the slot array is shrunk behind the cursor, so the
+ * slots and the (not yet touched) column pages are never resident together:
+ * the peak stays near max(slots, columns) instead of their sum.
+ */
+static void split_columns(crm_profiles *p, builder *b, size_t nslots)
 {
-    size_t r = 0;
-    for (size_t k = 0; k < nslots; k++) {
-        const slot *s = &slots[k];
-        if (s->freq == 0)
-            continue;
-        p->customer_id[r] = s->id;
-        p->monetary[r] = s->monetary;
-        p->first_day[r] = s->first;
-        p->last_day[r] = s->last;
-        p->frequency[r] = s->freq;
-        p->purchase_days[r] = s->pdays;
-        p->prev_day[r] = s->prev;
-        p->last_day_orders[r] = s->last_rows;
-        p->second_day[r] = s->second;
-        r++;
+    size_t r = p->n;
+    for (size_t k = nslots; k-- > 0;) {
+        const slot *s = &b->slots[k];
+        if (s->freq) {
+            r--;
+            p->customer_id[r] = s->id;
+            p->monetary[r] = s->monetary;
+            p->first_day[r] = s->first;
+            p->last_day[r] = s->last;
+            p->frequency[r] = s->freq;
+            p->purchase_days[r] = s->pdays;
+            p->prev_day[r] = s->prev;
+            p->last_day_orders[r] = s->last_rows;
+            p->second_day[r] = s->second;
+        }
+        if (k % SHRINK_STEP == 0 && k > 0) {
+            /* Shrinking cannot lose data; a failed shrink just keeps the block. */
+            void *smaller = crm__realloc(b->slots, k * sizeof(slot));
+            if (smaller)
+                b->slots = smaller;
+        }
     }
 }
 
@@ -423,7 +459,7 @@ static crm_status keep_merge_data(crm_profiles *p, const slot *slots, size_t nsl
     return CRM_OK;
 }
 
-static crm_status assemble(crm_profiles **out, const builder *b, size_t nslots,
+static crm_status assemble(crm_profiles **out, builder *b, size_t nslots,
                            const size_t *start, const int32_t *days, int mergeable)
 {
     size_t kept = 0;
@@ -433,11 +469,12 @@ static crm_status assemble(crm_profiles **out, const builder *b, size_t nslots,
     crm_status st = table_new(&p, kept, b->asof);
     if (st)
         return st;
-    split_columns(p, b->slots, nslots);
-    if (mergeable)
+    if (mergeable) /* reads every slot: before split_columns empties them */
         st = keep_merge_data(p, b->slots, nslots, start, days);
-    if (!st)
+    if (!st) {
+        split_columns(p, b, nslots);
         st = table_finish(p);
+    }
     if (st) {
         crm_profiles_free(p);
         return st;

@@ -129,17 +129,24 @@ static inline size_t crm__u64idx_home(const crm__u64idx *m, uint64_t key)
     return (size_t)crm__mix64(key) & m->mask;
 }
 
-/* Row of key, or SIZE_MAX when absent. */
-static inline size_t crm__u64idx_find(const crm__u64idx *m, uint64_t key,
-                                      const void *rows, size_t stride)
+/* Row of key probing from bucket `start` (its home), or SIZE_MAX when absent. */
+static inline size_t crm__u64idx_find_at(const crm__u64idx *m, size_t start, uint64_t key,
+                                         const void *rows, size_t stride)
 {
-    for (size_t i = crm__u64idx_home(m, key);; i = (i + 1) & m->mask) {
+    for (size_t i = start;; i = (i + 1) & m->mask) {
         uint32_t b = m->bucket[i];
         if (b == 0)
             return SIZE_MAX;
         if (*crm__u64idx_key(rows, stride, b - 1) == key)
             return b - 1;
     }
+}
+
+/* Row of key, or SIZE_MAX when absent. */
+static inline size_t crm__u64idx_find(const crm__u64idx *m, uint64_t key,
+                                      const void *rows, size_t stride)
+{
+    return crm__u64idx_find_at(m, crm__u64idx_home(m, key), key, rows, stride);
 }
 
 /* Row of key, probing from bucket `start` (its home position); when absent,

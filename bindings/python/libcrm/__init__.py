@@ -1,0 +1,31 @@
+"""libcrm: CRM analytics core (profiles, RFM, lifecycle, CLV, frequency caps,
+attribution) through ctypes. numpy is optional: with it, record arrays are
+read in place and result columns are zero-copy read-only arrays."""
+from . import _types
+from ._arrays import dtype_of
+from ._convert import from_day, to_day, to_minor_units
+from ._lib import lib as _lib
+from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
+                     OutOfMemory, RuleError, StateError, VersionError)
+from .profiles import Profiles, profiles
+
+#: numpy structured dtype of ``crm_order`` (None without numpy).
+ORDER_DTYPE = dtype_of(_types.Order)
+
+__version__ = _lib.crm_version_string().decode()
+
+
+def version():
+    """Version string of the loaded C library."""
+    return _lib.crm_version_string().decode()
+
+
+def status_str(status):
+    """Name and description of a C status code."""
+    return _lib.crm_status_str(status).decode()
+
+
+__all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
+           "InvalidArgument", "OutOfMemory", "Profiles", "RuleError",
+           "StateError", "VersionError", "from_day", "profiles",
+           "status_str", "to_day", "to_minor_units", "version"]

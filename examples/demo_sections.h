@@ -1,0 +1,18 @@
+/* crm-demo report sections, one function per module. Each prints its part
+ * of the report for the loaded orders and returns 0, or prints the error
+ * and returns 1. */
+#ifndef CRM_EXAMPLES_DEMO_SECTIONS_H
+#define CRM_EXAMPLES_DEMO_SECTIONS_H
+
+#include "crm/crm.h"
+
+typedef struct demo_input {
+    const crm_order *orders;
+    size_t n;
+    int64_t asof;                 /* snapshot day */
+    const crm_profiles *profiles; /* built once by main */
+} demo_input;
+
+int demo_population(const demo_input *in);
+
+#endif
