@@ -81,4 +81,15 @@ case "$resolved" in
 *) echo "FAILED: consumer resolves libcrm to '$resolved', not the installed copy"; exit 1 ;;
 esac
 LD_LIBRARY_PATH=$libdir "$tmp/consumer"
+
+echo "== (iii) installed static archive, pkg-config --static"
+[ -e "$libdir/libcrm.a" ] || { echo "FAILED: $libdir/libcrm.a not installed"; exit 1; }
+cflags=$(pkg-config --cflags libcrm)
+# shellcheck disable=SC2086
+step "${CC:-cc}" -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$tmp/consumer_static" \
+    "$here/consumer.c" $cflags "$libdir/libcrm.a" $(pkg-config --static --libs-only-l libcrm | sed 's/-lcrm//')
+if ldd "$tmp/consumer_static" | grep -q libcrm; then
+    echo "FAILED: the static consumer still needs libcrm.so"; exit 1
+fi
+"$tmp/consumer_static"
 echo "consumer projects OK"
