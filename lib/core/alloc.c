@@ -52,13 +52,22 @@ void crm__free(void *ptr)
         hooks.free_fn(hooks.ctx, ptr);
 }
 
+/* n * size in bytes, or a CRM_EOVERFLOW failure naming `what`. */
+static crm_status checked_bytes(size_t n, size_t size, const char *what, size_t *bytes)
+{
+    if (!crm__mul_size(n, size, bytes) || *bytes > (size_t)PTRDIFF_MAX)
+        return crm__fail(CRM_EOVERFLOW, "%s: %zu x %zu bytes overflows", what, n, size);
+    return CRM_OK;
+}
+
 crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
                             const char *what)
 {
     size_t bytes;
     *out = NULL;
-    if (!crm__mul_size(n, size, &bytes) || bytes > (size_t)PTRDIFF_MAX)
-        return crm__fail(CRM_EOVERFLOW, "%s: %zu x %zu bytes overflows", what, n, size);
+    crm_status s = checked_bytes(n, size, what, &bytes);
+    if (s)
+        return s;
     void *p = crm__malloc(bytes);
     if (!p)
         return crm__fail(CRM_ENOMEM, "%s: cannot allocate %zu bytes", what, bytes);
@@ -88,8 +97,9 @@ void crm__advise_random(void *ptr, size_t bytes)
 crm_status crm__realloc_array(void **ptr, size_t n, size_t size, const char *what)
 {
     size_t bytes;
-    if (!crm__mul_size(n, size, &bytes) || bytes > (size_t)PTRDIFF_MAX)
-        return crm__fail(CRM_EOVERFLOW, "%s: %zu x %zu bytes overflows", what, n, size);
+    crm_status s = checked_bytes(n, size, what, &bytes);
+    if (s)
+        return s;
     void *p = crm__realloc(*ptr, bytes);
     if (!p)
         return crm__fail(CRM_ENOMEM, "%s: cannot allocate %zu bytes", what, bytes);
