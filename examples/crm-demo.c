@@ -58,6 +58,14 @@ int main(int argc, char **argv)
            path, asof);
     demo_input in = { orders, n, asof, profiles };
     int rc = demo_population(&in);
+    /* Later sections, one line under each module's marker:
+     * rc |= demo_MODULE(&in); */
+    /* rfm: */
+    /* segment: */
+    /* lifecycle: */
+    /* clv: */
+    /* fcap: */
+    /* attribution: */
     crm_profiles_free(profiles);
     free(orders);
     return rc;

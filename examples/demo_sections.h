@@ -14,5 +14,11 @@ typedef struct demo_input {
 } demo_input;
 
 int demo_population(const demo_input *in);
+/* rfm: */
+/* segment: */
+/* lifecycle: */
+/* clv: */
+/* fcap: */
+/* attribution: */
 
 #endif

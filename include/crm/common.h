@@ -121,7 +121,14 @@ enum crm_struct_id {
     CRM_STRUCT_ORDER = 1,               /**< ::crm_order */
     CRM_STRUCT_ALLOCATOR = 2,           /**< ::crm_allocator */
     CRM_STRUCT_PROFILES_OPTIONS = 3,    /**< ::crm_profiles_options */
-    CRM_STRUCT_POPULATION_SUMMARY = 4   /**< ::crm_population_summary */
+    CRM_STRUCT_POPULATION_SUMMARY = 4,  /**< ::crm_population_summary */
+    /* Ranges reserved per module; each adds entries under its marker. */
+    /* rfm + segment: 10-19 */
+    /* lifecycle: 20-29 */
+    /* clv: 30-39 */
+    /* fcap: 40-49 */
+    /* attribution: 50-59 */
+    /* partial (scale-out): 60-69 */
 };
 
 /**

@@ -7,5 +7,13 @@
 
 #include "common.h"
 #include "profiles.h"
+/* Module headers, one line under each module's marker. */
+/* rfm: */
+/* segment: */
+/* lifecycle: */
+/* clv: */
+/* fcap: */
+/* attribution: */
+/* partial: */
 
 #endif /* CRM_CRM_H */

@@ -27,6 +27,12 @@ CRM_API size_t crm_struct_size(int id)
         return sizeof(crm_profiles_options);
     case CRM_STRUCT_POPULATION_SUMMARY:
         return sizeof(crm_population_summary);
+    /* rfm + segment: */
+    /* lifecycle: */
+    /* clv: */
+    /* fcap: */
+    /* attribution: */
+    /* partial: */
     default:
         return 0;
     }

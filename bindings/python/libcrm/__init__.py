@@ -8,6 +8,14 @@ from ._lib import lib as _lib
 from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
                      OutOfMemory, RuleError, StateError, VersionError)
 from .profiles import Profiles, profiles
+# Module imports, one block under each marker (extend __all__ there too).
+# rfm:
+# segment:
+# lifecycle:
+# clv:
+# fcap:
+# attribution:
+# partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 
 #: numpy structured dtype of ``crm_order`` (None without numpy).
 ORDER_DTYPE = dtype_of(_types.Order)
@@ -29,3 +37,9 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "InvalidArgument", "OutOfMemory", "Profiles", "RuleError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
+# rfm:
+# segment:
+# lifecycle:
+# clv:
+# fcap:
+# attribution:

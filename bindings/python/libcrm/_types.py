@@ -44,3 +44,11 @@ class Allocator(ctypes.Structure):
 
 # enum crm_struct_id -> mirror
 STRUCT_IDS = {1: Order, 2: Allocator, 3: ProfilesOptions, 4: PopulationSummary}
+# Modules with their own mirrors register them under their marker, e.g.
+# STRUCT_IDS.update({10: RfmOptions}); mirrors may live in the module's file.
+# rfm + segment:
+# lifecycle:
+# clv:
+# fcap:
+# attribution:
+# partial:
