@@ -2,10 +2,12 @@
  * calendar, CRC-32C. Linked against the internal twin of the library. */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/blob.h"
 #include "core/core.h"
 
 static void status_strings(void **state)
@@ -250,6 +252,131 @@ static void mix64_is_stable(void **state)
     assert_int_equal(crm__mix64(0), UINT64_C(0xE220A8397B1DCDAF));
 }
 
+/* A blob with every field type; returns its bytes (crm_bytes_free). */
+static crm_status write_sample_blob(void **out, size_t *len)
+{
+    static const uint64_t u64s[3] = {1, UINT64_MAX, 42};
+    static const double f64s[2] = {-0.0, 1e300};
+    crm__wbuf w;
+    crm__wbuf_init(&w);
+    crm__blob_begin(&w, 7, 2);
+    crm__wbuf_u8(&w, 0xAB);
+    crm__wbuf_u16(&w, 0xBEEF);
+    crm__wbuf_u32(&w, 0xDEADBEEFu);
+    crm__wbuf_i64(&w, INT64_MIN);
+    crm__wbuf_f64(&w, 0.1);
+    crm__wbuf_u64s(&w, u64s, 3);
+    crm__wbuf_f64s(&w, f64s, 2);
+    return crm__blob_end(&w, out, len, "sample");
+}
+
+static crm_status blob_oom_call(void *ctx)
+{
+    (void)ctx;
+    void *b;
+    size_t n;
+    crm_status st = write_sample_blob(&b, &n);
+    if (st == CRM_OK)
+        crm_bytes_free(b);
+    return st;
+}
+
+static void blob_round_trip(void **state)
+{
+    (void)state;
+    void *b = NULL;
+    size_t n = 0;
+    assert_int_equal(write_sample_blob(&b, &n), CRM_OK);
+    /* 1+2+4+8+8 + 3*8 + 2*8 = 63 payload bytes, 20 bytes of frame. */
+    assert_int_equal(n, 63 + 20);
+    const uint8_t *p = b;
+    assert_memory_equal(p, "CRMB", 4);
+    assert_int_equal(p[4] | p[5] << 8, 7);
+    assert_int_equal(p[6] | p[7] << 8, 2);
+    assert_int_equal(p[8], 63);
+    assert_int_equal(p[16], 0xAB); /* little-endian fields */
+    assert_int_equal(p[17], 0xEF);
+    assert_int_equal(p[18], 0xBE);
+
+    crm__rbuf r;
+    uint16_t ver = 0;
+    assert_int_equal(crm__blob_open(&r, b, n, 7, 2, &ver, "sample"), CRM_OK);
+    assert_int_equal(ver, 2);
+    uint8_t a;
+    uint16_t c;
+    uint32_t d;
+    int64_t e;
+    double f, f2[2];
+    uint64_t g[3];
+    assert_true(crm__rbuf_u8(&r, &a, "a") && crm__rbuf_u16(&r, &c, "c") &&
+                crm__rbuf_u32(&r, &d, "d") && crm__rbuf_i64(&r, &e, "e") &&
+                crm__rbuf_f64(&r, &f, "f") && crm__rbuf_u64s(&r, g, 3, "g") &&
+                crm__rbuf_f64s(&r, f2, 2, "f2"));
+    assert_int_equal(a, 0xAB);
+    assert_int_equal(c, 0xBEEF);
+    assert_int_equal(d, 0xDEADBEEFu);
+    assert_true(e == INT64_MIN);
+    assert_true(f == 0.1 && f2[1] == 1e300 && signbit(f2[0]));
+    assert_true(g[0] == 1 && g[1] == UINT64_MAX && g[2] == 42);
+    assert_int_equal(crm__rbuf_finish(&r), CRM_OK);
+    /* reading past the end fails with the offset, and stays failed */
+    assert_false(crm__rbuf_u8(&r, &a, "extra"));
+    assert_non_null(strstr(crm_last_error(), "truncated at byte 79 reading extra"));
+    assert_int_equal(r.err, CRM_ESTATE);
+    crm_bytes_free(b);
+    crm_bytes_free(NULL);
+    oom_sweep(blob_oom_call, NULL);
+}
+
+static void blob_rejects_damage(void **state)
+{
+    (void)state;
+    void *b;
+    size_t n;
+    assert_int_equal(write_sample_blob(&b, &n), CRM_OK);
+    uint8_t *p = b;
+    crm__rbuf r;
+    /* every truncation is refused, with the truncation point named */
+    for (size_t len = 0; len < n; len++)
+        assert_int_equal(crm__blob_open(&r, p, len, 7, 2, NULL, "sample"), CRM_ESTATE);
+    assert_non_null(strstr(crm_last_error(), "truncated"));
+    /* every single-bit flip is caught (magic, kind, length, payload or CRC;
+     * a flipped version byte reads as an unsupported version) */
+    for (size_t i = 0; i < n; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            p[i] ^= (uint8_t)(1u << bit);
+            crm_status st = crm__blob_open(&r, p, n, 7, 2, NULL, "sample");
+            assert_true(st == CRM_ESTATE || st == CRM_EVERSION);
+            p[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    assert_int_equal(crm__blob_open(&r, p, n, 7, 2, NULL, "sample"), CRM_OK);
+    /* a newer format version is refused as such */
+    assert_int_equal(crm__blob_open(&r, p, n, 7, 1, NULL, "sample"), CRM_EVERSION);
+    assert_non_null(strstr(crm_last_error(), "format version 2"));
+    /* wrong kind, NULL */
+    assert_int_equal(crm__blob_open(&r, p, n, 8, 2, NULL, "sample"), CRM_ESTATE);
+    assert_int_equal(crm__blob_open(&r, NULL, 5, 7, 2, NULL, "sample"), CRM_EINVAL);
+    /* trailing garbage after the CRC */
+    uint8_t *longer = malloc(n + 1);
+    assert_non_null(longer);
+    memcpy(longer, p, n);
+    longer[n] = 0;
+    assert_int_equal(crm__blob_open(&r, longer, n + 1, 7, 2, NULL, "sample"), CRM_ESTATE);
+    assert_non_null(strstr(crm_last_error(), "after the checksum"));
+    free(longer);
+    /* a count larger than the remaining bytes fails before any copy */
+    assert_int_equal(crm__blob_open(&r, p, n, 7, 2, NULL, "sample"), CRM_OK);
+    uint64_t big[1];
+    assert_false(crm__rbuf_u64s(&r, big, SIZE_MAX / 4, "rows"));
+    assert_int_equal(r.err, CRM_ESTATE);
+    /* unread bytes are an error */
+    assert_int_equal(crm__blob_open(&r, p, n, 7, 2, NULL, "sample"), CRM_OK);
+    assert_int_equal(crm__rbuf_finish(&r), CRM_ESTATE);
+    assert_non_null(strstr(crm_last_error(), "unread"));
+    crm_bytes_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +386,7 @@ int main(void)
         cmocka_unit_test(hash_index),       cmocka_unit_test(sorting),
         cmocka_unit_test(calendar),         cmocka_unit_test(crc32c),
         cmocka_unit_test(mix64_is_stable),
+        cmocka_unit_test(blob_round_trip), cmocka_unit_test(blob_rejects_damage),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -116,6 +116,18 @@ CRM_API unsigned crm_version_number(void);
  */
 CRM_API const char *crm_version_string(void);
 
+/**
+ * @brief Free a byte buffer that libcrm returned (a serialised partial
+ * aggregate, an engine snapshot). NULL is ignored.
+ *
+ * Buffers come from the allocator hooks (crm_set_allocator()), so they must
+ * be released through this function, not free().
+ *
+ * @param[in] bytes a buffer returned by a libcrm `*_serialize` / `*_save`
+ *                  function, or NULL.
+ */
+CRM_API void crm_bytes_free(void *bytes);
+
 /** @brief Identifiers of public structs whose size bindings must check. */
 enum crm_struct_id {
     CRM_STRUCT_ORDER = 1,               /**< ::crm_order */

@@ -64,6 +64,7 @@ declare_all({
     "crm_version_number": (ctypes.c_uint, []),
     "crm_version_string": (ctypes.c_char_p, []),
     "crm_struct_size": (SZ, [ctypes.c_int]),
+    "crm_bytes_free": (None, [P]),
     # profiles
     "crm_profiles_options_init": (c_status, [ctypes.POINTER(_types.ProfilesOptions), ctypes.c_uint]),
     "crm_profiles_build": (c_status, [ctypes.POINTER(P), P, SZ, ctypes.c_int64,
