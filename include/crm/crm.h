@@ -13,6 +13,7 @@
 /* lifecycle: */
 /* clv: */
 /* fcap: */
+#include "fcap.h"
 /* attribution: */
 /* partial: */
 

@@ -28,6 +28,7 @@ enum crm__blob_kind {
     /* lifecycle: 20-29 */
     /* clv: 30-39 */
     /* fcap: 40-49 */
+    CRM__BLOB_FCAP = 40, /* crm_fcap snapshot */
     /* attribution: 50-59 */
     /* partial: 60-69 */
 };
