@@ -212,7 +212,8 @@ static crm_status set_cuts(crm_rfm_result *res, int d, const int64_t *acut, size
     if (st)
         return st;
     res->nacut[d] = res->ncuts[d] = nc;
-    memcpy(res->acut[d], acut, nc * sizeof *acut);
+    if (nc)
+        memcpy(res->acut[d], acut, nc * sizeof *acut);
     int rev = d == CRM_RFM_DIM_R && res->rule[d] != CRM_RFM_RULE_CUTS && r_reversed(res->rule[d]);
     for (size_t j = 0; j < nc; j++) /* reversed R: cuts on -recency, 1 - a, ascending */
         res->cuts[d][j] = rev ? 1 - acut[nc - 1 - j] : acut[j];
