@@ -12,6 +12,7 @@
 #include "rfm.h"
 /* segment: */
 /* lifecycle: */
+#include "lifecycle.h"
 /* clv: */
 /* fcap: */
 /* attribution: */
