@@ -15,5 +15,6 @@
 /* fcap: */
 /* attribution: */
 /* partial: */
+#include "partial.h"
 
 #endif /* CRM_CRM_H */
