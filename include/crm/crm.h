@@ -11,6 +11,7 @@
 /* rfm: */
 /* segment: */
 /* lifecycle: */
+#include "lifecycle.h"
 /* clv: */
 /* fcap: */
 /* attribution: */
