@@ -9,6 +9,7 @@
 #include "profiles.h"
 /* Module headers, one line under each module's marker. */
 /* rfm: */
+#include "rfm.h"
 /* segment: */
 /* lifecycle: */
 #include "lifecycle.h"
