@@ -18,5 +18,6 @@
 #include "fcap.h"
 /* attribution: */
 /* partial: */
+#include "partial.h"
 
 #endif /* CRM_CRM_H */
