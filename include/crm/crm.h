@@ -14,6 +14,7 @@
 /* clv: */
 /* fcap: */
 /* attribution: */
+#include "attribution.h"
 /* partial: */
 
 #endif /* CRM_CRM_H */
