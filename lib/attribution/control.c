@@ -200,11 +200,10 @@ CRM_API crm_status crm_attribution_outcomes(const uint64_t *customer_ids, size_t
     crm__sort_records_u64(ix, n, sizeof *ix);
     for (size_t i = 1; i < n; i++)
         if (ix[i].id == ix[i - 1].id) {
+            uint64_t pos = ix[i].pos > ix[i - 1].pos ? ix[i].pos : ix[i - 1].pos, id = ix[i].id;
             crm__free(ix);
             return crm__fail(CRM_EDATA, "customer_ids[%llu] = %llu repeats",
-                             (unsigned long long)(ix[i].pos > ix[i - 1].pos ? ix[i].pos
-                                                                             : ix[i - 1].pos),
-                             (unsigned long long)ix[i].id);
+                             (unsigned long long)pos, (unsigned long long)id);
         }
     for (size_t i = 0; i < n; i++)
         converted[i] = value[i] = 0;

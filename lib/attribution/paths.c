@@ -612,7 +612,7 @@ CRM_API crm_status crm_attribution_paths_merge(crm_attribution_paths **out,
     if (!out || !a || !b)
         return crm__fail(CRM_EINVAL, "crm_attribution_paths_merge: NULL argument");
     *out = NULL;
-    crm_attribution_paths *t;
+    crm_attribution_paths *t = NULL;
     crm_status st = attr_paths_alloc(&t);
     if (!st)
         st = paths_absorb(t, a);
