@@ -136,7 +136,16 @@ enum crm_struct_id {
     CRM_STRUCT_POPULATION_SUMMARY = 4,  /**< ::crm_population_summary */
     /* Ranges reserved per module; each adds entries under its marker. */
     /* rfm + segment: 10-19 */
+    CRM_STRUCT_RFM_OPTIONS = 10,        /**< ::crm_rfm_options (rfm uses 10-14) */
+    CRM_STRUCT_RFM_BOX = 11,            /**< ::crm_rfm_box */
+    CRM_STRUCT_RFM_EXPLANATION = 12,    /**< ::crm_rfm_explanation */
+    CRM_STRUCT_RFM_SEGMENT_STATS = 13,  /**< ::crm_rfm_segment_stats */
     /* lifecycle: 20-29 */
+    CRM_STRUCT_CONTACT = 20,                /**< ::crm_contact */
+    CRM_STRUCT_LIFECYCLE_OPTIONS = 21,      /**< ::crm_lifecycle_options */
+    CRM_STRUCT_LIFECYCLE_EXPLANATION = 22,  /**< ::crm_lifecycle_explanation */
+    CRM_STRUCT_LIFECYCLE_FUNNEL = 23,       /**< ::crm_lifecycle_funnel */
+    CRM_STRUCT_LIFECYCLE_MIGRATION = 24,    /**< ::crm_lifecycle_migration */
     /* clv: 30-39 */
     /* fcap: 40-49 */
     /* attribution: 50-59 */

@@ -9,8 +9,10 @@
 #include "profiles.h"
 /* Module headers, one line under each module's marker. */
 /* rfm: */
+#include "rfm.h"
 /* segment: */
 /* lifecycle: */
+#include "lifecycle.h"
 /* clv: */
 /* fcap: */
 /* attribution: */

@@ -12,6 +12,8 @@ from .profiles import Profiles, profiles
 # rfm:
 # segment:
 # lifecycle:
+from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
+                        cohorts, funnel, lifecycle)
 # clv:
 # fcap:
 # attribution:
@@ -40,6 +42,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 # rfm:
 # segment:
 # lifecycle:
+__all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
+            "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
 # attribution:
