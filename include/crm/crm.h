@@ -18,5 +18,6 @@
 /* attribution: */
 #include "attribution.h"
 /* partial: */
+#include "partial.h"
 
 #endif /* CRM_CRM_H */
