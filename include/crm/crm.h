@@ -17,6 +17,7 @@
 /* fcap: */
 #include "fcap.h"
 /* attribution: */
+#include "attribution.h"
 /* partial: */
 #include "partial.h"
 

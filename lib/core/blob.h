@@ -33,6 +33,8 @@ enum crm__blob_kind {
     /* fcap: 40-49 */
     CRM__BLOB_FCAP = 40, /* crm_fcap snapshot */
     /* attribution: 50-59 */
+    CRM__BLOB_ATTRIBUTION_PATHS = 50,
+    CRM__BLOB_ATTRIBUTION_CREDIT = 51,
     /* partial: 60-69 */
 };
 
