@@ -12,10 +12,14 @@ from .profiles import Profiles, profiles
 # rfm:
 # segment:
 # lifecycle:
+from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
+                        cohorts, funnel, lifecycle)
 # clv:
 # fcap:
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
+from . import partial  # also makes Profiles picklable (Dask ships tables)
+from .partial import profiles_from_bytes, profiles_to_bytes
 
 #: numpy structured dtype of ``crm_order`` (None without numpy).
 ORDER_DTYPE = dtype_of(_types.Order)
@@ -40,6 +44,10 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 # rfm:
 # segment:
 # lifecycle:
+__all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
+            "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
 # attribution:
+# partial:
+__all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]
