@@ -136,6 +136,7 @@ enum crm_struct_id {
     CRM_STRUCT_POPULATION_SUMMARY = 4,  /**< ::crm_population_summary */
     /* Ranges reserved per module; each adds entries under its marker. */
     /* rfm + segment: 10-19 */
+    CRM_STRUCT_SEGMENT_OPTIONS = 15,    /**< ::crm_segment_options */
     /* lifecycle: 20-29 */
     /* clv: 30-39 */
     /* fcap: 40-49 */

@@ -10,6 +10,7 @@
 /* Module headers, one line under each module's marker. */
 /* rfm: */
 /* segment: */
+#include "segment.h"
 /* lifecycle: */
 /* clv: */
 /* fcap: */

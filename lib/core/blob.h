@@ -25,6 +25,7 @@
 enum crm__blob_kind {
     CRM__BLOB_PROFILES = 1,
     /* rfm + segment: 10-19 */
+    CRM__BLOB_SEGMENT_STATS = 15, /* crm_segment_stats partial */
     /* lifecycle: 20-29 */
     /* clv: 30-39 */
     /* fcap: 40-49 */

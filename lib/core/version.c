@@ -28,6 +28,8 @@ CRM_API size_t crm_struct_size(int id)
     case CRM_STRUCT_POPULATION_SUMMARY:
         return sizeof(crm_population_summary);
     /* rfm + segment: */
+    case CRM_STRUCT_SEGMENT_OPTIONS:
+        return sizeof(crm_segment_options);
     /* lifecycle: */
     /* clv: */
     /* fcap: */

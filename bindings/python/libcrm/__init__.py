@@ -11,6 +11,7 @@ from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
 # segment:
+from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
 # clv:
 # fcap:
@@ -39,6 +40,7 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
 # segment:
+__all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
 # clv:
 # fcap:

@@ -47,6 +47,17 @@ STRUCT_IDS = {1: Order, 2: Allocator, 3: ProfilesOptions, 4: PopulationSummary}
 # Modules with their own mirrors register them under their marker, e.g.
 # STRUCT_IDS.update({10: RfmOptions}); mirrors may live in the module's file.
 # rfm + segment:
+
+
+class SegmentOptions(ctypes.Structure):
+    """``crm_segment_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint),
+                ("max_length", ctypes.c_uint32),
+                ("max_depth", ctypes.c_uint32)]
+
+
+STRUCT_IDS.update({15: SegmentOptions})
 # lifecycle:
 # clv:
 # fcap:
