@@ -750,6 +750,7 @@ static void stats_and_partials(void **state)
             assert_null(bad);
             ((uint8_t *)ba)[x] ^= 0x10;
         }
+        crm_segment_stats_free(la);
         assert_int_equal(crm_segment_stats_load(&la, ba, na - 1), CRM_ESTATE);
         assert_null(la);
         crm_bytes_free(ba);

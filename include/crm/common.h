@@ -138,6 +138,11 @@ enum crm_struct_id {
     /* rfm + segment: 10-19 */
     CRM_STRUCT_SEGMENT_OPTIONS = 15,    /**< ::crm_segment_options */
     /* lifecycle: 20-29 */
+    CRM_STRUCT_CONTACT = 20,                /**< ::crm_contact */
+    CRM_STRUCT_LIFECYCLE_OPTIONS = 21,      /**< ::crm_lifecycle_options */
+    CRM_STRUCT_LIFECYCLE_EXPLANATION = 22,  /**< ::crm_lifecycle_explanation */
+    CRM_STRUCT_LIFECYCLE_FUNNEL = 23,       /**< ::crm_lifecycle_funnel */
+    CRM_STRUCT_LIFECYCLE_MIGRATION = 24,    /**< ::crm_lifecycle_migration */
     /* clv: 30-39 */
     /* fcap: 40-49 */
     /* attribution: 50-59 */

@@ -12,6 +12,7 @@
 /* segment: */
 #include "segment.h"
 /* lifecycle: */
+#include "lifecycle.h"
 /* clv: */
 /* fcap: */
 /* attribution: */

@@ -27,6 +27,9 @@ enum crm__blob_kind {
     /* rfm + segment: 10-19 */
     CRM__BLOB_SEGMENT_STATS = 15, /* crm_segment_stats partial */
     /* lifecycle: 20-29 */
+    CRM__BLOB_LIFECYCLE_FUNNEL = 20,
+    CRM__BLOB_LIFECYCLE_COHORTS = 21,
+    CRM__BLOB_LIFECYCLE_MIGRATION = 22,
     /* clv: 30-39 */
     /* fcap: 40-49 */
     /* attribution: 50-59 */

@@ -31,6 +31,16 @@ CRM_API size_t crm_struct_size(int id)
     case CRM_STRUCT_SEGMENT_OPTIONS:
         return sizeof(crm_segment_options);
     /* lifecycle: */
+    case CRM_STRUCT_CONTACT:
+        return sizeof(crm_contact);
+    case CRM_STRUCT_LIFECYCLE_OPTIONS:
+        return sizeof(crm_lifecycle_options);
+    case CRM_STRUCT_LIFECYCLE_EXPLANATION:
+        return sizeof(crm_lifecycle_explanation);
+    case CRM_STRUCT_LIFECYCLE_FUNNEL:
+        return sizeof(crm_lifecycle_funnel);
+    case CRM_STRUCT_LIFECYCLE_MIGRATION:
+        return sizeof(crm_lifecycle_migration);
     /* clv: */
     /* fcap: */
     /* attribution: */
