@@ -136,6 +136,10 @@ enum crm_struct_id {
     CRM_STRUCT_POPULATION_SUMMARY = 4,  /**< ::crm_population_summary */
     /* Ranges reserved per module; each adds entries under its marker. */
     /* rfm + segment: 10-19 */
+    CRM_STRUCT_RFM_OPTIONS = 10,        /**< ::crm_rfm_options (rfm uses 10-14) */
+    CRM_STRUCT_RFM_BOX = 11,            /**< ::crm_rfm_box */
+    CRM_STRUCT_RFM_EXPLANATION = 12,    /**< ::crm_rfm_explanation */
+    CRM_STRUCT_RFM_SEGMENT_STATS = 13,  /**< ::crm_rfm_segment_stats */
     CRM_STRUCT_SEGMENT_OPTIONS = 15,    /**< ::crm_segment_options */
     /* lifecycle: 20-29 */
     CRM_STRUCT_CONTACT = 20,                /**< ::crm_contact */

@@ -9,6 +9,7 @@
 #include "profiles.h"
 /* Module headers, one line under each module's marker. */
 /* rfm: */
+#include "rfm.h"
 /* segment: */
 #include "segment.h"
 /* lifecycle: */
@@ -17,5 +18,6 @@
 /* fcap: */
 /* attribution: */
 /* partial: */
+#include "partial.h"
 
 #endif /* CRM_CRM_H */

@@ -28,6 +28,14 @@ CRM_API size_t crm_struct_size(int id)
     case CRM_STRUCT_POPULATION_SUMMARY:
         return sizeof(crm_population_summary);
     /* rfm + segment: */
+    case CRM_STRUCT_RFM_OPTIONS:
+        return sizeof(crm_rfm_options);
+    case CRM_STRUCT_RFM_BOX:
+        return sizeof(crm_rfm_box);
+    case CRM_STRUCT_RFM_EXPLANATION:
+        return sizeof(crm_rfm_explanation);
+    case CRM_STRUCT_RFM_SEGMENT_STATS:
+        return sizeof(crm_rfm_segment_stats);
     case CRM_STRUCT_SEGMENT_OPTIONS:
         return sizeof(crm_segment_options);
     /* lifecycle: */

@@ -13,6 +13,8 @@ from .profiles import Profiles, profiles
 # segment:
 from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
+from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
+                        cohorts, funnel, lifecycle)
 # clv:
 # fcap:
 # attribution:
@@ -42,6 +44,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 # segment:
 __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
+__all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
+            "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
 # attribution:
