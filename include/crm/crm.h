@@ -17,6 +17,7 @@
 /* clv: */
 /* fcap: */
 /* attribution: */
+#include "attribution.h"
 /* partial: */
 #include "partial.h"
 
