@@ -16,6 +16,7 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
                         cohorts, funnel, lifecycle)
 # clv:
 # fcap:
+from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
@@ -48,6 +49,7 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
             "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
+__all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]
