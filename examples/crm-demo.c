@@ -64,6 +64,7 @@ int main(int argc, char **argv)
     rc |= demo_rfm(&in);
     /* segment: */
     /* lifecycle: */
+    rc |= demo_lifecycle(&in);
     /* clv: */
     /* fcap: */
     /* attribution: */

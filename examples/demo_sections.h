@@ -18,6 +18,7 @@ int demo_population(const demo_input *in);
 int demo_rfm(const demo_input *in);
 /* segment: */
 /* lifecycle: */
+int demo_lifecycle(const demo_input *in);
 /* clv: */
 /* fcap: */
 /* attribution: */

@@ -17,5 +17,6 @@
 /* fcap: */
 /* attribution: */
 /* partial: */
+#include "partial.h"
 
 #endif /* CRM_CRM_H */

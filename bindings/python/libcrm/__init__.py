@@ -14,6 +14,8 @@ from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm
                   rfm_lint)
 # segment:
 # lifecycle:
+from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
+                        cohorts, funnel, lifecycle)
 # clv:
 # fcap:
 # attribution:
@@ -44,6 +46,8 @@ __all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "
             "rfm_lint"]
 # segment:
 # lifecycle:
+__all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
+            "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
 # attribution:
