@@ -127,50 +127,182 @@ static crm_status finish(crm_lifecycle_cohorts *c)
 
 /* ---- build ----------------------------------------------------------------------- */
 
-typedef struct cm_rec {
-    uint64_t id;    /* key: first member (crm__sort_records_u64) */
-    int32_t month;
-    int32_t pad;
-} cm_rec;
+/*
+ * Build in three passes over the orders, no sort of the order rows:
+ *  1. hash each kept order's customer to a slot (insertion order) and count
+ *     its rows; remember the slot per order (4 bytes);
+ *  2. scatter the months into per-slot runs (counting sort by slot);
+ *  3. reduce each run to its distinct months (already ascending for
+ *     chronological exports), then emit the slots in customer-id order.
+ */
+typedef struct cm_build {
+    const crm_order *o;
+    size_t n;
+    int64_t asof;
+    crm__u64idx idx;
+    uint64_t *sid;   /* slot -> customer id */
+    size_t *cnt;     /* slot -> rows, then write cursor */
+    size_t cap;
+    uint32_t *oslot; /* order -> slot, UINT32_MAX when not kept */
+    int32_t *month_of; /* day -> month, days 0..asof */
+} cm_build;
 
-/* Sort the months of one customer's records and pack its distinct months
- * into out (ascending); returns how many. */
-static size_t distinct_months(const cm_rec *g, size_t len, int32_t *scratch, int32_t *out)
+#define NOT_KEPT UINT32_MAX
+
+static void build_free(cm_build *b)
 {
-    for (size_t k = 0; k < len; k++)
-        scratch[k] = g[k].month;
-    crm__sort_i32(scratch, len);
+    crm__u64idx_free(&b->idx);
+    crm__free(b->sid);
+    crm__free(b->cnt);
+    crm__free(b->oslot);
+    crm__free(b->month_of);
+}
+
+/* Slot of customer id, created when new. */
+static crm_status slot_of(cm_build *b, uint64_t id, uint32_t *out)
+{
+    if (CRM__UNLIKELY(crm__u64idx_full(&b->idx))) {
+        crm_status st = crm__u64idx_grow(&b->idx, b->sid, sizeof *b->sid);
+        if (st)
+            return st;
+    }
+    bool added;
+    size_t r = crm__u64idx_upsert(&b->idx, id, b->sid, sizeof *b->sid, &added);
+    if (added) {
+        if (r == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 1024;
+            crm_status st = crm__realloc_array((void **)&b->sid, cap, sizeof *b->sid,
+                                               "cohort customers");
+            if (!st)
+                st = crm__realloc_array((void **)&b->cnt, cap, sizeof *b->cnt,
+                                        "cohort counts");
+            if (st)
+                return st;
+            b->cap = cap;
+        }
+        b->sid[r] = id;
+        b->cnt[r] = 0;
+    }
+    b->cnt[r]++;
+    *out = (uint32_t)r;
+    return CRM_OK;
+}
+
+static crm_status pass_slots(cm_build *b, size_t *kept)
+{
+    crm_status st = crm__alloc_array((void **)&b->oslot, b->n, sizeof *b->oslot, 0,
+                                     "cohort order slots");
+    if (!st)
+        st = crm__u64idx_init(&b->idx, b->n / 8 < 1024 ? 1024 : b->n / 8);
+    *kept = 0;
+    for (size_t i = 0; i < b->n && !st; i++) {
+        const crm_order *o = &b->o[i];
+        if (CRM__UNLIKELY(o->ts < 0 || o->ts > CRM_TS_MAX))
+            return crm__fail(CRM_EDATA, "orders[%zu].ts = %lld is outside [0, %lld]", i,
+                             (long long)o->ts, (long long)CRM_TS_MAX);
+        b->oslot[i] = NOT_KEPT;
+        if (o->amount < 0 || crm__day_of(o->ts) > b->asof)
+            continue;
+        st = slot_of(b, o->customer_id, &b->oslot[i]);
+        ++*kept;
+    }
+    return st;
+}
+
+/* Distinct months of one ascending-or-not run, packed in place; its length. */
+static size_t distinct_run(int32_t *v, size_t len)
+{
+    for (size_t k = 1; k < len; k++)
+        if (v[k] < v[k - 1]) {
+            crm__sort_i32(v, len);
+            break;
+        }
     size_t m = 0;
     for (size_t k = 0; k < len; k++)
-        if (m == 0 || out[m - 1] != scratch[k])
-            out[m++] = scratch[k];
+        if (m == 0 || v[m - 1] != v[k])
+            v[m++] = v[k];
     return m;
 }
 
-/* Records of the non-refund orders on or before asof, sorted by id. */
-static crm_status collect(const crm_order *o, size_t n, int64_t asof, cm_rec **out, size_t *m_out)
+typedef struct cm_order_rec {
+    uint64_t id;  /* key: first member (crm__sort_records_u64) */
+    uint64_t slot;
+} cm_order_rec;
+
+/* Runs of distinct months per slot -> table in customer-id order. */
+static crm_status emit(cm_build *b, const size_t *off, int32_t *runs, crm_lifecycle_cohorts **out)
 {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (CRM__UNLIKELY(o[i].ts < 0 || o[i].ts > CRM_TS_MAX))
-            return crm__fail(CRM_EDATA, "orders[%zu].ts = %lld is outside [0, %lld]", i,
-                             (long long)o[i].ts, (long long)CRM_TS_MAX);
-        m += o[i].amount >= 0 && crm__day_of(o[i].ts) <= asof;
-    }
-    cm_rec *rec;
-    crm_status st = crm__alloc_array((void **)&rec, m, sizeof *rec, 0, "cohort records");
+    size_t ns = b->idx.count, total = 0;
+    cm_order_rec *ord;
+    crm_status st = crm__alloc_array((void **)&ord, ns, sizeof *ord, 0, "cohort id order");
     if (st)
         return st;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t d = crm__day_of(o[i].ts);
-        if (o[i].amount >= 0 && d <= asof)
-            rec[k++] = (cm_rec){ o[i].customer_id, crm__month_of_day(d), 0 };
+    for (size_t r = 0; r < ns; r++) {
+        b->cnt[r] = distinct_run(runs + off[r], off[r + 1] - off[r]);
+        total += b->cnt[r];
+        ord[r] = (cm_order_rec){ b->sid[r], r };
     }
-    crm__sort_records_u64(rec, m, sizeof *rec);
-    *out = rec;
-    *m_out = m;
-    return CRM_OK;
+    crm__sort_records_u64(ord, ns, sizeof *ord);
+    crm_lifecycle_cohorts *c;
+    st = table_new(&c, b->asof, ns, total);
+    if (!st) {
+        size_t at = 0;
+        for (size_t w = 0; w < ns; w++) {
+            size_t r = (size_t)ord[w].slot;
+            c->id[w] = ord[w].id;
+            memcpy(c->months + at, runs + off[r], b->cnt[r] * sizeof(int32_t));
+            at += b->cnt[r];
+            c->off[w + 1] = at;
+        }
+        st = finish(c);
+        if (st)
+            crm_lifecycle_cohorts_free(c);
+        else
+            *out = c;
+    }
+    crm__free(ord);
+    return st;
+}
+
+static crm_status build(cm_build *b, crm_lifecycle_cohorts **out)
+{
+    size_t kept;
+    crm_status st = pass_slots(b, &kept);
+    if (!st)
+        st = crm__alloc_array((void **)&b->month_of, (size_t)b->asof + 1, sizeof(int32_t), 0,
+                              "cohort month table");
+    if (st)
+        return st;
+    b->month_of[0] = 0; /* 1970-01; each first of a month starts the next */
+    for (int64_t d = 1; d <= b->asof; d++) {
+        int32_t y, m, md;
+        crm__civil_from_days(d, &y, &m, &md);
+        b->month_of[d] = md == 1 ? b->month_of[d - 1] + 1 : b->month_of[d - 1];
+    }
+    size_t ns = b->idx.count;
+    size_t *off;
+    int32_t *runs = NULL;
+    st = crm__alloc_array((void **)&off, ns + 1, sizeof *off, 0, "cohort offsets");
+    if (!st)
+        st = crm__alloc_array((void **)&runs, kept, sizeof *runs, 0, "cohort month runs");
+    if (!st) {
+        off[0] = 0;
+        for (size_t r = 0; r < ns; r++) {
+            off[r + 1] = off[r] + b->cnt[r];
+            b->cnt[r] = off[r]; /* write cursor */
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            uint32_t r = b->oslot[i];
+            if (r != NOT_KEPT)
+                runs[b->cnt[r]++] = b->month_of[crm__day_of(b->o[i].ts)];
+        }
+        crm__free(b->oslot); /* no longer needed: lower the peak */
+        b->oslot = NULL;
+        st = emit(b, off, runs, out);
+    }
+    crm__free(off);
+    crm__free(runs);
+    return st;
 }
 
 CRM_API crm_status crm_lifecycle_cohorts_build(crm_lifecycle_cohorts **out,
@@ -187,47 +319,12 @@ CRM_API crm_status crm_lifecycle_cohorts_build(crm_lifecycle_cohorts **out,
         return crm__fail(CRM_EINVAL,
                          "crm_lifecycle_cohorts_build: asof = %lld is outside [0, %lld]",
                          (long long)asof, (long long)CRM_DAY_MAX);
-    cm_rec *rec = NULL;
-    size_t m = 0;
-    crm_status st = collect(orders, n, asof, &rec, &m);
-    if (st)
-        return st;
-    size_t customers = 0, longest = 0;
-    for (size_t i = 0; i < m;) {
-        size_t j = i + 1;
-        while (j < m && rec[j].id == rec[i].id)
-            j++;
-        customers++;
-        if (j - i > longest)
-            longest = j - i;
-        i = j;
-    }
-    int32_t *scratch = NULL;
-    crm_lifecycle_cohorts *c = NULL;
-    st = crm__alloc_array((void **)&scratch, longest, sizeof *scratch, 0, "cohort scratch");
-    if (!st)
-        st = table_new(&c, asof, customers, m);
-    if (!st) {
-        size_t at = 0, w = 0;
-        for (size_t i = 0; i < m;) {
-            size_t j = i + 1;
-            while (j < m && rec[j].id == rec[i].id)
-                j++;
-            c->id[w] = rec[i].id;
-            at += distinct_months(rec + i, j - i, scratch, c->months + at);
-            c->off[++w] = at;
-            i = j;
-        }
-        st = finish(c);
-    }
-    crm__free(scratch);
-    crm__free(rec);
-    if (st) {
-        crm_lifecycle_cohorts_free(c);
-        return st;
-    }
-    *out = c;
-    return CRM_OK;
+    if (n >= UINT32_MAX)
+        return crm__fail(CRM_EOVERFLOW, "crm_lifecycle_cohorts_build: n = %zu orders", n);
+    cm_build b = { .o = orders, .n = n, .asof = asof };
+    crm_status st = build(&b, out);
+    build_free(&b);
+    return st;
 }
 
 /* ---- merge ----------------------------------------------------------------------- */
