@@ -10,6 +10,8 @@ from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
 from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
+from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
+                  rfm_lint)
 # segment:
 from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
@@ -17,6 +19,7 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
                         cohorts, funnel, lifecycle)
 # clv:
 # fcap:
+from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
@@ -43,6 +46,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
+__all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
+            "rfm_lint"]
 # segment:
 __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
@@ -50,6 +55,7 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
             "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
+__all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]
