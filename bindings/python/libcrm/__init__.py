@@ -13,11 +13,13 @@ from .profiles import Profiles, profiles
 from .rfm import (RfmResult, RfmThresholds, migration, migration_rates, register_migration,
                   rfm, rfm_lint, rfm_partial, rfm_thresholds)
 # segment:
+from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
                         cohorts, funnel, lifecycle)
 # clv:
 # fcap:
+from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
@@ -47,11 +49,13 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 __all__ += ["RfmResult", "RfmThresholds", "migration", "migration_rates",
             "register_migration", "rfm", "rfm_lint", "rfm_partial", "rfm_thresholds"]
 # segment:
+__all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
             "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
+__all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]
