@@ -17,6 +17,8 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
 # clv:
 # fcap:
 # attribution:
+from .attribution import (CONVERSION_DTYPE, MODELS, TOUCH_DTYPE, MarkovResult, PathTable,
+                          events_credit, in_control, outcomes, uplift)
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
 from .partial import profiles_from_bytes, profiles_to_bytes
@@ -49,5 +51,7 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
 # clv:
 # fcap:
 # attribution:
+__all__ += ["CONVERSION_DTYPE", "MODELS", "MarkovResult", "PathTable", "TOUCH_DTYPE",
+            "events_credit", "in_control", "outcomes", "uplift"]
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]
