@@ -10,6 +10,8 @@ from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
 from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
+from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
+                  rfm_lint)
 # segment:
 # lifecycle:
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
@@ -44,6 +46,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
+__all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
+            "rfm_lint"]
 # segment:
 # lifecycle:
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
