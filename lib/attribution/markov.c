@@ -177,8 +177,10 @@ static crm_status dense_count(mk_chain *c, const crm_attribution_paths *t, const
                               const double *val, const double *nulls)
 {
     const size_t W = c->B + 1;
-    memset(c->tw, 0, c->ns * W * 8);
-    memset(c->start_w, 0, c->ns * 8);
+    if (c->ns) {
+        memset(c->tw, 0, c->ns * W * 8);
+        memset(c->start_w, 0, c->ns * 8);
+    }
     for (size_t i = 0; i < c->ns; i++)
         c->conv_last[i] = c->val_last[i] = 0;
     const unsigned K = c->K;
