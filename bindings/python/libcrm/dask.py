@@ -17,6 +17,8 @@ What is shipped between workers is a mergeable profile table per partition
 (docs/partial.md, "Scaling model"): about 32 bytes per customer plus 4 bytes
 per distinct purchase day of the customers in that partition.
 """
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -27,7 +29,9 @@ from .profiles import profiles as _build_profiles
 
 try:
     import dask.dataframe  # noqa: F401  (the helpers take dask dataframes)
+    import dask as _dask
     from dask import delayed as _delayed
+    from dask.base import tokenize as _tokenize
 except ImportError as exc:  # pragma: no cover - exercised only without dask
     raise ImportError("libcrm.dask needs dask[dataframe] (Debian: python3-dask)") from exc
 
@@ -36,8 +40,8 @@ ORDER_DTYPE = np.dtype(_types.Order)
 #: Default number of partials combined per node of the reduction tree.
 SPLIT_EVERY = 8
 
-__all__ = ["SPLIT_EVERY", "orders_array", "partial_profiles", "profiles", "summary",
-           "tree_reduce"]
+__all__ = ["SPLIT_EVERY", "orders_array", "customer_partitioned", "partial_profiles", "profiles",
+           "reduce_to_client", "summary", "tree_reduce"]
 
 
 # ---- partitions to records ---------------------------------------------------
@@ -86,13 +90,37 @@ def orders_array(pdf, customer_id="customer_id", ts="ts", amount="amount"):
 
 # ---- the reduction -------------------------------------------------------------
 
-def _one(value):
-    """Wrap a partial as the one-row Series a partition maps to."""
-    return pd.Series([value], dtype=object)
+def _apply_chunk(pdf, chunk, kwargs):
+    """A partition -> the one-row object Series holding its partial."""
+    return pd.Series([chunk(pdf, **kwargs)], dtype=object)
 
 
-def _unwrap(parts):
+def _unwrap_all(parts):
     return [p.iloc[0] if isinstance(p, pd.Series) else p for p in parts]
+
+
+def _apply_combine(combine, *parts):
+    return combine(_unwrap_all(parts))
+
+
+def _levels(df, chunk, combine, split_every, name, chunk_kwargs):
+    """``chunk`` on every partition (``map_partitions``), then ``combine``
+    over groups of ``split_every`` partials, level by level, until at most
+    ``split_every`` delayed partials remain (the top of the tree)."""
+    k = split_every or SPLIT_EVERY
+    if k < 2:
+        raise ValueError("split_every must be >= 2")
+    mapped = df.map_partitions(_apply_chunk, chunk, chunk_kwargs, meta=(name, object),
+                               enforce_metadata=False)
+    token = _tokenize(mapped._name, combine, k)
+    level = mapped.to_delayed(optimize_graph=True)
+    depth = 0
+    while len(level) > k:
+        level = [_delayed(_apply_combine)(combine, *level[i:i + k],
+                                          dask_key_name=f"{name}-combine-{token}-{depth}-{i}")
+                 for i in range(0, len(level), k)]
+        depth += 1
+    return level
 
 
 def tree_reduce(df, chunk, combine, split_every=None, name="libcrm", **chunk_kwargs):
@@ -100,51 +128,89 @@ def tree_reduce(df, chunk, combine, split_every=None, name="libcrm", **chunk_kwa
     partition (``map_partitions``), then ``combine(list_of_partials)`` over
     groups of ``split_every`` partials, level by level, up to one root.
     Returns a ``dask.delayed`` object whose value is the root partial
-    (anything picklable: bytes, a result object)."""
-    k = split_every or SPLIT_EVERY
-    if k < 2:
-        raise ValueError("split_every must be >= 2")
-    mapped = df.map_partitions(lambda pdf: _one(chunk(pdf, **chunk_kwargs)),
-                               meta=(name, object), enforce_metadata=False)
-    level = mapped.to_delayed(optimize_graph=True)
-    unwrap_combine = _delayed(lambda *parts: combine(_unwrap(parts)), pure=True)
-    depth = 0
-    while len(level) > 1 or depth == 0:
-        level = [unwrap_combine(*level[i:i + k], dask_key_name=f"{name}-combine-{depth}-{i}")
-                 for i in range(0, len(level), k)]
-        depth += 1
-    return level[0]
+    (anything picklable: bytes, a result object). ``chunk`` and ``combine``
+    run on the workers: module-level functions or ``functools.partial``."""
+    top = _levels(df, chunk, combine, split_every, name, chunk_kwargs)
+    return _delayed(_apply_combine)(combine, *top)
 
 
-def _profiles_chunk(pdf, asof, columns):
-    """One partition -> bytes of its mergeable profile table."""
-    table = _build_profiles(orders_array(pdf, *columns), asof, mergeable=True)
+def reduce_to_client(df, chunk, finish, split_every=None, combine=None, scheduler=None,
+                     name="libcrm", **chunk_kwargs):
+    """Like :func:`tree_reduce`, but the top of the tree (at most
+    ``split_every`` partials) is fetched and ``finish(list_of_partials)``
+    runs here, on the client: the root is never serialised, shipped and
+    loaded again. ``combine`` (default ``finish``) must return a partial;
+    ``finish`` may return the final result object."""
+    top = _levels(df, chunk, combine or finish, split_every, name, chunk_kwargs)
+    parts = _dask.compute(*top, scheduler=scheduler)
+    return finish(_unwrap_all(parts))
+
+
+def _profiles_chunk(pdf, asof, columns, disjoint):
+    """One partition -> bytes of its profile table (mergeable unless the
+    partitions are customer-disjoint)."""
+    table = _build_profiles(orders_array(pdf, *columns), asof, mergeable=not disjoint)
     return profiles_to_bytes(table)
 
 
-def _profiles_combine(parts):
+def _profiles_combine(parts, disjoint):
     """Partial bytes -> bytes of their merge."""
-    return profiles_to_bytes(merge_profiles([profiles_from_bytes(b) for b in parts]))
+    tables = [profiles_from_bytes(b) for b in parts]
+    return profiles_to_bytes(merge_profiles(tables, disjoint=disjoint))
+
+
+def customer_partitioned(df, customer_id="customer_id"):
+    """True when dask knows that no customer spans two partitions: the
+    index is ``customer_id`` with known divisions (``set_index`` or
+    ``read_parquet`` of sorted data)."""
+    return bool(df.known_divisions and df.index.name == customer_id)
+
+
+def _profiles_finish(parts, disjoint):
+    """Top-level partial bytes -> the merged table, on the client."""
+    return merge_profiles([profiles_from_bytes(b) for b in parts], disjoint=disjoint)
+
+
+def _profiles_args(df, asof, customer_id, ts, amount, disjoint):
+    if disjoint is None:
+        disjoint = customer_partitioned(df, customer_id)
+    disjoint = bool(disjoint)
+    return disjoint, {"asof": to_day(asof), "columns": (customer_id, ts, amount),
+                      "disjoint": disjoint}
 
 
 def partial_profiles(df, asof, customer_id="customer_id", ts="ts", amount="amount",
-                     split_every=None):
+                     split_every=None, disjoint=None):
     """Lazy form of :func:`profiles`: a ``dask.delayed`` whose value is the
-    bytes of the merged (mergeable) profile table; load it with
+    bytes of the merged profile table; load it with
     :func:`libcrm.partial.profiles_from_bytes`."""
-    return tree_reduce(df, _profiles_chunk, _profiles_combine, split_every,
-                       name="libcrm-profiles", asof=to_day(asof),
-                       columns=(customer_id, ts, amount))
+    disjoint, kwargs = _profiles_args(df, asof, customer_id, ts, amount, disjoint)
+    return tree_reduce(df, _profiles_chunk,
+                       functools.partial(_profiles_combine, disjoint=disjoint),
+                       split_every, name="libcrm-profiles", **kwargs)
 
 
 def profiles(df, asof, customer_id="customer_id", ts="ts", amount="amount",
-             split_every=None, scheduler=None):
+             split_every=None, disjoint=None, scheduler=None):
     """Profile table of the orders in dask dataframe ``df`` as of ``asof``:
     equal, column by column, to ``libcrm.profiles(all_orders, asof)`` on one
-    machine (the returned table is mergeable). ``scheduler`` is passed to
-    ``compute`` (None: the active client or dask's default)."""
-    data = partial_profiles(df, asof, customer_id, ts, amount, split_every)
-    return profiles_from_bytes(data.compute(scheduler=scheduler))
+    machine.
+
+    ``disjoint``: whether no customer has rows in two partitions. Then every
+    partition builds a plain table (cheaper to build and ship) and the
+    partials are interleaved in one pass
+    (:func:`libcrm.partial.merge_disjoint`; a customer found in two
+    partitions raises InvalidArgument). ``None`` (default) decides by
+    :func:`customer_partitioned`; ``False`` builds mergeable partials, exact
+    for any partitioning (the returned table is then mergeable).
+    ``scheduler`` is passed to ``compute`` (None: the active client or
+    dask's default). The last merge runs here, on the client."""
+    disjoint, kwargs = _profiles_args(df, asof, customer_id, ts, amount, disjoint)
+    return reduce_to_client(df, _profiles_chunk,
+                            functools.partial(_profiles_finish, disjoint=disjoint),
+                            split_every,
+                            combine=functools.partial(_profiles_combine, disjoint=disjoint),
+                            scheduler=scheduler, name="libcrm-profiles", **kwargs)
 
 
 def summary(df, asof, scheduler=None, **columns):

@@ -81,6 +81,36 @@ def test_profiles_equal_single_process(kind, seed):
     assert ldk.summary(ddf, asof, scheduler="sync") == want.summary()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_customer_partitioned_fast_path(seed):
+    df = random_orders(40 + seed)
+    asof = 290
+    want = single_process(df, asof)
+    # sorted index with known divisions: detected, plain partials
+    by_range = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=5)
+    assert ldk.customer_partitioned(by_range)
+    got = ldk.profiles(by_range, asof, split_every=2, scheduler="sync")
+    assert not got.mergeable
+    assert_same_table(got, want)
+    # hash partitions (interleaved id ranges), declared by the caller
+    key = (df["customer_id"] // 7) % 4
+    parts = [df[key == k] for k in range(4)] + [df.iloc[:0]]
+    by_hash = dd.from_delayed([dask.delayed(p) for p in parts], meta=df.iloc[:0])
+    assert not ldk.customer_partitioned(by_hash)
+    assert_same_table(ldk.profiles(by_hash, asof, disjoint=True, scheduler="sync"), want)
+    # the exact path still works on the same data, and gives a mergeable table
+    exact = ldk.profiles(by_hash, asof, disjoint=False, scheduler="sync")
+    assert exact.mergeable
+    assert_same_table(exact, want)
+
+
+def test_disjoint_claim_is_checked():
+    df = random_orders(9)
+    ddf = dd.from_pandas(df.sample(frac=1.0, random_state=1), npartitions=4, sort=False)
+    with pytest.raises(libcrm.InvalidArgument, match="in two tables"):
+        ldk.profiles(ddf, 290, disjoint=True, scheduler="sync")
+
+
 def test_threaded_scheduler_and_deep_tree():
     df = random_orders(11, n=5000)
     ddf = dd.from_pandas(df, npartitions=17)
