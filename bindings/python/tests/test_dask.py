@@ -158,6 +158,153 @@ def test_bad_record_raises_with_its_index():
         ldk.profiles(dd.from_pandas(df, npartitions=3), 200, split_every=1)
 
 
+# ---- RFM, lifecycle, cohorts ------------------------------------------------------
+
+def assert_same_rfm(got, want):
+    assert len(got) == len(want)
+    for name in ("customer_id", "recency_days", "frequency", "monetary", "r", "f", "m"):
+        assert np.array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name))), name
+    assert got.segment == want.segment
+    assert got.thresholds == want.thresholds
+    assert got.summary() == want.summary()
+
+
+def few_orders(seed, n=6000, customers=1500):
+    """Mostly one or two orders per customer: many equal values straddle
+    the ntile bin edges, so partitioned scoring needs its second round."""
+    df = random_orders(seed, n=n, customers=customers)
+    return df.assign(amount=(df["amount"] // 5000) * 100)
+
+
+@pytest.mark.parametrize("tie", ["ntile", "qcut_rank", "rfm_r"])
+def test_rfm_equal_single_process(tie):
+    df = few_orders(1)
+    rng = random.Random(tie)
+    ddf = partitioned(df, rng, "shuffled")
+    want = libcrm.rfm(ldk.orders_array(df), 280, tie=tie)
+    assert_same_rfm(ldk.rfm(ddf, 280, tie=tie, scheduler="sync"), want)
+
+
+@pytest.mark.parametrize("tie,bins", [("ntile", 5), ("qcut_rank", 5), ("rfm_r", 5),
+                                      ("ntile", 3)])
+def test_rfm_scores_where_the_data_lives(tie, bins):
+    df = few_orders(2)
+    want = libcrm.rfm(ldk.orders_array(df), 280, tie=tie, bins=bins)
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=6)
+    th, scores = ldk.rfm_scores(by_customer, 280, tie=tie, bins=bins, scheduler="sync")
+    got = scores.compute(scheduler="sync")
+    assert th.customers == len(want)
+    assert np.array_equal(got["customer_id"].values, np.asarray(want.customer_id))
+    for name in ("recency_days", "frequency", "monetary", "r", "f", "m"):
+        assert np.array_equal(got[name].values, np.asarray(getattr(want, name))), name
+    if want.segment is None:
+        assert "segment" not in got.columns
+    else:
+        assert got["segment"].astype(str).tolist() == want.segment
+    assert th.pending == 0
+    if tie == "ntile" and bins == 5:
+        # this data needs the second (ties) round: round 1 alone is pending
+        from libcrm.rfm import rfm_partial, rfm_thresholds
+        parts = by_customer.to_delayed()
+        hists = [rfm_partial(libcrm.profiles(ldk.orders_array(p.compute()), 280)) for p in parts]
+        assert rfm_thresholds(hists, tie=tie, bins=bins).pending > 0
+
+
+def test_rfm_scores_needs_customer_partitions():
+    ddf = dd.from_pandas(few_orders(3), npartitions=3)
+    with pytest.raises(ValueError, match="customer-disjoint"):
+        ldk.rfm_scores(ddf, 280)
+
+
+def test_funnel_lifecycle_and_cohorts():
+    df = random_orders(12, n=8000, customers=900)
+    rec = ldk.orders_array(df)
+    asof = 260
+    shuffled = dd.from_pandas(df.sample(frac=1.0, random_state=3), npartitions=5, sort=False)
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=7)
+    want = libcrm.funnel(rec, asof, new_days=60)
+    assert ldk.funnel(shuffled, asof, new_days=60, scheduler="sync") == want
+    assert ldk.funnel(by_customer, asof, new_days=60, split_every=2, scheduler="sync") == want
+    contacts = [(int(c), 0) for c in df["customer_id"].unique()[:50]] + [(7, 0), (8, 86400)]
+    assert ldk.funnel(by_customer, asof, contacts=contacts, scheduler="sync") == \
+        libcrm.funnel(rec, asof, contacts=contacts)
+    stages = ldk.lifecycle(shuffled, asof, scheduler="sync")
+    assert list(stages.stage) == list(libcrm.lifecycle(rec, asof).stage)
+    got, ref = ldk.cohorts(shuffled, asof, split_every=2, scheduler="sync"), \
+        libcrm.cohorts(rec, asof)
+    assert (got.labels, got.sizes, got.active, got.matrix) == \
+        (ref.labels, ref.sizes, ref.active, ref.matrix)
+
+
+# ---- attribution ------------------------------------------------------------------
+
+def journeys(seed, n=6000):
+    rng = np.random.default_rng(seed)
+    cid = rng.integers(1, 700, n).astype(np.uint64)
+    # distinct times: same-time touches of a customer have no defined order
+    touches = pd.DataFrame({"customer_id": cid, "ts": rng.permutation(100 * DAY)[:n] * 2,
+                            "channel": rng.integers(1, 7, n).astype(np.uint32),
+                            "campaign": rng.integers(1, 5, n).astype(np.uint32),
+                            "kind": rng.integers(0, 2, n).astype(np.uint8)})
+    m = n // 4
+    conversions = pd.DataFrame({"customer_id": rng.choice(cid, m),
+                                "ts": rng.permutation(110 * DAY)[:m] * 2 + 1,
+                                "value": rng.integers(1, 10000, m) / 100.0,
+                                "weight": 1.0})
+    return touches, conversions
+
+
+def records(frame, dtype):
+    out = np.zeros(len(frame), dtype=dtype)
+    for name in frame.columns:
+        out[name] = frame[name].values
+    return out
+
+
+def assert_close_tables(got, want):
+    a, b = sorted(got.rows()), sorted(want.rows())
+    assert [r[0] for r in a] == [r[0] for r in b]
+    for x, y in zip(a, b):
+        assert x[1:] == pytest.approx(y[1:], rel=1e-12, abs=1e-12)
+    ma, mb = got.markov(), want.markov()
+    for ch, value in mb.removal_effects.items():
+        assert ma.removal_effects[ch] == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert ma.credit[ch] == pytest.approx(mb.credit[ch], rel=1e-12, abs=1e-12)
+    for model in ("first_touch", "linear", "shapley"):
+        ca, cb = got.credit(model), want.credit(model)
+        for ch in cb:
+            assert ca[ch] == pytest.approx(cb[ch], rel=1e-12, abs=1e-12)
+
+
+def test_attribution_paths_and_markov():
+    from libcrm.attribution import CONVERSION_DTYPE, TOUCH_DTYPE, PathTable
+    touches, conversions = journeys(4)
+    want = PathTable.from_events(records(touches, TOUCH_DTYPE),
+                                 records(conversions, CONVERSION_DTYPE))
+    # hash buckets of customers, same order for both tables
+    parts = 5
+    bt = [touches[touches["customer_id"] % parts == k] for k in range(parts)]
+    bc = [conversions[conversions["customer_id"] % parts == k] for k in range(parts)]
+    td = dd.from_delayed([dask.delayed(x) for x in bt], meta=touches.iloc[:0])
+    cd = dd.from_delayed([dask.delayed(x) for x in bc], meta=conversions.iloc[:0])
+    got = ldk.path_table_from_events(td, cd, aligned=True, split_every=2, scheduler="sync")
+    assert_close_tables(got, want)
+    # indexed by customer with the same divisions
+    divisions = [0, 150, 300, 450, 700]
+    ti = dd.from_pandas(touches, npartitions=1).set_index("customer_id", divisions=divisions)
+    ci = dd.from_pandas(conversions, npartitions=1).set_index("customer_id",
+                                                               divisions=divisions)
+    assert_close_tables(ldk.path_table_from_events(ti, ci, scheduler="sync"), want)
+    with pytest.raises(ValueError, match="same known divisions"):
+        ldk.path_table_from_events(td, cd, scheduler="sync")
+    # a table of path rows, any partitioning
+    rows = pd.DataFrame([(">".join(p), c, v, n) for p, c, v, n in want.rows()],
+                        columns=["path", "conversions", "value", "nulls"])
+    got_rows = ldk.path_table(dd.from_pandas(rows.sample(frac=1.0, random_state=1),
+                                             npartitions=4), scheduler="sync")
+    assert_close_tables(got_rows, want)
+
+
 # ---- partial bytes -----------------------------------------------------------------
 
 def test_bytes_round_trip_pickle_and_merge():
@@ -230,3 +377,12 @@ def test_local_cluster_of_two_processes(client):
     # a table computed on a worker travels back by pickle (through the bytes)
     remote = client.submit(lambda t: t, got).result()
     assert_same_table(remote, got)
+    # RFM scored on the workers (histograms travel), funnel from partials
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=4)
+    want = libcrm.rfm(ldk.orders_array(df), 300)
+    th, scores = ldk.rfm_scores(by_customer, 300)
+    s = scores.compute()
+    assert np.array_equal(s["customer_id"].values, np.asarray(want.customer_id))
+    for name in ("r", "f", "m"):
+        assert np.array_equal(s[name].values, np.asarray(getattr(want, name)))
+    assert ldk.funnel(by_customer, 300) == libcrm.funnel(ldk.orders_array(df), 300)
