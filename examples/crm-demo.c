@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     /* rfm: */
     rc |= demo_rfm(&in);
     /* segment: */
+    rc |= demo_segment(&in);
     /* lifecycle: */
     rc |= demo_lifecycle(&in);
     /* clv: */

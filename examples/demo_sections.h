@@ -17,6 +17,7 @@ int demo_population(const demo_input *in);
 /* rfm: */
 int demo_rfm(const demo_input *in);
 /* segment: */
+int demo_segment(const demo_input *in);
 /* lifecycle: */
 int demo_lifecycle(const demo_input *in);
 /* clv: */

@@ -468,21 +468,42 @@ crm_status crm__segment_resolve(seg_rtest **out, const crm_segment_program *g,
 #define BLOCK_WORDS 64u
 #define BLOCK_BITS (BLOCK_WORDS * 64u)
 
-/* out[w] (|)= bits of lo <= x <= hi over m values, via one unsigned compare. */
+/* Pack 64 bytes of 0/1 into a word, byte j -> bit j. */
+static inline uint64_t pack64(const uint8_t *c)
+{
+    uint64_t b = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (unsigned k = 0; k < 8; k++) {
+        uint64_t w;
+        memcpy(&w, c + 8 * k, 8);
+        b |= ((w * UINT64_C(0x0102040810204080)) >> 56) << (8 * k);
+    }
+#else
+    for (unsigned j = 0; j < 64; j++)
+        b |= (uint64_t)c[j] << j;
+#endif
+    return b;
+}
+
+/* out[w] (|)= bits of lo <= x <= hi over m values, via one unsigned compare:
+ * 64 compares into bytes (vectorisable), then packed. */
 #define RANGE_KERNEL(NAME, T, UT)                                                     \
     static void NAME(const void *col, size_t m, uint64_t lo64, uint64_t span64,       \
                      uint64_t *out, int acc)                                          \
     {                                                                                 \
         const T *x = (const T *)col;                                                  \
         const UT lo = (UT)lo64, span = (UT)span64;                                    \
+        uint8_t c[64];                                                                \
         for (size_t w = 0; w * 64 < m; w++) {                                         \
             size_t k = m - w * 64 < 64 ? m - w * 64 : 64;                             \
             const T *xp = x + w * 64;                                                 \
-            uint64_t b = 0;                                                           \
+            uint64_t b;                                                               \
             if (k == 64) {                                                            \
                 for (unsigned j = 0; j < 64; j++)                                     \
-                    b |= (uint64_t)((UT)((UT)xp[j] - lo) <= span) << j;               \
+                    c[j] = (UT)((UT)xp[j] - lo) <= span;                              \
+                b = pack64(c);                                                        \
             } else {                                                                  \
+                b = 0;                                                                \
                 for (unsigned j = 0; j < k; j++)                                      \
                     b |= (uint64_t)((UT)((UT)xp[j] - lo) <= span) << j;               \
             }                                                                         \
@@ -501,12 +522,20 @@ RANGE_KERNEL(range_u64, uint64_t, uint64_t)
 
 static void range_f64(const double *x, size_t m, double lo, double hi, uint64_t *out, int acc)
 {
+    uint8_t c[64];
     for (size_t w = 0; w * 64 < m; w++) {
         size_t k = m - w * 64 < 64 ? m - w * 64 : 64;
         const double *xp = x + w * 64;
-        uint64_t b = 0;
-        for (unsigned j = 0; j < k; j++)
-            b |= (uint64_t)((xp[j] >= lo) & (xp[j] <= hi)) << j;
+        uint64_t b;
+        if (k == 64) {
+            for (unsigned j = 0; j < 64; j++)
+                c[j] = (uint8_t)((xp[j] >= lo) & (xp[j] <= hi));
+            b = pack64(c);
+        } else {
+            b = 0;
+            for (unsigned j = 0; j < k; j++)
+                b |= (uint64_t)((xp[j] >= lo) & (xp[j] <= hi)) << j;
+        }
         out[w] = acc ? out[w] | b : b;
     }
 }
@@ -514,13 +543,20 @@ static void range_f64(const double *x, size_t m, double lo, double hi, uint64_t 
 static void cat_kernel(const uint32_t *x, size_t m, const uint8_t *lut, uint32_t nn,
                        uint64_t *out)
 {
+    uint8_t c[64];
     for (size_t w = 0; w * 64 < m; w++) {
         size_t k = m - w * 64 < 64 ? m - w * 64 : 64;
         const uint32_t *xp = x + w * 64;
-        uint64_t b = 0;
-        for (unsigned j = 0; j < k; j++)
-            b |= (uint64_t)lut[xp[j] < nn ? xp[j] : nn] << j;
-        out[w] = b;
+        if (k == 64) {
+            for (unsigned j = 0; j < 64; j++)
+                c[j] = lut[xp[j] < nn ? xp[j] : nn];
+            out[w] = pack64(c);
+        } else {
+            uint64_t b = 0;
+            for (unsigned j = 0; j < k; j++)
+                b |= (uint64_t)lut[xp[j] < nn ? xp[j] : nn] << j;
+            out[w] = b;
+        }
     }
 }
 
