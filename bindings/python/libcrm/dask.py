@@ -1,7 +1,8 @@
 """libcrm over partitioned data with Dask: run libcrm on every partition
-(``DataFrame.reduction``, i.e. a ``map_partitions`` followed by a tree
-reduction), combine the serialised partials pairwise in a tree, and return
-the same result objects as the single-process API, equal to them exactly.
+(``map_partitions``), combine the serialised partials in a tree (the last
+step on the client), and return the same result objects as the
+single-process API, equal to them (integers exactly, sums of doubles to
+about 1e-12 relative).
 
 Importing this module needs ``dask[dataframe]`` (Debian: ``python3-dask``);
 ``import libcrm`` does not import it. Works with any scheduler: the
@@ -13,9 +14,11 @@ Orders dataframes have one row per order with columns (names configurable)
 seconds as integers, or ``datetime64``) and ``amount`` (integer minor
 units, negative = refund), as in :func:`libcrm.profiles`.
 
-What is shipped between workers is a mergeable profile table per partition
-(docs/partial.md, "Scaling model"): about 32 bytes per customer plus 4 bytes
-per distinct purchase day of the customers in that partition.
+What travels depends on the partitioning (docs/partial.md, "Scaling
+model"): with customer-disjoint partitions a plain profile table (44 bytes
+per customer) or only histograms and counts; otherwise a mergeable profile
+table per partition (32 bytes per customer in it plus 4 per distinct
+purchase day).
 """
 import functools
 
@@ -40,7 +43,8 @@ ORDER_DTYPE = np.dtype(_types.Order)
 #: Default number of partials combined per node of the reduction tree.
 SPLIT_EVERY = 8
 
-__all__ = ["SPLIT_EVERY", "cohorts", "customer_partitioned", "funnel", "lifecycle",
+__all__ = ["SPLIT_EVERY", "clv_counts", "clv_loglik", "cohorts", "customer_partitioned",
+           "funnel", "lifecycle",
            "orders_array", "partial_profiles", "path_table", "path_table_from_events",
            "profiles", "reduce_to_client", "rfm", "rfm_scores", "summary", "tree_reduce"]
 
@@ -262,8 +266,9 @@ def _rfm_frame(thresholds, table):
     frame = pd.DataFrame({name: np.asarray(getattr(res, name)) for name in
                           ("customer_id", "recency_days", "frequency", "monetary",
                            "r", "f", "m")})
-    if res.segment is not None:
-        frame["segment"] = pd.Categorical(res.segment, categories=res.segment_names)
+    if res.segment_code is not None:
+        frame["segment"] = pd.Categorical.from_codes(np.asarray(res.segment_code),
+                                                     categories=res.segment_names)
     return frame
 
 
@@ -479,3 +484,91 @@ def path_table_from_events(touches, conversions, click_window_days=30, view_wind
                                align_dataframes=not aligned)
     top = _tree(pairs, _paths_combine, split_every, "libcrm-paths")
     return _finish(top, _paths_merge, scheduler)
+
+
+# ---- CLV -------------------------------------------------------------------------
+
+def _clv_summary(pdf, period_end, unit, columns):
+    from .clv import clv_summary
+    return clv_summary(orders_array(pdf, *columns), period_end, unit=unit)
+
+
+def _clv_counts_chunk(pdf, period_end, unit, columns):
+    from .clv import clv_counts
+    s = _clv_summary(pdf, period_end, unit, columns)
+    return clv_counts(s.x, s.t_x, s.T).serialize()
+
+
+def _clv_counts_merge(parts):
+    from .clv import ClvCounts
+    tables = [ClvCounts.deserialize(b) for b in parts]
+    while len(tables) > 1:
+        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
+        if len(tables) % 2:
+            merged.append(tables[-1])
+        tables = merged
+    return tables[0]
+
+
+def _clv_counts_combine(parts):
+    return _clv_counts_merge(parts).serialize()
+
+
+def _need_disjoint(df, customer_id, disjoint, what):
+    if disjoint is None:
+        disjoint = customer_partitioned(df, customer_id)
+    if not disjoint:
+        raise ValueError(f"{what} needs customer-disjoint partitions (a customer's model "
+                         "input comes from all its orders): index the orders by customer_id "
+                         "(set_index / shuffle) or pass disjoint=True for data bucketed by "
+                         "customer")
+
+
+def clv_counts(df, period_end, unit="week", customer_id="customer_id", ts="ts",
+               amount="amount", split_every=None, disjoint=None, scheduler=None):
+    """The :class:`libcrm.clv.ClvCounts` of all customers (distinct
+    ``(x, t_x, T)`` with counts: the sufficient statistics of BG/NBD and
+    Pareto/NBD), from per-partition partials merged exactly. Needs
+    customer-disjoint partitions. Fit with ``BGNBD.fit_counts(counts)``."""
+    _need_disjoint(df, customer_id, disjoint, "clv_counts")
+    return reduce_to_client(df, _clv_counts_chunk, _clv_counts_merge, split_every,
+                            combine=_clv_counts_combine, scheduler=scheduler,
+                            name="libcrm-clv-counts", period_end=to_day(period_end),
+                            unit=unit, columns=(customer_id, ts, amount))
+
+
+def _clv_loglik_chunk(pdf, kind, params, period_end, unit, columns):
+    from .clv import BGNBD, GammaGamma, ParetoNBD
+    models = {"BGNBD": BGNBD, "ParetoNBD": ParetoNBD, "GammaGamma": GammaGamma}
+    model = models[kind](params, unit=unit)  # rebuilt here: C handles do not pickle
+    s = _clv_summary(pdf, period_end, unit, columns)
+    if len(s) == 0:
+        return (0.0, {k: 0.0 for k in model.PARAMS})
+    if hasattr(model, "fit_counts"):
+        return model.loglik_of(s.x, s.t_x, s.T)
+    return model.loglik_of(s.x, s.m_x)
+
+
+def _clv_loglik_sum(parts):
+    total = [0.0, {}]
+    for ll, grad in _flatten(parts):
+        total[0] += ll
+        for k, g in grad.items():
+            total[1][k] = total[1].get(k, 0.0) + g
+    return total[0], total[1]
+
+
+def clv_loglik(df, model, period_end, unit=None, customer_id="customer_id", ts="ts",
+               amount="amount", split_every=None, disjoint=None, scheduler=None):
+    """``(log-likelihood, gradient dict)`` of a CLV model at its fixed
+    parameters (``libcrm.clv.BGNBD(params)``, ``ParetoNBD``, ``GammaGamma``)
+    summed over all customers: each customer-disjoint partition computes its
+    sum, the sums add up (equal to the single-process value to about 1e-12
+    relative: only the order of the additions differs)."""
+    _need_disjoint(df, customer_id, disjoint, "clv_loglik")
+    unit = unit or model.unit
+    return reduce_to_client(df, _clv_loglik_chunk, _clv_loglik_sum, split_every,
+                            combine=_flatten, scheduler=scheduler, name="libcrm-clv-loglik",
+                            kind=type(model).__name__, params=dict(model.params),
+                            period_end=to_day(period_end), unit=unit,
+                            columns=(customer_id, ts, amount))

@@ -305,6 +305,32 @@ def test_attribution_paths_and_markov():
     assert_close_tables(got_rows, want)
 
 
+# ---- CLV (skipped until the clv module is in the library) ------------------------
+
+def test_clv_counts_and_loglik_at_fixed_parameters():
+    clv = pytest.importorskip("libcrm.clv")
+    df = random_orders(30, n=12000, customers=1500)
+    rec = ldk.orders_array(df)
+    period_end = 290
+    s = clv.clv_summary(rec, period_end, unit="week")
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=5)
+    got = ldk.clv_counts(by_customer, period_end, split_every=2, scheduler="sync")
+    want = clv.clv_counts(s.x, s.t_x, s.T)
+    for name in ("x", "t_x", "T", "n"):
+        assert np.array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name)))
+    bgnbd = clv.BGNBD({"r": 0.6, "alpha": 5.0, "a": 0.9, "b": 2.4})
+    ll, grad = ldk.clv_loglik(by_customer, bgnbd, period_end, scheduler="sync")
+    ll0, grad0 = bgnbd.loglik_of(s.x, s.t_x, s.T)
+    assert ll == pytest.approx(ll0, rel=1e-12)
+    for k in grad0:
+        assert grad[k] == pytest.approx(grad0[k], rel=1e-12, abs=1e-9)
+    spend = clv.GammaGamma({"p": 6.0, "q": 4.0, "gamma": 15.0})
+    assert ldk.clv_loglik(by_customer, spend, period_end, scheduler="sync")[0] == \
+        pytest.approx(spend.loglik_of(s.x, s.m_x)[0], rel=1e-12)
+    with pytest.raises(ValueError, match="customer-disjoint"):
+        ldk.clv_loglik(dd.from_pandas(df, npartitions=3), bgnbd, period_end)
+
+
 # ---- partial bytes -----------------------------------------------------------------
 
 def test_bytes_round_trip_pickle_and_merge():

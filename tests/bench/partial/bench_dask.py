@@ -12,10 +12,12 @@ in-memory record array. Two layouts:
                  partitions: mergeable partials (day lists), exact merge
 
 Timed (best of --reps, wall clock on the client): single process =
-libcrm.profiles(all, asof) [+ RFM scoring when libcrm.rfm exists]; Dask =
-libcrm.dask.profiles(ddf, asof) [+ the same scoring on the client],
-including graph construction, the pandas -> record conversion in the
-workers, partial serialisation, transfer, merging and loading on the client.
+(a) libcrm.profiles(all, asof) vs libcrm.dask.profiles(ddf, asof); (b) RFM
+segment sizes: libcrm.rfm(all, asof) + counts vs, on customer-partitioned
+data, libcrm.dask.rfm_scores (histograms travel, scores stay on the
+workers) + a distributed value_counts, else libcrm.dask.rfm (profiles merged
+on the client). Dask times include graph construction, the pandas -> record
+conversion in the workers, partial serialisation, transfer and merging.
 
 usage: bench_dask.py [--orders 2e7] [--customers 1e6] [--workers 2]
                      [--partitions 8] [--reps 2] [--layout both]
@@ -62,12 +64,23 @@ def partial_size(pdf, asof, disjoint):
     return pd.DataFrame({"bytes": [len(profiles_to_bytes(table))], "customers": [len(table)]})
 
 
-def score(table):
-    """RFM on the table when the rfm binding exists, else its summary."""
-    rfm = getattr(libcrm, "rfm", None)
-    if callable(rfm):
-        return rfm(table)
-    return table.summary()
+def segment_counts_one(rec, asof):
+    """One process: RFM of all orders, customers per segment."""
+    res = libcrm.rfm(rec, asof)
+    counts = np.bincount(np.asarray(res.segment_code), minlength=len(res.segment_names))
+    return res, dict(zip(res.segment_names, counts.tolist()))
+
+
+def segment_counts_dask(ddf, asof, disjoint):
+    """Dask: customer-disjoint data is scored on the workers (histogram
+    partials); otherwise RFM of the profiles merged on the client."""
+    if disjoint:
+        _, scores = ldk.rfm_scores(ddf, asof, disjoint=True)
+        counts = scores["segment"].value_counts().compute()
+        return None, {str(k): int(v) for k, v in counts.items() if v}
+    res = ldk.rfm(ddf, asof, disjoint=False)
+    counts = np.bincount(np.asarray(res.segment_code), minlength=len(res.segment_names))
+    return res, dict(zip(res.segment_names, counts.tolist()))
 
 
 def best_of(reps, fn):
@@ -86,6 +99,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--split-every", type=int, default=None)
     ap.add_argument("--layout", default="both", choices=["both", "by-customer", "chronological"])
     a = ap.parse_args()
     orders, customers, parts = int(a.orders), int(a.customers), a.partitions
@@ -99,6 +113,9 @@ def main():
     # its working memory in again (measured: 2x slower chunks). libcrm's
     # buffers are large and short-lived; let glibc keep them.
     dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
+    if os.environ.get("BENCH_MMAP_THRESHOLD"):
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_":
+                         int(os.environ["BENCH_MMAP_THRESHOLD"])})
     cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=40,
                            memory_limit=0)
@@ -119,26 +136,28 @@ def main():
         rec = np.concatenate([ldk.orders_array(p) for p in local])
         del local
         t1, want = best_of(a.reps, lambda: libcrm.profiles(rec, asof))
-        s1, _ = best_of(a.reps, lambda: score(want))
         disjoint = layout == "by-customer"
-        tw, got = best_of(a.reps, lambda: ldk.profiles(ddf, asof, disjoint=disjoint))
-        sw, _ = best_of(a.reps, lambda: score(got))
+        tw, got = best_of(a.reps, lambda: ldk.profiles(ddf, asof, disjoint=disjoint,
+                                                       split_every=a.split_every))
         for name in ("customer_id", "frequency", "monetary", "last_day", "purchase_days"):
             assert np.array_equal(getattr(got, name), getattr(want, name)), name
         assert got.summary() == want.summary()
+        r1, (_, c1) = best_of(a.reps, lambda: segment_counts_one(rec, asof))
+        rw, (_, cw) = best_of(a.reps, lambda: segment_counts_dask(ddf, asof, disjoint))
+        assert {k: v for k, v in c1.items() if v} == cw, (c1, cw)
         # what crosses the network: one partial per partition
         sizes = ddf.map_partitions(partial_size, asof, disjoint,
                                    meta={"bytes": "i8", "customers": "i8"}).compute()
         shipped = int(sizes["bytes"].sum())
         per_cust = shipped / max(1, int(sizes["customers"].sum()))
-        total1, totalw = t1 + s1, tw + sw
-        print(f"{layout:>13}: one process {t1:.3f} s profiles + {s1:.3f} s scoring "
-              f"({t1 / orders * 1e9:.1f} ns/order); Dask {tw:.3f} s + {sw:.3f} s "
-              f"({tw / orders * 1e9:.1f} ns/order); speed-up {total1 / totalw:.2f}x "
-              f"(profiles alone {t1 / tw:.2f}x); partials {shipped / 1e6:.1f} MB "
-              f"shipped = {per_cust:.1f} B per customer-in-partition, "
-              f"{shipped / orders:.1f} B per order; "
-              f"{len(want)} customers, mergeable={got.mergeable}")
+        print(f"{layout:>13}: profiles: one process {t1:.3f} s "
+              f"({t1 / orders * 1e9:.1f} ns/order), Dask {tw:.3f} s "
+              f"({tw / orders * 1e9:.1f} ns/order), {t1 / tw:.2f}x; "
+              f"RFM segments: one process {r1:.3f} s, Dask {rw:.3f} s "
+              f"({'scored on the workers' if disjoint else 'scored on the client'}), "
+              f"{r1 / rw:.2f}x; partials {shipped / 1e6:.1f} MB = {per_cust:.1f} B per "
+              f"customer-in-partition, {shipped / orders:.1f} B per order; "
+              f"{len(want)} customers; load average {os.getloadavg()[0]:.1f}")
         del ddf, rec
     client.close()
     cluster.close()
