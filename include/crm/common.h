@@ -138,6 +138,9 @@ enum crm_struct_id {
     /* rfm + segment: 10-19 */
     /* lifecycle: 20-29 */
     /* clv: 30-39 */
+    CRM_STRUCT_CLV_SUMMARY_OPTIONS = 30, /**< ::crm_clv_summary_options */
+    CRM_STRUCT_CLV_FIT_OPTIONS = 31,     /**< ::crm_clv_fit_options */
+    CRM_STRUCT_CLV_FIT_INFO = 32,        /**< ::crm_clv_fit_info */
     /* fcap: 40-49 */
     /* attribution: 50-59 */
     /* partial (scale-out): 60-69 */

@@ -12,6 +12,7 @@
 /* segment: */
 /* lifecycle: */
 /* clv: */
+#include "clv.h"
 /* fcap: */
 /* attribution: */
 /* partial: */

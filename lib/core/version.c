@@ -30,6 +30,12 @@ CRM_API size_t crm_struct_size(int id)
     /* rfm + segment: */
     /* lifecycle: */
     /* clv: */
+    case CRM_STRUCT_CLV_SUMMARY_OPTIONS:
+        return sizeof(crm_clv_summary_options);
+    case CRM_STRUCT_CLV_FIT_OPTIONS:
+        return sizeof(crm_clv_fit_options);
+    case CRM_STRUCT_CLV_FIT_INFO:
+        return sizeof(crm_clv_fit_info);
     /* fcap: */
     /* attribution: */
     /* partial: */

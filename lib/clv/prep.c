@@ -1,0 +1,137 @@
+/* Validation of model input rows and their de-duplicated form: evaluators
+ * compute logs and special functions once per distinct value of x, t_x and
+ * T, and only cheap arithmetic per customer. */
+#include "clv/clv_internal.h"
+
+crm_status crm__clv_check_x(const double *x, size_t n, const char *fn)
+{
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (!(v >= 0.0 && v <= 1e12 && v == floor(v)))
+            return crm__fail(CRM_EDATA, "%s: x[%zu] = %g is not an integer in [0, 1e12]", fn,
+                             i, v);
+    }
+    return CRM_OK;
+}
+
+crm_status crm__clv_check_rows(const double *x, const double *tx, const double *T, size_t n,
+                               const char *fn)
+{
+    crm_status s = crm__clv_check_x(x, n, fn);
+    if (s)
+        return s;
+    for (size_t i = 0; i < n; i++) {
+        if (!(T[i] >= 0.0 && T[i] <= 1e12))
+            return crm__fail(CRM_EDATA, "%s: T[%zu] = %g is not in [0, 1e12]", fn, i, T[i]);
+        if (!(tx[i] >= 0.0 && tx[i] <= T[i]))
+            return crm__fail(CRM_EDATA, "%s: t_x[%zu] = %g is not in [0, T[%zu] = %g]", fn, i,
+                             tx[i], i, T[i]);
+        if (x[i] == 0.0 && tx[i] != 0.0)
+            return crm__fail(CRM_EDATA, "%s: t_x[%zu] = %g but x[%zu] = 0 (t_x must be 0)",
+                             fn, i, tx[i], i);
+    }
+    return CRM_OK;
+}
+
+static void uniq_free(crm__clv_uniq *u)
+{
+    crm__free(u->v);
+    crm__free(u->idx);
+    memset(u, 0, sizeof *u);
+}
+
+static crm_status uniq_build(crm__clv_uniq *u, const double *col, size_t n)
+{
+    memset(u, 0, sizeof *u);
+    crm__u64idx m;
+    size_t cap = 256;
+    uint64_t *keys = NULL;
+    crm_status s = crm__alloc_array((void **)&u->idx, n ? n : 1, sizeof(uint32_t), 0,
+                                    "clv index");
+    if (!s)
+        s = crm__alloc_array((void **)&keys, cap, sizeof(uint64_t), 0, "clv values");
+    if (!s)
+        s = crm__u64idx_init(&m, cap);
+    if (s) {
+        crm__free(keys);
+        uniq_free(u);
+        return s;
+    }
+    for (size_t i = 0; i < n && !s; i++) {
+        double v = col[i] + 0.0; /* -0 -> +0 */
+        uint64_t k;
+        memcpy(&k, &v, sizeof k);
+        bool added;
+        size_t r = crm__u64idx_upsert(&m, k, keys, sizeof(uint64_t), &added);
+        if (added) {
+            keys[r] = k;
+            if (m.count == cap) {
+                s = crm__realloc_array((void **)&keys, cap * 2, sizeof(uint64_t),
+                                       "clv values");
+                if (!s)
+                    cap *= 2;
+            }
+            if (!s && crm__u64idx_full(&m))
+                s = crm__u64idx_grow(&m, keys, sizeof(uint64_t));
+        }
+        u->idx[i] = (uint32_t)r;
+    }
+    u->nv = m.count;
+    crm__u64idx_free(&m);
+    if (s) {
+        crm__free(keys);
+        uniq_free(u);
+        return s;
+    }
+    u->v = (double *)(void *)keys; /* same bits, reinterpreted */
+    return CRM_OK;
+}
+
+void crm__clv_data_free(crm__clv_data *d)
+{
+    uniq_free(&d->ux);
+    uniq_free(&d->ut);
+    uniq_free(&d->uT);
+    crm__free(d->cnt);
+    crm__free(d->scratch);
+    crm__free(d->scr2);
+    memset(d, 0, sizeof *d);
+}
+
+crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *tx,
+                              const double *T, size_t n)
+{
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    d->x = x;
+    d->tx = tx;
+    d->T = T;
+    crm_status s = uniq_build(&d->ux, x, n);
+    if (!s)
+        s = uniq_build(&d->ut, tx, n);
+    if (!s)
+        s = uniq_build(&d->uT, T, n);
+    size_t mx = d->ut.nv > d->uT.nv ? d->ut.nv : d->uT.nv;
+    if (!s)
+        s = crm__alloc_array((void **)&d->scratch, 4 * (mx ? mx : 1), sizeof(double), 0,
+                             "clv scratch");
+    if (!s)
+        s = crm__alloc_array((void **)&d->scr2, 8 * (d->ux.nv ? d->ux.nv : 1),
+                             sizeof(double), 0, "clv scratch");
+    if (!s)
+        s = crm__alloc_array((void **)&d->cnt, d->ux.nv ? d->ux.nv : 1, sizeof(double), 1,
+                             "clv counts");
+    if (s) {
+        crm__clv_data_free(d);
+        return s;
+    }
+    double sx = 0.0, sT = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        d->cnt[d->ux.idx[i]] += 1.0;
+        sx += x[i];
+        sT += T[i];
+    }
+    d->mean_x = n ? sx / (double)n : 0.0;
+    d->mean_T = n ? sT / (double)n : 0.0;
+    return CRM_OK;
+}
