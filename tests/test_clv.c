@@ -331,7 +331,7 @@ static void summary_hand_worked(void **state)
     assert_int_equal(crm_clv_summary_unit(s), CRM_CLV_UNIT_DAY);
     const uint64_t *id = crm_clv_summary_customer_id(s);
     const double *x = crm_clv_summary_x(s), *tx = crm_clv_summary_t_x(s),
-                 *T = crm_clv_summary_T(s), *m = crm_clv_summary_m_x(s);
+                 *T = crm_clv_summary_tenure(s), *m = crm_clv_summary_m_x(s);
     assert_int_equal(id[0], 3);
     assert_true(x[0] == 0 && tx[0] == 0 && T[0] == 23 && m[0] == 0);
     assert_int_equal(id[1], 7);
@@ -344,7 +344,7 @@ static void summary_hand_worked(void **state)
     s = summary_ok(o, ARRAY_LEN(o), 34, CRM_CLV_UNIT_WEEK, 0);
     x = crm_clv_summary_x(s);
     tx = crm_clv_summary_t_x(s);
-    T = crm_clv_summary_T(s);
+    T = crm_clv_summary_tenure(s);
     m = crm_clv_summary_m_x(s);
     assert_true(x[1] == 3);
     assert_close(tx[1], 20.0 / 7.0, 1e-15);
@@ -362,7 +362,7 @@ static void summary_hand_worked(void **state)
     assert_null(crm_clv_summary_customer_id(NULL));
     assert_null(crm_clv_summary_x(NULL));
     assert_null(crm_clv_summary_t_x(NULL));
-    assert_null(crm_clv_summary_T(NULL));
+    assert_null(crm_clv_summary_tenure(NULL));
     assert_null(crm_clv_summary_m_x(NULL));
 }
 
@@ -412,7 +412,7 @@ static void cdnow_summary(void **state)
     assert_int_equal(crm_clv_summary_count(s), 2357);
     const uint64_t *id = crm_clv_summary_customer_id(s);
     const double *x = crm_clv_summary_x(s), *tx = crm_clv_summary_t_x(s),
-                 *T = crm_clv_summary_T(s), *m = crm_clv_summary_m_x(s);
+                 *T = crm_clv_summary_tenure(s), *m = crm_clv_summary_m_x(s);
     double reps = 0;
     for (size_t i = 0; i < 2357; i++) {
         assert_int_equal(id[i], i + 1);
@@ -549,9 +549,9 @@ static void check_grad(int kind, const double *p, const double *x, const double 
     double ll, g[4];
     assert_int_equal(crm_clv_loglik(&ll, g, kind, p, x, a, b, n), CRM_OK);
     for (int i = 0; i < d; i++) {
-        double pp[4], pm[4], lp, lm, h = 1e-5 * p[i];
-        memcpy(pp, p, sizeof pp);
-        memcpy(pm, p, sizeof pm);
+        double pp[4] = { 0 }, pm[4] = { 0 }, lp, lm, h = 1e-5 * p[i];
+        memcpy(pp, p, (size_t)d * sizeof(double));
+        memcpy(pm, p, (size_t)d * sizeof(double));
         pp[i] += h;
         pm[i] -= h;
         assert_int_equal(crm_clv_loglik(&lp, NULL, kind, pp, x, a, b, n), CRM_OK);

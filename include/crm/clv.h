@@ -151,11 +151,11 @@ CRM_API const double *crm_clv_summary_x(const crm_clv_summary *s);
 CRM_API const double *crm_clv_summary_t_x(const crm_clv_summary *s);
 
 /**
- * @brief Time from the first purchase to the period end, T, in the unit.
+ * @brief T: time from the first purchase to the period end, in the unit.
  * @param[in] s summary (NULL gives NULL).
  * @return a read-only column owned by @p s.
  */
-CRM_API const double *crm_clv_summary_T(const crm_clv_summary *s);
+CRM_API const double *crm_clv_summary_tenure(const crm_clv_summary *s);
 
 /**
  * @brief Mean value of the repeat occasions in minor units (0 when x = 0).

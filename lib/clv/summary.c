@@ -211,7 +211,7 @@ CRM_API const double *crm_clv_summary_t_x(const crm_clv_summary *s)
     return s ? s->tx : NULL;
 }
 
-CRM_API const double *crm_clv_summary_T(const crm_clv_summary *s)
+CRM_API const double *crm_clv_summary_tenure(const crm_clv_summary *s)
 {
     return s ? s->T : NULL;
 }

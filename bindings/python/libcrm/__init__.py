@@ -13,6 +13,7 @@ from .profiles import Profiles, profiles
 # segment:
 # lifecycle:
 # clv:
+from .clv import BGNBD, ClvSummary, GammaGamma, ParetoNBD, clv, clv_summary
 # fcap:
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
@@ -41,5 +42,6 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 # segment:
 # lifecycle:
 # clv:
+__all__ += ["BGNBD", "ClvSummary", "GammaGamma", "ParetoNBD", "clv", "clv_summary"]
 # fcap:
 # attribution:

@@ -49,6 +49,35 @@ STRUCT_IDS = {1: Order, 2: Allocator, 3: ProfilesOptions, 4: PopulationSummary}
 # rfm + segment:
 # lifecycle:
 # clv:
+class ClvSummaryOptions(ctypes.Structure):
+    """``crm_clv_summary_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("unit", ctypes.c_uint32),
+                ("merge_same_day", ctypes.c_uint32)]
+
+
+class ClvFitOptions(ctypes.Structure):
+    """``crm_clv_fit_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("unit", ctypes.c_uint32),
+                ("starts", ctypes.c_uint32), ("max_iter", ctypes.c_uint32),
+                ("gtol", ctypes.c_double)]
+
+
+class ClvFitInfo(ctypes.Structure):
+    """``crm_clv_fit_info`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("kind", ctypes.c_int32),
+                ("unit", ctypes.c_uint32), ("nparams", ctypes.c_uint32),
+                ("fitted", ctypes.c_uint32), ("iterations", ctypes.c_uint32),
+                ("evaluations", ctypes.c_uint32), ("starts", ctypes.c_uint32),
+                ("starts_converged", ctypes.c_uint32), ("_pad", ctypes.c_uint32),
+                ("n", ctypes.c_uint64), ("loglik", ctypes.c_double),
+                ("grad_max", ctypes.c_double), ("params", ctypes.c_double * 4),
+                ("se", ctypes.c_double * 4)]
+
+
+STRUCT_IDS.update({30: ClvSummaryOptions, 31: ClvFitOptions, 32: ClvFitInfo})
 # fcap:
 # attribution:
 # partial:
