@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     /* rfm: */
     /* segment: */
     /* lifecycle: */
+    rc |= demo_lifecycle(&in);
     /* clv: */
     /* fcap: */
     /* attribution: */

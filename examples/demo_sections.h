@@ -17,6 +17,7 @@ int demo_population(const demo_input *in);
 /* rfm: */
 /* segment: */
 /* lifecycle: */
+int demo_lifecycle(const demo_input *in);
 /* clv: */
 /* fcap: */
 /* attribution: */

@@ -18,6 +18,7 @@
 
 #include "core/core.h"
 #include "crm/profiles.h"
+#include "profiles_impl.h"
 
 #define OUT_OF_ORDER UINT32_C(0x80000000)
 
@@ -32,27 +33,6 @@ typedef struct slot {
     int32_t second;    /* day of the second row in time order, or -1 */
     uint32_t ins;      /* insertion index, to find pass-2 data after sorting */
 } slot;
-
-struct crm_profiles {
-    int64_t asof;
-    size_t n;
-    uint64_t *customer_id;
-    int32_t *first_day, *last_day, *recency_days, *tenure_days;
-    int32_t *prev_day, *second_day;
-    uint32_t *frequency, *purchase_days, *last_day_orders;
-    int64_t *monetary;
-    double *gap_avg;
-    /* population totals */
-    uint64_t orders, repeaters;
-    int64_t revenue, lifetime_sum;
-    /* mergeable tables only */
-    int mergeable;
-    size_t *day_off;   /* n + 1 offsets into days */
-    int32_t *days;     /* distinct purchase days per customer, ascending */
-    size_t n_refund_only;
-    uint64_t *ro_id;   /* refund-only customers, ascending id */
-    int64_t *ro_money;
-};
 
 static const size_t options_size[] = {
     0, CRM__SIZE_THROUGH(crm_profiles_options, mergeable),
@@ -829,4 +809,21 @@ CRM_API crm_status crm_profiles_find(const crm_profiles *p, uint64_t customer_id
                          (unsigned long long)customer_id);
     *row = lo;
     return CRM_OK;
+}
+
+/* ---- internal entry points (profiles_impl.h) ------------------------------ */
+
+crm_status crm__profiles_table_new(crm_profiles **out, size_t n, int64_t asof)
+{
+    return table_new(out, n, asof);
+}
+
+crm_status crm__profiles_merge_data_new(crm_profiles *p, size_t days, size_t refund_only)
+{
+    return merge_data_new(p, days, refund_only);
+}
+
+crm_status crm__profiles_table_finish(crm_profiles *p)
+{
+    return table_finish(p);
 }

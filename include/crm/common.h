@@ -136,13 +136,27 @@ enum crm_struct_id {
     CRM_STRUCT_POPULATION_SUMMARY = 4,  /**< ::crm_population_summary */
     /* Ranges reserved per module; each adds entries under its marker. */
     /* rfm + segment: 10-19 */
+    CRM_STRUCT_RFM_OPTIONS = 10,        /**< ::crm_rfm_options (rfm uses 10-14) */
+    CRM_STRUCT_RFM_BOX = 11,            /**< ::crm_rfm_box */
+    CRM_STRUCT_RFM_EXPLANATION = 12,    /**< ::crm_rfm_explanation */
+    CRM_STRUCT_RFM_SEGMENT_STATS = 13,  /**< ::crm_rfm_segment_stats */
     /* lifecycle: 20-29 */
+    CRM_STRUCT_CONTACT = 20,                /**< ::crm_contact */
+    CRM_STRUCT_LIFECYCLE_OPTIONS = 21,      /**< ::crm_lifecycle_options */
+    CRM_STRUCT_LIFECYCLE_EXPLANATION = 22,  /**< ::crm_lifecycle_explanation */
+    CRM_STRUCT_LIFECYCLE_FUNNEL = 23,       /**< ::crm_lifecycle_funnel */
+    CRM_STRUCT_LIFECYCLE_MIGRATION = 24,    /**< ::crm_lifecycle_migration */
     /* clv: 30-39 */
     CRM_STRUCT_CLV_SUMMARY_OPTIONS = 30, /**< ::crm_clv_summary_options */
     CRM_STRUCT_CLV_FIT_OPTIONS = 31,     /**< ::crm_clv_fit_options */
     CRM_STRUCT_CLV_FIT_INFO = 32,        /**< ::crm_clv_fit_info */
     /* fcap: 40-49 */
     /* attribution: 50-59 */
+    CRM_STRUCT_TOUCH = 50,                  /**< ::crm_touch */
+    CRM_STRUCT_CONVERSION = 51,             /**< ::crm_conversion */
+    CRM_STRUCT_ATTRIBUTION_OPTIONS = 52,    /**< ::crm_attribution_options */
+    CRM_STRUCT_ATTRIBUTION_JOURNEY_OPTIONS = 53, /**< ::crm_attribution_journey_options */
+    CRM_STRUCT_ATTRIBUTION_UPLIFT_RESULT = 54,   /**< ::crm_attribution_uplift_result */
     /* partial (scale-out): 60-69 */
 };
 

@@ -9,12 +9,16 @@
 #include "profiles.h"
 /* Module headers, one line under each module's marker. */
 /* rfm: */
+#include "rfm.h"
 /* segment: */
 /* lifecycle: */
+#include "lifecycle.h"
 /* clv: */
 #include "clv.h"
 /* fcap: */
 /* attribution: */
+#include "attribution.h"
 /* partial: */
+#include "partial.h"
 
 #endif /* CRM_CRM_H */

@@ -26,9 +26,14 @@ enum crm__blob_kind {
     CRM__BLOB_PROFILES = 1,
     /* rfm + segment: 10-19 */
     /* lifecycle: 20-29 */
+    CRM__BLOB_LIFECYCLE_FUNNEL = 20,
+    CRM__BLOB_LIFECYCLE_COHORTS = 21,
+    CRM__BLOB_LIFECYCLE_MIGRATION = 22,
     /* clv: 30-39 */
     /* fcap: 40-49 */
     /* attribution: 50-59 */
+    CRM__BLOB_ATTRIBUTION_PATHS = 50,
+    CRM__BLOB_ATTRIBUTION_CREDIT = 51,
     /* partial: 60-69 */
 };
 

@@ -28,7 +28,25 @@ CRM_API size_t crm_struct_size(int id)
     case CRM_STRUCT_POPULATION_SUMMARY:
         return sizeof(crm_population_summary);
     /* rfm + segment: */
+    case CRM_STRUCT_RFM_OPTIONS:
+        return sizeof(crm_rfm_options);
+    case CRM_STRUCT_RFM_BOX:
+        return sizeof(crm_rfm_box);
+    case CRM_STRUCT_RFM_EXPLANATION:
+        return sizeof(crm_rfm_explanation);
+    case CRM_STRUCT_RFM_SEGMENT_STATS:
+        return sizeof(crm_rfm_segment_stats);
     /* lifecycle: */
+    case CRM_STRUCT_CONTACT:
+        return sizeof(crm_contact);
+    case CRM_STRUCT_LIFECYCLE_OPTIONS:
+        return sizeof(crm_lifecycle_options);
+    case CRM_STRUCT_LIFECYCLE_EXPLANATION:
+        return sizeof(crm_lifecycle_explanation);
+    case CRM_STRUCT_LIFECYCLE_FUNNEL:
+        return sizeof(crm_lifecycle_funnel);
+    case CRM_STRUCT_LIFECYCLE_MIGRATION:
+        return sizeof(crm_lifecycle_migration);
     /* clv: */
     case CRM_STRUCT_CLV_SUMMARY_OPTIONS:
         return sizeof(crm_clv_summary_options);
@@ -38,6 +56,16 @@ CRM_API size_t crm_struct_size(int id)
         return sizeof(crm_clv_fit_info);
     /* fcap: */
     /* attribution: */
+    case CRM_STRUCT_TOUCH:
+        return sizeof(crm_touch);
+    case CRM_STRUCT_CONVERSION:
+        return sizeof(crm_conversion);
+    case CRM_STRUCT_ATTRIBUTION_OPTIONS:
+        return sizeof(crm_attribution_options);
+    case CRM_STRUCT_ATTRIBUTION_JOURNEY_OPTIONS:
+        return sizeof(crm_attribution_journey_options);
+    case CRM_STRUCT_ATTRIBUTION_UPLIFT_RESULT:
+        return sizeof(crm_attribution_uplift_result);
     /* partial: */
     default:
         return 0;

@@ -12,6 +12,8 @@ from .profiles import Profiles, profiles
 # rfm:
 # segment:
 # lifecycle:
+from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
+                        cohorts, funnel, lifecycle)
 # clv:
 from .clv import BGNBD, ClvSummary, GammaGamma, ParetoNBD, clv, clv_summary
 # fcap:
@@ -41,6 +43,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 # rfm:
 # segment:
 # lifecycle:
+__all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
+            "cohorts", "funnel", "lifecycle"]
 # clv:
 __all__ += ["BGNBD", "ClvSummary", "GammaGamma", "ParetoNBD", "clv", "clv_summary"]
 # fcap:

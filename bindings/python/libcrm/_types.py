@@ -48,6 +48,59 @@ STRUCT_IDS = {1: Order, 2: Allocator, 3: ProfilesOptions, 4: PopulationSummary}
 # STRUCT_IDS.update({10: RfmOptions}); mirrors may live in the module's file.
 # rfm + segment:
 # lifecycle:
+class Contact(ctypes.Structure):
+    """``crm_contact``: a known contact, maybe without purchases (16 bytes, frozen)."""
+
+    _fields_ = [("customer_id", ctypes.c_uint64), ("created_ts", ctypes.c_int64)]
+
+
+class LifecycleOptions(ctypes.Structure):
+    """``crm_lifecycle_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("new_days", ctypes.c_uint32),
+                ("loyal_f", ctypes.c_uint32), ("min_gap_days", ctypes.c_uint32),
+                ("at_risk_k", ctypes.c_double), ("churn_k", ctypes.c_double),
+                ("p_at_risk", ctypes.c_double), ("p_churned", ctypes.c_double)]
+
+
+class LifecycleExplanation(ctypes.Structure):
+    """``crm_lifecycle_explanation`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("stage", ctypes.c_int32),
+                ("rule", ctypes.c_int32), ("created_day", ctypes.c_int32),
+                ("customer_id", ctypes.c_uint64), ("asof", ctypes.c_int64),
+                ("frequency", ctypes.c_uint32), ("recency_days", ctypes.c_int32),
+                ("first_day", ctypes.c_int32), ("last_day", ctypes.c_int32),
+                ("prev_day", ctypes.c_int32), ("new_days", ctypes.c_uint32),
+                ("loyal_f", ctypes.c_uint32), ("min_gap_days", ctypes.c_uint32),
+                ("gap_avg", ctypes.c_double), ("gap_eff", ctypes.c_double),
+                ("at_risk_days", ctypes.c_double), ("churn_days", ctypes.c_double),
+                ("p_alive", ctypes.c_double), ("p_at_risk", ctypes.c_double),
+                ("p_churned", ctypes.c_double), ("comeback_gap", ctypes.c_int32),
+                ("orders_before", ctypes.c_uint32), ("comeback_threshold", ctypes.c_double)]
+
+
+class LifecycleFunnel(ctypes.Structure):
+    """``crm_lifecycle_funnel`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("valid", ctypes.c_uint32),
+                ("asof", ctypes.c_int64), ("params_id", ctypes.c_uint64),
+                ("customers", ctypes.c_uint64 * 8), ("revenue", ctypes.c_int64 * 8),
+                ("conversion_base", ctypes.c_uint64), ("conversion_hits", ctypes.c_uint64),
+                ("second_purchase_conversion", ctypes.c_double)]
+
+
+class LifecycleMigration(ctypes.Structure):
+    """``crm_lifecycle_migration`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("valid_rows", ctypes.c_uint32),
+                ("from_asof", ctypes.c_int64), ("to_asof", ctypes.c_int64),
+                ("params_id", ctypes.c_uint64),
+                ("counts", (ctypes.c_uint64 * 8) * 9), ("rates", (ctypes.c_double * 8) * 9)]
+
+
+STRUCT_IDS.update({20: Contact, 21: LifecycleOptions, 22: LifecycleExplanation,
+                   23: LifecycleFunnel, 24: LifecycleMigration})
 # clv:
 class ClvSummaryOptions(ctypes.Structure):
     """``crm_clv_summary_options`` (version 1)."""
