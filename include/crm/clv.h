@@ -233,7 +233,10 @@ CRM_API crm_status crm_clv_fit_options_init(crm_clv_fit_options *opt, unsigned v
  *
  * Each row must have x a non-negative integer, 0 <= t_x <= T, finite, and
  * t_x = 0 when x = 0. Optimisation runs in log-parameters from several
- * starts with analytic gradients; the best converged start wins.
+ * starts with analytic gradients; the best converged start wins. Above
+ * 40,000 rows the starts run on an evenly strided subsample of about 10,000
+ * rows, and their optima, best first, are polished on all rows until one
+ * converges there.
  * @param[out] out receives the model; NULL on failure.
  * @param[in] kind CRM_CLV_BGNBD or CRM_CLV_PARETO_NBD.
  * @param[in] x repeat purchases, @p n values.
@@ -252,15 +255,19 @@ CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
 /**
  * @brief Fit the Gamma-Gamma spend model on the customers with x > 0.
  *
- * Rows with x = 0 are ignored; rows with x > 0 need m_x > 0 and finite.
- * The likelihood is the full density of the mean spend m_x given x.
+ * Rows with x = 0 are ignored; rows with x > 0 need m_x finite and >= 0;
+ * rows with m_x = 0 (only free repeat purchases) are left out too, as the
+ * spend density is zero there. The likelihood is the full density of the
+ * mean spend m_x given x. Above 40,000 rows the starts run on an evenly
+ * strided subsample of about 10,000 rows and the best converged optima are
+ * polished on all rows (the same holds for crm_clv_fit()).
  * @param[out] out receives the model; NULL on failure.
  * @param[in] x repeat purchases, @p n values (non-negative integers).
  * @param[in] m_x mean repeat spend, @p n values.
  * @param[in] n number of customers.
  * @param[in] opt options, or NULL for defaults.
  * @return CRM_OK; CRM_EINVAL (NULL argument, bad option, fewer than 2 rows
- *         with x > 0); CRM_EVERSION; CRM_EDATA (a bad row, named; or no
+ *         with x > 0 and m_x > 0); CRM_EVERSION; CRM_EDATA (a bad row, named; or no
  *         convergence); CRM_ENOMEM.
  */
 CRM_API crm_status crm_clv_fit_spend(crm_clv_model **out, const double *x,
@@ -299,7 +306,7 @@ CRM_API crm_status crm_clv_model_info(const crm_clv_model *m, crm_clv_fit_info *
  *        over the given customers: partitions' sums add up to the whole.
  *
  * For Gamma-Gamma, @p a is m_x and @p b is ignored (may be NULL); rows with
- * x = 0 contribute 0. For BG/NBD and Pareto/NBD, @p a is t_x and @p b is T.
+ * x = 0 or m_x = 0 contribute 0. For BG/NBD and Pareto/NBD, @p a is t_x and @p b is T.
  * @param[out] loglik receives the sum.
  * @param[out] grad receives the gradient with respect to the natural
  *             parameters (4 or 3 values), or NULL.

@@ -60,12 +60,21 @@ typedef struct crm__clv_uniq {
     uint32_t *idx;   /* per row */
 } crm__clv_uniq;
 
+/* Distinct (x, tau) pairs and each row's index into them. */
+typedef struct crm__clv_pairs {
+    uint32_t *idx;   /* per row */
+    double *x, *tau; /* distinct pairs */
+    size_t np;
+    double *val;     /* evaluator scratch, 5 per pair */
+} crm__clv_pairs;
+
 typedef struct crm__clv_data {
     size_t n;
     const double *x, *tx, *T;  /* borrowed rows */
     crm__clv_uniq ux, ut, uT;
+    crm__clv_pairs pt, pT;     /* (x, t_x) and (x, T): Pareto/NBD only */
     double *cnt;     /* rows per distinct x */
-    double *scratch; /* evaluator work space, 4 * max(nv) doubles */
+    double *scratch; /* evaluator work space, 4 * (ut.nv + uT.nv) doubles */
     double *scr2;    /* a second block, 4 * ux.nv */
     double mean_x, mean_T;
 } crm__clv_data;
@@ -75,8 +84,30 @@ crm_status crm__clv_check_rows(const double *x, const double *tx, const double *
                                const char *fn);
 crm_status crm__clv_check_x(const double *x, size_t n, const char *fn);
 crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *tx,
-                              const double *T, size_t n);
+                              const double *T, size_t n, int pairs);
 void crm__clv_data_free(crm__clv_data *d);
+
+/* ---- direct-mapped cache of per-(x, t) values (prep.c) ------------------- */
+
+/* Real data have far fewer distinct (x, T) or (x, t_x) than rows: a
+ * prediction's expensive part is computed once per distinct pair. A slot
+ * holds one key; a collision evicts. An empty cache (mask 0, no arrays) is
+ * valid and never hits. */
+typedef struct crm__clv_cache {
+    double *kx, *kt, *val;
+    size_t mask;
+} crm__clv_cache;
+
+crm_status crm__clv_cache_init(crm__clv_cache *c, size_t n);
+void crm__clv_cache_free(crm__clv_cache *c);
+static inline size_t crm__clv_cache_slot(const crm__clv_cache *c, double x, double t)
+{
+    uint64_t a, b;
+    double t0 = t + 0.0;
+    memcpy(&a, &x, 8);
+    memcpy(&b, &t0, 8);
+    return (size_t)crm__mix64(a * UINT64_C(0x9E3779B97F4A7C15) ^ b) & c->mask;
+}
 
 /* ---- models -------------------------------------------------------------- */
 
@@ -90,7 +121,8 @@ int crm__clv_pnbd_ll(const crm__clv_data *d, const double *p, double *ll, double
 double crm__clv_bg_palive(const double *p, double x, double tx, double T);
 double crm__clv_bg_cond(const double *p, double x, double T, double t);
 double crm__clv_bg_pmf(const double *p, double t, double k);
-double crm__clv_pnbd_palive(const double *p, double x, double tx, double T);
+double crm__clv_pnbd_palive(const double *p, double x, double tx, double T,
+                            crm__clv_cache *hc);
 double crm__clv_pnbd_cond(const double *p, double x, double T, double t);
 double crm__clv_pnbd_pmf(const double *p, double t, double k);
 double crm__clv_pnbd_new(const double *p, double t);

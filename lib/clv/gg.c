@@ -27,10 +27,10 @@ crm_status crm__clv_gg_init(crm__clv_ggdata *d, const double *x, const double *m
     for (size_t i = 0; i < n; i++) {
         if (x[i] == 0.0)
             continue;
-        if (!(m[i] > 0.0 && isfinite(m[i])))
-            return crm__fail(CRM_EDATA, "%s: m_x[%zu] = %g must be positive and finite "
+        if (!(m[i] >= 0.0 && isfinite(m[i])))
+            return crm__fail(CRM_EDATA, "%s: m_x[%zu] = %g must be finite and >= 0 "
                                         "where x[%zu] = %g > 0", fn, i, m[i], i, x[i]);
-        k++;
+        k += m[i] > 0.0; /* free repeat purchases (m_x = 0): no spend density */
     }
     double *xs = NULL;
     s = crm__alloc_array((void **)&d->m, k ? k : 1, sizeof(double), 0, "gg rows");
@@ -43,14 +43,14 @@ crm_status crm__clv_gg_init(crm__clv_ggdata *d, const double *x, const double *m
     }
     k = 0;
     for (size_t i = 0; i < n; i++)
-        if (x[i] != 0.0) {
+        if (x[i] != 0.0 && m[i] > 0.0) {
             d->m[k] = m[i];
             xs[k++] = x[i];
         }
     d->n = k;
     /* distinct x through the purchase-data helper (t_x, T unused: pass x) */
     crm__clv_data tmp;
-    s = crm__clv_data_init(&tmp, xs, xs, xs, k);
+    s = crm__clv_data_init(&tmp, xs, xs, xs, k, 0);
     if (!s) {
         d->nx = tmp.ux.nv;
         d->ix = tmp.ux.idx;

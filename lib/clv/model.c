@@ -129,35 +129,64 @@ static void start_point(int kind, unsigned k, double s1, double s2, double *th)
     }
 }
 
-static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, uint32_t unit,
-                          size_t n, double s1, double s2, const crm_clv_fit_options *o,
-                          const char *fn)
+/* One BFGS run, with the divergence check. */
+static void one_run(fit_ctx *ctx, int d, const double *th0, const crm_clv_fit_options *o,
+                    crm__clv_opt *r)
+{
+    crm__clv_bfgs(objective, ctx, d, th0, o->max_iter, o->gtol, r);
+    if (r->converged)
+        for (int i = 0; i < d; i++)
+            if (fabs(r->th[i]) > 23.0) { /* beyond 1e10 or below 1e-10 */
+                r->converged = 0;
+                r->why = "a parameter diverges (the data do not identify it)";
+            }
+}
+
+/*
+ * Multi-start fit. With a subsample context (large n), the starts run on the
+ * subsample, and the converged optima, best first, are polished on the full
+ * data until one converges there; otherwise the starts run on the full data.
+ */
+static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *sub,
+                          uint32_t unit, size_t n, double s1, double s2,
+                          const crm_clv_fit_options *o, const char *fn)
 {
     int d = nparams_of(kind);
-    crm__clv_opt best = { .f = INFINITY }, last_fail = { .why = NULL };
+    crm__clv_opt found[16], last_fail = { .why = NULL }, best = { .f = INFINITY };
     uint32_t evals = 0, conv = 0;
-    int have = 0;
+    fit_ctx *first = sub ? sub : ctx;
     for (unsigned k = 0; k < o->starts; k++) {
         double th0[4];
         crm__clv_opt r;
         start_point(kind, k, s1, s2, th0);
-        crm__clv_bfgs(objective, ctx, d, th0, o->max_iter, o->gtol, &r);
+        one_run(first, d, th0, o, &r);
         evals += r.evals;
-        if (r.converged) {
-            for (int i = 0; i < d; i++)
-                if (fabs(r.th[i]) > 23.0) { /* beyond 1e10 or below 1e-10 */
-                    r.converged = 0;
-                    r.why = "a parameter diverges (the data do not identify it)";
-                }
-        }
         if (!r.converged) {
             last_fail = r;
             continue;
         }
-        conv++;
-        if (!have || r.f < best.f) {
+        unsigned j = conv++; /* insertion by f, best first */
+        while (j > 0 && found[j - 1].f > r.f) {
+            found[j] = found[j - 1];
+            j--;
+        }
+        found[j] = r;
+    }
+    int have = 0;
+    for (uint32_t k = 0; k < conv && !have; k++) {
+        if (!sub) {
+            best = found[0];
+            have = 1;
+            break;
+        }
+        crm__clv_opt r;
+        one_run(ctx, d, found[k].th, o, &r);
+        evals += r.evals;
+        if (r.converged) {
             best = r;
             have = 1;
+        } else {
+            last_fail = r;
         }
     }
     if (!have) {
@@ -199,6 +228,33 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, uint32_t 
     return CRM_OK;
 }
 
+/* Above this many rows, the starts run on an evenly strided subsample of
+ * about CLV_SUB rows and only the polish runs on all rows. */
+#define CLV_SUB_MIN 40000u
+#define CLV_SUB 10000u
+
+static size_t sub_stride(size_t n)
+{
+    return n > CLV_SUB_MIN ? (n + CLV_SUB - 1) / CLV_SUB : 0;
+}
+
+/* Rows 0, k, 2k, ... of up to three columns into one allocation. */
+static crm_status subsample(double **buf, size_t *m, size_t k, const double *a, const double *b,
+                            const double *c, size_t n)
+{
+    size_t cnt = (n + k - 1) / k;
+    crm_status s = crm__alloc_array((void **)buf, 3 * cnt, sizeof(double), 0, "clv subsample");
+    if (s)
+        return s;
+    for (size_t i = 0, j = 0; i < n; i += k, j++) {
+        (*buf)[j] = a[i];
+        (*buf)[cnt + j] = b[i];
+        (*buf)[2 * cnt + j] = c ? c[i] : 0.0;
+    }
+    *m = cnt;
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
                                const double *t_x, const double *T, size_t n,
                                const crm_clv_fit_options *opt)
@@ -231,14 +287,26 @@ CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
                                     "the purchase rate cannot be estimated", fn);
     if (sT == 0.0)
         return crm__fail(CRM_EDATA, "%s: all T = 0: no observation time", fn);
-    crm__clv_data d;
-    s = crm__clv_data_init(&d, x, t_x, T, n);
-    if (s)
-        return s;
-    fit_ctx ctx = { .kind = kind, .pd = &d, .scale = (double)n };
-    double rate = sx / sT, lifetime = sT / (double)n;
-    s = run_fit(out, kind, &ctx, o.unit, n, rate, lifetime, &o, fn);
+    int pairs = kind == CRM_CLV_PARETO_NBD;
+    crm__clv_data d, ds;
+    double *sbuf = NULL;
+    size_t k = sub_stride(n), m = 0;
+    memset(&ds, 0, sizeof ds);
+    s = crm__clv_data_init(&d, x, t_x, T, n, pairs);
+    if (!s && k) {
+        s = subsample(&sbuf, &m, k, x, t_x, T, n);
+        if (!s)
+            s = crm__clv_data_init(&ds, sbuf, sbuf + m, sbuf + 2 * m, m, pairs);
+    }
+    if (!s) {
+        fit_ctx ctx = { .kind = kind, .pd = &d, .scale = (double)n };
+        fit_ctx sctx = { .kind = kind, .pd = &ds, .scale = (double)m };
+        double rate = sx / sT, lifetime = sT / (double)n;
+        s = run_fit(out, kind, &ctx, k ? &sctx : NULL, o.unit, n, rate, lifetime, &o, fn);
+    }
+    crm__clv_data_free(&ds);
     crm__clv_data_free(&d);
+    crm__free(sbuf);
     return s;
 }
 
@@ -255,22 +323,43 @@ CRM_API crm_status crm_clv_fit_spend(crm_clv_model **out, const double *x, const
     crm_status s = resolve_fit_opt(&o, opt, fn);
     if (s)
         return s;
-    crm__clv_ggdata d;
+    crm__clv_ggdata d, ds;
+    memset(&ds, 0, sizeof ds);
     s = crm__clv_gg_init(&d, x, m_x, n, fn);
     if (s)
         return s;
     if (d.n < 2) {
         crm__clv_gg_free(&d);
-        return crm__fail(CRM_EINVAL, "%s: %zu customers with x > 0; at least 2 needed", fn,
-                         d.n);
+        return crm__fail(CRM_EINVAL, "%s: %zu customers with x > 0 and m_x > 0; at least 2 "
+                                     "needed", fn, d.n);
     }
     double mean = 0.0;
     for (size_t i = 0; i < d.n; i++)
         mean += d.m[i];
     mean /= (double)d.n;
-    fit_ctx ctx = { .kind = CRM_CLV_GAMMA_GAMMA, .gd = &d, .scale = (double)d.n };
-    s = run_fit(out, CRM_CLV_GAMMA_GAMMA, &ctx, o.unit, d.n, mean, 0.0, &o, fn);
+    size_t k = sub_stride(d.n), m = 0;
+    double *sbuf = NULL;
+    if (k) {
+        double *xs = NULL;
+        s = crm__alloc_array((void **)&xs, d.n, sizeof(double), 0, "clv subsample");
+        if (!s) {
+            for (size_t i = 0; i < d.n; i++)
+                xs[i] = d.xv[d.ix[i]];
+            s = subsample(&sbuf, &m, k, xs, d.m, NULL, d.n);
+            crm__free(xs);
+        }
+        if (!s)
+            s = crm__clv_gg_init(&ds, sbuf, sbuf + m, m, fn);
+    }
+    if (!s) {
+        fit_ctx ctx = { .kind = CRM_CLV_GAMMA_GAMMA, .gd = &d, .scale = (double)d.n };
+        fit_ctx sctx = { .kind = CRM_CLV_GAMMA_GAMMA, .gd = &ds, .scale = (double)ds.n };
+        s = run_fit(out, CRM_CLV_GAMMA_GAMMA, &ctx, k ? &sctx : NULL, o.unit, d.n, mean, 0.0,
+                    &o, fn);
+    }
+    crm__clv_gg_free(&ds);
     crm__clv_gg_free(&d);
+    crm__free(sbuf);
     return s;
 }
 
@@ -351,7 +440,7 @@ CRM_API crm_status crm_clv_loglik(double *loglik, double *grad, int kind,
         if (s)
             return s;
         crm__clv_data d;
-        s = crm__clv_data_init(&d, x, a, b, n);
+        s = crm__clv_data_init(&d, x, a, b, n, kind == CRM_CLV_PARETO_NBD);
         if (s)
             return s;
         bad = kind == CRM_CLV_BGNBD ? crm__clv_bg_ll(&d, params, &ll, g)
@@ -389,10 +478,11 @@ static crm_status check_cols(const crm_clv_model *m, void *out, const double *x,
     return crm__clv_check_rows(x, t_x, T, n, fn);
 }
 
-static double palive1(const crm_clv_model *m, double x, double tx, double T)
+static double palive1(const crm_clv_model *m, double x, double tx, double T,
+                      crm__clv_cache *hc)
 {
     return m->info.kind == CRM_CLV_BGNBD ? crm__clv_bg_palive(m->info.params, x, tx, T)
-                                          : crm__clv_pnbd_palive(m->info.params, x, tx, T);
+                                          : crm__clv_pnbd_palive(m->info.params, x, tx, T, hc);
 }
 
 static double cond1(const crm_clv_model *m, double x, double T, double t)
@@ -407,55 +497,13 @@ CRM_API crm_status crm_clv_p_alive(double *out, const crm_clv_model *m, const do
     crm_status s = check_cols(m, out, x, t_x, T, n, "crm_clv_p_alive");
     if (s)
         return s;
-    for (size_t i = 0; i < n; i++)
-        out[i] = palive1(m, x[i], t_x[i], T[i]);
-    return CRM_OK;
-}
-
-/* Direct-mapped cache of a per-(x, T) quantity (the alive-conditional part
- * of a prediction): real data have far fewer distinct (x, T) than rows. */
-typedef struct cache {
-    double *key_x, *key_T, *val;
-    size_t mask;
-} cache;
-
-static crm_status cache_init(cache *c, size_t n, size_t width)
-{
-    size_t cap = 64;
-    while (cap < 2 * n && cap < ((size_t)1 << 16))
-        cap <<= 1;
-    memset(c, 0, sizeof *c);
-    crm_status s = crm__alloc_array((void **)&c->key_x, cap, sizeof(double), 0, "clv cache");
-    if (!s)
-        s = crm__alloc_array((void **)&c->key_T, cap, sizeof(double), 0, "clv cache");
-    if (!s)
-        s = crm__alloc_array((void **)&c->val, cap * width, sizeof(double), 0, "clv cache");
-    if (s) {
-        crm__free(c->key_x);
-        crm__free(c->key_T);
-        crm__free(c->val);
+    crm__clv_cache hc = { 0 };
+    if (m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
         return s;
-    }
-    for (size_t i = 0; i < cap; i++)
-        c->key_x[i] = -1.0;
-    c->mask = cap - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = palive1(m, x[i], t_x[i], T[i], &hc);
+    crm__clv_cache_free(&hc);
     return CRM_OK;
-}
-
-static void cache_free(cache *c)
-{
-    crm__free(c->key_x);
-    crm__free(c->key_T);
-    crm__free(c->val);
-}
-
-static size_t cache_slot(const cache *c, double x, double T)
-{
-    uint64_t a, b;
-    double T0 = T + 0.0;
-    memcpy(&a, &x, 8);
-    memcpy(&b, &T0, 8);
-    return (size_t)crm__mix64(a * UINT64_C(0x9E3779B97F4A7C15) ^ b) & c->mask;
 }
 
 CRM_API crm_status crm_clv_expected_purchases(double *out, const crm_clv_model *m, double t,
@@ -468,24 +516,27 @@ CRM_API crm_status crm_clv_expected_purchases(double *out, const crm_clv_model *
         return s;
     if (!(t >= 0.0 && t < INFINITY))
         return crm__fail(CRM_EINVAL, "%s: t = %g is not finite and >= 0", fn, t);
-    cache c;
-    s = cache_init(&c, n, 1);
+    crm__clv_cache c, hc = { 0 };
+    s = crm__clv_cache_init(&c, n);
+    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
+        crm__clv_cache_free(&c);
     if (s)
         return s;
     for (size_t i = 0; i < n; i++) {
-        size_t k = cache_slot(&c, x[i], T[i]);
+        size_t k = crm__clv_cache_slot(&c, x[i], T[i]);
         double h;
-        if (c.key_x[k] == x[i] && c.key_T[k] == T[i]) {
+        if (c.kx[k] == x[i] && c.kt[k] == T[i]) {
             h = c.val[k];
         } else {
             h = cond1(m, x[i], T[i], t);
-            c.key_x[k] = x[i];
-            c.key_T[k] = T[i];
+            c.kx[k] = x[i];
+            c.kt[k] = T[i];
             c.val[k] = h;
         }
-        out[i] = palive1(m, x[i], t_x[i], T[i]) * h;
+        out[i] = palive1(m, x[i], t_x[i], T[i], &hc) * h;
     }
-    cache_free(&c);
+    crm__clv_cache_free(&c);
+    crm__clv_cache_free(&hc);
     return CRM_OK;
 }
 
@@ -593,15 +644,17 @@ CRM_API crm_status crm_clv_value(double *out, const crm_clv_model *m,
     if (kmax < 1.0)
         kmax = 1.0;
     uint32_t K = (uint32_t)kmax;
-    cache c;
-    s = cache_init(&c, n, 1);
+    crm__clv_cache c, hc = { 0 };
+    s = crm__clv_cache_init(&c, n);
+    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
+        crm__clv_cache_free(&c);
     if (s)
         return s;
     double ld = log1p(discount_rate);
     for (size_t i = 0; i < n; i++) {
-        size_t slot = cache_slot(&c, x[i], T[i]);
+        size_t slot = crm__clv_cache_slot(&c, x[i], T[i]);
         double disc;
-        if (c.key_x[slot] == x[i] && c.key_T[slot] == T[i]) {
+        if (c.kx[slot] == x[i] && c.kt[slot] == T[i]) {
             disc = c.val[slot];
         } else {
             double prev = 0.0;
@@ -612,14 +665,15 @@ CRM_API crm_status crm_clv_value(double *out, const crm_clv_model *m,
                 disc += (cur - prev) * exp(-(double)k * ld);
                 prev = cur;
             }
-            c.key_x[slot] = x[i];
-            c.key_T[slot] = T[i];
+            c.kx[slot] = x[i];
+            c.kt[slot] = T[i];
             c.val[slot] = disc;
         }
-        double pa = palive1(m, x[i], t_x[i], T[i]);
+        double pa = palive1(m, x[i], t_x[i], T[i], &hc);
         out[i] = (disc == 0.0 || pa == 0.0) ? 0.0
                                             : spend1(spend->info.params, x[i], m_x[i]) * pa * disc;
     }
-    cache_free(&c);
+    crm__clv_cache_free(&c);
+    crm__clv_cache_free(&hc);
     return CRM_OK;
 }

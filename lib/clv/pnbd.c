@@ -13,16 +13,16 @@ static double hyp1(double b, double c, double z, double *db, double *dc, double 
     double t = 1.0, sum = 1.0, Db = 0.0, Dc = 0.0, Sb = 0.0, Sc = 0.0, Sz = 0.0;
     double tail = z < 1.0 ? 1.0 / (1.0 - z) : 1e300;
     for (int j = 0; j < 1000000; j++) {
-        double q = (b + j) / (c + j);
-        Db += 1.0 / (b + j);
-        Dc -= 1.0 / (c + j);
-        double tz = t * q;   /* t_{j+1} / z */
+        double bj = b + j, cj = c + j, inv = 1.0 / (bj * cj); /* one division per term */
+        Db += cj * inv;       /* 1 / (b + j) */
+        Dc -= bj * inv;       /* 1 / (c + j) */
+        double tz = t * bj * bj * inv; /* t_{j+1} / z */
         Sz += (j + 1.0) * tz;
         t = tz * z;
         sum += t;
         Sb += t * Db;
         Sc += t * Dc;
-        if (t * (j + 2.0) * tail <= 1e-17 * sum)
+        if (t * (j + 2.0) * tail <= 1e-16 * sum)
             break;
     }
     *db = Sb / sum;
@@ -56,79 +56,108 @@ static double lnH(const double *p, double x, double tau, double *d)
     return log(G) + log(al + tau) - log(be + tau);
 }
 
-/* One customer: LL - c0(x) and, when g != NULL, its gradient added to g.
- * Also returns P(alive) in *palive when palive != NULL. */
-static double cust(const double *p, double x, double tx, double T, double *g, double *palive)
+/* P(alive at T) of one customer: the share of the "alive" term in the
+ * likelihood bracket, computed like crm__clv_pnbd_ll. */
+static double lnH_cached(const double *p, double x, double tau, crm__clv_cache *hc)
+{
+    double d[4];
+    if (!hc || !hc->kx)
+        return lnH(p, x, tau, d);
+    size_t k = crm__clv_cache_slot(hc, x, tau);
+    if (hc->kx[k] == x && hc->kt[k] == tau)
+        return hc->val[k];
+    double v = lnH(p, x, tau, d);
+    hc->kx[k] = x;
+    hc->kt[k] = tau;
+    hc->val[k] = v;
+    return v;
+}
+
+double crm__clv_pnbd_palive(const double *p, double x, double tx, double T,
+                            crm__clv_cache *hc)
 {
     const double r = p[0], al = p[1], s = p[2], be = p[3];
     const double k = s / (r + s + x);
-    double lT_a = log(al + T), lT_b = log(be + T);
-    double PT = -(r + x) * lT_a - s * lT_b;
-    double dHT[4], dHt[4];
-    double HT = lnH(p, x, T, dHT);
-    double Ht, lt_a, lt_b, Pt;
-    if (tx == T) {
-        Ht = HT;
-        memcpy(dHt, dHT, sizeof dHt);
-        lt_a = lT_a;
-        lt_b = lT_b;
-        Pt = PT;
-    } else {
-        Ht = lnH(p, x, tx, dHt);
-        lt_a = log(al + tx);
-        lt_b = log(be + tx);
-        Pt = -(r + x) * lt_a - s * lt_b;
-    }
+    double PT = -(r + x) * log(al + T) - s * log(be + T);
+    double Pt = tx == T ? PT : -(r + x) * log(al + tx) - s * log(be + tx);
+    double HT = lnH_cached(p, x, T, hc);
+    double Ht = tx == T ? HT : lnH_cached(p, x, tx, hc);
     double Ft = Ht + Pt, FT = HT + PT;
     double M = PT > Ft ? PT : Ft;
     double q0 = exp(PT - M), q1 = exp(Ft - M), q2 = exp(FT - M);
-    double Q = q0 + k * (q1 - q2);
-    if (palive)
-        *palive = q0 / Q;
-    if (g) {
-        double rsx2 = (r + s + x) * (r + s + x);
-        double dk[4] = { -s / rsx2, 0.0, (r + x) / rsx2, 0.0 };
-        double dPT[4] = { -lT_a, -(r + x) / (al + T), -lT_b, -s / (be + T) };
-        double dPt[4] = { -lt_a, -(r + x) / (al + tx), -lt_b, -s / (be + tx) };
-        for (int i = 0; i < 4; i++)
-            g[i] += (q0 * dPT[i] + dk[i] * (q1 - q2)
-                     + k * (q1 * (dHt[i] + dPt[i]) - q2 * (dHT[i] + dPT[i]))) / Q;
-    }
-    return M + log(Q);
+    return q0 / (q0 + k * (q1 - q2));
 }
 
+/*
+ * Sum over customers. The hypergeometric series depend on (x, tau) only:
+ * they are evaluated once per distinct (x, t_x) and (x, T) pair, the logs
+ * once per distinct t_x and T; the per-customer work is three exp and a log.
+ */
 int crm__clv_pnbd_ll(const crm__clv_data *d, const double *p, double *ll, double *g)
 {
     const double r = p[0], al = p[1], s = p[2], be = p[3];
-    double sum = 0.0;
-    if (g)
-        memset(g, 0, 4 * sizeof(double));
-    for (size_t i = 0; i < d->n; i++)
-        sum += cust(p, d->x[i], d->tx[i], d->T[i], g, NULL);
+    const size_t nT = d->uT.nv, nt = d->ut.nv;
+    double *TLa = d->scratch, *TLb = TLa + nT, *TIa = TLb + nT, *TIb = TIa + nT;
+    double *tLa = TIb + nT, *tLb = tLa + nt, *tIa = tLb + nt, *tIb = tIa + nt;
+    for (size_t k = 0; k < nT; k++) {
+        double v = d->uT.v[k];
+        TLa[k] = log(al + v);
+        TLb[k] = log(be + v);
+        TIa[k] = 1.0 / (al + v);
+        TIb[k] = 1.0 / (be + v);
+    }
+    for (size_t k = 0; k < nt; k++) {
+        double v = d->ut.v[k];
+        tLa[k] = log(al + v);
+        tLb[k] = log(be + v);
+        tIa[k] = 1.0 / (al + v);
+        tIb[k] = 1.0 / (be + v);
+    }
+    const crm__clv_pairs *Q2[2] = { &d->pt, &d->pT };
+    for (int w = 0; w < 2; w++) {
+        const crm__clv_pairs *q = Q2[w];
+        for (size_t k = 0; k < q->np; k++)
+            q->val[5 * k] = lnH(p, q->x[k], q->tau[k], q->val + 5 * k + 1);
+    }
+    double sum = 0.0, G[4] = { 0.0, 0.0, 0.0, 0.0 };
+    const double *vt = d->pt.val, *vT = d->pT.val;
+    for (size_t i = 0; i < d->n; i++) {
+        const double x = d->x[i], rx = r + x, k = s / (rx + s);
+        const uint32_t uT = d->uT.idx[i], ut = d->ut.idx[i];
+        const double *hT = vT + 5 * (size_t)d->pT.idx[i], *ht = vt + 5 * (size_t)d->pt.idx[i];
+        double PT = -rx * TLa[uT] - s * TLb[uT];
+        double Pt = -rx * tLa[ut] - s * tLb[ut];
+        double Ft = ht[0] + Pt, FT = hT[0] + PT;
+        double M = PT > Ft ? PT : Ft;
+        double q0 = exp(PT - M), q1 = exp(Ft - M), q2 = exp(FT - M);
+        double Qv = q0 + k * (q1 - q2);
+        sum += M + log(Qv);
+        if (g) {
+            double iq = 1.0 / Qv, rsx2 = (rx + s) * (rx + s), dq = q1 - q2;
+            double dPT[4] = { -TLa[uT], -rx * TIa[uT], -TLb[uT], -s * TIb[uT] };
+            double dPt[4] = { -tLa[ut], -rx * tIa[ut], -tLb[ut], -s * tIb[ut] };
+            double dk[4] = { -s / rsx2, 0.0, rx / rsx2, 0.0 };
+            for (int j = 0; j < 4; j++)
+                G[j] += (q0 * dPT[j] + dk[j] * dq
+                         + k * (q1 * (ht[1 + j] + dPt[j]) - q2 * (hT[1 + j] + dPT[j]))) * iq;
+        }
+    }
     const double lgr = crm__clv_lgamma(r), psr = crm__clv_digamma(r);
     for (size_t j = 0; j < d->ux.nv; j++) {
         double xv = d->ux.v[j], c = d->cnt[j];
         sum += c * (crm__clv_lgamma(r + xv) - lgr);
-        if (g)
-            g[0] += c * (crm__clv_digamma(r + xv) - psr);
+        G[0] += c * (crm__clv_digamma(r + xv) - psr);
     }
     double n = (double)d->n;
     sum += n * (r * log(al) + s * log(be));
     if (g) {
-        g[0] += n * log(al);
-        g[1] += n * r / al;
-        g[2] += n * log(be);
-        g[3] += n * s / be;
+        g[0] = G[0] + n * log(al);
+        g[1] = G[1] + n * r / al;
+        g[2] = G[2] + n * log(be);
+        g[3] = G[3] + n * s / be;
     }
     *ll = sum;
     return !isfinite(sum);
-}
-
-double crm__clv_pnbd_palive(const double *p, double x, double tx, double T)
-{
-    double pa;
-    cust(p, x, tx, T, NULL, &pa);
-    return pa;
 }
 
 /* (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)], finite at s = 1. */

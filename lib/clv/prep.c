@@ -87,8 +87,69 @@ static crm_status uniq_build(crm__clv_uniq *u, const double *col, size_t n)
     return CRM_OK;
 }
 
+static void pairs_free(crm__clv_pairs *q)
+{
+    crm__free(q->idx);
+    crm__free(q->x);
+    crm__free(q->tau);
+    crm__free(q->val);
+    memset(q, 0, sizeof *q);
+}
+
+/* Exact open-addressing map of (x, tau) -> pair index. */
+static crm_status pairs_build(crm__clv_pairs *q, const double *x, const double *tau, size_t n)
+{
+    memset(q, 0, sizeof *q);
+    size_t cap = 64;
+    while (cap < 2 * n)
+        cap <<= 1;
+    uint32_t *tab = NULL;
+    crm_status s = crm__alloc_array((void **)&tab, cap, sizeof(uint32_t), 1, "clv pairs");
+    if (!s)
+        s = crm__alloc_array((void **)&q->idx, n ? n : 1, sizeof(uint32_t), 0, "clv pairs");
+    if (!s)
+        s = crm__alloc_array((void **)&q->x, n ? n : 1, sizeof(double), 0, "clv pairs");
+    if (!s)
+        s = crm__alloc_array((void **)&q->tau, n ? n : 1, sizeof(double), 0, "clv pairs");
+    if (s) {
+        crm__free(tab);
+        pairs_free(q);
+        return s;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = x[i], b = tau[i] + 0.0;
+        uint64_t ka, kb;
+        memcpy(&ka, &a, 8);
+        memcpy(&kb, &b, 8);
+        size_t h = (size_t)crm__mix64(ka ^ crm__mix64(kb)) & (cap - 1);
+        for (;; h = (h + 1) & (cap - 1)) {
+            uint32_t e = tab[h];
+            if (e == 0) {
+                q->x[np] = a;
+                q->tau[np] = b;
+                tab[h] = (uint32_t)(++np);
+                q->idx[i] = (uint32_t)(np - 1);
+                break;
+            }
+            if (q->x[e - 1] == a && q->tau[e - 1] == b) {
+                q->idx[i] = e - 1;
+                break;
+            }
+        }
+    }
+    crm__free(tab);
+    q->np = np;
+    s = crm__alloc_array((void **)&q->val, 5 * (np ? np : 1), sizeof(double), 0, "clv pairs");
+    if (s)
+        pairs_free(q);
+    return s;
+}
+
 void crm__clv_data_free(crm__clv_data *d)
 {
+    pairs_free(&d->pt);
+    pairs_free(&d->pT);
     uniq_free(&d->ux);
     uniq_free(&d->ut);
     uniq_free(&d->uT);
@@ -99,7 +160,7 @@ void crm__clv_data_free(crm__clv_data *d)
 }
 
 crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *tx,
-                              const double *T, size_t n)
+                              const double *T, size_t n, int pairs)
 {
     memset(d, 0, sizeof *d);
     d->n = n;
@@ -111,10 +172,13 @@ crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *t
         s = uniq_build(&d->ut, tx, n);
     if (!s)
         s = uniq_build(&d->uT, T, n);
-    size_t mx = d->ut.nv > d->uT.nv ? d->ut.nv : d->uT.nv;
+    if (!s && pairs)
+        s = pairs_build(&d->pt, x, tx, n);
+    if (!s && pairs)
+        s = pairs_build(&d->pT, x, T, n);
     if (!s)
-        s = crm__alloc_array((void **)&d->scratch, 4 * (mx ? mx : 1), sizeof(double), 0,
-                             "clv scratch");
+        s = crm__alloc_array((void **)&d->scratch, 4 * (d->ut.nv + d->uT.nv + 1),
+                             sizeof(double), 0, "clv scratch");
     if (!s)
         s = crm__alloc_array((void **)&d->scr2, 8 * (d->ux.nv ? d->ux.nv : 1),
                              sizeof(double), 0, "clv scratch");
@@ -134,4 +198,33 @@ crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *t
     d->mean_x = n ? sx / (double)n : 0.0;
     d->mean_T = n ? sT / (double)n : 0.0;
     return CRM_OK;
+}
+
+crm_status crm__clv_cache_init(crm__clv_cache *c, size_t n)
+{
+    size_t cap = 64;
+    while (cap < 2 * n && cap < ((size_t)1 << 21))
+        cap <<= 1;
+    memset(c, 0, sizeof *c);
+    crm_status s = crm__alloc_array((void **)&c->kx, cap, sizeof(double), 0, "clv cache");
+    if (!s)
+        s = crm__alloc_array((void **)&c->kt, cap, sizeof(double), 0, "clv cache");
+    if (!s)
+        s = crm__alloc_array((void **)&c->val, cap, sizeof(double), 0, "clv cache");
+    if (s) {
+        crm__clv_cache_free(c);
+        return s;
+    }
+    for (size_t i = 0; i < cap; i++)
+        c->kx[i] = -1.0; /* x >= 0: never a key */
+    c->mask = cap - 1;
+    return CRM_OK;
+}
+
+void crm__clv_cache_free(crm__clv_cache *c)
+{
+    crm__free(c->kx);
+    crm__free(c->kt);
+    crm__free(c->val);
+    memset(c, 0, sizeof *c);
 }
