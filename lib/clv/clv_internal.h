@@ -38,13 +38,16 @@ typedef struct crm__clv_opt {
     double f, g[CRM__CLV_MAXP];
     double gmax;
     uint32_t iter, evals;
+    double H[CRM__CLV_MAXP][CRM__CLV_MAXP]; /* final inverse-Hessian estimate */
     int converged;  /* 1 converged, 0 not */
     const char *why; /* reason when not converged */
 } crm__clv_opt;
 
-/* Quasi-Newton (BFGS) from th0 in d <= 4 dimensions. */
-void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0, uint32_t max_iter,
-                   double gtol, crm__clv_opt *res);
+/* Quasi-Newton (BFGS) from th0 in d <= 4 dimensions; H0 is a starting
+ * inverse-Hessian estimate (e.g. from a subsample fit) or NULL. */
+void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0,
+                   const double (*H0)[CRM__CLV_MAXP], uint32_t max_iter, double gtol,
+                   crm__clv_opt *res);
 /* Standard errors of exp(th) from the Hessian of f (finite differences of the
  * analytic gradient at th); +inf where not identified. Returns evaluations
  * used. */

@@ -130,10 +130,11 @@ static void start_point(int kind, unsigned k, double s1, double s2, double *th)
 }
 
 /* One BFGS run, with the divergence check. */
-static void one_run(fit_ctx *ctx, int d, const double *th0, const crm_clv_fit_options *o,
+static void one_run(fit_ctx *ctx, int d, const double *th0,
+                    const double (*H0)[CRM__CLV_MAXP], const crm_clv_fit_options *o,
                     crm__clv_opt *r)
 {
-    crm__clv_bfgs(objective, ctx, d, th0, o->max_iter, o->gtol, r);
+    crm__clv_bfgs(objective, ctx, d, th0, H0, o->max_iter, o->gtol, r);
     if (r->converged)
         for (int i = 0; i < d; i++)
             if (fabs(r->th[i]) > 23.0) { /* beyond 1e10 or below 1e-10 */
@@ -159,7 +160,7 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *
         double th0[4];
         crm__clv_opt r;
         start_point(kind, k, s1, s2, th0);
-        one_run(first, d, th0, o, &r);
+        one_run(first, d, th0, NULL, o, &r);
         evals += r.evals;
         if (!r.converged) {
             last_fail = r;
@@ -180,7 +181,8 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *
             break;
         }
         crm__clv_opt r;
-        one_run(ctx, d, found[k].th, o, &r);
+        /* f is per row on both: the subsample's curvature is a good start */
+        one_run(ctx, d, found[k].th, (const double(*)[CRM__CLV_MAXP])found[k].H, o, &r);
         evals += r.evals;
         if (r.converged) {
             best = r;

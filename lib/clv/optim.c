@@ -25,8 +25,9 @@ static int eval(crm__clv_obj fn, void *ctx, const double *th, double *f, double 
     return 0;
 }
 
-void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0, uint32_t max_iter,
-                   double gtol, crm__clv_opt *res)
+void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0,
+                   const double (*H0)[CRM__CLV_MAXP], uint32_t max_iter, double gtol,
+                   crm__clv_opt *res)
 {
     double H[CRM__CLV_MAXP][CRM__CLV_MAXP];
     double x[CRM__CLV_MAXP], g[CRM__CLV_MAXP], f;
@@ -41,8 +42,8 @@ void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0, uint32_
     }
     for (int i = 0; i < d; i++)
         for (int j = 0; j < d; j++)
-            H[i][j] = i == j ? 1.0 : 0.0;
-    int fresh = 1; /* H is the identity (scaled on the first step) */
+            H[i][j] = H0 ? H0[i][j] : (i == j ? 1.0 : 0.0);
+    int fresh = H0 == NULL; /* H is the identity (scaled on the first step) */
     res->why = "iteration limit reached";
     int stalls = 0;
     for (uint32_t it = 0; it < max_iter; it++) {
@@ -78,17 +79,21 @@ void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0, uint32_
             step = 2.0 / pm;
         double xn[CRM__CLV_MAXP], gn[CRM__CLV_MAXP], fn_ = 0.0;
         int ok = 0;
-        for (int ls = 0; ls < 60; ls++) {
+        for (int ls = 0; ls < 30; ls++) {
             for (int i = 0; i < d; i++)
                 xn[i] = x[i] + step * p[i];
-            if (!eval(fn, ctx, xn, &fn_, gn, res, d) && fn_ <= f + 1e-4 * step * slope) {
+            if (!eval(fn, ctx, xn, &fn_, gn, res, d)
+                && (fn_ <= f + 1e-4 * step * slope
+                    /* near the optimum f is flat to rounding: accept a point no
+                     * worse within rounding whose gradient is smaller */
+                    || (fn_ <= f + 1e-13 * fabs(f) && max_abs(gn, d) < gm))) {
                 ok = 1;
                 break;
             }
             step *= 0.3;
         }
         res->iter = it + 1;
-        if (!ok || fn_ >= f) {
+        if (!ok) {
             /* no decrease possible along p: at the optimum up to rounding,
              * or H is bad: retry once with steepest descent */
             if (!fresh && stalls++ < 2) {
@@ -141,6 +146,7 @@ void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0, uint32_
     }
     memcpy(res->th, x, sizeof x);
     memcpy(res->g, g, sizeof g);
+    memcpy(res->H, H, sizeof H);
     res->f = f;
     res->gmax = max_abs(g, d);
     if (!res->converged && res->gmax <= gtol * fmax(1.0, fabs(f))) {
