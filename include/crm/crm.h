@@ -16,6 +16,7 @@
 /* clv: */
 #include "clv.h"
 /* fcap: */
+#include "fcap.h"
 /* attribution: */
 #include "attribution.h"
 /* partial: */

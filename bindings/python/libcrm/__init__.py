@@ -10,6 +10,8 @@ from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
 from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
+from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
+                  rfm_lint)
 # segment:
 # lifecycle:
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
@@ -19,6 +21,8 @@ from .clv import BGNBD, ClvSummary, GammaGamma, ParetoNBD, clv, clv_summary
 # fcap:
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
+from . import partial  # also makes Profiles picklable (Dask ships tables)
+from .partial import profiles_from_bytes, profiles_to_bytes
 
 #: numpy structured dtype of ``crm_order`` (None without numpy).
 ORDER_DTYPE = dtype_of(_types.Order)
@@ -41,6 +45,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
+__all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
+            "rfm_lint"]
 # segment:
 # lifecycle:
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
@@ -49,3 +55,5 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
 __all__ += ["BGNBD", "ClvSummary", "GammaGamma", "ParetoNBD", "clv", "clv_summary"]
 # fcap:
 # attribution:
+# partial:
+__all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]

@@ -47,6 +47,48 @@ STRUCT_IDS = {1: Order, 2: Allocator, 3: ProfilesOptions, 4: PopulationSummary}
 # Modules with their own mirrors register them under their marker, e.g.
 # STRUCT_IDS.update({10: RfmOptions}); mirrors may live in the module's file.
 # rfm + segment:
+
+
+class RfmOptions(ctypes.Structure):
+    """``crm_rfm_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("bins", ctypes.c_uint32),
+                ("tie", ctypes.c_uint32), ("no_segments", ctypes.c_uint32),
+                ("r_cuts", ctypes.c_void_p), ("n_r_cuts", ctypes.c_size_t),
+                ("f_cuts", ctypes.c_void_p), ("n_f_cuts", ctypes.c_size_t),
+                ("m_cuts", ctypes.c_void_p), ("n_m_cuts", ctypes.c_size_t),
+                ("map", ctypes.c_void_p)]
+
+
+class RfmBox(ctypes.Structure):
+    """``crm_rfm_box``: one box of a segment map (frozen)."""
+
+    _fields_ = [("name", ctypes.c_char_p), ("r_lo", ctypes.c_uint8), ("r_hi", ctypes.c_uint8),
+                ("f_lo", ctypes.c_uint8), ("f_hi", ctypes.c_uint8), ("m_lo", ctypes.c_uint8),
+                ("m_hi", ctypes.c_uint8), ("_pad", ctypes.c_uint8 * 2)]
+
+
+class RfmExplanation(ctypes.Structure):
+    """``crm_rfm_explanation`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("score", ctypes.c_uint32), ("bin", ctypes.c_uint32),
+                ("rule", ctypes.c_uint32), ("value", ctypes.c_int64), ("key", ctypes.c_int64),
+                ("rank", ctypes.c_uint64), ("count", ctypes.c_uint64),
+                ("rank_lo", ctypes.c_uint64), ("rank_hi", ctypes.c_uint64),
+                ("lo", ctypes.c_int64), ("hi", ctypes.c_int64)]
+
+
+class RfmSegmentStats(ctypes.Structure):
+    """``crm_rfm_segment_stats`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("_pad", ctypes.c_uint32),
+                ("customers", ctypes.c_uint64), ("orders", ctypes.c_uint64),
+                ("revenue", ctypes.c_int64), ("share", ctypes.c_double),
+                ("mean_recency", ctypes.c_double), ("mean_frequency", ctypes.c_double),
+                ("mean_monetary", ctypes.c_double)]
+
+
+STRUCT_IDS.update({10: RfmOptions, 11: RfmBox, 12: RfmExplanation, 13: RfmSegmentStats})
 # lifecycle:
 class Contact(ctypes.Structure):
     """``crm_contact``: a known contact, maybe without purchases (16 bytes, frozen)."""
