@@ -11,11 +11,10 @@ import math
 from . import _types
 from ._arrays import as_records, column, np
 from ._convert import to_day
-from ._lib import P, SZ, declare_all, lib
+from ._lib import P, SZ, c_status, declare_all, lib
 
 _D = ctypes.c_double
 _PD = ctypes.POINTER(ctypes.c_double)
-c_status = ctypes.c_int
 
 declare_all({
     "crm_clv_summary_options_init": (c_status, [ctypes.POINTER(_types.ClvSummaryOptions),
