@@ -66,6 +66,7 @@ int main(int argc, char **argv)
     /* lifecycle: */
     rc |= demo_lifecycle(&in);
     /* clv: */
+    rc |= demo_clv(&in);
     /* fcap: */
     /* attribution: */
     crm_profiles_free(profiles);

@@ -20,6 +20,7 @@ int demo_rfm(const demo_input *in);
 /* lifecycle: */
 int demo_lifecycle(const demo_input *in);
 /* clv: */
+int demo_clv(const demo_input *in);
 /* fcap: */
 /* attribution: */
 

@@ -1132,6 +1132,188 @@ static void oom(void **state)
     sim_free(&s);
 }
 
+
+/* ---- scale-out: compressed counts ------------------------------------------------ */
+
+/* Simulated BG/NBD customers on a day grid in weeks (many equal rows). */
+static sim sim_days(uint64_t seed, size_t n)
+{
+    const double p[4] = { 0.6, 4.0, 0.8, 3.0 };
+    sim s = sim_bgnbd(seed, n, p, 1, 52);
+    for (size_t i = 0; i < n; i++) {
+        s.T[i] = ceil(s.T[i] * 7) / 7;
+        s.tx[i] = s.x[i] > 0 ? floor(s.tx[i] * 7) / 7 : 0;
+    }
+    return s;
+}
+
+static crm_clv_counts *counts_ok(const double *x, const double *tx, const double *T, size_t n)
+{
+    crm_clv_counts *c = NULL;
+    assert_int_equal(crm_clv_counts_build(&c, x, tx, T, n), CRM_OK);
+    assert_non_null(c);
+    return c;
+}
+
+static void assert_counts_equal(const crm_clv_counts *a, const crm_clv_counts *b)
+{
+    size_t n = crm_clv_counts_rows(a);
+    assert_int_equal(n, crm_clv_counts_rows(b));
+    assert_int_equal(crm_clv_counts_customers(a), crm_clv_counts_customers(b));
+    assert_memory_equal(crm_clv_counts_x(a), crm_clv_counts_x(b), n * sizeof(double));
+    assert_memory_equal(crm_clv_counts_t_x(a), crm_clv_counts_t_x(b), n * sizeof(double));
+    assert_memory_equal(crm_clv_counts_tenure(a), crm_clv_counts_tenure(b), n * sizeof(double));
+    assert_memory_equal(crm_clv_counts_n(a), crm_clv_counts_n(b), n * sizeof(uint64_t));
+}
+
+static void counts_hand_worked(void **state)
+{
+    (void)state;
+    const double x[] = { 2, 0, 2, 1, 0, 2 }, tx[] = { 5, 0, 5, 3, 0, 4 },
+                 T[] = { 9, 9, 9, 9, 7, 9 };
+    crm_clv_counts *c = counts_ok(x, tx, T, 6);
+    /* ascending (x, t_x, T): (0,0,7) (0,0,9) (1,3,9) (2,4,9) (2,5,9) x2 */
+    assert_int_equal(crm_clv_counts_rows(c), 5);
+    assert_int_equal(crm_clv_counts_customers(c), 6);
+    const double wx[] = { 0, 0, 1, 2, 2 }, wt[] = { 0, 0, 3, 4, 5 }, wT[] = { 7, 9, 9, 9, 9 };
+    const uint64_t wn[] = { 1, 1, 1, 1, 2 };
+    assert_memory_equal(crm_clv_counts_x(c), wx, sizeof wx);
+    assert_memory_equal(crm_clv_counts_t_x(c), wt, sizeof wt);
+    assert_memory_equal(crm_clv_counts_tenure(c), wT, sizeof wT);
+    assert_memory_equal(crm_clv_counts_n(c), wn, sizeof wn);
+    crm_clv_counts_free(c);
+    c = counts_ok(NULL, NULL, NULL, 0);
+    assert_int_equal(crm_clv_counts_rows(c), 0);
+    crm_clv_model *m = (crm_clv_model *)&m;
+    assert_int_equal(crm_clv_fit_counts(&m, CRM_CLV_BGNBD, c, NULL), CRM_EINVAL);
+    assert_null(m);
+    crm_clv_counts_free(c);
+    crm_clv_counts_free(NULL);
+    assert_int_equal(crm_clv_counts_rows(NULL), 0);
+    assert_int_equal(crm_clv_counts_customers(NULL), 0);
+    assert_null(crm_clv_counts_x(NULL));
+    assert_null(crm_clv_counts_t_x(NULL));
+    assert_null(crm_clv_counts_tenure(NULL));
+    assert_null(crm_clv_counts_n(NULL));
+}
+
+static void counts_merge_serialize_fit(void **state)
+{
+    (void)state;
+    sim s = sim_days(31, 60000);
+    crm_clv_counts *whole = counts_ok(s.x, s.tx, s.T, s.n);
+    printf("# %zu customers -> %zu distinct rows\n", s.n, crm_clv_counts_rows(whole));
+    assert_true(crm_clv_counts_rows(whole) < s.n * 7 / 10);
+    /* three partitions, serialised, loaded, merged in another order */
+    size_t cut[4] = { 0, 17000, 41000, s.n };
+    crm_clv_counts *part[3];
+    for (int k = 0; k < 3; k++) {
+        crm_clv_counts *c = counts_ok(s.x + cut[k], s.tx + cut[k], s.T + cut[k], cut[k + 1] - cut[k]);
+        void *b = NULL;
+        size_t len = 0;
+        assert_int_equal(crm_clv_counts_serialize(c, &b, &len), CRM_OK);
+        assert_int_equal(crm_clv_counts_deserialize(&part[k], b, len), CRM_OK);
+        assert_counts_equal(c, part[k]);
+        if (k == 1) { /* corruption and truncation are caught */
+            crm_clv_counts *bad = (crm_clv_counts *)&bad;
+            ((unsigned char *)b)[40] ^= 1;
+            assert_int_equal(crm_clv_counts_deserialize(&bad, b, len), CRM_ESTATE);
+            assert_null(bad);
+            ((unsigned char *)b)[40] ^= 1;
+            assert_int_equal(crm_clv_counts_deserialize(&bad, b, len - 9), CRM_ESTATE);
+            assert_int_equal(crm_clv_counts_deserialize(&bad, NULL, len), CRM_EINVAL);
+            assert_int_equal(crm_clv_counts_deserialize(NULL, b, len), CRM_EINVAL);
+        }
+        crm_bytes_free(b);
+        crm_clv_counts_free(c);
+    }
+    crm_clv_counts *ab, *abc;
+    assert_int_equal(crm_clv_counts_merge(&ab, part[2], part[0]), CRM_OK);
+    assert_int_equal(crm_clv_counts_merge(&abc, ab, part[1]), CRM_OK);
+    assert_counts_equal(abc, whole);
+    /* fit on the counts == fit on the rows */
+    for (int kind = CRM_CLV_BGNBD; kind <= CRM_CLV_PARETO_NBD; kind++) {
+        crm_clv_model *a = fit_ok(kind, s.x, s.tx, s.T, s.n, CRM_CLV_UNIT_WEEK), *b = NULL;
+        crm_clv_fit_options o;
+        crm_clv_fit_options_init(&o, 1);
+        o.unit = CRM_CLV_UNIT_WEEK;
+        assert_int_equal(crm_clv_fit_counts(&b, kind, abc, &o), CRM_OK);
+        crm_clv_fit_info fa = info_of(a), fb = info_of(b);
+        assert_int_equal(fb.n, s.n);
+        assert_close(fb.loglik, fa.loglik, 1e-9);
+        for (int i = 0; i < 4; i++)
+            assert_close(fb.params[i], fa.params[i], 2e-4);
+        crm_clv_model_free(a);
+        crm_clv_model_free(b);
+    }
+    crm_clv_counts *cc = (crm_clv_counts *)&cc;
+    assert_int_equal(crm_clv_counts_merge(NULL, ab, ab), CRM_EINVAL);
+    assert_int_equal(crm_clv_counts_merge(&cc, NULL, ab), CRM_EINVAL);
+    assert_null(cc);
+    void *b;
+    size_t len;
+    assert_int_equal(crm_clv_counts_serialize(NULL, &b, &len), CRM_EINVAL);
+    assert_int_equal(crm_clv_counts_serialize(abc, NULL, &len), CRM_EINVAL);
+    crm_clv_model *mm;
+    assert_int_equal(crm_clv_fit_counts(NULL, 1, abc, NULL), CRM_EINVAL);
+    assert_int_equal(crm_clv_fit_counts(&mm, 1, NULL, NULL), CRM_EINVAL);
+    assert_int_equal(crm_clv_fit_counts(&mm, 3, abc, NULL), CRM_EINVAL);
+    double bx[2] = { 1, 2 }, btx[2] = { 3, 9 }, bT[2] = { 5, 5 };
+    crm_clv_counts *c = (crm_clv_counts *)&c;
+    assert_int_equal(crm_clv_counts_build(&c, bx, btx, bT, 2), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "t_x[1]"));
+    assert_null(c);
+    assert_int_equal(crm_clv_counts_build(NULL, bx, btx, bT, 2), CRM_EINVAL);
+    assert_int_equal(crm_clv_counts_build(&c, NULL, btx, bT, 2), CRM_EINVAL);
+    for (int k = 0; k < 3; k++)
+        crm_clv_counts_free(part[k]);
+    crm_clv_counts_free(ab);
+    crm_clv_counts_free(abc);
+    crm_clv_counts_free(whole);
+    sim_free(&s);
+}
+
+typedef struct counts_ctx {
+    sim *s;
+} counts_ctx;
+
+static crm_status oom_counts(void *vc)
+{
+    counts_ctx *c = vc;
+    size_t h = c->s->n / 2;
+    crm_clv_counts *a = NULL, *b = NULL, *m = NULL, *l = NULL;
+    crm_clv_model *f = NULL;
+    void *bytes = NULL;
+    size_t len = 0;
+    crm_status st = crm_clv_counts_build(&a, c->s->x, c->s->tx, c->s->T, h);
+    if (!st)
+        st = crm_clv_counts_build(&b, c->s->x + h, c->s->tx + h, c->s->T + h, c->s->n - h);
+    if (!st)
+        st = crm_clv_counts_merge(&m, a, b);
+    if (!st)
+        st = crm_clv_counts_serialize(m, &bytes, &len);
+    if (!st)
+        st = crm_clv_counts_deserialize(&l, bytes, len);
+    if (!st)
+        st = crm_clv_fit_counts(&f, CRM_CLV_BGNBD, l, NULL);
+    crm_bytes_free(bytes);
+    crm_clv_counts_free(a);
+    crm_clv_counts_free(b);
+    crm_clv_counts_free(m);
+    crm_clv_counts_free(l);
+    crm_clv_model_free(f);
+    return st;
+}
+
+static void counts_oom(void **state)
+{
+    (void)state;
+    sim s = sim_days(8, 400);
+    counts_ctx c = { &s };
+    assert_true(oom_sweep(oom_counts, &c) >= 8);
+    sim_free(&s);
+}
+
 int main(void)
 {
 #ifdef CLV_CDNOW
@@ -1164,6 +1346,9 @@ int main(void)
         cmocka_unit_test(clv_value),
         cmocka_unit_test(fit_errors),
         cmocka_unit_test(oom),
+        cmocka_unit_test(counts_hand_worked),
+        cmocka_unit_test(counts_merge_serialize_fit),
+        cmocka_unit_test(counts_oom),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 #endif

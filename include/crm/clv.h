@@ -423,6 +423,128 @@ CRM_API crm_status crm_clv_value(double *out, const crm_clv_model *m,
                                  size_t n, double horizon, double period,
                                  double discount_rate);
 
+/* ---- scale-out: compressed, mergeable purchase data ------------------------ */
+
+/**
+ * @brief Opaque compressed purchase data: the distinct (x, t_x, T) rows of a
+ *        set of customers with how many customers have each, in ascending
+ *        (x, t_x, T) order. Free with crm_clv_counts_free().
+ *
+ * The purchase-model likelihood depends on a customer only through
+ * (x, t_x, T), so these counts are sufficient statistics for BG/NBD and
+ * Pareto/NBD fits: build them per partition, serialise, merge (exact:
+ * integer counts), fit with crm_clv_fit_counts(). Day-granular data in
+ * weeks or days compress well (far fewer distinct rows than customers).
+ */
+typedef struct crm_clv_counts crm_clv_counts;
+
+/**
+ * @brief Compress per-customer rows into distinct (x, t_x, T) with counts.
+ * @param[out] out receives the table; NULL on failure.
+ * @param[in] x repeat purchases, @p n values.
+ * @param[in] t_x time of the last purchase, @p n values.
+ * @param[in] T observation time, @p n values.
+ * @param[in] n number of customers (0 gives an empty table).
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_EDATA (a bad row, named as
+ *         for crm_clv_fit()); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_clv_counts_build(crm_clv_counts **out, const double *x,
+                                        const double *t_x, const double *T, size_t n);
+
+/**
+ * @brief Merge two tables into the table of the union of their customers
+ *        (equal to building from all rows: same rows, counts added).
+ * @param[out] out receives the merged table; NULL on failure.
+ * @param[in] a first table.
+ * @param[in] b second table.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_EOVERFLOW (a count beyond
+ *         uint64); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_clv_counts_merge(crm_clv_counts **out, const crm_clv_counts *a,
+                                        const crm_clv_counts *b);
+
+/**
+ * @brief Serialise a table to a versioned, checksummed byte blob.
+ * @param[in] c table.
+ * @param[out] bytes receives the buffer (free with crm_bytes_free()).
+ * @param[out] len receives its length.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_clv_counts_serialize(const crm_clv_counts *c, void **bytes, size_t *len);
+
+/**
+ * @brief Load a table serialised by crm_clv_counts_serialize().
+ * @param[out] out receives the table; NULL on failure.
+ * @param[in] bytes the blob.
+ * @param[in] len its length.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ESTATE (truncated,
+ *         corrupted or inconsistent blob: the message gives the byte
+ *         offset); CRM_EVERSION (a newer format); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_clv_counts_deserialize(crm_clv_counts **out, const void *bytes,
+                                              size_t len);
+
+/**
+ * @brief Free a table. NULL is a no-op.
+ * @param[in] c table or NULL.
+ */
+CRM_API void crm_clv_counts_free(crm_clv_counts *c);
+
+/**
+ * @brief Number of distinct rows.
+ * @param[in] c table (NULL gives 0).
+ * @return the row count.
+ */
+CRM_API size_t crm_clv_counts_rows(const crm_clv_counts *c);
+
+/**
+ * @brief Total number of customers (sum of the counts).
+ * @param[in] c table (NULL gives 0).
+ * @return the customer count.
+ */
+CRM_API uint64_t crm_clv_counts_customers(const crm_clv_counts *c);
+
+/**
+ * @brief Column x of the distinct rows.
+ * @param[in] c table (NULL gives NULL).
+ * @return a read-only column of crm_clv_counts_rows() values owned by @p c.
+ */
+CRM_API const double *crm_clv_counts_x(const crm_clv_counts *c);
+
+/**
+ * @brief Column t_x of the distinct rows.
+ * @param[in] c table (NULL gives NULL).
+ * @return a read-only column owned by @p c.
+ */
+CRM_API const double *crm_clv_counts_t_x(const crm_clv_counts *c);
+
+/**
+ * @brief Column T of the distinct rows.
+ * @param[in] c table (NULL gives NULL).
+ * @return a read-only column owned by @p c.
+ */
+CRM_API const double *crm_clv_counts_tenure(const crm_clv_counts *c);
+
+/**
+ * @brief Customers per distinct row (each >= 1).
+ * @param[in] c table (NULL gives NULL).
+ * @return a read-only column owned by @p c.
+ */
+CRM_API const uint64_t *crm_clv_counts_n(const crm_clv_counts *c);
+
+/**
+ * @brief Fit BG/NBD or Pareto/NBD on compressed data: the same maximum
+ *        likelihood as crm_clv_fit() on the customers the table stands for
+ *        (to rounding).
+ * @param[out] out receives the model; NULL on failure.
+ * @param[in] kind CRM_CLV_BGNBD or CRM_CLV_PARETO_NBD.
+ * @param[in] c table.
+ * @param[in] opt options, or NULL for defaults.
+ * @return as crm_clv_fit(); CRM_EINVAL also for an empty table.
+ */
+CRM_API crm_status crm_clv_fit_counts(crm_clv_model **out, int kind, const crm_clv_counts *c,
+                                      const crm_clv_fit_options *opt);
+
 #ifdef __cplusplus
 }
 #endif

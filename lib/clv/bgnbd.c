@@ -41,15 +41,16 @@ int crm__clv_bg_ll(const crm__clv_data *d, const double *p, double *ll, double *
     }
     double sum = 0.0, gr = 0.0, ga = 0.0;
     const uint32_t *ix = d->ux.idx, *iT = d->uT.idx, *it = d->ut.idx;
-    const double *x = d->x;
+    const double *x = d->x, *w = d->w;
     for (size_t i = 0; i < d->n; i++) {
+        const double wi = w ? w[i] : 1.0;
         double k = r + x[i];
         uint32_t j = ix[i], u = iT[i];
         double A1 = -k * LT[u];
         if (x[i] == 0.0) {
-            sum += A1;
-            gr -= LT[u];
-            ga -= k * IT[u];
+            sum += wi * A1;
+            gr -= wi * LT[u];
+            ga -= wi * k * IT[u];
             continue;
         }
         uint32_t v = it[i];
@@ -59,10 +60,10 @@ int crm__clv_bg_ll(const crm__clv_data *d, const double *p, double *ll, double *
         double inv = 1.0 / (1.0 + e);
         double p2 = df > 0.0 ? inv : e * inv;
         double p1 = 1.0 - p2;
-        sum += (df > 0.0 ? A2 : A1) + log1p(e);
-        gr -= p1 * LT[u] + p2 * Lt[v];
-        ga -= k * (p1 * IT[u] + p2 * It[v]);
-        S2[j] += p2;
+        sum += wi * ((df > 0.0 ? A2 : A1) + log1p(e));
+        gr -= wi * (p1 * LT[u] + p2 * Lt[v]);
+        ga -= wi * k * (p1 * IT[u] + p2 * It[v]);
+        S2[j] += wi * p2;
     }
     const double lgr = crm__clv_lgamma(r), lga = crm__clv_lgamma(a), lgb = crm__clv_lgamma(b),
                  lgab = crm__clv_lgamma(a + b), lal = log(al);
@@ -83,7 +84,7 @@ int crm__clv_bg_ll(const crm__clv_data *d, const double *p, double *ll, double *
             gb += c * (pbx - pabx - psb + psab) - (xv > 0.0 ? S2[j] / (b + xv - 1.0) : 0.0);
         }
     }
-    ga += (double)d->n * r / al;
+    ga += d->wsum * r / al;
     *ll = sum;
     if (g) {
         g[0] = gr;

@@ -76,7 +76,9 @@ typedef struct crm__clv_data {
     const double *x, *tx, *T;  /* borrowed rows */
     crm__clv_uniq ux, ut, uT;
     crm__clv_pairs pt, pT;     /* (x, t_x) and (x, T): Pareto/NBD only */
-    double *cnt;     /* rows per distinct x */
+    const double *w; /* borrowed row weights (customers per row), or NULL = 1 */
+    double wsum;     /* customers: sum of the weights */
+    double *cnt;     /* customers per distinct x */
     double *scratch; /* evaluator work space, 4 * (ut.nv + uT.nv) doubles */
     double *scr2;    /* a second block, 4 * ux.nv */
     double mean_x, mean_T;
@@ -87,7 +89,7 @@ crm_status crm__clv_check_rows(const double *x, const double *tx, const double *
                                const char *fn);
 crm_status crm__clv_check_x(const double *x, size_t n, const char *fn);
 crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *tx,
-                              const double *T, size_t n, int pairs);
+                              const double *T, const double *w, size_t n, int pairs);
 void crm__clv_data_free(crm__clv_data *d);
 
 /* ---- direct-mapped cache of per-(x, t) values (prep.c) ------------------- */
@@ -111,6 +113,14 @@ static inline size_t crm__clv_cache_slot(const crm__clv_cache *c, double x, doub
     memcpy(&b, &t0, 8);
     return (size_t)crm__mix64(a * UINT64_C(0x9E3779B97F4A7C15) ^ b) & c->mask;
 }
+
+/* ---- fitting (model.c) ---------------------------------------------------- */
+
+/* crm_clv_fit on rows with optional weights (customers per row); out, x,
+ * t_x, T already checked non-NULL. */
+crm_status crm__clv_fit_rows(crm_clv_model **out, int kind, const double *x, const double *t_x,
+                             const double *T, const double *w, size_t n,
+                             const crm_clv_fit_options *opt, const char *fn);
 
 /* ---- models -------------------------------------------------------------- */
 

@@ -50,7 +50,7 @@ crm_status crm__clv_gg_init(crm__clv_ggdata *d, const double *x, const double *m
     d->n = k;
     /* distinct x through the purchase-data helper (t_x, T unused: pass x) */
     crm__clv_data tmp;
-    s = crm__clv_data_init(&tmp, xs, xs, xs, k, 0);
+    s = crm__clv_data_init(&tmp, xs, xs, xs, NULL, k, 0);
     if (!s) {
         d->nx = tmp.ux.nv;
         d->ix = tmp.ux.idx;

@@ -240,33 +240,31 @@ static size_t sub_stride(size_t n)
     return n > CLV_SUB_MIN ? (n + CLV_SUB - 1) / CLV_SUB : 0;
 }
 
-/* Rows 0, k, 2k, ... of up to three columns into one allocation. */
+/* Rows 0, k, 2k, ... of up to four columns into one allocation (a missing
+ * column gives zeros; a missing weight column ones). With weights the
+ * strided rows keep their weights: every row has the same chance 1/k, so
+ * weighted sums stay unbiased. */
 static crm_status subsample(double **buf, size_t *m, size_t k, const double *a, const double *b,
-                            const double *c, size_t n)
+                            const double *c, const double *w, size_t n)
 {
     size_t cnt = (n + k - 1) / k;
-    crm_status s = crm__alloc_array((void **)buf, 3 * cnt, sizeof(double), 0, "clv subsample");
+    crm_status s = crm__alloc_array((void **)buf, 4 * cnt, sizeof(double), 0, "clv subsample");
     if (s)
         return s;
     for (size_t i = 0, j = 0; i < n; i += k, j++) {
         (*buf)[j] = a[i];
         (*buf)[cnt + j] = b[i];
         (*buf)[2 * cnt + j] = c ? c[i] : 0.0;
+        (*buf)[3 * cnt + j] = w ? w[i] : 1.0;
     }
     *m = cnt;
     return CRM_OK;
 }
 
-CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
-                               const double *t_x, const double *T, size_t n,
-                               const crm_clv_fit_options *opt)
+crm_status crm__clv_fit_rows(crm_clv_model **out, int kind, const double *x, const double *t_x,
+                             const double *T, const double *w, size_t n,
+                             const crm_clv_fit_options *opt, const char *fn)
 {
-    static const char fn[] = "crm_clv_fit";
-    if (!out)
-        return crm__fail(CRM_EINVAL, "%s: out is NULL", fn);
-    *out = NULL;
-    if (!x || !t_x || !T)
-        return crm__fail(CRM_EINVAL, "%s: x, t_x or T is NULL", fn);
     if (kind != CRM_CLV_BGNBD && kind != CRM_CLV_PARETO_NBD)
         return crm__fail(CRM_EINVAL, "%s: kind = %d is not CRM_CLV_BGNBD (1) or "
                                      "CRM_CLV_PARETO_NBD (2)", fn, kind);
@@ -279,10 +277,12 @@ CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
     s = crm__clv_check_rows(x, t_x, T, n, fn);
     if (s)
         return s;
-    double sx = 0.0, sT = 0.0;
+    double sx = 0.0, sT = 0.0, sw = 0.0;
     for (size_t i = 0; i < n; i++) {
-        sx += x[i];
-        sT += T[i];
+        double wi = w ? w[i] : 1.0;
+        sx += wi * x[i];
+        sT += wi * T[i];
+        sw += wi;
     }
     if (sx == 0.0)
         return crm__fail(CRM_EDATA, "%s: no customer has a repeat purchase (all x = 0): "
@@ -294,22 +294,36 @@ CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
     double *sbuf = NULL;
     size_t k = sub_stride(n), m = 0;
     memset(&ds, 0, sizeof ds);
-    s = crm__clv_data_init(&d, x, t_x, T, n, pairs);
+    s = crm__clv_data_init(&d, x, t_x, T, w, n, pairs);
     if (!s && k) {
-        s = subsample(&sbuf, &m, k, x, t_x, T, n);
+        s = subsample(&sbuf, &m, k, x, t_x, T, w, n);
         if (!s)
-            s = crm__clv_data_init(&ds, sbuf, sbuf + m, sbuf + 2 * m, m, pairs);
+            s = crm__clv_data_init(&ds, sbuf, sbuf + m, sbuf + 2 * m, sbuf + 3 * m, m, pairs);
     }
     if (!s) {
-        fit_ctx ctx = { .kind = kind, .pd = &d, .scale = (double)n };
-        fit_ctx sctx = { .kind = kind, .pd = &ds, .scale = (double)m };
-        double rate = sx / sT, lifetime = sT / (double)n;
-        s = run_fit(out, kind, &ctx, k ? &sctx : NULL, o.unit, n, rate, lifetime, &o, fn);
+        fit_ctx ctx = { .kind = kind, .pd = &d, .scale = d.wsum };
+        fit_ctx sctx = { .kind = kind, .pd = &ds, .scale = ds.wsum };
+        double rate = sx / sT, lifetime = sT / sw;
+        s = run_fit(out, kind, &ctx, k ? &sctx : NULL, o.unit, (size_t)(sw + 0.5), rate,
+                    lifetime, &o, fn);
     }
     crm__clv_data_free(&ds);
     crm__clv_data_free(&d);
     crm__free(sbuf);
     return s;
+}
+
+CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
+                               const double *t_x, const double *T, size_t n,
+                               const crm_clv_fit_options *opt)
+{
+    static const char fn[] = "crm_clv_fit";
+    if (!out)
+        return crm__fail(CRM_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!x || !t_x || !T)
+        return crm__fail(CRM_EINVAL, "%s: x, t_x or T is NULL", fn);
+    return crm__clv_fit_rows(out, kind, x, t_x, T, NULL, n, opt, fn);
 }
 
 CRM_API crm_status crm_clv_fit_spend(crm_clv_model **out, const double *x, const double *m_x,
@@ -347,7 +361,7 @@ CRM_API crm_status crm_clv_fit_spend(crm_clv_model **out, const double *x, const
         if (!s) {
             for (size_t i = 0; i < d.n; i++)
                 xs[i] = d.xv[d.ix[i]];
-            s = subsample(&sbuf, &m, k, xs, d.m, NULL, d.n);
+            s = subsample(&sbuf, &m, k, xs, d.m, NULL, NULL, d.n);
             crm__free(xs);
         }
         if (!s)
@@ -442,7 +456,7 @@ CRM_API crm_status crm_clv_loglik(double *loglik, double *grad, int kind,
         if (s)
             return s;
         crm__clv_data d;
-        s = crm__clv_data_init(&d, x, a, b, n, kind == CRM_CLV_PARETO_NBD);
+        s = crm__clv_data_init(&d, x, a, b, NULL, n, kind == CRM_CLV_PARETO_NBD);
         if (s)
             return s;
         bad = kind == CRM_CLV_BGNBD ? crm__clv_bg_ll(&d, params, &ll, g)
@@ -467,6 +481,17 @@ static crm_status check_purchase_model(const crm_clv_model *m, const void *out, 
     if (m->info.kind != CRM_CLV_BGNBD && m->info.kind != CRM_CLV_PARETO_NBD)
         return crm__fail(CRM_EINVAL, "%s: m is a spend model, not BG/NBD or Pareto/NBD", fn);
     return CRM_OK;
+}
+
+/* Purchase model, out and a column of n values (NULL allowed when n = 0). */
+static crm_status check_purchase_input(const crm_clv_model *m, const void *out,
+                                       const double *col, size_t n, const char *name,
+                                       const char *fn)
+{
+    crm_status s = check_purchase_model(m, out, fn);
+    if (!s && n && !col)
+        s = crm__fail(CRM_EINVAL, "%s: %s is NULL", fn, name);
+    return s;
 }
 
 static crm_status check_cols(const crm_clv_model *m, void *out, const double *x,
@@ -546,11 +571,9 @@ CRM_API crm_status crm_clv_expected_purchases_new(double *out, const crm_clv_mod
                                                   const double *t, size_t n)
 {
     static const char fn[] = "crm_clv_expected_purchases_new";
-    crm_status s = check_purchase_model(m, out, fn);
+    crm_status s = check_purchase_input(m, out, t, n, "t", fn);
     if (s)
         return s;
-    if (n && !t)
-        return crm__fail(CRM_EINVAL, "%s: t is NULL", fn);
     for (size_t i = 0; i < n; i++)
         if (!(t[i] >= 0.0 && t[i] < INFINITY))
             return crm__fail(CRM_EDATA, "%s: t[%zu] = %g is not finite and >= 0", fn, i, t[i]);
@@ -564,11 +587,9 @@ CRM_API crm_status crm_clv_prob_purchases(double *out, const crm_clv_model *m, d
                                           const double *k, size_t n)
 {
     static const char fn[] = "crm_clv_prob_purchases";
-    crm_status s = check_purchase_model(m, out, fn);
+    crm_status s = check_purchase_input(m, out, k, n, "k", fn);
     if (s)
         return s;
-    if (n && !k)
-        return crm__fail(CRM_EINVAL, "%s: k is NULL", fn);
     if (!(t >= 0.0 && t < INFINITY))
         return crm__fail(CRM_EINVAL, "%s: t = %g is not finite and >= 0", fn, t);
     for (size_t i = 0; i < n; i++)

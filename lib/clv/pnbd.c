@@ -88,6 +88,18 @@ double crm__clv_pnbd_palive(const double *p, double x, double tx, double T,
     return q0 / (q0 + k * (q1 - q2));
 }
 
+/* ln(alpha + v), ln(beta + v) and their reciprocals for distinct times v. */
+static void log_tables(const double *v, size_t n, double al, double be, double *La,
+                       double *Lb, double *Ia, double *Ib)
+{
+    for (size_t k = 0; k < n; k++) {
+        La[k] = log(al + v[k]);
+        Lb[k] = log(be + v[k]);
+        Ia[k] = 1.0 / (al + v[k]);
+        Ib[k] = 1.0 / (be + v[k]);
+    }
+}
+
 /*
  * Sum over customers. The hypergeometric series depend on (x, tau) only:
  * they are evaluated once per distinct (x, t_x) and (x, T) pair, the logs
@@ -99,20 +111,8 @@ int crm__clv_pnbd_ll(const crm__clv_data *d, const double *p, double *ll, double
     const size_t nT = d->uT.nv, nt = d->ut.nv;
     double *TLa = d->scratch, *TLb = TLa + nT, *TIa = TLb + nT, *TIb = TIa + nT;
     double *tLa = TIb + nT, *tLb = tLa + nt, *tIa = tLb + nt, *tIb = tIa + nt;
-    for (size_t k = 0; k < nT; k++) {
-        double v = d->uT.v[k];
-        TLa[k] = log(al + v);
-        TLb[k] = log(be + v);
-        TIa[k] = 1.0 / (al + v);
-        TIb[k] = 1.0 / (be + v);
-    }
-    for (size_t k = 0; k < nt; k++) {
-        double v = d->ut.v[k];
-        tLa[k] = log(al + v);
-        tLb[k] = log(be + v);
-        tIa[k] = 1.0 / (al + v);
-        tIb[k] = 1.0 / (be + v);
-    }
+    log_tables(d->uT.v, nT, al, be, TLa, TLb, TIa, TIb);
+    log_tables(d->ut.v, nt, al, be, tLa, tLb, tIa, tIb);
     const crm__clv_pairs *Q2[2] = { &d->pt, &d->pT };
     for (int w = 0; w < 2; w++) {
         const crm__clv_pairs *q = Q2[w];
@@ -122,6 +122,7 @@ int crm__clv_pnbd_ll(const crm__clv_data *d, const double *p, double *ll, double
     double sum = 0.0, G[4] = { 0.0, 0.0, 0.0, 0.0 };
     const double *vt = d->pt.val, *vT = d->pT.val;
     for (size_t i = 0; i < d->n; i++) {
+        const double wi = d->w ? d->w[i] : 1.0;
         const double x = d->x[i], rx = r + x, k = s / (rx + s);
         const uint32_t uT = d->uT.idx[i], ut = d->ut.idx[i];
         const double *hT = vT + 5 * (size_t)d->pT.idx[i], *ht = vt + 5 * (size_t)d->pt.idx[i];
@@ -131,9 +132,9 @@ int crm__clv_pnbd_ll(const crm__clv_data *d, const double *p, double *ll, double
         double M = PT > Ft ? PT : Ft;
         double q0 = exp(PT - M), q1 = exp(Ft - M), q2 = exp(FT - M);
         double Qv = q0 + k * (q1 - q2);
-        sum += M + log(Qv);
+        sum += wi * (M + log(Qv));
         if (g) {
-            double iq = 1.0 / Qv, rsx2 = (rx + s) * (rx + s), dq = q1 - q2;
+            double iq = wi / Qv, rsx2 = (rx + s) * (rx + s), dq = q1 - q2;
             double dPT[4] = { -TLa[uT], -rx * TIa[uT], -TLb[uT], -s * TIb[uT] };
             double dPt[4] = { -tLa[ut], -rx * tIa[ut], -tLb[ut], -s * tIb[ut] };
             double dk[4] = { -s / rsx2, 0.0, rx / rsx2, 0.0 };
@@ -148,7 +149,7 @@ int crm__clv_pnbd_ll(const crm__clv_data *d, const double *p, double *ll, double
         sum += c * (crm__clv_lgamma(r + xv) - lgr);
         G[0] += c * (crm__clv_digamma(r + xv) - psr);
     }
-    double n = (double)d->n;
+    double n = d->wsum;
     sum += n * (r * log(al) + s * log(be));
     if (g) {
         g[0] = G[0] + n * log(al);

@@ -160,13 +160,14 @@ void crm__clv_data_free(crm__clv_data *d)
 }
 
 crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *tx,
-                              const double *T, size_t n, int pairs)
+                              const double *T, const double *w, size_t n, int pairs)
 {
     memset(d, 0, sizeof *d);
     d->n = n;
     d->x = x;
     d->tx = tx;
     d->T = T;
+    d->w = w;
     crm_status s = uniq_build(&d->ux, x, n);
     if (!s)
         s = uniq_build(&d->ut, tx, n);
@@ -189,14 +190,17 @@ crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *t
         crm__clv_data_free(d);
         return s;
     }
-    double sx = 0.0, sT = 0.0;
+    double sx = 0.0, sT = 0.0, sw = 0.0;
     for (size_t i = 0; i < n; i++) {
-        d->cnt[d->ux.idx[i]] += 1.0;
-        sx += x[i];
-        sT += T[i];
+        double wi = w ? w[i] : 1.0;
+        d->cnt[d->ux.idx[i]] += wi;
+        sx += wi * x[i];
+        sT += wi * T[i];
+        sw += wi;
     }
-    d->mean_x = n ? sx / (double)n : 0.0;
-    d->mean_T = n ? sT / (double)n : 0.0;
+    d->wsum = sw;
+    d->mean_x = sw > 0.0 ? sx / sw : 0.0;
+    d->mean_T = sw > 0.0 ? sT / sw : 0.0;
     return CRM_OK;
 }
 

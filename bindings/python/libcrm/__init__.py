@@ -17,7 +17,8 @@ from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
                         cohorts, funnel, lifecycle)
 # clv:
-from .clv import BGNBD, ClvSummary, GammaGamma, ParetoNBD, clv, clv_summary
+from .clv import (BGNBD, ClvCounts, ClvSummary, GammaGamma, ParetoNBD, clv, clv_counts,
+                  clv_summary)
 # fcap:
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
@@ -52,7 +53,8 @@ __all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
             "cohorts", "funnel", "lifecycle"]
 # clv:
-__all__ += ["BGNBD", "ClvSummary", "GammaGamma", "ParetoNBD", "clv", "clv_summary"]
+__all__ += ["BGNBD", "ClvCounts", "ClvSummary", "GammaGamma", "ParetoNBD", "clv",
+            "clv_counts", "clv_summary"]
 # fcap:
 # attribution:
 # partial:

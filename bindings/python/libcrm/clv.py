@@ -44,6 +44,19 @@ declare_all({
     "crm_clv_prob_purchases": (c_status, [P, P, _D, P, SZ]),
     "crm_clv_expected_spend": (c_status, [P, P, P, P, SZ]),
     "crm_clv_value": (c_status, [P, P, P, P, P, P, P, SZ, _D, _D, _D]),
+    "crm_clv_counts_build": (c_status, [ctypes.POINTER(P), P, P, P, SZ]),
+    "crm_clv_counts_merge": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_clv_counts_serialize": (c_status, [P, ctypes.POINTER(P), ctypes.POINTER(SZ)]),
+    "crm_clv_counts_deserialize": (c_status, [ctypes.POINTER(P), ctypes.c_char_p, SZ]),
+    "crm_clv_counts_free": (None, [P]),
+    "crm_clv_counts_rows": (SZ, [P]),
+    "crm_clv_counts_customers": (ctypes.c_uint64, [P]),
+    "crm_clv_counts_x": (P, [P]),
+    "crm_clv_counts_t_x": (P, [P]),
+    "crm_clv_counts_tenure": (P, [P]),
+    "crm_clv_counts_n": (P, [P]),
+    "crm_clv_fit_counts": (c_status, [ctypes.POINTER(P), ctypes.c_int, P,
+                                      ctypes.POINTER(_types.ClvFitOptions)]),
 })
 
 BGNBD_KIND, PARETO_NBD_KIND, GAMMA_GAMMA_KIND = 1, 2, 3
@@ -161,6 +174,72 @@ def clv_summary(orders, period_end, unit="week", merge_same_day=True):
     return ClvSummary(out.value)
 
 
+class ClvCounts:
+    """Compressed purchase data (scale-out partial): distinct ``(x, t_x, T)``
+    rows with customer counts ``n``, ascending. Build per partition with
+    :func:`clv_counts`, ship ``bytes(counts)`` (or ``.serialize()``), load with
+    :meth:`deserialize`, combine with :meth:`merge` (exact), fit with
+    ``BGNBD.fit_counts`` / ``ParetoNBD.fit_counts``."""
+
+    def __init__(self, handle):
+        self._h = ctypes.c_void_p(handle)
+        k = lib.crm_clv_counts_rows(self._h)
+        self.x = column(self, lib.crm_clv_counts_x(self._h), ctypes.c_double, k)
+        self.t_x = column(self, lib.crm_clv_counts_t_x(self._h), ctypes.c_double, k)
+        self.T = column(self, lib.crm_clv_counts_tenure(self._h), ctypes.c_double, k)
+        self.n = column(self, lib.crm_clv_counts_n(self._h), ctypes.c_uint64, k)
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None and h.value:
+            lib.crm_clv_counts_free(h)
+            self._h = None
+
+    def __len__(self):
+        return lib.crm_clv_counts_rows(self._h)
+
+    @property
+    def customers(self):
+        """Total customers (sum of ``n``)."""
+        return lib.crm_clv_counts_customers(self._h)
+
+    def merge(self, other):
+        """Counts of the union of both tables' customers."""
+        out = P()
+        lib.crm_clv_counts_merge(ctypes.byref(out), self._h, other._h)
+        return ClvCounts(out.value)
+
+    def serialize(self):
+        """Versioned, checksummed bytes."""
+        buf, n = P(), SZ()
+        lib.crm_clv_counts_serialize(self._h, ctypes.byref(buf), ctypes.byref(n))
+        try:
+            return ctypes.string_at(buf.value, n.value)
+        finally:
+            lib.crm_bytes_free(buf)
+
+    __bytes__ = serialize
+
+    @classmethod
+    def deserialize(cls, data):
+        """Load bytes from :meth:`serialize` (StateError when corrupted)."""
+        data = bytes(data)
+        out = P()
+        lib.crm_clv_counts_deserialize(ctypes.byref(out), data, len(data))
+        return cls(out.value)
+
+    def __repr__(self):
+        return f"<libcrm.ClvCounts rows={len(self)} customers={self.customers}>"
+
+
+def clv_counts(x, t_x, T):
+    """Compress per-customer ``(x, t_x, T)`` into a :class:`ClvCounts`."""
+    n, cols = _columns(("x", "t_x", "T"), x, t_x, T)
+    out = P()
+    lib.crm_clv_counts_build(ctypes.byref(out), cols[0][0], cols[1][0], cols[2][0], n)
+    return ClvCounts(out.value)
+
+
 class _Model:
     KIND = 0
     PARAMS = ()
@@ -234,6 +313,14 @@ class _PurchaseModel(_Model):
         out = P()
         lib.crm_clv_fit(ctypes.byref(out), cls.KIND, cols[0][0], cols[1][0], cols[2][0], n,
                         ctypes.byref(opt))
+        return cls._from_handle(out.value)
+
+    @classmethod
+    def fit_counts(cls, counts, unit="week", starts=None, max_iter=None, gtol=None):
+        """The same fit on a :class:`ClvCounts` (merged partition partials)."""
+        opt = _fit_options(unit, starts, max_iter, gtol)
+        out = P()
+        lib.crm_clv_fit_counts(ctypes.byref(out), cls.KIND, counts._h, ctypes.byref(opt))
         return cls._from_handle(out.value)
 
     def loglik_of(self, x, t_x, T):

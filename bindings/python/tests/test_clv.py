@@ -293,3 +293,24 @@ def test_numpy_columns():
     assert pa[0] == 1.0
     ints = m.p_alive([0, 2, 26], [0, 30.43, 30.857], [38.86, 38.86, 31])
     assert list(ints) == list(pa)
+
+
+def test_counts_partials_merge_and_fit():
+    x, tx, T = sim_bgnbd(5, 6000, [0.6, 4.0, 0.8, 3.0], 1, 30)
+    T = [math.ceil(v * 7) / 7 for v in T]
+    tx = [math.floor(v * 7) / 7 if xi > 0 else 0.0 for v, xi in zip(tx, x)]
+    whole = libcrm.clv_counts(x, tx, T)
+    parts = [libcrm.clv_counts(x[a:b], tx[a:b], T[a:b]) for a, b in ((0, 2000), (2000, 6000))]
+    loaded = [libcrm.ClvCounts.deserialize(bytes(p)) for p in parts]
+    merged = loaded[1].merge(loaded[0])
+    assert merged.customers == 6000 and len(merged) == len(whole) < 6000
+    assert list(merged.n) == list(whole.n) and list(merged.T) == list(whole.T)
+    rows = libcrm.BGNBD.fit(x, tx, T)
+    cnt = libcrm.BGNBD.fit_counts(merged)
+    assert cnt.loglik == pytest.approx(rows.loglik, rel=1e-9)
+    for k in rows.params:
+        assert cnt.params[k] == pytest.approx(rows.params[k], rel=2e-4)
+    data = bytearray(bytes(whole))
+    data[30] ^= 1
+    with pytest.raises(libcrm.StateError):
+        libcrm.ClvCounts.deserialize(data)
