@@ -89,6 +89,15 @@ class RfmSegmentStats(ctypes.Structure):
 
 
 STRUCT_IDS.update({10: RfmOptions, 11: RfmBox, 12: RfmExplanation, 13: RfmSegmentStats})
+class SegmentOptions(ctypes.Structure):
+    """``crm_segment_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint),
+                ("max_length", ctypes.c_uint32),
+                ("max_depth", ctypes.c_uint32)]
+
+
+STRUCT_IDS.update({15: SegmentOptions})
 # lifecycle:
 class Contact(ctypes.Structure):
     """``crm_contact``: a known contact, maybe without purchases (16 bytes, frozen)."""
@@ -174,5 +183,70 @@ class ClvFitInfo(ctypes.Structure):
 
 STRUCT_IDS.update({30: ClvSummaryOptions, 31: ClvFitOptions, 32: ClvFitInfo})
 # fcap:
+class FcapCap(ctypes.Structure):
+    """``crm_fcap_cap`` (40 bytes, frozen)."""
+
+    _fields_ = [("key", ctypes.c_int64), ("limit", ctypes.c_int64), ("window", ctypes.c_int64),
+                ("channels", ctypes.c_uint64), ("scope", ctypes.c_uint8),
+                ("sliding", ctypes.c_uint8), ("tz_utc", ctypes.c_uint8),
+                ("categories", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 4)]
+
+
+class FcapQuiet(ctypes.Structure):
+    """``crm_fcap_quiet`` (24 bytes, frozen)."""
+
+    _fields_ = [("start", ctypes.c_int32), ("end", ctypes.c_int32),
+                ("channels", ctypes.c_uint64), ("categories", ctypes.c_uint8),
+                ("reserved", ctypes.c_uint8 * 7)]
+
+
+class FcapRules(ctypes.Structure):
+    """``crm_fcap_rules`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("n_channels", ctypes.c_uint32),
+                ("caps", ctypes.POINTER(FcapCap)), ("n_caps", ctypes.c_size_t),
+                ("quiet", ctypes.POINTER(FcapQuiet)), ("n_quiet", ctypes.c_size_t),
+                ("sim_gap", ctypes.c_int64), ("sim_max", ctypes.c_uint32),
+                ("capped", ctypes.c_uint8 * 4), ("counts", ctypes.c_uint8 * 4),
+                ("requires_consent", ctypes.c_uint8 * 4), ("prefer_preferred", ctypes.c_uint8),
+                ("week_sunday", ctypes.c_uint8)]
+
+
+class FcapEvent(ctypes.Structure):
+    """``crm_fcap_event``: a history row (48 bytes, frozen)."""
+
+    _fields_ = [("customer_id", ctypes.c_uint64), ("t", ctypes.c_int64),
+                ("campaign_id", ctypes.c_uint64), ("cand_id", ctypes.c_uint64),
+                ("tag_off", ctypes.c_uint32), ("tag_n", ctypes.c_uint32),
+                ("channel", ctypes.c_uint8), ("category", ctypes.c_uint8),
+                ("counts", ctypes.c_int8), ("reserved", ctypes.c_uint8 * 5)]
+
+
+class FcapCandidate(ctypes.Structure):
+    """``crm_fcap_candidate`` (88 bytes, frozen)."""
+
+    _fields_ = [("cand_id", ctypes.c_uint64), ("customer_id", ctypes.c_uint64),
+                ("t", ctypes.c_int64), ("campaign_id", ctypes.c_uint64),
+                ("priority", ctypes.c_int64), ("value", ctypes.c_double),
+                ("consent", ctypes.c_uint64), ("tag_off", ctypes.c_uint32),
+                ("tag_n", ctypes.c_uint32), ("utc_offset_min", ctypes.c_int32),
+                ("preferred", ctypes.c_int16), ("category", ctypes.c_uint8),
+                ("override", ctypes.c_uint8), ("n_channels", ctypes.c_uint8),
+                ("channels", ctypes.c_uint8 * 15)]
+
+
+class FcapDecision(ctypes.Structure):
+    """``crm_fcap_decision`` (88 bytes, frozen)."""
+
+    _fields_ = [("cand_id", ctypes.c_uint64), ("retry_at", ctypes.c_int64),
+                ("rank", ctypes.c_uint32), ("send", ctypes.c_uint8),
+                ("channel", ctypes.c_uint8), ("reason", ctypes.c_uint8),
+                ("n_tried", ctypes.c_uint8), ("reason_arg", ctypes.c_uint16),
+                ("tried", ctypes.c_uint8 * 15), ("detail", ctypes.c_uint8 * 15),
+                ("detail_arg", ctypes.c_uint16 * 15)]
+
+
+STRUCT_IDS.update({40: FcapCap, 41: FcapQuiet, 42: FcapRules, 43: FcapEvent,
+                   44: FcapCandidate, 45: FcapDecision})
 # attribution:
 # partial:
