@@ -100,7 +100,7 @@ double crm__clv_bg_palive(const double *p, double x, double tx, double T)
     if (x == 0.0)
         return 1.0;
     const double r = p[0], al = p[1], a = p[2], b = p[3];
-    double z = log(a) - log(b + x - 1.0) + (r + x) * (log(al + T) - log(al + tx));
+    double z = log(a / (b + x - 1.0)) + (r + x) * log((al + T) / (al + tx));
     /* 1 / (1 + e^z) */
     if (z > 0.0) {
         double e = exp(-z);

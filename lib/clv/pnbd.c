@@ -12,7 +12,7 @@ static double hyp1(double b, double c, double z, double *db, double *dc, double 
 {
     double t = 1.0, sum = 1.0, Db = 0.0, Dc = 0.0, Sb = 0.0, Sc = 0.0, Sz = 0.0;
     double tail = z < 1.0 ? 1.0 / (1.0 - z) : 1e300;
-    for (int j = 0; j < 1000000; j++) {
+    for (int j = 0;; j++) {
         double bj = b + j, cj = c + j, inv = 1.0 / (bj * cj); /* one division per term */
         Db += cj * inv;       /* 1 / (b + j) */
         Dc -= bj * inv;       /* 1 / (c + j) */
@@ -24,6 +24,17 @@ static double hyp1(double b, double c, double z, double *db, double *dc, double 
         Sc += t * Dc;
         if (t * (j + 2.0) * tail <= 1e-16 * sum)
             break;
+        if (j == 20000) {
+            /* z close to 1 (alpha >> beta, early times): stop at a bounded
+             * cost and add the geometric tail at the current term ratio,
+             * which the remaining ratios approach from below */
+            double q1 = (b + j + 1) / (c + j + 1) * z, g = q1 / (1.0 - q1);
+            sum += t * g;
+            Sb += t * Db * g;
+            Sc += t * Dc * g;
+            Sz += t * (j + 2.0) / z * g;
+            break;
+        }
     }
     *db = Sb / sum;
     *dc = Sc / sum;

@@ -207,7 +207,7 @@ crm_status crm__clv_data_init(crm__clv_data *d, const double *x, const double *t
 crm_status crm__clv_cache_init(crm__clv_cache *c, size_t n)
 {
     size_t cap = 64;
-    while (cap < 2 * n && cap < ((size_t)1 << 21))
+    while (cap < 2 * n && cap < ((size_t)1 << 17))
         cap <<= 1;
     memset(c, 0, sizeof *c);
     crm_status s = crm__alloc_array((void **)&c->kx, cap, sizeof(double), 0, "clv cache");
