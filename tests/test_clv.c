@@ -1314,6 +1314,43 @@ static void counts_oom(void **state)
     sim_free(&s);
 }
 
+/* P(alive) is the lifecycle module's probability-mode column: a summary
+ * built from the same orders with period_end = asof has the profile rows. */
+static void p_alive_feeds_lifecycle(void **state)
+{
+    (void)state;
+    test_rng g = { 17 };
+    crm_order o[3000];
+    for (size_t i = 0; i < ARRAY_LEN(o); i++)
+        o[i] = (crm_order){ (uint64_t)test_rng_range(&g, 1, 400),
+                            test_rng_range(&g, 19000, 19700) * DAY + test_rng_range(&g, 0, 86399),
+                            test_rng_range(&g, -50, 900) };
+    const int64_t asof = 19650;
+    crm_profiles *prof = NULL;
+    assert_int_equal(crm_profiles_build(&prof, o, ARRAY_LEN(o), asof, NULL), CRM_OK);
+    crm_clv_summary *s = summary_ok(o, ARRAY_LEN(o), asof, CRM_CLV_UNIT_WEEK, 1);
+    size_t n = crm_clv_summary_count(s);
+    assert_int_equal(n, crm_profiles_count(prof));
+    assert_memory_equal(crm_clv_summary_customer_id(s), crm_profiles_customer_id(prof),
+                        n * sizeof(uint64_t));
+    const double *x = crm_clv_summary_x(s);
+    const uint32_t *pd = crm_profiles_purchase_days(prof);
+    for (size_t i = 0; i < n; i++)
+        assert_true(x[i] == (double)pd[i] - 1);
+    crm_clv_model *m = fit_ok(CRM_CLV_BGNBD, x, crm_clv_summary_t_x(s), crm_clv_summary_tenure(s),
+                              n, CRM_CLV_UNIT_WEEK);
+    double *pa = malloc(n * sizeof *pa);
+    assert_int_equal(crm_clv_p_alive(pa, m, x, crm_clv_summary_t_x(s), crm_clv_summary_tenure(s),
+                                     n), CRM_OK);
+    crm_lifecycle *lc = NULL;
+    assert_int_equal(crm_lifecycle_build(&lc, prof, NULL, 0, pa, NULL), CRM_OK);
+    crm_lifecycle_free(lc);
+    free(pa);
+    crm_clv_model_free(m);
+    crm_clv_summary_free(s);
+    crm_profiles_free(prof);
+}
+
 int main(void)
 {
 #ifdef CLV_CDNOW
@@ -1349,6 +1386,7 @@ int main(void)
         cmocka_unit_test(counts_hand_worked),
         cmocka_unit_test(counts_merge_serialize_fit),
         cmocka_unit_test(counts_oom),
+        cmocka_unit_test(p_alive_feeds_lifecycle),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 #endif
