@@ -10,8 +10,8 @@ from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
 from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
-from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
-                  rfm_lint)
+from .rfm import (RfmResult, RfmThresholds, migration, migration_rates, register_migration,
+                  rfm, rfm_lint, rfm_partial, rfm_thresholds)
 # segment:
 from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
@@ -50,8 +50,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
-__all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
-            "rfm_lint"]
+__all__ += ["RfmResult", "RfmThresholds", "migration", "migration_rates",
+            "register_migration", "rfm", "rfm_lint", "rfm_partial", "rfm_thresholds"]
 # segment:
 __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
