@@ -60,7 +60,7 @@ int crm__clv_bg_ll(const crm__clv_data *d, const double *p, double *ll, double *
         double inv = 1.0 / (1.0 + e);
         double p2 = df > 0.0 ? inv : e * inv;
         double p1 = 1.0 - p2;
-        sum += wi * ((df > 0.0 ? A2 : A1) + log1p(e));
+        sum += wi * ((df > 0.0 ? A2 : A1) + log(1.0 + e)); /* e <= 1: abs. error ~1e-16 */
         gr -= wi * (p1 * LT[u] + p2 * Lt[v]);
         ga -= wi * k * (p1 * IT[u] + p2 * It[v]);
         S2[j] += wi * p2;
