@@ -45,7 +45,7 @@ void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0,
             H[i][j] = H0 ? H0[i][j] : (i == j ? 1.0 : 0.0);
     int fresh = H0 == NULL; /* H is the identity (scaled on the first step) */
     res->why = "iteration limit reached";
-    int stalls = 0;
+    int stalls = 0, noprog = 0;
     for (uint32_t it = 0; it < max_iter; it++) {
         double gm = max_abs(g, d);
         if (gm <= gtol * fmax(1.0, fabs(f))) {
@@ -86,7 +86,7 @@ void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0,
                 && (fn_ <= f + 1e-4 * step * slope
                     /* near the optimum f is flat to rounding: accept a point no
                      * worse within rounding whose gradient is smaller */
-                    || (fn_ <= f + 1e-13 * fabs(f) && max_abs(gn, d) < gm))) {
+                    || (fn_ <= f + 1e-11 * fabs(f) && max_abs(gn, d) < gm))) {
                 ok = 1;
                 break;
             }
@@ -139,10 +139,22 @@ void crm__clv_bfgs(crm__clv_obj fn, void *ctx, int d, const double *th0,
                     H[i][j] += rho * ((1.0 + rho * yHy) * s[i] * s[j]
                                       - Hy[i] * s[j] - s[i] * Hy[j]);
         }
+        /* no measurable progress for several iterations: f is flat to
+         * rounding here (large n); stop, converged if the gradient is small */
+        noprog = (f - fn_ <= 1e-15 * fabs(f)) ? noprog + 1 : 0;
         memcpy(x, xn, sizeof x);
         memcpy(g, gn, sizeof g);
         f = fn_;
         stalls = 0;
+        if (noprog >= 4) {
+            if (max_abs(g, d) <= 1e3 * gtol * fmax(1.0, fabs(f))) {
+                res->converged = 1;
+                res->why = NULL;
+            } else {
+                res->why = "no progress (the log-likelihood is flat to rounding)";
+            }
+            break;
+        }
     }
     memcpy(res->th, x, sizeof x);
     memcpy(res->g, g, sizeof g);
