@@ -1351,6 +1351,27 @@ static void p_alive_feeds_lifecycle(void **state)
     crm_profiles_free(prof);
 }
 
+/* Large n: the log-likelihood is flat to rounding near the optimum; the
+ * fits must stop there, not cycle through failed line searches. */
+static void large_n_fits_terminate(void **state)
+{
+    (void)state;
+    sim s = sim_days(55, 300000);
+    for (int kind = CRM_CLV_BGNBD; kind <= CRM_CLV_PARETO_NBD; kind++) {
+        crm_clv_model *m = fit_ok(kind, s.x, s.tx, s.T, s.n, CRM_CLV_UNIT_WEEK);
+        crm_clv_fit_info fi = info_of(m);
+        assert_true(fi.evaluations < 1000);
+        assert_true(fi.grad_max <= 1e-5 * fabs(fi.loglik));
+        if (kind == CRM_CLV_BGNBD) {
+            const double p[4] = { 0.6, 4.0, 0.8, 3.0 };
+            for (int i = 0; i < 4; i++)
+                assert_close(fi.params[i], p[i], 0.1);
+        }
+        crm_clv_model_free(m);
+    }
+    sim_free(&s);
+}
+
 int main(void)
 {
 #ifdef CLV_CDNOW
@@ -1387,6 +1408,7 @@ int main(void)
         cmocka_unit_test(counts_merge_serialize_fit),
         cmocka_unit_test(counts_oom),
         cmocka_unit_test(p_alive_feeds_lifecycle),
+        cmocka_unit_test(large_n_fits_terminate),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 #endif
