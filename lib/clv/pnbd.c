@@ -16,9 +16,10 @@ static double hyp1(double b, double c, double z, double *db, double *dc, double 
         double bj = b + j, cj = c + j, inv = 1.0 / (bj * cj); /* one division per term */
         Db += cj * inv;       /* 1 / (b + j) */
         Dc -= bj * inv;       /* 1 / (c + j) */
-        double tz = t * bj * bj * inv; /* t_{j+1} / z */
+        double q = bj * inv * bj;  /* (b + j) / (c + j), off the t dependency chain */
+        double tz = t * q;          /* t_{j+1} / z */
         Sz += (j + 1.0) * tz;
-        t = tz * z;
+        t *= q * z;
         sum += t;
         Sb += t * Db;
         Sc += t * Dc;
