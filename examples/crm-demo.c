@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     /* clv: */
     /* fcap: */
     /* attribution: */
+    rc |= demo_attribution(&in);
     crm_profiles_free(profiles);
     free(orders);
     return rc;

@@ -23,5 +23,6 @@ int demo_lifecycle(const demo_input *in);
 /* clv: */
 /* fcap: */
 /* attribution: */
+int demo_attribution(const demo_input *in);
 
 #endif
