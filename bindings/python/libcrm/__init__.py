@@ -22,7 +22,8 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
 from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 from .attribution import (CONVERSION_DTYPE, MODELS, TOUCH_DTYPE, MarkovResult, PathTable,
-                          events_credit, in_control, outcomes, uplift)
+                          events_credit, events_credit_from_partials, events_credit_partial,
+                          in_control, outcomes, uplift)
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
 from .partial import profiles_from_bytes, profiles_to_bytes
@@ -60,6 +61,7 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
 __all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 __all__ += ["CONVERSION_DTYPE", "MODELS", "MarkovResult", "PathTable", "TOUCH_DTYPE",
-            "events_credit", "in_control", "outcomes", "uplift"]
+            "events_credit", "events_credit_from_partials", "events_credit_partial",
+            "in_control", "outcomes", "uplift"]
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]
