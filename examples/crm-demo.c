@@ -63,12 +63,14 @@ int main(int argc, char **argv)
     /* rfm: */
     rc |= demo_rfm(&in);
     /* segment: */
+    rc |= demo_segment(&in);
     /* lifecycle: */
     rc |= demo_lifecycle(&in);
     /* clv: */
     rc |= demo_clv(&in);
     /* fcap: */
     /* attribution: */
+    rc |= demo_attribution(&in);
     crm_profiles_free(profiles);
     free(orders);
     return rc;

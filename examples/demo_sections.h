@@ -17,11 +17,13 @@ int demo_population(const demo_input *in);
 /* rfm: */
 int demo_rfm(const demo_input *in);
 /* segment: */
+int demo_segment(const demo_input *in);
 /* lifecycle: */
 int demo_lifecycle(const demo_input *in);
 /* clv: */
 int demo_clv(const demo_input *in);
 /* fcap: */
 /* attribution: */
+int demo_attribution(const demo_input *in);
 
 #endif
