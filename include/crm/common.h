@@ -149,6 +149,11 @@ enum crm_struct_id {
     /* clv: 30-39 */
     /* fcap: 40-49 */
     /* attribution: 50-59 */
+    CRM_STRUCT_TOUCH = 50,                  /**< ::crm_touch */
+    CRM_STRUCT_CONVERSION = 51,             /**< ::crm_conversion */
+    CRM_STRUCT_ATTRIBUTION_OPTIONS = 52,    /**< ::crm_attribution_options */
+    CRM_STRUCT_ATTRIBUTION_JOURNEY_OPTIONS = 53, /**< ::crm_attribution_journey_options */
+    CRM_STRUCT_ATTRIBUTION_UPLIFT_RESULT = 54,   /**< ::crm_attribution_uplift_result */
     /* partial (scale-out): 60-69 */
 };
 

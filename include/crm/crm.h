@@ -16,6 +16,7 @@
 /* clv: */
 /* fcap: */
 /* attribution: */
+#include "attribution.h"
 /* partial: */
 #include "partial.h"
 

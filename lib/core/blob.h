@@ -32,6 +32,8 @@ enum crm__blob_kind {
     /* clv: 30-39 */
     /* fcap: 40-49 */
     /* attribution: 50-59 */
+    CRM__BLOB_ATTRIBUTION_PATHS = 50,
+    CRM__BLOB_ATTRIBUTION_CREDIT = 51,
     /* partial: 60-69 */
 };
 

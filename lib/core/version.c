@@ -50,6 +50,16 @@ CRM_API size_t crm_struct_size(int id)
     /* clv: */
     /* fcap: */
     /* attribution: */
+    case CRM_STRUCT_TOUCH:
+        return sizeof(crm_touch);
+    case CRM_STRUCT_CONVERSION:
+        return sizeof(crm_conversion);
+    case CRM_STRUCT_ATTRIBUTION_OPTIONS:
+        return sizeof(crm_attribution_options);
+    case CRM_STRUCT_ATTRIBUTION_JOURNEY_OPTIONS:
+        return sizeof(crm_attribution_journey_options);
+    case CRM_STRUCT_ATTRIBUTION_UPLIFT_RESULT:
+        return sizeof(crm_attribution_uplift_result);
     /* partial: */
     default:
         return 0;
