@@ -148,6 +148,12 @@ enum crm_struct_id {
     CRM_STRUCT_LIFECYCLE_MIGRATION = 24,    /**< ::crm_lifecycle_migration */
     /* clv: 30-39 */
     /* fcap: 40-49 */
+    CRM_STRUCT_FCAP_CAP = 40,           /**< ::crm_fcap_cap */
+    CRM_STRUCT_FCAP_QUIET = 41,         /**< ::crm_fcap_quiet */
+    CRM_STRUCT_FCAP_RULES = 42,         /**< ::crm_fcap_rules */
+    CRM_STRUCT_FCAP_EVENT = 43,         /**< ::crm_fcap_event */
+    CRM_STRUCT_FCAP_CANDIDATE = 44,     /**< ::crm_fcap_candidate */
+    CRM_STRUCT_FCAP_DECISION = 45,      /**< ::crm_fcap_decision */
     /* attribution: 50-59 */
     CRM_STRUCT_TOUCH = 50,                  /**< ::crm_touch */
     CRM_STRUCT_CONVERSION = 51,             /**< ::crm_conversion */

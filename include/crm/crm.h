@@ -15,6 +15,7 @@
 #include "lifecycle.h"
 /* clv: */
 /* fcap: */
+#include "fcap.h"
 /* attribution: */
 #include "attribution.h"
 /* partial: */

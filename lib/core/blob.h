@@ -31,6 +31,7 @@ enum crm__blob_kind {
     CRM__BLOB_LIFECYCLE_MIGRATION = 22,
     /* clv: 30-39 */
     /* fcap: 40-49 */
+    CRM__BLOB_FCAP = 40, /* crm_fcap snapshot */
     /* attribution: 50-59 */
     CRM__BLOB_ATTRIBUTION_PATHS = 50,
     CRM__BLOB_ATTRIBUTION_CREDIT = 51,

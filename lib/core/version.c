@@ -49,6 +49,18 @@ CRM_API size_t crm_struct_size(int id)
         return sizeof(crm_lifecycle_migration);
     /* clv: */
     /* fcap: */
+    case CRM_STRUCT_FCAP_CAP:
+        return sizeof(crm_fcap_cap);
+    case CRM_STRUCT_FCAP_QUIET:
+        return sizeof(crm_fcap_quiet);
+    case CRM_STRUCT_FCAP_RULES:
+        return sizeof(crm_fcap_rules);
+    case CRM_STRUCT_FCAP_EVENT:
+        return sizeof(crm_fcap_event);
+    case CRM_STRUCT_FCAP_CANDIDATE:
+        return sizeof(crm_fcap_candidate);
+    case CRM_STRUCT_FCAP_DECISION:
+        return sizeof(crm_fcap_decision);
     /* attribution: */
     case CRM_STRUCT_TOUCH:
         return sizeof(crm_touch);

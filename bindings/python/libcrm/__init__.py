@@ -18,6 +18,8 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
 # fcap:
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
+from . import partial  # also makes Profiles picklable (Dask ships tables)
+from .partial import profiles_from_bytes, profiles_to_bytes
 
 #: numpy structured dtype of ``crm_order`` (None without numpy).
 ORDER_DTYPE = dtype_of(_types.Order)
@@ -47,3 +49,5 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
 # clv:
 # fcap:
 # attribution:
+# partial:
+__all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]

@@ -10,7 +10,14 @@ import os
 from . import _types
 from .errors import error_for
 
-c_status = ctypes.c_int
+
+class c_status(ctypes.c_int):
+    """Return type of crm_status functions. A distinct subclass (ctypes hands
+    it to errcheck as an object, not an int) so that only these get the
+    status check: a plain ``ctypes.c_int`` result such as
+    crm_profiles_is_mergeable's 1 must not be taken for an error code."""
+
+
 P = ctypes.c_void_p          # opaque handles and raw arrays
 SZ = ctypes.c_size_t
 
@@ -36,6 +43,7 @@ lib = _load()
 
 
 def _check(status, func, args):
+    status = status.value
     if status:
         msg = lib.crm_last_error().decode("utf-8", "replace")
         raise error_for(status)(f"{func.__name__}: {msg}")

@@ -1,0 +1,1188 @@
+/* Frequency-cap arbitration engine: rules, state, decisions (specs/fcap.md). */
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fcap/fcap_int.h"
+
+#define MONTH_SECONDS (31 * 86400)
+
+/* ---- rules ------------------------------------------------------------------ */
+
+CRM_API crm_status crm_fcap_rules_init(crm_fcap_rules *rules, unsigned version)
+{
+    if (!rules)
+        return crm__fail(CRM_EINVAL, "crm_fcap_rules_init: rules is NULL");
+    crm_status s = crm__check_version(version, CRM_FCAP_RULES_VERSION, "crm_fcap_rules");
+    if (s)
+        return s;
+    memset(rules, 0, sizeof *rules);
+    rules->version = version;
+    rules->n_channels = 8;
+    for (unsigned c = 0; c < CRM_FCAP_CATEGORIES; c++) {
+        rules->capped[c] = c != CRM_FCAP_SERVICE;
+        rules->counts[c] = c != CRM_FCAP_SERVICE;
+        rules->requires_consent[c] = 1;
+    }
+    return CRM_OK;
+}
+
+static uint64_t channel_mask(uint32_t n_channels)
+{
+    return n_channels >= 64 ? UINT64_MAX : (UINT64_C(1) << n_channels) - 1;
+}
+
+static crm_status check_cap(const crm_fcap_cap *k, size_t i, uint32_t nch)
+{
+    if (k->scope > CRM_FCAP_SCOPE_TAG)
+        return crm__fail(CRM_ERULE, "caps[%zu].scope = %u is not a scope (0..4)", i, k->scope);
+    if (k->limit < 0)
+        return crm__fail(CRM_ERULE, "caps[%zu].limit = %lld is negative", i, (long long)k->limit);
+    if (k->sliding > 1 || k->tz_utc > 1)
+        return crm__fail(CRM_ERULE, "caps[%zu]: sliding and tz_utc must be 0 or 1", i);
+    if (k->window < 0 || k->window > CRM_FCAP_WINDOW_MAX ||
+        (k->window == CRM_FCAP_WINDOW_MONTH && k->sliding))
+        return crm__fail(CRM_ERULE, "caps[%zu].window = %lld: need 1..%lld seconds (or month "
+                         "for a calendar cap)", i, (long long)k->window,
+                         (long long)CRM_FCAP_WINDOW_MAX);
+    if (k->categories > CRM_FCAP_ALL_CATEGORIES)
+        return crm__fail(CRM_ERULE, "caps[%zu].categories = 0x%x has bits beyond 4 categories",
+                         i, k->categories);
+    if (k->channels != CRM_FCAP_ALL_CHANNELS && (k->channels & ~channel_mask(nch)))
+        return crm__fail(CRM_ERULE, "caps[%zu].channels names a channel id >= %u", i, nch);
+    if (k->scope != CRM_FCAP_SCOPE_GLOBAL && k->key != CRM_FCAP_KEY_ANY) {
+        int64_t hi = k->scope == CRM_FCAP_SCOPE_CHANNEL    ? (int64_t)nch - 1
+                     : k->scope == CRM_FCAP_SCOPE_CATEGORY ? 3
+                     : k->scope == CRM_FCAP_SCOPE_TAG      ? (int64_t)UINT32_MAX
+                                                           : INT64_MAX;
+        if (k->key < 0 || k->key > hi)
+            return crm__fail(CRM_ERULE, "caps[%zu].key = %lld is outside 0..%lld (or -1 for *)",
+                             i, (long long)k->key, (long long)hi);
+    }
+    for (size_t b = 0; b < sizeof k->reserved; b++)
+        if (k->reserved[b])
+            return crm__fail(CRM_ERULE, "caps[%zu].reserved must be zero", i);
+    return CRM_OK;
+}
+
+static crm_status check_rules(const crm_fcap_rules *r)
+{
+    if (r->n_channels < 1 || r->n_channels > CRM_FCAP_MAX_CHANNELS)
+        return crm__fail(CRM_ERULE, "rules.n_channels = %u is outside 1..%u", r->n_channels,
+                         CRM_FCAP_MAX_CHANNELS);
+    if ((r->n_caps && !r->caps) || (r->n_quiet && !r->quiet))
+        return crm__fail(CRM_EINVAL, "rules: caps or quiet is NULL with a non-zero count");
+    if (r->n_caps > 65535 || r->n_quiet > 65535)
+        return crm__fail(CRM_ERULE, "rules: more than 65535 caps or quiet intervals");
+    for (size_t i = 0; i < r->n_caps; i++) {
+        crm_status s = check_cap(&r->caps[i], i, r->n_channels);
+        if (s)
+            return s;
+    }
+    for (size_t i = 0; i < r->n_quiet; i++) {
+        const crm_fcap_quiet *q = &r->quiet[i];
+        if (q->start < 0 || q->start >= 86400 || q->end < 0 || q->end > 86400)
+            return crm__fail(CRM_ERULE, "quiet[%zu]: start %d / end %d outside 0..86399 / 0..86400",
+                             i, q->start, q->end);
+        if (q->categories > CRM_FCAP_ALL_CATEGORIES ||
+            (q->channels != CRM_FCAP_ALL_CHANNELS && (q->channels & ~channel_mask(r->n_channels))))
+            return crm__fail(CRM_ERULE, "quiet[%zu]: channel or category filter out of range", i);
+        for (size_t b = 0; b < sizeof q->reserved; b++)
+            if (q->reserved[b])
+                return crm__fail(CRM_ERULE, "quiet[%zu].reserved must be zero", i);
+    }
+    if (r->sim_max && (r->sim_gap < 1 || r->sim_gap > CRM_FCAP_WINDOW_MAX))
+        return crm__fail(CRM_ERULE, "rules.sim_gap = %lld is outside 1..%lld", (long long)r->sim_gap,
+                         (long long)CRM_FCAP_WINDOW_MAX);
+    for (unsigned c = 0; c < CRM_FCAP_CATEGORIES; c++)
+        if (r->capped[c] > 1 || r->counts[c] > 1 || r->requires_consent[c] > 1)
+            return crm__fail(CRM_ERULE, "rules: category %u flags must be 0 or 1", c);
+    if (r->prefer_preferred > 1 || r->week_sunday > 1)
+        return crm__fail(CRM_ERULE, "rules: prefer_preferred and week_sunday must be 0 or 1");
+    return CRM_OK;
+}
+
+crm_status fcap__set_rules(crm_fcap *f, const crm_fcap_rules *rules)
+{
+    crm_status s = crm__check_version(rules->version, CRM_FCAP_RULES_VERSION, "crm_fcap_rules");
+    if (s || (s = check_rules(rules)))
+        return s;
+    void *caps = NULL, *quiet = NULL;
+    if ((s = crm__alloc_array(&caps, rules->n_caps + 1, sizeof(crm_fcap_cap), 0, "fcap caps")))
+        return s;
+    if ((s = crm__alloc_array(&quiet, rules->n_quiet + 1, sizeof(crm_fcap_quiet), 0, "fcap quiet"))) {
+        crm__free(caps);
+        return s;
+    }
+    if (rules->n_caps)
+        memcpy(caps, rules->caps, rules->n_caps * sizeof(crm_fcap_cap));
+    if (rules->n_quiet)
+        memcpy(quiet, rules->quiet, rules->n_quiet * sizeof(crm_fcap_quiet));
+    crm__free(f->caps);
+    crm__free(f->quiet);
+    f->r = *rules;
+    f->caps = caps;
+    f->quiet = quiet;
+    f->r.caps = caps;
+    f->r.quiet = quiet;
+    int64_t h = rules->sim_max ? rules->sim_gap : 0;
+    for (size_t i = 0; i < rules->n_caps; i++) {
+        int64_t w = f->caps[i].window == CRM_FCAP_WINDOW_MONTH ? MONTH_SECONDS : f->caps[i].window;
+        if (w > h)
+            h = w;
+    }
+    f->horizon = h;
+    return CRM_OK;
+}
+
+/* ---- engine ----------------------------------------------------------------- */
+
+crm_status fcap__alloc(crm_fcap **out)
+{
+    crm_fcap *f = crm__malloc(sizeof *f);
+    if (!f)
+        return crm__fail(CRM_ENOMEM, "crm_fcap: out of memory");
+    memset(f, 0, sizeof *f);
+    f->logfd = -1;
+    crm_status s = crm__u64idx_init(&f->cidx, 16);
+    if (!s)
+        s = crm__u64idx_init(&f->kidx, 16);
+    if (!s) {
+        void *b = NULL, *ts = NULL;
+        s = crm__alloc_array(&b, 16, sizeof(uint32_t), 1, "fcap tag sets");
+        if (!s && (s = crm__alloc_array(&ts, 16, sizeof(ftagset), 0, "fcap tag sets")))
+            crm__free(b);
+        if (!s) {
+            f->tsbucket = b;
+            f->tsmask = 15;
+            f->ts = ts;
+            f->capts = 16;
+            f->nts = 1; /* set 0: no tags */
+            f->ts[0].off = f->ts[0].n = 0;
+        }
+    }
+    if (s) {
+        crm_fcap_free(f);
+        return s;
+    }
+    *out = f;
+    return CRM_OK;
+}
+
+CRM_API crm_status crm_fcap_new(crm_fcap **out, const crm_fcap_rules *rules)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_fcap_new: out is NULL");
+    *out = NULL;
+    if (!rules)
+        return crm__fail(CRM_EINVAL, "crm_fcap_new: rules is NULL");
+    crm_fcap *f;
+    crm_status s = fcap__alloc(&f);
+    if (s)
+        return s;
+    if ((s = fcap__set_rules(f, rules))) {
+        crm_fcap_free(f);
+        return s;
+    }
+    *out = f;
+    return CRM_OK;
+}
+
+CRM_API void crm_fcap_free(crm_fcap *f)
+{
+    if (!f)
+        return;
+    if (f->logfd >= 0)
+        close(f->logfd);
+    for (size_t i = 0; i < f->ncust; i++)
+        crm__free(f->cust[i].ev);
+    crm__free(f->cust);
+    crm__u64idx_free(&f->cidx);
+    crm__free(f->cands);
+    crm__u64idx_free(&f->kidx);
+    crm__free(f->tagpool);
+    crm__free(f->ts);
+    crm__free(f->tsbucket);
+    crm__free(f->caps);
+    crm__free(f->quiet);
+    crm__free(f->user);
+    crm__free(f);
+}
+
+CRM_API int64_t crm_fcap_horizon(const crm_fcap *f)
+{
+    return f ? f->horizon : 0;
+}
+
+CRM_API size_t crm_fcap_customers(const crm_fcap *f)
+{
+    return f ? f->nlive : 0;
+}
+
+CRM_API size_t crm_fcap_events(const crm_fcap *f)
+{
+    return f ? f->nevents : 0;
+}
+
+CRM_API uint64_t crm_fcap_sequence(const crm_fcap *f)
+{
+    return f ? f->seq : 0;
+}
+
+CRM_API size_t crm_fcap_memory(const crm_fcap *f)
+{
+    if (!f)
+        return 0;
+    size_t b = sizeof *f + (f->r.n_caps + 1) * sizeof(crm_fcap_cap) +
+               (f->r.n_quiet + 1) * sizeof(crm_fcap_quiet) + f->userlen;
+    b += f->capcust * sizeof(fcust) + (f->cidx.mask + 1) * sizeof(uint32_t);
+    for (size_t i = 0; i < f->ncust; i++)
+        b += (size_t)f->cust[i].cap * sizeof(fev);
+    b += f->capcands * sizeof(fcand) + (f->kidx.mask + 1) * sizeof(uint32_t);
+    b += f->captagpool * sizeof(uint32_t) + f->capts * sizeof(ftagset) +
+         (f->tsmask + 1) * sizeof(uint32_t);
+    return b;
+}
+
+CRM_API crm_status crm_fcap_set_userdata(crm_fcap *f, const void *data, size_t len)
+{
+    if (!f || (!data && len))
+        return crm__fail(CRM_EINVAL, "crm_fcap_set_userdata: NULL argument");
+    uint8_t *p = NULL;
+    if (len) {
+        p = crm__malloc(len);
+        if (!p)
+            return crm__fail(CRM_ENOMEM, "crm_fcap_set_userdata: out of memory (%zu bytes)", len);
+        memcpy(p, data, len);
+    }
+    crm__free(f->user);
+    f->user = p;
+    f->userlen = len;
+    return CRM_OK;
+}
+
+CRM_API const void *crm_fcap_userdata(const crm_fcap *f, size_t *len)
+{
+    if (len)
+        *len = f ? f->userlen : 0;
+    return f ? f->user : NULL;
+}
+
+/* ---- growth helpers (state unchanged on failure) ------------------------------ */
+
+static crm_status reserve(void **p, size_t *cap, size_t need, size_t size, const char *what)
+{
+    if (need <= *cap)
+        return CRM_OK;
+    size_t c = *cap ? *cap : 8;
+    while (c < need)
+        c = c > SIZE_MAX / 4 ? need : c * 2;
+    crm_status s = crm__realloc_array(p, c, size, what);
+    if (!s)
+        *cap = c;
+    return s;
+}
+
+/* Make room for `more` keys in index m over rows (capacity checked by caller). */
+static crm_status idx_reserve(crm__u64idx *m, size_t more, const void *rows, size_t stride)
+{
+    while (m->count + more >= (m->mask + 1) / 2) {
+        crm_status s = crm__u64idx_grow(m, rows, stride);
+        if (s)
+            return s;
+    }
+    return CRM_OK;
+}
+
+/* ---- tag sets --------------------------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort and deduplicate v[0..n) in place; returns the new length. */
+static uint32_t sort_unique(uint32_t *v, uint32_t n)
+{
+    if (n < 2)
+        return n;
+    if (n <= 16) {
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t x = v[i], j = i;
+            for (; j > 0 && v[j - 1] > x; j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    } else {
+        qsort(v, n, sizeof *v, cmp_u32);
+    }
+    uint32_t m = 1;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i] != v[m - 1])
+            v[m++] = v[i];
+    return m;
+}
+
+static uint64_t tags_hash(const uint32_t *v, uint32_t n)
+{
+    uint64_t h = n;
+    for (uint32_t i = 0; i < n; i++)
+        h = crm__mix64(h ^ v[i]);
+    return h;
+}
+
+/* Intern the sorted unique set v[0..n): its index (0 for empty). */
+static crm_status tagset_intern(crm_fcap *f, const uint32_t *v, uint32_t n, uint32_t *out)
+{
+    if (n == 0) {
+        *out = 0;
+        return CRM_OK;
+    }
+    uint64_t h = tags_hash(v, n);
+    size_t i = (size_t)h & f->tsmask;
+    for (;; i = (i + 1) & f->tsmask) {
+        uint32_t b = f->tsbucket[i];
+        if (!b)
+            break;
+        const ftagset *t = &f->ts[b - 1];
+        if (t->n == n && memcmp(f->tagpool + t->off, v, n * sizeof *v) == 0) {
+            *out = b - 1;
+            return CRM_OK;
+        }
+    }
+    if (f->nts >= UINT32_MAX - 1 || f->ntagpool + n > UINT32_MAX)
+        return crm__fail(CRM_EOVERFLOW, "fcap: too many distinct tag sets");
+    crm_status s = reserve((void **)&f->tagpool, &f->captagpool, f->ntagpool + n,
+                           sizeof(uint32_t), "fcap tags");
+    if (!s)
+        s = reserve((void **)&f->ts, &f->capts, f->nts + 1, sizeof(ftagset), "fcap tag sets");
+    if (!s && (f->nts + 1) * 2 > f->tsmask + 1) {
+        size_t cap = (f->tsmask + 1) * 2;
+        void *nb;
+        if (!(s = crm__alloc_array(&nb, cap, sizeof(uint32_t), 1, "fcap tag sets"))) {
+            uint32_t *b = nb;
+            for (size_t k = 1; k < f->nts; k++) {
+                size_t j = (size_t)tags_hash(f->tagpool + f->ts[k].off, f->ts[k].n) & (cap - 1);
+                while (b[j])
+                    j = (j + 1) & (cap - 1);
+                b[j] = (uint32_t)(k + 1);
+            }
+            crm__free(f->tsbucket);
+            f->tsbucket = b;
+            f->tsmask = cap - 1;
+            i = (size_t)h & f->tsmask;
+            while (f->tsbucket[i])
+                i = (i + 1) & f->tsmask;
+        }
+    }
+    if (s)
+        return s;
+    memcpy(f->tagpool + f->ntagpool, v, n * sizeof *v);
+    f->ts[f->nts].off = (uint32_t)f->ntagpool;
+    f->ts[f->nts].n = n;
+    f->ntagpool += n;
+    f->tsbucket[i] = (uint32_t)(f->nts + 1);
+    *out = (uint32_t)f->nts++;
+    return CRM_OK;
+}
+
+/* ---- adding events (all-or-nothing) ----------------------------------------- */
+
+static size_t find_cust(const crm_fcap *f, uint64_t id)
+{
+    return crm__u64idx_find(&f->cidx, id, f->cust, sizeof(fcust));
+}
+
+crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
+{
+    size_t *row = NULL;
+    uint32_t *set = NULL, *tmp = NULL;
+    uint32_t maxtags = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].ntags > maxtags)
+            maxtags = v[i].ntags;
+    crm_status s = crm__alloc_array((void **)&row, n + 1, sizeof *row, 0, "fcap events");
+    if (!s)
+        s = crm__alloc_array((void **)&set, n + 1, sizeof *set, 0, "fcap events");
+    if (!s)
+        s = crm__alloc_array((void **)&tmp, (size_t)maxtags + 1, sizeof *tmp, 0, "fcap tags");
+    /* customers: rows for new ids (an empty row is invisible state) */
+    if (!s)
+        s = reserve((void **)&f->cust, &f->capcust, f->ncust + n, sizeof(fcust), "fcap customers");
+    if (!s)
+        s = idx_reserve(&f->cidx, n, f->cust, sizeof(fcust));
+    for (size_t i = 0; !s && i < n; i++) {
+        bool added;
+        row[i] = crm__u64idx_upsert(&f->cidx, v[i].customer, f->cust, sizeof(fcust), &added);
+        if (added) {
+            fcust *c = &f->cust[f->ncust++];
+            c->id = v[i].customer;
+            c->ev = NULL;
+            c->n = c->cap = 0;
+        }
+    }
+    /* event capacity: count per row in n (undone below) */
+    size_t counted = 0;
+    if (!s)
+        for (; counted < n; counted++)
+            f->cust[row[counted]].n++;
+    for (size_t i = 0; !s && i < n; i++) {
+        fcust *c = &f->cust[row[i]];
+        if (c->n > c->cap) {
+            size_t cap = c->cap;
+            s = reserve((void **)&c->ev, &cap, c->n, sizeof(fev), "fcap events");
+            if (!s && cap > UINT32_MAX)
+                s = crm__fail(CRM_EOVERFLOW, "fcap: too many events for customer %llu",
+                              (unsigned long long)c->id);
+            if (!s)
+                c->cap = (uint32_t)cap;
+        }
+    }
+    for (size_t i = 0; i < counted; i++)
+        f->cust[row[i]].n--;
+    for (size_t i = 0; !s && i < n; i++) {
+        if (v[i].ntags)
+            memcpy(tmp, v[i].tags, v[i].ntags * sizeof *tmp);
+        s = tagset_intern(f, tmp, sort_unique(tmp, v[i].ntags), &set[i]);
+    }
+    if (!s)
+        s = reserve((void **)&f->cands, &f->capcands, f->ncands + n, sizeof(fcand), "fcap cand ids");
+    if (!s)
+        s = idx_reserve(&f->kidx, n, f->cands, sizeof(fcand));
+    if (!s && log)
+        s = fcap__log_write(f, log);
+    if (!s) {
+        for (size_t i = 0; i < n; i++) {
+            fcust *c = &f->cust[row[i]];
+            if (c->n == 0)
+                f->nlive++;
+            fev *e = &c->ev[c->n++];
+            e->t = v[i].t;
+            e->campaign = v[i].campaign;
+            e->cand = v[i].cand;
+            e->tagset = set[i];
+            e->channel = v[i].channel;
+            e->cat = v[i].cat;
+            e->flags = v[i].flags;
+            e->pad = 0;
+            f->nevents++;
+            if (v[i].cand != CRM_FCAP_NO_CAND) {
+                bool added;
+                size_t k = crm__u64idx_upsert(&f->kidx, v[i].cand, f->cands, sizeof(fcand), &added);
+                if (added) {
+                    f->cands[k].id = v[i].cand;
+                    f->cands[k].tmin = v[i].t;
+                    f->ncands++;
+                } else if (v[i].t < f->cands[k].tmin) {
+                    f->cands[k].tmin = v[i].t;
+                }
+            }
+        }
+        f->seq++;
+    }
+    crm__free(row);
+    crm__free(set);
+    crm__free(tmp);
+    return s;
+}
+
+static crm_status check_event(const crm_fcap *f, const crm_fcap_event *e, size_t i, size_t n_tags)
+{
+    if (e->customer_id > CRM_FCAP_ID_MAX || e->campaign_id > CRM_FCAP_ID_MAX ||
+        (e->cand_id > CRM_FCAP_ID_MAX && e->cand_id != CRM_FCAP_NO_CAND))
+        return crm__fail(CRM_EDATA, "events[%zu]: customer, campaign or cand id above 2^63-1", i);
+    if (e->t < 0 || e->t > CRM_FCAP_T_MAX)
+        return crm__fail(CRM_EDATA, "events[%zu].t = %lld is outside 0..%lld", i,
+                         (long long)e->t, (long long)CRM_FCAP_T_MAX);
+    if (e->channel >= f->r.n_channels)
+        return crm__fail(CRM_EDATA, "events[%zu].channel = %u is not a channel (0..%u)", i,
+                         e->channel, f->r.n_channels - 1);
+    if (e->category >= CRM_FCAP_CATEGORIES)
+        return crm__fail(CRM_EDATA, "events[%zu].category = %u is not a category (0..3)", i,
+                         e->category);
+    if (e->counts < -1 || e->counts > 1)
+        return crm__fail(CRM_EDATA, "events[%zu].counts = %d is not -1, 0 or 1", i, e->counts);
+    if (e->tag_n > n_tags || e->tag_off > n_tags - e->tag_n)
+        return crm__fail(CRM_EDATA, "events[%zu]: tags %u..%u outside the %zu tags given", i,
+                         e->tag_off, e->tag_off + e->tag_n, n_tags);
+    return CRM_OK;
+}
+
+CRM_API crm_status crm_fcap_add_history(crm_fcap *f, const crm_fcap_event *events, size_t n,
+                                        const uint32_t *tags, size_t n_tags)
+{
+    if (!f || (!events && n) || (!tags && n_tags))
+        return crm__fail(CRM_EINVAL, "crm_fcap_add_history: NULL argument");
+    if (n == 0)
+        return CRM_OK;
+    for (size_t i = 0; i < n; i++) {
+        crm_status s = check_event(f, &events[i], i, n_tags);
+        if (s)
+            return s;
+    }
+    fnew *v;
+    crm_status s = crm__alloc_array((void **)&v, n, sizeof *v, 0, "fcap history");
+    if (s)
+        return s;
+    crm__wbuf w;
+    crm__wbuf_init(&w);
+    bool logging = f->logfd >= 0;
+    if (logging) {
+        fcap__log_begin(f, &w, FLOG_HISTORY);
+        crm__wbuf_u64(&w, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const crm_fcap_event *e = &events[i];
+        bool counts = e->counts < 0 ? f->r.counts[e->category] : e->counts == 1;
+        v[i] = (fnew){e->customer_id, e->t, e->campaign_id, e->cand_id,
+                      n_tags ? tags + e->tag_off : NULL, e->tag_n, e->channel, e->category,
+                      counts ? FEV_COUNTS : 0};
+        if (logging)
+            fcap__put_event(&w, &v[i]);
+    }
+    s = fcap__commit(f, v, n, logging ? &w : NULL);
+    crm__wbuf_free(&w);
+    crm__free(v);
+    return s;
+}
+
+/* ---- pruning ------------------------------------------------------------------ */
+
+crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
+{
+    int64_t cut = now - f->horizon; /* events e <= cut can never matter again */
+    size_t live = 0, cands = 0;
+    for (size_t i = 0; i < f->ncust; i++) {
+        const fcust *c = &f->cust[i];
+        bool any = false;
+        for (uint32_t j = 0; j < c->n; j++)
+            if (c->ev[j].t > cut) {
+                any = true;
+                cands += c->ev[j].cand != CRM_FCAP_NO_CAND;
+            }
+        live += any;
+    }
+    crm__u64idx ci, ki;
+    fcand *kv = NULL;
+    crm_status s = crm__u64idx_init(&ci, live);
+    if (s)
+        return s;
+    if ((s = crm__u64idx_init(&ki, cands))) {
+        crm__u64idx_free(&ci);
+        return s;
+    }
+    if ((s = crm__alloc_array((void **)&kv, cands + 1, sizeof *kv, 0, "fcap cand ids")) ||
+        (log && (s = fcap__log_write(f, log)))) {
+        crm__free(kv);
+        crm__u64idx_free(&ci);
+        crm__u64idx_free(&ki);
+        return s;
+    }
+    /* nothing fails below */
+    size_t out = 0, nk = 0, nev = 0;
+    for (size_t i = 0; i < f->ncust; i++) {
+        fcust c = f->cust[i];
+        uint32_t m = 0;
+        for (uint32_t j = 0; j < c.n; j++) {
+            if (c.ev[j].t <= cut)
+                continue;
+            fev e = c.ev[j];
+            c.ev[m++] = e;
+            if (e.cand != CRM_FCAP_NO_CAND) {
+                bool added;
+                size_t k = crm__u64idx_upsert(&ki, e.cand, kv, sizeof *kv, &added);
+                if (added) {
+                    kv[k].id = e.cand;
+                    kv[k].tmin = e.t;
+                    nk++;
+                } else if (e.t < kv[k].tmin) {
+                    kv[k].tmin = e.t;
+                }
+            }
+        }
+        if (m == 0) {
+            crm__free(c.ev);
+            continue;
+        }
+        c.n = m;
+        nev += m;
+        bool added;
+        crm__u64idx_upsert(&ci, c.id, f->cust, sizeof(fcust), &added);
+        f->cust[out++] = c;
+    }
+    crm__u64idx_free(&f->cidx);
+    crm__u64idx_free(&f->kidx);
+    crm__free(f->cands);
+    f->cidx = ci;
+    f->kidx = ki;
+    f->cands = kv;
+    f->ncands = nk;
+    f->capcands = cands + 1;
+    f->ncust = out;
+    f->nlive = out;
+    f->nevents = nev;
+    if (now > f->floor)
+        f->floor = now;
+    f->seq++;
+    return CRM_OK;
+}
+
+CRM_API crm_status crm_fcap_prune(crm_fcap *f, int64_t now)
+{
+    if (!f)
+        return crm__fail(CRM_EINVAL, "crm_fcap_prune: engine is NULL");
+    if (now < f->floor || now > CRM_FCAP_T_MAX)
+        return crm__fail(CRM_EINVAL, "crm_fcap_prune: now = %lld is outside %lld..%lld",
+                         (long long)now, (long long)f->floor, (long long)CRM_FCAP_T_MAX);
+    crm__wbuf w;
+    crm__wbuf_init(&w);
+    if (f->logfd >= 0) {
+        fcap__log_begin(f, &w, FLOG_PRUNE);
+        crm__wbuf_i64(&w, now);
+    }
+    crm_status s = fcap__prune(f, now, f->logfd >= 0 ? &w : NULL);
+    crm__wbuf_free(&w);
+    return s;
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+/* An event as the checks see it: stored, or sent earlier in this call. */
+typedef struct sev {
+    int64_t t;
+    uint64_t campaign;
+    const uint32_t *tags;
+    uint32_t ntags;
+    uint8_t channel, cat, flags;
+} sev;
+
+typedef struct dctx {
+    const crm_fcap *f;
+    const crm_fcap_candidate *c;
+    const uint32_t *ctags; /* candidate's tags, sorted unique */
+    uint32_t nctags;
+    const sev *ev;
+    size_t nev;
+    int64_t t, off;
+    int64_t *tmp; /* scratch, >= nev */
+} dctx;
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static bool has_tag(const uint32_t *v, uint32_t n, uint32_t tag)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] == tag)
+            return true;
+    return false;
+}
+
+static int64_t period_anchor(const crm_fcap *f)
+{
+    return f->r.week_sunday ? 259200 : 345600;
+}
+
+static int64_t period_of(const dctx *x, const crm_fcap_cap *k, int64_t ts)
+{
+    int64_t o = k->tz_utc ? 0 : x->off;
+    if (k->window == CRM_FCAP_WINDOW_MONTH) {
+        int32_t y, m, d;
+        crm__civil_from_days(crm__day_of(ts + o), &y, &m, &d);
+        return 12 * (int64_t)y + m - 1;
+    }
+    return floordiv(ts + o - period_anchor(x->f), k->window);
+}
+
+static int64_t period_start(const dctx *x, const crm_fcap_cap *k, int64_t p)
+{
+    int64_t o = k->tz_utc ? 0 : x->off;
+    if (k->window == CRM_FCAP_WINDOW_MONTH) {
+        int64_t y = floordiv(p, 12);
+        int32_t m = (int32_t)(p - 12 * y) + 1;
+        return crm__days_from_civil((int32_t)y, m, 1) * 86400 - o;
+    }
+    return p * k->window + period_anchor(x->f) - o;
+}
+
+static bool is_batch(const dctx *x, const sev *e)
+{
+    return (e->flags & FEV_SENT) && e->t == x->t;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t p = *(const int64_t *)a, q = *(const int64_t *)b;
+    return (p > q) - (p < q);
+}
+
+static void sort_i64(int64_t *v, size_t n)
+{
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            int64_t x = v[i];
+            size_t j = i;
+            for (; j > 0 && v[j - 1] > x; j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    } else {
+        qsort(v, n, sizeof *v, cmp_i64);
+    }
+}
+
+/* Does cap k fail for channel ch (tag: the tag for tag scope)? excl: ignore
+ * this batch's sends. retry (may be NULL) receives when it stops failing. */
+static bool cap_fails_one(const dctx *x, const crm_fcap_cap *k, unsigned ch, uint32_t tag,
+                          bool excl, int64_t *retry)
+{
+    if (k->limit == 0) {
+        if (retry)
+            *retry = CRM_FCAP_NEVER;
+        return true;
+    }
+    const crm_fcap_candidate *c = x->c;
+    int64_t pidx = k->sliding ? 0 : period_of(x, k, x->t);
+    int64_t lo = k->sliding ? x->t - k->window : 0;
+    size_t n = 0;
+    for (size_t i = 0; i < x->nev; i++) {
+        const sev *e = &x->ev[i];
+        if (!(e->flags & FEV_COUNTS) || e->t > x->t || (excl && is_batch(x, e)))
+            continue;
+        if (!((k->channels >> e->channel) & 1) || !((k->categories >> e->cat) & 1))
+            continue;
+        bool any = k->key == CRM_FCAP_KEY_ANY;
+        switch (k->scope) {
+        case CRM_FCAP_SCOPE_CHANNEL:
+            if (e->channel != (any ? (int64_t)ch : k->key))
+                continue;
+            break;
+        case CRM_FCAP_SCOPE_CAMPAIGN:
+            if (e->campaign != (any ? c->campaign_id : (uint64_t)k->key))
+                continue;
+            break;
+        case CRM_FCAP_SCOPE_CATEGORY:
+            if (e->cat != (any ? (int64_t)c->category : k->key))
+                continue;
+            break;
+        case CRM_FCAP_SCOPE_TAG:
+            if (!has_tag(e->tags, e->ntags, tag))
+                continue;
+            break;
+        default:
+            break;
+        }
+        if (k->sliding ? e->t <= lo : period_of(x, k, e->t) != pidx)
+            continue;
+        if (retry && k->sliding)
+            x->tmp[n] = e->t;
+        n++;
+    }
+    if ((int64_t)n + 1 <= k->limit)
+        return false;
+    if (retry) {
+        if (k->sliding) {
+            sort_i64(x->tmp, n);
+            *retry = x->tmp[n - (size_t)k->limit] + k->window;
+        } else {
+            *retry = period_start(x, k, pidx + 1);
+        }
+    }
+    return true;
+}
+
+static bool cap_applies(const dctx *x, const crm_fcap_cap *k, unsigned ch)
+{
+    const crm_fcap_candidate *c = x->c;
+    if (!((k->channels >> ch) & 1) || !((k->categories >> c->category) & 1))
+        return false;
+    if (k->key == CRM_FCAP_KEY_ANY)
+        return k->scope != CRM_FCAP_SCOPE_TAG || x->nctags > 0;
+    switch (k->scope) {
+    case CRM_FCAP_SCOPE_CHANNEL:
+        return (int64_t)ch == k->key;
+    case CRM_FCAP_SCOPE_CAMPAIGN:
+        return c->campaign_id == (uint64_t)k->key;
+    case CRM_FCAP_SCOPE_CATEGORY:
+        return (int64_t)c->category == k->key;
+    case CRM_FCAP_SCOPE_TAG:
+        return has_tag(x->ctags, x->nctags, (uint32_t)k->key);
+    default:
+        return true;
+    }
+}
+
+static bool cap_fails(const dctx *x, const crm_fcap_cap *k, unsigned ch, bool excl, int64_t *retry)
+{
+    if (k->scope == CRM_FCAP_SCOPE_TAG && k->key == CRM_FCAP_KEY_ANY) {
+        for (uint32_t i = 0; i < x->nctags; i++)
+            if (cap_fails_one(x, k, ch, x->ctags[i], excl, retry))
+                return true;
+        return false;
+    }
+    return cap_fails_one(x, k, ch, (uint32_t)k->key, excl, retry);
+}
+
+static bool sim_fails(const dctx *x, unsigned ch, bool excl, int64_t *retry)
+{
+    const crm_fcap *f = x->f;
+    int64_t last[CRM_FCAP_MAX_CHANNELS];
+    uint64_t in = 0;
+    for (size_t i = 0; i < x->nev; i++) {
+        const sev *e = &x->ev[i];
+        if (!(e->flags & FEV_COUNTS) || e->t > x->t || e->t <= x->t - f->r.sim_gap ||
+            (excl && is_batch(x, e)))
+            continue;
+        uint64_t bit = UINT64_C(1) << e->channel;
+        if (!(in & bit) || e->t > last[e->channel])
+            last[e->channel] = e->t;
+        in |= bit;
+    }
+    if ((in >> ch) & 1)
+        return false;
+    unsigned s = (unsigned)__builtin_popcountll(in);
+    if (s < f->r.sim_max)
+        return false;
+    if (retry) {
+        int64_t v[CRM_FCAP_MAX_CHANNELS];
+        size_t n = 0;
+        for (unsigned c = 0; c < CRM_FCAP_MAX_CHANNELS; c++)
+            if ((in >> c) & 1)
+                v[n++] = last[c];
+        sort_i64(v, n);
+        *retry = v[s - f->r.sim_max] + f->r.sim_gap;
+    }
+    return true;
+}
+
+/* One (candidate, channel) check in spec order; returns the reason. */
+static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *retry,
+                             uint16_t *arg)
+{
+    const crm_fcap *f = x->f;
+    const crm_fcap_candidate *c = x->c;
+    *retry = CRM_FCAP_NEVER;
+    *arg = 0;
+    if (already)
+        return CRM_FCAP_ALREADY_SENT;
+    if (f->r.requires_consent[c->category] && !((c->consent >> ch) & 1))
+        return CRM_FCAP_NO_CONSENT;
+    int64_t sod = x->t + x->off - floordiv(x->t + x->off, 86400) * 86400;
+    for (size_t i = 0; i < f->r.n_quiet; i++) {
+        const crm_fcap_quiet *q = &f->quiet[i];
+        if (!((q->channels >> ch) & 1) || !((q->categories >> c->category) & 1))
+            continue;
+        bool on = q->start < q->end ? (q->start <= sod && sod < q->end)
+                  : q->start > q->end ? (sod >= q->start || sod < q->end)
+                                      : false;
+        if (!on)
+            continue;
+        *arg = (uint16_t)i;
+        if (!(q->start == 0 && q->end == 86400))
+            *retry = x->t + (sod < q->end ? q->end - sod : 86400 - sod + q->end);
+        return CRM_FCAP_QUIET_HOURS;
+    }
+    if (!f->r.capped[c->category] || c->override)
+        return CRM_FCAP_OK;
+    for (size_t i = 0; i < f->r.n_caps; i++) {
+        const crm_fcap_cap *k = &f->caps[i];
+        if (!cap_applies(x, k, ch) || !cap_fails(x, k, ch, false, retry))
+            continue;
+        *arg = (uint16_t)i;
+        return cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP : CRM_FCAP_OUTRANKED_CAP;
+    }
+    if (f->r.sim_max && sim_fails(x, ch, false, retry))
+        return sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
+                                            : CRM_FCAP_OUTRANKED_SIMULTANEOUS;
+    return CRM_FCAP_OK;
+}
+
+/* ---- decide ------------------------------------------------------------------- */
+
+static crm_status check_candidate(const crm_fcap *f, const crm_fcap_candidate *c, size_t i,
+                                  size_t n_tags)
+{
+#define BAD(...) crm__fail(CRM_EDATA, __VA_ARGS__)
+    unsigned long long id = (unsigned long long)c->cand_id;
+    if (c->cand_id > CRM_FCAP_ID_MAX || c->customer_id > CRM_FCAP_ID_MAX ||
+        c->campaign_id > CRM_FCAP_ID_MAX)
+        return BAD("candidates[%zu] (cand_id %llu): cand, customer or campaign id above 2^63-1",
+                   i, id);
+    if (c->t < f->floor || c->t > CRM_FCAP_T_MAX)
+        return BAD("candidates[%zu] (cand_id %llu): t = %lld is outside %lld..%lld%s", i, id,
+                   (long long)c->t, (long long)f->floor, (long long)CRM_FCAP_T_MAX,
+                   c->t < f->floor && c->t >= 0 ? " (before the prune time)" : "");
+    if (!isfinite(c->value))
+        return BAD("candidates[%zu] (cand_id %llu): value is not finite", i, id);
+    if (c->category >= CRM_FCAP_CATEGORIES || c->override > 1)
+        return BAD("candidates[%zu] (cand_id %llu): category %u / override %u out of range", i,
+                   id, c->category, c->override);
+    if (c->utc_offset_min < -720 || c->utc_offset_min > 840)
+        return BAD("candidates[%zu] (cand_id %llu): utc_offset_min = %d is outside -720..840", i,
+                   id, c->utc_offset_min);
+    if (c->preferred < -1 || c->preferred >= (int32_t)f->r.n_channels)
+        return BAD("candidates[%zu] (cand_id %llu): preferred channel %d is not a channel", i, id,
+                   c->preferred);
+    if (c->n_channels < 1 || c->n_channels > CRM_FCAP_MAX_TRIES)
+        return BAD("candidates[%zu] (cand_id %llu): n_channels = %u is outside 1..%u", i, id,
+                   c->n_channels, CRM_FCAP_MAX_TRIES);
+    uint64_t seen = 0;
+    for (unsigned j = 0; j < c->n_channels; j++) {
+        unsigned ch = c->channels[j];
+        if (ch >= f->r.n_channels)
+            return BAD("candidates[%zu] (cand_id %llu): channels[%u] = %u is not a channel "
+                       "(0..%u)", i, id, j, ch, f->r.n_channels - 1);
+        if ((seen >> ch) & 1)
+            return BAD("candidates[%zu] (cand_id %llu): channel %u repeated in the fallback "
+                       "list", i, id, ch);
+        seen |= UINT64_C(1) << ch;
+    }
+    if (c->tag_n > n_tags || c->tag_off > n_tags - c->tag_n)
+        return BAD("candidates[%zu] (cand_id %llu): tags %u..%u outside the %zu tags given", i,
+                   id, c->tag_off, c->tag_off + c->tag_n, n_tags);
+    return CRM_OK;
+#undef BAD
+}
+
+/* Ranking / grouping key of a candidate. */
+typedef struct okey {
+    uint64_t customer;
+    int64_t t;
+    int64_t priority;
+    double value;
+    uint64_t cand;
+    size_t idx;
+} okey;
+
+/* customer asc, t asc, priority desc, value desc, cand asc */
+static int okey_cmp(const void *pa, const void *pb)
+{
+    const okey *a = pa, *b = pb;
+    if (a->customer != b->customer)
+        return a->customer < b->customer ? -1 : 1;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    if (a->priority != b->priority)
+        return a->priority > b->priority ? -1 : 1;
+    if (a->value != b->value)
+        return a->value > b->value ? -1 : 1;
+    return (a->cand > b->cand) - (a->cand < b->cand);
+}
+
+static void okey_sort(okey *v, size_t n)
+{
+    if (n <= 12) {
+        for (size_t i = 1; i < n; i++) {
+            okey x = v[i];
+            size_t j = i;
+            for (; j > 0 && okey_cmp(&v[j - 1], &x) > 0; j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    } else {
+        qsort(v, n, sizeof *v, okey_cmp);
+    }
+}
+
+typedef struct idpair {
+    uint64_t key;
+    uint64_t idx;
+} idpair;
+
+CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands, size_t n,
+                                   const uint32_t *tags, size_t n_tags, crm_fcap_decision *out)
+{
+    if (!f || (!cands && n) || (!tags && n_tags) || (!out && n))
+        return crm__fail(CRM_EINVAL, "crm_fcap_decide: NULL argument");
+    if (n == 0)
+        return CRM_OK;
+    uint32_t maxtags = 0;
+    for (size_t i = 0; i < n; i++) {
+        crm_status s = check_candidate(f, &cands[i], i, n_tags);
+        if (s)
+            return s;
+        if (cands[i].tag_n > maxtags)
+            maxtags = cands[i].tag_n;
+    }
+    okey *ord = NULL;
+    idpair *ids = NULL;
+    uint32_t *ctag = NULL;
+    sev *ev = NULL;
+    int64_t *tmp = NULL;
+    fnew *sends = NULL;
+    size_t cap_ev = 0, nsend = 0;
+    crm__wbuf w;
+    crm__wbuf_init(&w);
+    crm_status s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates");
+    if (!s)
+        s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates");
+    if (!s)
+        s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0, "fcap tags");
+    if (!s)
+        s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
+    if (s)
+        goto done;
+    /* unique cand ids */
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (idpair){cands[i].cand_id, i};
+    crm__sort_records_u64(ids, n, sizeof *ids);
+    for (size_t i = 1; i < n; i++)
+        if (ids[i].key == ids[i - 1].key) {
+            size_t a = ids[i - 1].idx < ids[i].idx ? ids[i - 1].idx : ids[i].idx;
+            size_t b = ids[i - 1].idx < ids[i].idx ? ids[i].idx : ids[i - 1].idx;
+            s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): cand_id already used by "
+                          "candidates[%zu]", b, (unsigned long long)ids[i].key, a);
+            goto done;
+        }
+    /* group by customer: sort (customer, index) pairs, then rank each group */
+    bool sorted = true;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = (idpair){cands[i].customer_id, i};
+        sorted &= i == 0 || cands[i].customer_id >= cands[i - 1].customer_id;
+    }
+    if (!sorted)
+        crm__sort_records_u64(ids, n, sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        const crm_fcap_candidate *c = &cands[ids[i].idx];
+        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].idx};
+    }
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
+            ;
+        okey_sort(ord + a, b - a);
+        const crm_fcap_candidate *c0 = &cands[ord[a].idx];
+        for (size_t i = a + 1; i < b; i++) {
+            const crm_fcap_candidate *c = &cands[ord[i].idx];
+            if (c->utc_offset_min != c0->utc_offset_min || c->consent != c0->consent ||
+                c->preferred != c0->preferred) {
+                s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): utc_offset_min, "
+                              "consent or preferred disagree with candidates[%zu] of the same "
+                              "customer %llu", ord[i].idx, (unsigned long long)c->cand_id,
+                              ord[a].idx, (unsigned long long)c->customer_id);
+                goto done;
+            }
+        }
+        /* this customer's events: stored, then this call's sends */
+        size_t row = find_cust(f, ord[a].customer);
+        const fcust *cu = row == SIZE_MAX ? NULL : &f->cust[row];
+        size_t need = (cu ? cu->n : 0) + (b - a);
+        if (need > cap_ev) {
+            size_t nc = need * 2;
+            crm__free(ev);
+            crm__free(tmp);
+            ev = NULL;
+            tmp = NULL;
+            if ((s = crm__alloc_array((void **)&ev, nc, sizeof *ev, 0, "fcap events")) ||
+                (s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
+                goto done;
+            cap_ev = nc;
+        }
+        size_t nev = 0;
+        if (cu)
+            for (uint32_t j = 0; j < cu->n; j++) {
+                const fev *e = &cu->ev[j];
+                sev *d = &ev[nev++];
+                d->t = e->t;
+                d->campaign = e->campaign;
+                d->tags = fcap__tags(f, e->tagset, &d->ntags);
+                d->channel = e->channel;
+                d->cat = e->cat;
+                d->flags = e->flags;
+            }
+        dctx x = {.f = f, .ev = ev, .tmp = tmp, .off = 60 * (int64_t)c0->utc_offset_min};
+        uint32_t rank = 0;
+        for (size_t i = a; i < b; i++) {
+            const crm_fcap_candidate *c = &cands[ord[i].idx];
+            crm_fcap_decision *d = &out[ord[i].idx];
+            rank = (i > a && ord[i].t == ord[i - 1].t) ? rank + 1 : 1;
+            memcpy(ctag, n_tags ? tags + c->tag_off : ctag, c->tag_n * sizeof *ctag);
+            x.c = c;
+            x.ctags = ctag;
+            x.nctags = sort_unique(ctag, c->tag_n);
+            x.t = c->t;
+            x.nev = nev;
+            /* ALREADY_SENT: an event with this cand_id at or before t */
+            size_t k = crm__u64idx_find(&f->kidx, c->cand_id, f->cands, sizeof(fcand));
+            bool already = k != SIZE_MAX && f->cands[k].tmin <= c->t;
+            uint8_t order[CRM_FCAP_MAX_TRIES];
+            unsigned no = 0;
+            int pref = -1;
+            if (f->r.prefer_preferred && c->preferred >= 0)
+                for (unsigned j = 0; j < c->n_channels; j++)
+                    if (c->channels[j] == (unsigned)c->preferred)
+                        pref = c->preferred;
+            if (pref >= 0)
+                order[no++] = (uint8_t)pref;
+            for (unsigned j = 0; j < c->n_channels; j++)
+                if ((int)c->channels[j] != pref)
+                    order[no++] = c->channels[j];
+            memset(d, 0, sizeof *d);
+            d->cand_id = c->cand_id;
+            d->rank = rank;
+            d->channel = CRM_FCAP_NO_CHANNEL;
+            d->retry_at = CRM_FCAP_NEVER;
+            memset(d->detail, CRM_FCAP_NOT_TRIED, sizeof d->detail);
+            int64_t best = CRM_FCAP_NEVER;
+            for (unsigned j = 0; j < no; j++) {
+                int64_t retry;
+                uint16_t arg;
+                uint8_t r = check_channel(&x, order[j], already, &retry, &arg);
+                d->tried[j] = order[j];
+                d->detail[j] = r;
+                d->detail_arg[j] = arg;
+                d->n_tried = (uint8_t)(j + 1);
+                if (j == 0) {
+                    d->reason = r;
+                    d->reason_arg = arg;
+                }
+                if (r == CRM_FCAP_OK) {
+                    d->send = 1;
+                    d->reason = CRM_FCAP_OK;
+                    d->reason_arg = 0;
+                    d->channel = order[j];
+                    best = CRM_FCAP_NEVER;
+                    bool counts = f->r.counts[c->category];
+                    uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
+                    sev *e = &ev[nev++];
+                    *e = (sev){c->t, c->campaign_id, n_tags ? tags + c->tag_off : NULL,
+                               c->tag_n, order[j], c->category, fl};
+                    sends[nsend++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
+                                            e->tags, c->tag_n, order[j], c->category, fl};
+                    break;
+                }
+                if (retry != CRM_FCAP_NEVER && (best == CRM_FCAP_NEVER || retry < best))
+                    best = retry;
+            }
+            d->retry_at = best;
+        }
+    }
+    if (f->logfd >= 0) {
+        fcap__log_begin(f, &w, FLOG_DECIDE);
+        crm__wbuf_u64(&w, nsend);
+        for (size_t i = 0; i < nsend; i++)
+            fcap__put_event(&w, &sends[i]);
+        crm__wbuf_u64(&w, n);
+        for (size_t i = 0; i < n; i++) {
+            crm__wbuf_u64(&w, out[i].cand_id);
+            crm__wbuf_i64(&w, out[i].retry_at);
+            crm__wbuf_u8(&w, out[i].send);
+            crm__wbuf_u8(&w, out[i].channel);
+            crm__wbuf_u8(&w, out[i].reason);
+            crm__wbuf_u16(&w, out[i].reason_arg);
+        }
+    }
+    s = fcap__commit(f, sends, nsend, f->logfd >= 0 ? &w : NULL);
+done:
+    crm__wbuf_free(&w);
+    crm__free(ord);
+    crm__free(ids);
+    crm__free(ctag);
+    crm__free(ev);
+    crm__free(tmp);
+    crm__free(sends);
+    return s;
+}

@@ -1,0 +1,1729 @@
+/*
+ * Tests of the frequency-cap engine (include/crm/fcap.h, specs/fcap.md).
+ *
+ * - hand-worked cases for every reason code and the retry_at rule, with the
+ *   example rules of the spec (expected strings worked out by hand);
+ * - a brute-force reference decider written here from the spec (O(n^2)
+ *   scans of a flat event list, its own calendar code) compared with the
+ *   engine on random rule sets and workloads;
+ * - properties: input order, batch-by-batch == one run, re-deciding before
+ *   retry_at rejects again, snapshot + log replay == live state (bytes),
+ *   range snapshots partition the state;
+ * - corruption / truncation of snapshots and logs at every byte;
+ * - argument errors and an OOM sweep.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- the example rules of the spec ------------------------------------------ */
+
+enum { EMAIL, SMS, PUSH, TELEGRAM, VIBER, WHATSAPP, SOCIAL_ADS, CALL };
+static const char *const CH_NAMES[] = {"email", "sms", "push", "telegram", "viber",
+                                       "whatsapp", "social_ads", "call"};
+enum { PROMO, CONTENT, TRIGGER, SERVICE };
+enum { TAG_A = 1, TAG_B = 2, TAG_SUMMER = 3 }; /* sender:a, sender:b, season:summer */
+
+static const char *const EX_CAP_IDS[] = {"all_week", "email_sender_week", "promo_day",
+                                         "campaign_once", "call_month"};
+
+static crm_fcap_cap ex_caps[5];
+static crm_fcap_quiet ex_quiet[1];
+
+static void example_rules(crm_fcap_rules *r)
+{
+    assert_int_equal(crm_fcap_rules_init(r, CRM_FCAP_RULES_VERSION), CRM_OK);
+    memset(ex_caps, 0, sizeof ex_caps);
+    crm_fcap_cap base = {.channels = CRM_FCAP_ALL_CHANNELS, .categories = CRM_FCAP_ALL_CATEGORIES,
+                         .key = CRM_FCAP_KEY_ANY};
+    for (int i = 0; i < 5; i++)
+        ex_caps[i] = base;
+    ex_caps[0].scope = CRM_FCAP_SCOPE_GLOBAL, ex_caps[0].limit = 6, ex_caps[0].sliding = 1,
+    ex_caps[0].window = 604800;
+    ex_caps[1].scope = CRM_FCAP_SCOPE_TAG, ex_caps[1].limit = 4, ex_caps[1].sliding = 1,
+    ex_caps[1].window = 604800, ex_caps[1].channels = 1u << EMAIL;
+    ex_caps[2].scope = CRM_FCAP_SCOPE_CATEGORY, ex_caps[2].key = PROMO, ex_caps[2].limit = 1,
+    ex_caps[2].window = 86400;
+    ex_caps[3].scope = CRM_FCAP_SCOPE_CAMPAIGN, ex_caps[3].limit = 1, ex_caps[3].sliding = 1,
+    ex_caps[3].window = 604800;
+    ex_caps[4].scope = CRM_FCAP_SCOPE_CHANNEL, ex_caps[4].key = CALL, ex_caps[4].limit = 1,
+    ex_caps[4].window = CRM_FCAP_WINDOW_MONTH;
+    ex_quiet[0] = (crm_fcap_quiet){.start = 21 * 3600, .end = 9 * 3600,
+                                   .channels = CRM_FCAP_ALL_CHANNELS,
+                                   .categories = (1u << PROMO) | (1u << CONTENT) | (1u << TRIGGER)};
+    r->caps = ex_caps;
+    r->n_caps = 5;
+    r->quiet = ex_quiet;
+    r->n_quiet = 1;
+    r->sim_gap = 3600;
+    r->sim_max = 2;
+    r->prefer_preferred = 1;
+    /* service: capped false, counts false, requires_consent true (the defaults) */
+}
+
+static crm_fcap *example_engine(void)
+{
+    crm_fcap_rules r;
+    example_rules(&r);
+    crm_fcap *f = NULL;
+    assert_int_equal(crm_fcap_new(&f, &r), CRM_OK);
+    return f;
+}
+
+/* 2024-06-03 12:00:00 UTC, a Monday. */
+#define DAY0 INT64_C(1717372800)
+#define T0 (DAY0 + 43200)
+
+/* ---- building rows ------------------------------------------------------------- */
+
+typedef struct rows {
+    crm_fcap_event ev[64];
+    size_t nev;
+    crm_fcap_candidate c[32];
+    size_t nc;
+    uint32_t tags[512];
+    size_t nt;
+} rows;
+
+static uint32_t put_tags(rows *r, unsigned mask)
+{
+    uint32_t off = (uint32_t)r->nt;
+    for (uint32_t t = 0; t < 32; t++)
+        if ((mask >> t) & 1)
+            r->tags[r->nt++] = t;
+    return off;
+}
+
+static void hist(rows *r, uint64_t cust, int64_t t, unsigned ch, uint64_t camp, unsigned cat,
+                 unsigned tagmask, int counts, uint64_t cand)
+{
+    crm_fcap_event *e = &r->ev[r->nev++];
+    memset(e, 0, sizeof *e);
+    e->customer_id = cust;
+    e->t = t;
+    e->channel = (uint8_t)ch;
+    e->campaign_id = camp;
+    e->category = (uint8_t)cat;
+    e->counts = (int8_t)counts;
+    e->cand_id = cand;
+    e->tag_off = put_tags(r, tagmask);
+    e->tag_n = (uint32_t)(r->nt - e->tag_off);
+}
+
+/* channels: up to 4 ids, terminated by -1 */
+static crm_fcap_candidate *cand(rows *r, uint64_t id, uint64_t cust, int64_t t, uint64_t camp,
+                                unsigned cat, int64_t prio, double value, const int *chs)
+{
+    crm_fcap_candidate *c = &r->c[r->nc++];
+    memset(c, 0, sizeof *c);
+    c->cand_id = id;
+    c->customer_id = cust;
+    c->t = t;
+    c->campaign_id = camp;
+    c->category = (uint8_t)cat;
+    c->priority = prio;
+    c->value = value;
+    c->consent = CRM_FCAP_ALL_CHANNELS;
+    c->preferred = -1;
+    for (int i = 0; chs[i] >= 0; i++)
+        c->channels[c->n_channels++] = (uint8_t)chs[i];
+    c->tag_off = (uint32_t)r->nt;
+    return c;
+}
+
+static void cand_tags(rows *r, crm_fcap_candidate *c, unsigned mask)
+{
+    c->tag_off = put_tags(r, mask);
+    c->tag_n = (uint32_t)(r->nt - c->tag_off);
+}
+
+/* "SEND|REJECT,channel,reason,retry_at,detail" in the spec's words. */
+static const char *reason_str(uint8_t code, uint16_t arg, const char *const *cap_ids, char *buf)
+{
+    switch (code) {
+    case CRM_FCAP_OK: return "OK";
+    case CRM_FCAP_ALREADY_SENT: return "ALREADY_SENT";
+    case CRM_FCAP_NO_CONSENT: return "NO_CONSENT";
+    case CRM_FCAP_QUIET_HOURS: return "QUIET_HOURS";
+    case CRM_FCAP_SIMULTANEOUS: return "SIMULTANEOUS";
+    case CRM_FCAP_OUTRANKED_SIMULTANEOUS: return "OUTRANKED:SIMULTANEOUS";
+    case CRM_FCAP_CAP: sprintf(buf, "CAP:%s", cap_ids[arg]); return buf;
+    case CRM_FCAP_OUTRANKED_CAP: sprintf(buf, "OUTRANKED:%s", cap_ids[arg]); return buf;
+    default: return "?";
+    }
+}
+
+static void format_decision(const crm_fcap_decision *d, const char *const *cap_ids, char *out)
+{
+    char rb[64], retry[32] = "";
+    if (d->retry_at != CRM_FCAP_NEVER)
+        sprintf(retry, "%lld", (long long)d->retry_at);
+    int n = sprintf(out, "%u,%s,%s,%s,%s,", d->rank, d->send ? "SEND" : "REJECT",
+                    d->send ? CH_NAMES[d->channel] : "",
+                    d->send ? "" : reason_str(d->reason, d->reason_arg, cap_ids, rb), retry);
+    for (unsigned j = 0; j < d->n_tried; j++)
+        n += sprintf(out + n, "%s%s:%s", j ? ";" : "", CH_NAMES[d->tried[j]],
+                     reason_str(d->detail[j], d->detail_arg[j], cap_ids, rb));
+}
+
+/* Decide r's candidates on a fresh example engine loaded with r's history;
+ * compare each decision with want[i]. */
+static void expect_decisions(crm_fcap *f, rows *r, const char *const *want)
+{
+    if (r->nev)
+        assert_int_equal(crm_fcap_add_history(f, r->ev, r->nev, r->tags, r->nt), CRM_OK);
+    r->nev = 0;
+    crm_fcap_decision d[32];
+    assert_int_equal(crm_fcap_decide(f, r->c, r->nc, r->tags, r->nt, d), CRM_OK);
+    for (size_t i = 0; i < r->nc; i++) {
+        char got[512];
+        format_decision(&d[i], EX_CAP_IDS, got);
+        if (strcmp(got, want[i]) != 0)
+            fail_msg("candidate %zu (cand_id %llu):\n got  %s\n want %s", i,
+                     (unsigned long long)r->c[i].cand_id, got, want[i]);
+        assert_int_equal(d[i].cand_id, r->c[i].cand_id);
+    }
+    r->nc = 0;
+}
+
+#define CH(...) ((const int[]){__VA_ARGS__, -1})
+#define NOC CRM_FCAP_NO_CAND
+
+/* ---- hand-worked cases ---------------------------------------------------------- */
+
+static void test_already_sent(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, T0 - 10, EMAIL, 5, CONTENT, 0, -1, 100);
+    hist(&r, 1, T0 + 10, EMAIL, 6, SERVICE, 0, -1, 101); /* in the future of T0 */
+    cand(&r, 100, 1, T0, 7, CONTENT, 1, 1, CH(EMAIL, SMS));
+    cand(&r, 101, 1, T0, 8, CONTENT, 1, 1, CH(EMAIL)); /* same channel email: passes sim */
+    const char *want[] = {"1,REJECT,,ALREADY_SENT,,email:ALREADY_SENT;sms:ALREADY_SENT",
+                          "2,SEND,email,,,email:OK"};
+    expect_decisions(f, &r, want);
+    /* deciding the sent candidate again: ALREADY_SENT (idempotent re-delivery) */
+    cand(&r, 101, 1, T0 + 20, 8, CONTENT, 1, 1, CH(SMS));
+    const char *want2[] = {"1,REJECT,,ALREADY_SENT,,sms:ALREADY_SENT"};
+    expect_decisions(f, &r, want2);
+    crm_fcap_free(f);
+}
+
+static void test_no_consent(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    crm_fcap_candidate *c = cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL, SMS));
+    c->consent = 1u << SMS;
+    c = cand(&r, 2, 2, T0, 1, SERVICE, 1, 1, CH(PUSH)); /* service still needs consent */
+    c->consent = 1u << SMS;
+    const char *want[] = {"1,SEND,sms,,,email:NO_CONSENT;sms:OK",
+                          "1,REJECT,,NO_CONSENT,,push:NO_CONSENT"};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+
+    /* requires_consent false for service: the check is skipped */
+    crm_fcap_rules ru;
+    example_rules(&ru);
+    ru.requires_consent[SERVICE] = 0;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_OK);
+    c = cand(&r, 3, 2, T0, 1, SERVICE, 1, 1, CH(PUSH));
+    c->consent = 0;
+    const char *want2[] = {"1,SEND,push,,,push:OK"};
+    expect_decisions(f, &r, want2);
+    crm_fcap_free(f);
+}
+
+static void test_quiet_hours(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    /* UTC 19:30 = 22:30 at +03:00: quiet until 09:00 local = 06:00 UTC next day */
+    int64_t t = DAY0 + 19 * 3600 + 1800;
+    crm_fcap_candidate *c = cand(&r, 1, 1, t, 1, PROMO, 1, 1, CH(EMAIL, PUSH));
+    c->utc_offset_min = 180;
+    c = cand(&r, 2, 1, t, 2, SERVICE, 0, 1, CH(SMS)); /* not listed: not quiet */
+    c->utc_offset_min = 180;
+    /* UTC 00:00 = 03:00 local, +03:00: quiet until 06:00 UTC the same day */
+    c = cand(&r, 3, 2, DAY0, 1, TRIGGER, 0, 1, CH(PUSH));
+    c->utc_offset_min = 180;
+    /* 08:59:59 local at -05:00 is quiet; 09:00 is not */
+    c = cand(&r, 4, 3, DAY0 + 13 * 3600 + 3599, 1, CONTENT, 0, 1, CH(PUSH));
+    c->utc_offset_min = -300;
+    c = cand(&r, 5, 4, DAY0 + 14 * 3600, 1, CONTENT, 0, 1, CH(PUSH));
+    c->utc_offset_min = -300;
+    /* 21:00 local exactly is quiet (start inclusive) */
+    c = cand(&r, 6, 5, DAY0 + 21 * 3600, 1, CONTENT, 0, 1, CH(PUSH));
+    char w1[128], w3[128], w4[128], w6[128];
+    sprintf(w1, "1,REJECT,,QUIET_HOURS,%lld,email:QUIET_HOURS;push:QUIET_HOURS",
+            (long long)(DAY0 + 86400 + 6 * 3600));
+    sprintf(w3, "1,REJECT,,QUIET_HOURS,%lld,push:QUIET_HOURS", (long long)(DAY0 + 6 * 3600));
+    sprintf(w4, "1,REJECT,,QUIET_HOURS,%lld,push:QUIET_HOURS", (long long)(DAY0 + 14 * 3600));
+    sprintf(w6, "1,REJECT,,QUIET_HOURS,%lld,push:QUIET_HOURS",
+            (long long)(DAY0 + 86400 + 9 * 3600));
+    const char *want[] = {w1, "2,SEND,sms,,,sms:OK", w3, w4, "1,SEND,push,,,push:OK", w6};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+
+    /* 00:00-24:00 is always quiet: no retry; start == end never quiet;
+     * "24:00" end: retry at local midnight; the first listed interval wins */
+    crm_fcap_rules ru;
+    crm_fcap_rules_init(&ru, CRM_FCAP_RULES_VERSION);
+    crm_fcap_quiet q[3] = {
+        {.start = 0, .end = 86400, .channels = 1u << SMS, .categories = 0xF},
+        {.start = 5 * 3600, .end = 5 * 3600, .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF},
+        {.start = 10 * 3600, .end = 86400, .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF}};
+    ru.quiet = q;
+    ru.n_quiet = 3;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_OK);
+    cand(&r, 10, 1, DAY0 + 5 * 3600, 1, CONTENT, 0, 1, CH(SMS, PUSH));
+    cand(&r, 11, 2, T0, 1, CONTENT, 0, 1, CH(PUSH, SMS));
+    char w11[128];
+    sprintf(w11, "1,REJECT,,QUIET_HOURS,%lld,push:QUIET_HOURS;sms:QUIET_HOURS",
+            (long long)(DAY0 + 86400));
+    const char *want2[] = {"1,SEND,push,,,sms:QUIET_HOURS;push:OK", w11};
+    expect_decisions(f, &r, want2);
+    crm_fcap_free(f);
+}
+
+static void test_cap_sliding(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    /* 6 counted events in the last week (the oldest 6 days ago); one exactly
+     * a week old (does not count) */
+    hist(&r, 1, T0 - 604800, SMS, 99, CONTENT, 0, -1, NOC);
+    for (int i = 0; i < 6; i++)
+        hist(&r, 1, T0 - (6 - i) * 86400, i % 2 ? SMS : PUSH, 10 + i, CONTENT, 0, -1, NOC);
+    /* not counted: service by category, and a row with counts = 0 */
+    hist(&r, 1, T0 - 100, SMS, 30, SERVICE, 0, -1, NOC);
+    hist(&r, 1, T0 - 200, SMS, 31, CONTENT, 0, 0, NOC);
+    cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+    char w[128];
+    sprintf(w, "1,REJECT,,CAP:all_week,%lld,email:CAP:all_week", (long long)(T0 - 6 * 86400 + 604800));
+    const char *want[] = {w};
+    expect_decisions(f, &r, want);
+    /* at retry_at - 1 it still fails, at retry_at the oldest left the window */
+    cand(&r, 2, 1, T0 + 86400 - 1, 1, CONTENT, 1, 1, CH(EMAIL));
+    sprintf(w, "1,REJECT,,CAP:all_week,%lld,email:CAP:all_week", (long long)(T0 + 86400));
+    const char *want2[] = {w};
+    expect_decisions(f, &r, want2);
+    cand(&r, 3, 1, T0 + 86400, 1, CONTENT, 1, 1, CH(EMAIL));
+    const char *want3[] = {"1,SEND,email,,,email:OK"};
+    expect_decisions(f, &r, want3);
+    crm_fcap_free(f);
+
+    /* campaign *: the j-th oldest rule with limit 1: a campaign sent twice
+     * (n = 2, j = 2): the newer event + W */
+    f = example_engine();
+    hist(&r, 2, T0 - 5000, SMS, 7, CONTENT, 0, -1, NOC);
+    hist(&r, 2, T0 - 90000, SMS, 7, CONTENT, 0, -1, NOC);
+    cand(&r, 4, 2, T0, 7, CONTENT, 1, 1, CH(SMS));
+    cand(&r, 5, 2, T0, 8, CONTENT, 0, 1, CH(SMS));
+    sprintf(w, "1,REJECT,,CAP:campaign_once,%lld,sms:CAP:campaign_once",
+            (long long)(T0 - 5000 + 604800));
+    const char *want4[] = {w, "2,SEND,sms,,,sms:OK"};
+    expect_decisions(f, &r, want4);
+    crm_fcap_free(f);
+}
+
+static void test_cap_tag_any(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    /* 4 email sends from sender:b this week (days apart: no simultaneity),
+     * for customers 1 and 2 */
+    for (int i = 0; i < 4; i++) {
+        hist(&r, 1, T0 - (5 - i) * 86400, EMAIL, 20 + i, CONTENT, 1u << TAG_B, -1, NOC);
+        hist(&r, 2, T0 - (5 - i) * 86400, EMAIL, 20 + i, CONTENT, 1u << TAG_B, -1, NOC);
+    }
+    /* tags a (passes) and b (4 + 1 > 4 fails): the cap fails on email only */
+    crm_fcap_candidate *c = cand(&r, 1, 1, T0, 1, CONTENT, 3, 1, CH(EMAIL, SMS));
+    cand_tags(&r, c, (1u << TAG_A) | (1u << TAG_B));
+    c = cand(&r, 2, 1, T0, 2, CONTENT, 2, 1, CH(EMAIL));
+    cand_tags(&r, c, 1u << TAG_A);
+    /* 4 history + 2 sends of this batch = 6: all_week lost to the batch */
+    cand(&r, 3, 1, T0, 3, CONTENT, 1, 1, CH(EMAIL));
+    c = cand(&r, 4, 2, T0, 4, CONTENT, 1, 1, CH(EMAIL));
+    cand_tags(&r, c, 1u << TAG_B);
+    char w3[160], w4[160];
+    sprintf(w3, "3,REJECT,,OUTRANKED:all_week,%lld,email:OUTRANKED:all_week",
+            (long long)(T0 - 5 * 86400 + 604800));
+    sprintf(w4, "1,REJECT,,CAP:email_sender_week,%lld,email:CAP:email_sender_week",
+            (long long)(T0 - 5 * 86400 + 604800));
+    const char *want[] = {"1,SEND,sms,,,email:CAP:email_sender_week;sms:OK",
+                          "2,SEND,email,,,email:OK", w3, w4};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+}
+
+static void test_cap_calendar_day(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    /* 2024-06-02 22:00 UTC is 2024-06-03 01:00 at +03:00: the same local day
+     * as T0 (15:00 local), so promo_day fails; at UTC it is the day before */
+    hist(&r, 1, DAY0 - 7200, SMS, 50, PROMO, 0, -1, NOC);
+    hist(&r, 2, DAY0 - 7200, SMS, 50, PROMO, 0, -1, NOC);
+    crm_fcap_candidate *c = cand(&r, 1, 1, T0, 1, PROMO, 1, 1, CH(EMAIL));
+    c->utc_offset_min = 180;
+    cand(&r, 2, 2, T0, 1, PROMO, 1, 1, CH(EMAIL));
+    char w[160];
+    /* next period: local midnight 2024-06-04 00:00 +03:00 = 2024-06-03 21:00 UTC */
+    sprintf(w, "1,REJECT,,CAP:promo_day,%lld,email:CAP:promo_day", (long long)(DAY0 + 75600));
+    const char *want[] = {w, "1,SEND,email,,,email:OK"};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+}
+
+static void test_cap_month(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    int64_t jun1 = INT64_C(1717200000); /* 2024-06-01 00:00 UTC */
+    /* at -03:00: 02:00 UTC is 2024-05-31 23:00 local (May): does not count;
+     * 04:00 UTC is June 1st 01:00 local: counts */
+    hist(&r, 1, jun1 + 2 * 3600, CALL, 60, CONTENT, 0, -1, NOC);
+    hist(&r, 2, jun1 + 4 * 3600, CALL, 60, CONTENT, 0, -1, NOC);
+    crm_fcap_candidate *c = cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(CALL));
+    c->utc_offset_min = -180;
+    c = cand(&r, 2, 2, T0, 1, CONTENT, 1, 1, CH(CALL, SMS));
+    c->utc_offset_min = -180;
+    c = cand(&r, 3, 3, T0, 1, CONTENT, 1, 1, CH(CALL));
+    c->utc_offset_min = -180;
+    c->consent = 1u << CALL;
+    c = cand(&r, 4, 2, T0 + 86400, 2, CONTENT, 1, 1, CH(CALL));
+    c->utc_offset_min = -180;
+    char w[160];
+    /* July 1st 00:00 at -03:00 = 2024-07-01 03:00 UTC */
+    sprintf(w, "1,REJECT,,CAP:call_month,%lld,call:CAP:call_month", (long long)INT64_C(1719802800));
+    const char *want[] = {"1,SEND,call,,,call:OK", "1,SEND,sms,,,call:CAP:call_month;sms:OK",
+                          "1,SEND,call,,,call:OK", w};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+}
+
+static void test_simultaneous(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, T0 - 1000, EMAIL, 1, CONTENT, 0, -1, NOC);
+    hist(&r, 1, T0 - 2000, SMS, 2, CONTENT, 0, -1, NOC);
+    hist(&r, 1, T0 - 3000, SMS, 3, CONTENT, 0, -1, NOC);
+    hist(&r, 1, T0 - 500, PUSH, 4, SERVICE, 0, -1, NOC); /* not counted */
+    cand(&r, 1, 1, T0, 10, CONTENT, 2, 1, CH(PUSH));
+    cand(&r, 2, 1, T0, 11, CONTENT, 1, 1, CH(SMS));
+    char w[160];
+    /* S = {email (T0-1000), sms (T0-2000)}: the 1st smallest last time + G */
+    sprintf(w, "1,REJECT,,SIMULTANEOUS,%lld,push:SIMULTANEOUS", (long long)(T0 - 2000 + 3600));
+    const char *want[] = {w, "2,SEND,sms,,,sms:OK"};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+}
+
+static void test_outranked(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    /* two promos: the higher priority one takes the day */
+    cand(&r, 1, 1, T0, 1, PROMO, 1, 9, CH(EMAIL));
+    cand(&r, 2, 1, T0, 2, PROMO, 2, 0, CH(EMAIL));
+    char w[160];
+    sprintf(w, "2,REJECT,,OUTRANKED:promo_day,%lld,email:OUTRANKED:promo_day",
+            (long long)(DAY0 + 86400));
+    const char *want[] = {w, "1,SEND,email,,,email:OK"};
+    expect_decisions(f, &r, want);
+    crm_fcap_free(f);
+
+    /* simultaneity lost to a higher-ranked send of the same batch; value and
+     * then cand_id break priority ties */
+    f = example_engine();
+    hist(&r, 2, T0 - 100, EMAIL, 1, CONTENT, 0, -1, NOC);
+    cand(&r, 20, 2, T0, 10, CONTENT, 5, 2.5, CH(SMS));
+    cand(&r, 21, 2, T0, 11, CONTENT, 5, 2.25, CH(PUSH));
+    cand(&r, 19, 2, T0, 12, CONTENT, 5, 2.25, CH(EMAIL));
+    /* S = {sms (T0), email (T0, sent in this batch)}: T0 + G */
+    sprintf(w, "3,REJECT,,OUTRANKED:SIMULTANEOUS,%lld,push:OUTRANKED:SIMULTANEOUS",
+            (long long)(T0 + 3600));
+    const char *want2[] = {"1,SEND,sms,,,sms:OK", w, "2,SEND,email,,,email:OK"};
+    expect_decisions(f, &r, want2);
+    crm_fcap_free(f);
+}
+
+static void test_override_service_preferred(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    for (int i = 0; i < 6; i++)
+        hist(&r, 1, T0 - (6 - i) * 86400, SMS, 10 + i, CONTENT, 0, -1, NOC);
+    /* override skips caps; its send counts (content counts) */
+    crm_fcap_candidate *c = cand(&r, 1, 1, T0, 1, CONTENT, 3, 1, CH(EMAIL));
+    c->override = 1;
+    /* service: not capped, and its send does not count */
+    cand(&r, 2, 1, T0, 2, SERVICE, 2, 1, CH(PUSH));
+    cand(&r, 3, 1, T0, 3, CONTENT, 1, 1, CH(EMAIL));
+    char w[160];
+    /* 6 history + the override's send = 7 (the service send is not counted):
+     * fails even without this batch; n = 7, j = 2: the 2nd oldest + W */
+    sprintf(w, "3,REJECT,,CAP:all_week,%lld,email:CAP:all_week",
+            (long long)(T0 - 5 * 86400 + 604800));
+    const char *want[] = {"1,SEND,email,,,email:OK", "2,SEND,push,,,push:OK", w};
+    expect_decisions(f, &r, want);
+    /* quiet hours are not skipped by override */
+    c = cand(&r, 4, 2, DAY0 + 22 * 3600, 1, CONTENT, 1, 1, CH(EMAIL));
+    c->override = 1;
+    sprintf(w, "1,REJECT,,QUIET_HOURS,%lld,email:QUIET_HOURS", (long long)(DAY0 + 86400 + 9 * 3600));
+    const char *want2[] = {w};
+    expect_decisions(f, &r, want2);
+    /* preferred channel moved to the front (prefer_preferred_channel) */
+    c = cand(&r, 5, 3, T0, 1, CONTENT, 1, 1, CH(EMAIL, SMS, PUSH));
+    c->preferred = PUSH;
+    c = cand(&r, 6, 4, T0, 1, CONTENT, 1, 1, CH(EMAIL, SMS));
+    c->preferred = CALL; /* not in the list: order unchanged */
+    c->consent = 1u << SMS;
+    const char *want3[] = {"1,SEND,push,,,push:OK", "1,SEND,sms,,,email:NO_CONSENT;sms:OK"};
+    expect_decisions(f, &r, want3);
+    crm_fcap_free(f);
+}
+
+static void test_limit_zero_and_retry_min(void **state)
+{
+    (void)state;
+    crm_fcap_rules ru;
+    crm_fcap_rules_init(&ru, CRM_FCAP_RULES_VERSION);
+    crm_fcap_cap caps[2] = {
+        {.scope = CRM_FCAP_SCOPE_CHANNEL, .key = SMS, .limit = 0, .window = 60, .sliding = 1,
+         .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF},
+        /* calendar week, Sunday start, UTC periods */
+        {.scope = CRM_FCAP_SCOPE_GLOBAL, .key = CRM_FCAP_KEY_ANY, .limit = 1, .window = 604800,
+         .tz_utc = 1, .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF}};
+    ru.caps = caps;
+    ru.n_caps = 2;
+    ru.week_sunday = 1;
+    crm_fcap *f;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_OK);
+    const char *ids[] = {"no_sms", "week"};
+    rows r = {0};
+    hist(&r, 1, DAY0 - 86400, EMAIL, 1, CONTENT, 0, -1, NOC); /* Sunday 2024-06-02 */
+    hist(&r, 2, DAY0 - 2 * 86400, EMAIL, 1, CONTENT, 0, -1, NOC); /* Saturday */
+    cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(SMS, EMAIL));
+    cand(&r, 2, 2, T0, 1, CONTENT, 1, 1, CH(SMS, EMAIL));
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    crm_fcap_decision d[2];
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_OK);
+    char got[256], w[256];
+    format_decision(&d[0], ids, got);
+    /* limit 0: no retry for sms; the week (Sunday 2024-06-02 .. ) ends 2024-06-09 00:00 UTC */
+    sprintf(w, "1,REJECT,,CAP:no_sms,%lld,sms:CAP:no_sms;email:CAP:week",
+            (long long)(DAY0 + 6 * 86400));
+    assert_string_equal(got, w);
+    format_decision(&d[1], ids, got);
+    assert_string_equal(got, "1,SEND,email,,,sms:CAP:no_sms;email:OK");
+    crm_fcap_free(f);
+}
+
+/* ---- the brute-force reference (written from the spec) --------------------------- */
+
+typedef struct xev {
+    uint64_t cust, camp, cand;
+    int64_t t;
+    int ch, cat, counts, batch_send;
+    unsigned tags; /* bit mask of tag ids < 32 */
+} xev;
+
+typedef struct xworld {
+    const crm_fcap_rules *ru;
+    xev *ev;
+    size_t nev, cap;
+} xworld;
+
+static int64_t xfloordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+/* H. Hinnant's civil-from-days / days-from-civil, written out here. */
+static void x_civil(int64_t z, int64_t *y, int64_t *m)
+{
+    z += 719468;
+    int64_t era = xfloordiv(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t x_days(int64_t y, int64_t m)
+{
+    y -= m <= 2;
+    int64_t era = xfloordiv(y, 400);
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int64_t x_index(const crm_fcap_rules *ru, const crm_fcap_cap *k, int64_t x, int64_t off)
+{
+    int64_t o = k->tz_utc ? 0 : off;
+    if (k->window == 0) {
+        int64_t y, m;
+        x_civil(xfloordiv(x + o, 86400), &y, &m);
+        return 12 * y + m - 1;
+    }
+    int64_t a = ru->week_sunday ? 259200 : 345600;
+    return xfloordiv(x + o - a, k->window);
+}
+
+static int64_t x_next_start(const crm_fcap_rules *ru, const crm_fcap_cap *k, int64_t t, int64_t off)
+{
+    int64_t o = k->tz_utc ? 0 : off;
+    int64_t idx = x_index(ru, k, t, off) + 1;
+    if (k->window == 0) {
+        int64_t y = xfloordiv(idx, 12), m = idx - 12 * y + 1;
+        return x_days(y, m) * 86400 - o;
+    }
+    int64_t a = ru->week_sunday ? 259200 : 345600;
+    return idx * k->window + a - o;
+}
+
+static bool x_bit(uint64_t mask, int b)
+{
+    return (mask >> b) & 1;
+}
+
+/* Count matching events for cap k (tag = tag for tag scope); fills times. */
+static int x_count(const xworld *w, const crm_fcap_cap *k, const crm_fcap_candidate *c,
+                   unsigned ctags, int ch, int tag, int64_t t, bool excl, int64_t *times)
+{
+    int n = 0;
+    int64_t off = 60 * (int64_t)c->utc_offset_min;
+    for (size_t i = 0; i < w->nev; i++) {
+        const xev *e = &w->ev[i];
+        if (e->cust != c->customer_id || !e->counts || e->t > t)
+            continue;
+        if (excl && e->batch_send && e->t == t)
+            continue;
+        if (!x_bit(k->channels, e->ch) || !x_bit(k->categories, e->cat))
+            continue;
+        bool any = k->key == -1;
+        bool in = true;
+        switch (k->scope) {
+        case 1: in = e->ch == (any ? ch : k->key); break;
+        case 2: in = e->camp == (any ? c->campaign_id : (uint64_t)k->key); break;
+        case 3: in = e->cat == (any ? c->category : k->key); break;
+        case 4: in = (e->tags >> tag) & 1; break;
+        }
+        (void)ctags;
+        if (!in)
+            continue;
+        if (k->sliding ? !(t - k->window < e->t) : x_index(w->ru, k, e->t, off) != x_index(w->ru, k, t, off))
+            continue;
+        times[n++] = e->t;
+    }
+    return n;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Does cap k fail? retry when asked. Tag * walks the tags ascending. */
+static bool x_cap_fails(const xworld *w, const crm_fcap_cap *k, const crm_fcap_candidate *c,
+                        unsigned ctags, int ch, int64_t t, bool excl, int64_t *retry)
+{
+    int64_t times[4096];
+    int tags_to_check[33], nt = 0;
+    if (k->scope == 4) {
+        if (k->key == -1) {
+            for (int b = 0; b < 32; b++)
+                if ((ctags >> b) & 1)
+                    tags_to_check[nt++] = b;
+        } else {
+            tags_to_check[nt++] = (int)k->key;
+        }
+    } else {
+        tags_to_check[nt++] = 0;
+    }
+    for (int i = 0; i < nt; i++) {
+        int n = x_count(w, k, c, ctags, ch, tags_to_check[i], t, excl, times);
+        if (n + 1 <= k->limit)
+            continue;
+        if (k->limit == 0)
+            *retry = -1;
+        else if (k->sliding) {
+            qsort(times, (size_t)n, sizeof *times, cmp64);
+            int j = n - (int)k->limit + 1;
+            *retry = times[j - 1] + k->window;
+        } else {
+            *retry = x_next_start(w->ru, k, t, 60 * (int64_t)c->utc_offset_min);
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool x_applies(const crm_fcap_cap *k, const crm_fcap_candidate *c, unsigned ctags, int ch)
+{
+    if (!x_bit(k->channels, ch) || !x_bit(k->categories, c->category))
+        return false;
+    bool any = k->key == -1;
+    switch (k->scope) {
+    case 1: return any || k->key == ch;
+    case 2: return any || (uint64_t)k->key == c->campaign_id;
+    case 3: return any || k->key == c->category;
+    case 4: return any ? ctags != 0 : ((ctags >> k->key) & 1);
+    default: return true;
+    }
+}
+
+static bool x_sim_fails(const xworld *w, const crm_fcap_candidate *c, int ch, int64_t t, bool excl,
+                        int64_t *retry)
+{
+    const crm_fcap_rules *ru = w->ru;
+    int64_t lasts[64];
+    int ns = 0;
+    bool in_s = false;
+    for (int q = 0; q < 64; q++) {
+        int64_t last = -1;
+        for (size_t i = 0; i < w->nev; i++) {
+            const xev *e = &w->ev[i];
+            if (e->cust != c->customer_id || !e->counts || e->ch != q || e->t > t ||
+                !(t - ru->sim_gap < e->t) || (excl && e->batch_send && e->t == t))
+                continue;
+            if (e->t > last)
+                last = e->t;
+        }
+        if (last >= 0) {
+            lasts[ns++] = last;
+            in_s |= q == ch;
+        }
+    }
+    if (in_s || ns < (int)ru->sim_max)
+        return false;
+    qsort(lasts, (size_t)ns, sizeof *lasts, cmp64);
+    *retry = lasts[ns - (int)ru->sim_max] + ru->sim_gap;
+    return true;
+}
+
+static unsigned x_tagmask(const crm_fcap_candidate *c, const uint32_t *tags)
+{
+    unsigned m = 0;
+    for (uint32_t i = 0; i < c->tag_n; i++)
+        m |= 1u << tags[c->tag_off + i];
+    return m;
+}
+
+static uint8_t x_check(const xworld *w, const crm_fcap_candidate *c, const uint32_t *tags, int ch,
+                       int64_t *retry, uint16_t *arg)
+{
+    const crm_fcap_rules *ru = w->ru;
+    int64_t t = c->t;
+    *retry = -1;
+    *arg = 0;
+    for (size_t i = 0; i < w->nev; i++)
+        if (w->ev[i].cand == c->cand_id && w->ev[i].t <= t)
+            return CRM_FCAP_ALREADY_SENT;
+    if (ru->requires_consent[c->category] && !x_bit(c->consent, ch))
+        return CRM_FCAP_NO_CONSENT;
+    int64_t s = ((t + 60 * (int64_t)c->utc_offset_min) % 86400 + 86400) % 86400;
+    for (size_t i = 0; i < ru->n_quiet; i++) {
+        const crm_fcap_quiet *q = &ru->quiet[i];
+        if (!x_bit(q->channels, ch) || !x_bit(q->categories, c->category))
+            continue;
+        bool quiet = (q->start < q->end && q->start <= s && s < q->end) ||
+                     (q->start > q->end && (s >= q->start || s < q->end));
+        if (!quiet)
+            continue;
+        *arg = (uint16_t)i;
+        if (!(q->start == 0 && q->end == 86400)) {
+            /* the first time after t whose local second of day is end */
+            int64_t d = q->end - s;
+            while (d <= 0)
+                d += 86400;
+            *retry = t + d;
+        }
+        return CRM_FCAP_QUIET_HOURS;
+    }
+    if (!ru->capped[c->category] || c->override)
+        return CRM_FCAP_OK;
+    unsigned ctags = x_tagmask(c, tags);
+    for (size_t i = 0; i < ru->n_caps; i++) {
+        const crm_fcap_cap *k = &ru->caps[i];
+        if (!x_applies(k, c, ctags, ch))
+            continue;
+        if (x_cap_fails(w, k, c, ctags, ch, t, false, retry)) {
+            int64_t dummy;
+            *arg = (uint16_t)i;
+            return x_cap_fails(w, k, c, ctags, ch, t, true, &dummy) ? CRM_FCAP_CAP
+                                                                   : CRM_FCAP_OUTRANKED_CAP;
+        }
+    }
+    if (ru->sim_max && x_sim_fails(w, c, ch, t, false, retry)) {
+        int64_t dummy;
+        return x_sim_fails(w, c, ch, t, true, &dummy) ? CRM_FCAP_SIMULTANEOUS
+                                                      : CRM_FCAP_OUTRANKED_SIMULTANEOUS;
+    }
+    return CRM_FCAP_OK;
+}
+
+static void x_add(xworld *w, xev e)
+{
+    if (w->nev == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 64;
+        w->ev = realloc(w->ev, w->cap * sizeof *w->ev);
+    }
+    w->ev[w->nev++] = e;
+}
+
+static void x_add_history(xworld *w, const crm_fcap_event *ev, size_t n, const uint32_t *tags)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned m = 0;
+        for (uint32_t j = 0; j < ev[i].tag_n; j++)
+            m |= 1u << tags[ev[i].tag_off + j];
+        int counts = ev[i].counts < 0 ? w->ru->counts[ev[i].category] : ev[i].counts;
+        x_add(w, (xev){ev[i].customer_id, ev[i].campaign_id, ev[i].cand_id, ev[i].t,
+                       ev[i].channel, ev[i].category, counts, 0, m});
+    }
+}
+
+/* Reference decide: batches by t, then customers, ranking, fallback. */
+static void x_decide(xworld *w, const crm_fcap_candidate *c, size_t n, const uint32_t *tags,
+                     crm_fcap_decision *out)
+{
+    bool *done = calloc(n, 1);
+    for (;;) {
+        /* the earliest undecided t, the smallest customer in it */
+        size_t first = SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (!done[i] && (first == SIZE_MAX || c[i].t < c[first].t ||
+                             (c[i].t == c[first].t && c[i].customer_id < c[first].customer_id)))
+                first = i;
+        if (first == SIZE_MAX)
+            break;
+        int64_t t = c[first].t;
+        uint64_t cust = c[first].customer_id;
+        for (uint32_t rank = 1;; rank++) {
+            size_t best = SIZE_MAX;
+            for (size_t i = 0; i < n; i++) {
+                if (done[i] || c[i].t != t || c[i].customer_id != cust)
+                    continue;
+                if (best == SIZE_MAX || c[i].priority > c[best].priority ||
+                    (c[i].priority == c[best].priority &&
+                     (c[i].value > c[best].value ||
+                      (c[i].value == c[best].value && c[i].cand_id < c[best].cand_id))))
+                    best = i;
+            }
+            if (best == SIZE_MAX)
+                break;
+            done[best] = true;
+            const crm_fcap_candidate *k = &c[best];
+            crm_fcap_decision *d = &out[best];
+            memset(d, 0, sizeof *d);
+            memset(d->detail, CRM_FCAP_NOT_TRIED, sizeof d->detail);
+            d->cand_id = k->cand_id;
+            d->rank = rank;
+            d->channel = CRM_FCAP_NO_CHANNEL;
+            d->retry_at = -1;
+            int order[16], no = 0;
+            bool pref_in = false;
+            for (int j = 0; j < k->n_channels; j++)
+                pref_in |= k->channels[j] == k->preferred;
+            if (w->ru->prefer_preferred && k->preferred >= 0 && pref_in)
+                order[no++] = k->preferred;
+            for (int j = 0; j < k->n_channels; j++)
+                if (!(w->ru->prefer_preferred && pref_in && k->channels[j] == k->preferred))
+                    order[no++] = k->channels[j];
+            for (int j = 0; j < no; j++) {
+                int64_t retry;
+                uint16_t arg;
+                uint8_t r = x_check(w, k, tags, order[j], &retry, &arg);
+                d->tried[j] = (uint8_t)order[j];
+                d->detail[j] = r;
+                d->detail_arg[j] = arg;
+                d->n_tried = (uint8_t)(j + 1);
+                if (j == 0) {
+                    d->reason = r;
+                    d->reason_arg = arg;
+                }
+                if (r == CRM_FCAP_OK) {
+                    d->send = 1;
+                    d->channel = (uint8_t)order[j];
+                    d->reason = 0;
+                    d->reason_arg = 0;
+                    d->retry_at = -1;
+                    x_add(w, (xev){k->customer_id, k->campaign_id, k->cand_id, t, order[j],
+                                   k->category, w->ru->counts[k->category], 1,
+                                   x_tagmask(k, tags)});
+                    break;
+                }
+                if (retry >= 0 && (d->retry_at < 0 || retry < d->retry_at))
+                    d->retry_at = retry;
+            }
+        }
+    }
+    free(done);
+}
+
+static void assert_same_decision(const crm_fcap_decision *a, const crm_fcap_decision *b,
+                                 const char *what, size_t i)
+{
+    char x[512], y[512];
+    static const char *const ids[] = {"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"};
+    format_decision(a, ids, x);
+    format_decision(b, ids, y);
+    if (strcmp(x, y) != 0 || a->cand_id != b->cand_id || a->reason_arg != b->reason_arg ||
+        memcmp(a->detail_arg, b->detail_arg, sizeof a->detail_arg) != 0)
+        fail_msg("%s: candidate %zu (cand_id %llu):\n engine    %s\n reference %s", what, i,
+                 (unsigned long long)a->cand_id, x, y);
+}
+
+/* ---- random workloads ------------------------------------------------------------- */
+
+typedef struct workload {
+    crm_fcap_rules ru;
+    crm_fcap_cap caps[8];
+    crm_fcap_quiet quiet[3];
+    crm_fcap_event *ev;
+    size_t nev;
+    crm_fcap_candidate *c;
+    size_t nc;
+    uint32_t *tags;
+    size_t nt;
+} workload;
+
+static uint64_t rnd_mask(test_rng *g, unsigned bits)
+{
+    return test_rng_next(g) & ((UINT64_C(1) << bits) - 1);
+}
+
+static void gen_workload(test_rng *g, workload *w, size_t ncust, size_t nev, size_t nc)
+{
+    memset(w, 0, sizeof *w);
+    crm_fcap_rules *ru = &w->ru;
+    crm_fcap_rules_init(ru, CRM_FCAP_RULES_VERSION);
+    unsigned nch = (unsigned)test_rng_range(g, 2, 5);
+    ru->n_channels = nch;
+    size_t ncap = (size_t)test_rng_range(g, 0, 6);
+    static const int64_t windows[] = {60, 600, 3600, 7200, 86400, 604800, 0, 3 * 86400};
+    for (size_t i = 0; i < ncap; i++) {
+        crm_fcap_cap *k = &w->caps[i];
+        memset(k, 0, sizeof *k);
+        k->scope = (uint8_t)test_rng_range(g, 0, 4);
+        k->limit = test_rng_range(g, 0, 9) == 0 ? 0 : test_rng_range(g, 1, 3);
+        k->window = windows[test_rng_range(g, 0, 7)];
+        k->sliding = k->window == 0 ? 0 : (uint8_t)test_rng_range(g, 0, 1);
+        k->tz_utc = (uint8_t)test_rng_range(g, 0, 1);
+        k->channels = test_rng_range(g, 0, 2) ? CRM_FCAP_ALL_CHANNELS : rnd_mask(g, nch);
+        k->categories = test_rng_range(g, 0, 2) ? 0xF : (uint8_t)rnd_mask(g, 4);
+        int64_t hi = k->scope == 1 ? nch - 1 : k->scope == 2 ? 3 : k->scope == 3 ? 3 : 3;
+        k->key = test_rng_range(g, 0, 1) ? CRM_FCAP_KEY_ANY : test_rng_range(g, 0, hi);
+    }
+    ru->caps = w->caps;
+    ru->n_caps = ncap;
+    size_t nq = (size_t)test_rng_range(g, 0, 2);
+    for (size_t i = 0; i < nq; i++) {
+        crm_fcap_quiet *q = &w->quiet[i];
+        memset(q, 0, sizeof *q);
+        int which = (int)test_rng_range(g, 0, 9);
+        q->start = which == 0 ? 0 : (int32_t)(test_rng_range(g, 0, 47) * 1800);
+        q->end = which == 0 ? 86400 : (int32_t)(test_rng_range(g, 0, 48) * 1800);
+        q->channels = test_rng_range(g, 0, 1) ? CRM_FCAP_ALL_CHANNELS : rnd_mask(g, nch);
+        q->categories = test_rng_range(g, 0, 1) ? 0xF : (uint8_t)rnd_mask(g, 4);
+    }
+    ru->quiet = w->quiet;
+    ru->n_quiet = nq;
+    if (test_rng_range(g, 0, 3)) {
+        ru->sim_max = (uint32_t)test_rng_range(g, 1, 3);
+        ru->sim_gap = test_rng_range(g, 1, 3) * 1800;
+    }
+    for (int c = 0; c < 4; c++) {
+        if (test_rng_range(g, 0, 5) == 0)
+            ru->capped[c] ^= 1;
+        if (test_rng_range(g, 0, 5) == 0)
+            ru->counts[c] ^= 1;
+        if (test_rng_range(g, 0, 5) == 0)
+            ru->requires_consent[c] = 0;
+    }
+    ru->prefer_preferred = (uint8_t)test_rng_range(g, 0, 1);
+    ru->week_sunday = (uint8_t)test_rng_range(g, 0, 1);
+
+    int64_t base = INT64_C(1717200000) + test_rng_range(g, -40, 40) * 86400; /* around June 2024 */
+    w->tags = calloc((nev + nc) * 3 + 1, sizeof *w->tags);
+    w->ev = calloc(nev + 1, sizeof *w->ev);
+    w->c = calloc(nc + 1, sizeof *w->c);
+    int32_t offs[16];
+    uint64_t consent[16];
+    int16_t pref[16];
+    static const int32_t offchoice[] = {0, 180, -300, 330, -720, 840, 60, -180};
+    for (size_t i = 0; i < ncust && i < 16; i++) {
+        offs[i] = offchoice[test_rng_range(g, 0, 7)];
+        consent[i] = test_rng_range(g, 0, 2) ? CRM_FCAP_ALL_CHANNELS : rnd_mask(g, nch);
+        pref[i] = test_rng_range(g, 0, 1) ? -1 : (int16_t)test_rng_range(g, 0, nch - 1);
+    }
+    for (size_t i = 0; i < nev; i++) {
+        crm_fcap_event *e = &w->ev[w->nev++];
+        e->customer_id = (uint64_t)test_rng_range(g, 0, (int64_t)ncust - 1) * 7919;
+        e->t = base - test_rng_range(g, 0, 40 * 86400);
+        e->campaign_id = (uint64_t)test_rng_range(g, 0, 3);
+        e->cand_id = test_rng_range(g, 0, 4) ? CRM_FCAP_NO_CAND : (uint64_t)test_rng_range(g, 0, 4 * nc + 10);
+        e->channel = (uint8_t)test_rng_range(g, 0, nch - 1);
+        e->category = (uint8_t)test_rng_range(g, 0, 3);
+        e->counts = (int8_t)test_rng_range(g, -1, 1);
+        e->tag_off = (uint32_t)w->nt;
+        e->tag_n = (uint32_t)test_rng_range(g, 0, 2);
+        for (uint32_t j = 0; j < e->tag_n; j++)
+            w->tags[w->nt++] = (uint32_t)test_rng_range(g, 0, 3);
+    }
+    /* a few distinct batch times: many same-t collisions */
+    int64_t tpick[6];
+    for (int i = 0; i < 6; i++)
+        tpick[i] = base + test_rng_range(g, 0, 5 * 86400);
+    for (size_t i = 0; i < nc; i++) {
+        crm_fcap_candidate *c = &w->c[w->nc++];
+        size_t cu = (size_t)test_rng_range(g, 0, (int64_t)ncust - 1);
+        c->cand_id = 4 * i + (uint64_t)test_rng_range(g, 0, 3);
+        c->customer_id = cu * 7919;
+        c->t = test_rng_range(g, 0, 3) ? tpick[test_rng_range(g, 0, 5)] : base + test_rng_range(g, 0, 5 * 86400);
+        c->campaign_id = (uint64_t)test_rng_range(g, 0, 3);
+        c->category = (uint8_t)test_rng_range(g, 0, 3);
+        c->priority = test_rng_range(g, 0, 2);
+        static const double vals[] = {0.0, -0.0, 1.5, 2.727, -3.0, 1e300};
+        c->value = vals[test_rng_range(g, 0, 5)];
+        c->consent = consent[cu % 16];
+        c->preferred = pref[cu % 16];
+        c->utc_offset_min = offs[cu % 16];
+        c->override = test_rng_range(g, 0, 9) == 0;
+        uint64_t used = 0;
+        int nchs = (int)test_rng_range(g, 1, nch);
+        for (int j = 0; j < nchs; j++) {
+            int ch;
+            do
+                ch = (int)test_rng_range(g, 0, nch - 1);
+            while ((used >> ch) & 1);
+            used |= UINT64_C(1) << ch;
+            c->channels[c->n_channels++] = (uint8_t)ch;
+        }
+        c->tag_off = (uint32_t)w->nt;
+        c->tag_n = (uint32_t)test_rng_range(g, 0, 2);
+        for (uint32_t j = 0; j < c->tag_n; j++)
+            w->tags[w->nt++] = (uint32_t)test_rng_range(g, 0, 3);
+    }
+    /* history rows carrying the cand_id of a candidate (re-delivery) */
+    for (size_t i = 0; i < w->nev; i++)
+        if (w->ev[i].cand_id != CRM_FCAP_NO_CAND && test_rng_range(g, 0, 1) && nc)
+            w->ev[i].cand_id = w->c[test_rng_range(g, 0, (int64_t)nc - 1)].cand_id;
+}
+
+static void free_workload(workload *w)
+{
+    free(w->ev);
+    free(w->c);
+    free(w->tags);
+}
+
+static void reference_decide(const workload *w, crm_fcap_decision *out)
+{
+    xworld x = {.ru = &w->ru};
+    x_add_history(&x, w->ev, w->nev, w->tags);
+    x_decide(&x, w->c, w->nc, w->tags, out);
+    free(x.ev);
+}
+
+static void test_reference_random(void **state)
+{
+    (void)state;
+    test_rng g = {20240603};
+    size_t compared = 0, sends = 0, reasons[8] = {0};
+    for (int round = 0; round < 400; round++) {
+        workload w;
+        size_t ncust = (size_t)test_rng_range(&g, 1, 6);
+        gen_workload(&g, &w, ncust, (size_t)test_rng_range(&g, 0, 40),
+                     (size_t)test_rng_range(&g, 1, 30));
+        crm_fcap *f;
+        assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(f, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        crm_fcap_decision *got = calloc(w.nc, sizeof *got), *want = calloc(w.nc, sizeof *want);
+        assert_int_equal(crm_fcap_decide(f, w.c, w.nc, w.tags, w.nt, got), CRM_OK);
+        reference_decide(&w, want);
+        for (size_t i = 0; i < w.nc; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "round %d", round);
+            assert_same_decision(&got[i], &want[i], what, i);
+            compared++;
+            sends += got[i].send;
+            for (unsigned j = 0; j < got[i].n_tried; j++)
+                reasons[got[i].detail[j] & 7]++;
+        }
+        free(got);
+        free(want);
+        crm_fcap_free(f);
+        free_workload(&w);
+    }
+    /* the workloads exercise every reason */
+    for (int r = 0; r < 8; r++)
+        if (reasons[r] == 0)
+            fail_msg("reason %d never occurred in %zu decisions", r, compared);
+    assert_true(sends > compared / 10 && sends < compared);
+}
+
+/* Input order does not matter; batch by batch (sends fed back as history)
+ * equals one run. */
+static void test_order_and_batches(void **state)
+{
+    (void)state;
+    test_rng g = {777};
+    for (int round = 0; round < 150; round++) {
+        workload w;
+        gen_workload(&g, &w, (size_t)test_rng_range(&g, 1, 5), 30, 25);
+        crm_fcap *f;
+        crm_fcap_decision *one = calloc(w.nc, sizeof *one), *two = calloc(w.nc, sizeof *two);
+        assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(f, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_decide(f, w.c, w.nc, w.tags, w.nt, one), CRM_OK);
+        crm_fcap_free(f);
+        /* shuffled candidates and history */
+        size_t *perm = malloc(w.nc * sizeof *perm);
+        for (size_t i = 0; i < w.nc; i++)
+            perm[i] = i;
+        for (size_t i = w.nc; i > 1; i--) {
+            size_t j = (size_t)test_rng_range(&g, 0, (int64_t)i - 1), t = perm[i - 1];
+            perm[i - 1] = perm[j];
+            perm[j] = t;
+        }
+        crm_fcap_candidate *sc = malloc(w.nc * sizeof *sc);
+        for (size_t i = 0; i < w.nc; i++)
+            sc[i] = w.c[perm[i]];
+        crm_fcap_event *sh = malloc((w.nev + 1) * sizeof *sh);
+        for (size_t i = 0; i < w.nev; i++)
+            sh[i] = w.ev[w.nev - 1 - i];
+        assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(f, sh, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_decide(f, sc, w.nc, w.tags, w.nt, two), CRM_OK);
+        for (size_t i = 0; i < w.nc; i++)
+            assert_same_decision(&two[i], &one[perm[i]], "shuffled", i);
+        crm_fcap_free(f);
+        /* batch by batch: one decide call per distinct t, sends of earlier
+         * batches fed back as plain history into a fresh engine each time */
+        crm_fcap_event *hist_all = malloc((w.nev + w.nc + 1) * sizeof *hist_all);
+        memcpy(hist_all, w.ev, w.nev * sizeof *hist_all);
+        size_t nh = w.nev;
+        int64_t prev = INT64_MIN;
+        for (;;) {
+            int64_t t = INT64_MAX;
+            for (size_t i = 0; i < w.nc; i++)
+                if (w.c[i].t > prev && w.c[i].t < t)
+                    t = w.c[i].t;
+            if (t == INT64_MAX)
+                break;
+            prev = t;
+            crm_fcap_candidate *b = malloc(w.nc * sizeof *b);
+            size_t *bi = malloc(w.nc * sizeof *bi), nb = 0;
+            for (size_t i = 0; i < w.nc; i++)
+                if (w.c[i].t == t) {
+                    bi[nb] = i;
+                    b[nb++] = w.c[i];
+                }
+            crm_fcap_decision *d = calloc(nb, sizeof *d);
+            assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
+            assert_int_equal(crm_fcap_add_history(f, hist_all, nh, w.tags, w.nt), CRM_OK);
+            assert_int_equal(crm_fcap_decide(f, b, nb, w.tags, w.nt, d), CRM_OK);
+            for (size_t i = 0; i < nb; i++) {
+                assert_same_decision(&d[i], &one[bi[i]], "batch by batch", bi[i]);
+                if (d[i].send) {
+                    const crm_fcap_candidate *c = &b[i];
+                    hist_all[nh++] = (crm_fcap_event){
+                        .customer_id = c->customer_id, .t = c->t, .campaign_id = c->campaign_id,
+                        .cand_id = c->cand_id, .tag_off = c->tag_off, .tag_n = c->tag_n,
+                        .channel = d[i].channel, .category = c->category, .counts = -1};
+                }
+            }
+            crm_fcap_free(f);
+            free(b);
+            free(bi);
+            free(d);
+        }
+        free(hist_all);
+        free(perm);
+        free(sc);
+        free(sh);
+        free(one);
+        free(two);
+        free_workload(&w);
+    }
+}
+
+/* Re-deciding a rejected candidate at any time in [t, retry_at) with the
+ * events as they were rejects again. */
+static void test_retry_lower_bound(void **state)
+{
+    (void)state;
+    test_rng g = {4242};
+    size_t checked = 0;
+    for (int round = 0; round < 300; round++) {
+        workload w;
+        gen_workload(&g, &w, 2, 30, 12);
+        /* history in the past of every candidate, so that nothing new
+         * appears between t and retry_at */
+        int64_t tmin = INT64_MAX;
+        for (size_t i = 0; i < w.nc; i++)
+            if (w.c[i].t < tmin)
+                tmin = w.c[i].t;
+        for (size_t i = 0; i < w.nev; i++)
+            if (w.ev[i].t > tmin)
+                w.ev[i].t = tmin;
+        for (size_t i = 0; i < w.nc; i++) {
+            crm_fcap *f;
+            assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
+            assert_int_equal(crm_fcap_add_history(f, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+            crm_fcap_decision d;
+            crm_fcap_candidate c = w.c[i];
+            c.t = tmin;
+            void *snap;
+            size_t len;
+            assert_int_equal(crm_fcap_save(f, &snap, &len), CRM_OK);
+            assert_int_equal(crm_fcap_decide(f, &c, 1, w.tags, w.nt, &d), CRM_OK);
+            crm_fcap_free(f);
+            if (d.send || d.retry_at == CRM_FCAP_NEVER) {
+                crm_bytes_free(snap);
+                continue;
+            }
+            assert_true(d.retry_at > c.t);
+            int64_t probes[3] = {c.t, d.retry_at - 1, c.t + (d.retry_at - c.t) / 2};
+            for (int p = 0; p < 3; p++) {
+                assert_int_equal(crm_fcap_load(&f, snap, len), CRM_OK);
+                crm_fcap_candidate c2 = c;
+                c2.t = probes[p];
+                crm_fcap_decision d2;
+                assert_int_equal(crm_fcap_decide(f, &c2, 1, w.tags, w.nt, &d2), CRM_OK);
+                if (d2.send)
+                    fail_msg("round %d cand %llu: sent at %lld before retry_at %lld", round,
+                             (unsigned long long)c.cand_id, (long long)probes[p],
+                             (long long)d.retry_at);
+                crm_fcap_free(f);
+                checked++;
+            }
+            crm_bytes_free(snap);
+        }
+        free_workload(&w);
+    }
+    assert_true(checked > 100);
+}
+
+/* ---- persistence -------------------------------------------------------------------- */
+
+static void snap_of(const crm_fcap *f, void **b, size_t *n)
+{
+    assert_int_equal(crm_fcap_save(f, b, n), CRM_OK);
+}
+
+static void assert_same_state(const crm_fcap *a, const crm_fcap *b)
+{
+    void *x, *y;
+    size_t nx, ny;
+    snap_of(a, &x, &nx);
+    snap_of(b, &y, &ny);
+    assert_int_equal(nx, ny);
+    assert_memory_equal(x, y, nx);
+    crm_bytes_free(x);
+    crm_bytes_free(y);
+}
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/test_fcap.XXXXXX");
+        assert_non_null(mkdtemp(tmpdir));
+    }
+    char *p = buf[k++ % 4];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static void test_snapshot_and_log(void **state)
+{
+    (void)state;
+    test_rng g = {99};
+    for (int round = 0; round < 30; round++) {
+        workload w;
+        gen_workload(&g, &w, 6, 40, 40);
+        crm_fcap *live;
+        assert_int_equal(crm_fcap_new(&live, &w.ru), CRM_OK);
+        assert_int_equal(crm_fcap_set_userdata(live, "names", 5), CRM_OK);
+        size_t half = w.nev / 2;
+        assert_int_equal(crm_fcap_add_history(live, w.ev, half, w.tags, w.nt), CRM_OK);
+        const char *snap = tmp_path("snap.bin"), *log = tmp_path("log.bin");
+        unlink(log);
+        assert_int_equal(crm_fcap_save_file(live, snap), CRM_OK);
+        assert_int_equal(crm_fcap_log_attach(live, log, round % 2), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(live, w.ev + half, w.nev - half, w.tags, w.nt),
+                         CRM_OK);
+        crm_fcap_decision *d = calloc(w.nc, sizeof *d);
+        size_t h = w.nc / 2;
+        assert_int_equal(crm_fcap_decide(live, w.c, h, w.tags, w.nt, d), CRM_OK);
+        int64_t tmin = INT64_MAX;
+        for (size_t i = h; i < w.nc; i++)
+            if (w.c[i].t < tmin)
+                tmin = w.c[i].t;
+        if (tmin != INT64_MAX && round % 3 == 0)
+            assert_int_equal(crm_fcap_prune(live, tmin), CRM_OK);
+        assert_int_equal(crm_fcap_decide(live, w.c + h, w.nc - h, w.tags, w.nt, d + h), CRM_OK);
+        assert_int_equal(crm_fcap_log_detach(live), CRM_OK);
+
+        crm_fcap *back;
+        assert_int_equal(crm_fcap_load_file(&back, snap), CRM_OK);
+        assert_int_equal(crm_fcap_replay_file(back, log), CRM_OK);
+        assert_same_state(live, back);
+        assert_int_equal(crm_fcap_sequence(back), crm_fcap_sequence(live));
+        assert_int_equal(crm_fcap_events(back), crm_fcap_events(live));
+        assert_int_equal(crm_fcap_customers(back), crm_fcap_customers(live));
+        size_t ul;
+        const void *u = crm_fcap_userdata(back, &ul);
+        assert_int_equal(ul, 5);
+        assert_memory_equal(u, "names", 5);
+        /* replaying again is a no-op (records already contained) */
+        assert_int_equal(crm_fcap_replay_file(back, log), CRM_OK);
+        assert_same_state(live, back);
+        /* the restored engine decides like the live one */
+        crm_fcap_candidate c = w.c[0];
+        c.cand_id = 1u << 30;
+        c.t += 3600;
+        {
+            crm_fcap_decision a, b;
+            crm_status s1 = crm_fcap_decide(live, &c, 1, w.tags, w.nt, &a);
+            crm_status s2 = crm_fcap_decide(back, &c, 1, w.tags, w.nt, &b);
+            assert_int_equal(s1, s2);
+            if (!s1)
+                assert_same_decision(&a, &b, "restored", 0);
+        }
+        /* range snapshots partition the state */
+        void *lo, *hi, *all;
+        size_t nlo, nhi, nall;
+        uint64_t cut = 3 * 7919;
+        assert_int_equal(crm_fcap_save_range(live, 0, cut - 1, &lo, &nlo), CRM_OK);
+        assert_int_equal(crm_fcap_save_range(live, cut, UINT64_MAX, &hi, &nhi), CRM_OK);
+        crm_fcap *a, *b;
+        assert_int_equal(crm_fcap_load(&a, lo, nlo), CRM_OK);
+        assert_int_equal(crm_fcap_load(&b, hi, nhi), CRM_OK);
+        assert_int_equal(crm_fcap_events(a) + crm_fcap_events(b), crm_fcap_events(live));
+        assert_int_equal(crm_fcap_customers(a) + crm_fcap_customers(b), crm_fcap_customers(live));
+        snap_of(live, &all, &nall);
+        assert_true(nlo + nhi > nall);
+        crm_bytes_free(lo);
+        crm_bytes_free(hi);
+        crm_bytes_free(all);
+        crm_fcap_free(a);
+        crm_fcap_free(b);
+        crm_fcap_free(back);
+        crm_fcap_free(live);
+        free(d);
+        free_workload(&w);
+    }
+}
+
+static void read_whole(const char *path, uint8_t **p, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    *p = malloc((size_t)sz + 1);
+    *n = fread(*p, 1, (size_t)sz, fp);
+    fclose(fp);
+}
+
+static bool offset_in_message(void)
+{
+    return strstr(crm_last_error(), "byte") != NULL;
+}
+
+static void test_corruption_every_byte(void **state)
+{
+    (void)state;
+    test_rng g = {5};
+    workload w;
+    gen_workload(&g, &w, 3, 12, 10);
+    crm_fcap *f;
+    assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
+    assert_int_equal(crm_fcap_add_history(f, w.ev, 6, w.tags, w.nt), CRM_OK);
+    void *snap;
+    size_t slen;
+    snap_of(f, &snap, &slen);
+    const char *log = tmp_path("corrupt.log");
+    unlink(log);
+    assert_int_equal(crm_fcap_log_attach(f, log, 0), CRM_OK);
+    assert_int_equal(crm_fcap_add_history(f, w.ev + 6, w.nev - 6, w.tags, w.nt), CRM_OK);
+    crm_fcap_decision d[16];
+    assert_int_equal(crm_fcap_decide(f, w.c, w.nc, w.tags, w.nt, d), CRM_OK);
+    assert_int_equal(crm_fcap_prune(f, 0), CRM_OK);
+    crm_fcap_free(f);
+    uint8_t *lg;
+    size_t llen;
+    read_whole(log, &lg, &llen);
+    assert_true(llen > 40);
+
+    crm_fcap *base;
+    assert_int_equal(crm_fcap_load(&base, snap, slen), CRM_OK);
+    void *base_bytes;
+    size_t base_len;
+    snap_of(base, &base_bytes, &base_len);
+    uint8_t *buf = malloc(slen > llen ? slen : llen);
+    /* snapshot: every truncation and every flipped byte is refused */
+    for (size_t cut = 0; cut < slen; cut++) {
+        crm_fcap *x = (crm_fcap *)1;
+        assert_int_equal(crm_fcap_load(&x, snap, cut), CRM_ESTATE);
+        assert_null(x);
+        assert_true(offset_in_message());
+    }
+    for (size_t i = 0; i < slen; i++) {
+        memcpy(buf, snap, slen);
+        buf[i] ^= (uint8_t)(1u << (i % 8));
+        crm_fcap *x = NULL;
+        crm_status s = crm_fcap_load(&x, buf, slen);
+        if (s != CRM_ESTATE && s != CRM_EVERSION)
+            fail_msg("flipped snapshot byte %zu: status %d", i, s);
+        assert_null(x);
+    }
+    /* log: truncation anywhere inside a record and any flipped byte fail
+     * with the byte offset, and leave the engine untouched */
+    for (size_t cut = 1; cut < llen; cut++) {
+        crm_status s = crm_fcap_replay(base, lg, cut);
+        if (s == CRM_OK)
+            continue; /* a cut exactly between records is a valid shorter log */
+        assert_int_equal(s, CRM_ESTATE);
+        assert_true(offset_in_message());
+        void *now;
+        size_t nn;
+        snap_of(base, &now, &nn);
+        if (nn != base_len || memcmp(now, base_bytes, nn) != 0) {
+            /* a valid prefix was applied: start again from the snapshot */
+            crm_fcap_free(base);
+            assert_int_equal(crm_fcap_load(&base, snap, slen), CRM_OK);
+            crm_status s2 = crm_fcap_replay(base, lg, cut);
+            assert_int_equal(s2, CRM_ESTATE);
+            crm_bytes_free(now);
+            snap_of(base, &now, &nn);
+        }
+        crm_bytes_free(now);
+    }
+    for (size_t i = 0; i < llen; i++) {
+        memcpy(buf, lg, llen);
+        buf[i] ^= 0x5A;
+        crm_status s = crm_fcap_replay(base, buf, llen);
+        if (s != CRM_ESTATE)
+            fail_msg("flipped log byte %zu: status %d", i, s);
+        assert_true(offset_in_message());
+        void *now;
+        size_t nn;
+        snap_of(base, &now, &nn);
+        assert_int_equal(nn, base_len);
+        assert_memory_equal(now, base_bytes, nn);
+        crm_bytes_free(now);
+    }
+    free(buf);
+    free(lg);
+    crm_bytes_free(snap);
+    crm_bytes_free(base_bytes);
+    crm_fcap_free(base);
+    free_workload(&w);
+}
+
+/* ---- pruning and memory ----------------------------------------------------------- */
+
+static void test_prune(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    assert_int_equal(crm_fcap_horizon(f), 31 * 86400); /* month > week */
+    rows r = {0};
+    hist(&r, 1, T0 - 40 * 86400, EMAIL, 1, CONTENT, 0, -1, 500);
+    hist(&r, 1, T0 - 31 * 86400, EMAIL, 1, CONTENT, 0, -1, NOC); /* e <= now - H: pruned */
+    hist(&r, 1, T0 - 31 * 86400 + 1, EMAIL, 1, CONTENT, 0, -1, NOC);
+    hist(&r, 2, T0 - 50 * 86400, EMAIL, 1, CONTENT, 0, -1, NOC);
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    assert_int_equal(crm_fcap_events(f), 4);
+    assert_int_equal(crm_fcap_customers(f), 2);
+    assert_int_equal(crm_fcap_prune(f, T0), CRM_OK);
+    assert_int_equal(crm_fcap_events(f), 1);
+    assert_int_equal(crm_fcap_customers(f), 1);
+    /* decisions before the prune time are refused, naming the candidate */
+    r.nc = 0;
+    cand(&r, 7, 1, T0 - 1, 1, CONTENT, 1, 1, CH(EMAIL));
+    crm_fcap_decision d;
+    assert_int_equal(crm_fcap_decide(f, r.c, 1, r.tags, r.nt, &d), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "cand_id 7"));
+    assert_int_equal(crm_fcap_prune(f, T0 - 1), CRM_EINVAL);
+    /* the pruned cand id is forgotten (idempotency lasts the horizon) */
+    r.c[0].t = T0;
+    r.c[0].cand_id = 500;
+    assert_int_equal(crm_fcap_decide(f, r.c, 1, r.tags, r.nt, &d), CRM_OK);
+    assert_int_equal(d.send, 1);
+    crm_fcap_free(f);
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+static void test_errors(void **state)
+{
+    (void)state;
+    crm_fcap_rules ru;
+    assert_int_equal(crm_fcap_rules_init(NULL, 1), CRM_EINVAL);
+    assert_int_equal(crm_fcap_rules_init(&ru, 0), CRM_EVERSION);
+    assert_int_equal(crm_fcap_rules_init(&ru, CRM_FCAP_RULES_VERSION + 1), CRM_EVERSION);
+    crm_fcap *f = (crm_fcap *)1;
+    assert_int_equal(crm_fcap_new(NULL, &ru), CRM_EINVAL);
+    assert_int_equal(crm_fcap_new(&f, NULL), CRM_EINVAL);
+    assert_null(f);
+    example_rules(&ru);
+    ru.version = 9;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_EVERSION);
+    /* bad rules name the item */
+    struct {
+        void (*edit)(crm_fcap_rules *);
+        const char *msg;
+    } bad[] = {
+        {NULL, NULL},
+    };
+    (void)bad;
+    example_rules(&ru);
+    ex_caps[2].window = -5;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    assert_non_null(strstr(crm_last_error(), "caps[2].window"));
+    example_rules(&ru);
+    ex_caps[1].scope = 9;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    example_rules(&ru);
+    ex_caps[3].limit = -1;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    example_rules(&ru);
+    ex_caps[3].sliding = 1, ex_caps[3].window = CRM_FCAP_WINDOW_MONTH;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    example_rules(&ru);
+    ex_caps[4].key = 8; /* channel 8 of 8 */
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    example_rules(&ru);
+    ex_quiet[0].end = 86401;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    assert_non_null(strstr(crm_last_error(), "quiet[0]"));
+    example_rules(&ru);
+    ru.sim_gap = 0;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    example_rules(&ru);
+    ru.n_channels = 65;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_ERULE);
+    example_rules(&ru);
+    ru.caps = NULL;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_EINVAL);
+
+    f = example_engine();
+    rows r = {0};
+    hist(&r, 1, -1, EMAIL, 1, CONTENT, 0, -1, NOC);
+    assert_int_equal(crm_fcap_add_history(f, r.ev, 1, r.tags, r.nt), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "events[0]"));
+    r.ev[0].t = T0;
+    r.ev[0].channel = 8;
+    assert_int_equal(crm_fcap_add_history(f, r.ev, 1, r.tags, r.nt), CRM_EDATA);
+    r.ev[0].channel = 0;
+    r.ev[0].tag_n = 5;
+    assert_int_equal(crm_fcap_add_history(f, r.ev, 1, r.tags, r.nt), CRM_EDATA);
+    assert_int_equal(crm_fcap_add_history(NULL, r.ev, 1, r.tags, r.nt), CRM_EINVAL);
+    assert_int_equal(crm_fcap_add_history(f, NULL, 1, NULL, 0), CRM_EINVAL);
+    assert_int_equal(crm_fcap_events(f), 0);
+
+    crm_fcap_decision d[4];
+    cand(&r, 10, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL, EMAIL));
+    assert_int_equal(crm_fcap_decide(f, r.c, 1, r.tags, r.nt, d), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "candidates[0] (cand_id 10)"));
+    assert_non_null(strstr(crm_last_error(), "repeated"));
+    r.nc = 0;
+    cand(&r, 11, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL, 9));
+    assert_int_equal(crm_fcap_decide(f, r.c, 1, r.tags, r.nt, d), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "not a channel"));
+    r.nc = 0;
+    cand(&r, 12, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+    cand(&r, 13, 1, T0, 1, CONTENT, 1, 1, CH(SMS))->utc_offset_min = 60;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "cand_id 13"));
+    assert_non_null(strstr(crm_last_error(), "disagree"));
+    r.c[1].utc_offset_min = 0;
+    r.c[1].cand_id = 12;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "already used"));
+    r.c[1].cand_id = 13;
+    r.c[1].value = NAN;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    r.c[1].value = 1;
+    r.c[1].utc_offset_min = 900;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    r.c[1].utc_offset_min = 0;
+    r.c[1].n_channels = 0;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    r.c[1].n_channels = 1;
+    r.c[1].category = 4;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    r.c[1].category = 1;
+    r.c[1].cand_id = UINT64_MAX;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    r.c[1].cand_id = 13;
+    r.c[1].preferred = 8;
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_EDATA);
+    r.c[1].preferred = -1;
+    r.c[1].campaign_id = 2;
+    assert_int_equal(crm_fcap_decide(NULL, r.c, 2, r.tags, r.nt, d), CRM_EINVAL);
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, NULL), CRM_EINVAL);
+    assert_int_equal(crm_fcap_decide(f, NULL, 0, NULL, 0, NULL), CRM_OK);
+    assert_int_equal(crm_fcap_events(f), 0); /* nothing recorded by failed calls */
+    assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d), CRM_OK);
+    assert_int_equal(crm_fcap_events(f), 2);
+
+    /* persistence argument errors */
+    void *b;
+    size_t n;
+    assert_int_equal(crm_fcap_save(NULL, &b, &n), CRM_EINVAL);
+    assert_int_equal(crm_fcap_save(f, NULL, &n), CRM_EINVAL);
+    assert_int_equal(crm_fcap_save_range(f, 5, 4, &b, &n), CRM_EINVAL);
+    crm_fcap *x;
+    assert_int_equal(crm_fcap_load(&x, NULL, 0), CRM_EINVAL);
+    assert_int_equal(crm_fcap_load(NULL, "x", 1), CRM_EINVAL);
+    assert_int_equal(crm_fcap_load(&x, "CRMB", 4), CRM_ESTATE);
+    assert_int_equal(crm_fcap_load_file(&x, "/nonexistent/dir/snap"), CRM_ESTATE);
+    assert_non_null(strstr(crm_last_error(), "/nonexistent/dir/snap"));
+    assert_int_equal(crm_fcap_save_file(f, "/nonexistent/dir/snap"), CRM_ESTATE);
+    assert_int_equal(crm_fcap_save_file(NULL, "x"), CRM_EINVAL);
+    assert_int_equal(crm_fcap_log_attach(f, "/nonexistent/dir/log", 0), CRM_ESTATE);
+    assert_int_equal(crm_fcap_log_attach(NULL, "x", 0), CRM_EINVAL);
+    assert_int_equal(crm_fcap_log_detach(NULL), CRM_EINVAL);
+    assert_int_equal(crm_fcap_log_detach(f), CRM_OK);
+    assert_int_equal(crm_fcap_replay(NULL, "", 0), CRM_EINVAL);
+    assert_int_equal(crm_fcap_replay(f, "", 0), CRM_OK);
+    assert_int_equal(crm_fcap_replay_file(f, "/nonexistent/log"), CRM_ESTATE);
+    assert_int_equal(crm_fcap_prune(NULL, 0), CRM_EINVAL);
+    assert_int_equal(crm_fcap_set_userdata(NULL, "", 0), CRM_EINVAL);
+    assert_int_equal(crm_fcap_set_userdata(f, NULL, 3), CRM_EINVAL);
+    assert_int_equal(crm_fcap_set_userdata(f, NULL, 0), CRM_OK);
+    assert_null(crm_fcap_userdata(f, &n));
+    assert_int_equal(n, 0);
+    assert_int_equal(crm_fcap_events(NULL), 0);
+    assert_int_equal(crm_fcap_customers(NULL), 0);
+    assert_int_equal(crm_fcap_memory(NULL), 0);
+    assert_true(crm_fcap_memory(f) > 0);
+    assert_int_equal(crm_fcap_horizon(NULL), 0);
+    assert_int_equal(crm_fcap_sequence(NULL), 0);
+    crm_fcap_free(f);
+    crm_fcap_free(NULL);
+    assert_int_equal(crm_struct_size(CRM_STRUCT_FCAP_CANDIDATE), sizeof(crm_fcap_candidate));
+    assert_int_equal(sizeof(crm_fcap_candidate), 88);
+    assert_int_equal(sizeof(crm_fcap_event), 48);
+    assert_int_equal(sizeof(crm_fcap_decision), 88);
+    assert_int_equal(sizeof(crm_fcap_cap), 40);
+    assert_int_equal(sizeof(crm_fcap_quiet), 24);
+}
+
+/* ---- OOM ------------------------------------------------------------------------------- */
+
+static workload *oom_w;
+
+static crm_status oom_call(void *ctx)
+{
+    (void)ctx;
+    workload *w = oom_w;
+    crm_fcap *f = NULL, *g = NULL;
+    void *s0 = NULL, *s1 = NULL;
+    size_t n0 = 0, n1 = 0;
+    crm_fcap_decision d[40];
+    crm_status s = crm_fcap_new(&f, &w->ru);
+    if (s)
+        return s;
+    if ((s = crm_fcap_add_history(f, w->ev, w->nev, w->tags, w->nt)) ||
+        (s = crm_fcap_save(f, &s0, &n0)))
+        goto out;
+    s = crm_fcap_decide(f, w->c, w->nc, w->tags, w->nt, d);
+    if (s) {
+        /* the failed decide left the state as it was */
+        crm_status s2 = crm_fcap_save(f, &s1, &n1);
+        if (!s2 && (n1 != n0 || memcmp(s0, s1, n0) != 0))
+            fail_msg("a failed decide changed the engine");
+        goto out;
+    }
+    if ((s = crm_fcap_prune(f, w->c[0].t)) || (s = crm_fcap_save(f, &s1, &n1)) ||
+        (s = crm_fcap_load(&g, s1, n1)))
+        goto out;
+out:
+    crm_fcap_free(f);
+    crm_fcap_free(g);
+    crm_bytes_free(s0);
+    crm_bytes_free(s1);
+    return s;
+}
+
+static void test_oom(void **state)
+{
+    (void)state;
+    test_rng g = {31337};
+    workload w;
+    gen_workload(&g, &w, 4, 20, 20);
+    oom_w = &w;
+    assert_true(oom_sweep(oom_call, NULL) > 10);
+    free_workload(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_already_sent),
+        cmocka_unit_test(test_no_consent),
+        cmocka_unit_test(test_quiet_hours),
+        cmocka_unit_test(test_cap_sliding),
+        cmocka_unit_test(test_cap_tag_any),
+        cmocka_unit_test(test_cap_calendar_day),
+        cmocka_unit_test(test_cap_month),
+        cmocka_unit_test(test_simultaneous),
+        cmocka_unit_test(test_outranked),
+        cmocka_unit_test(test_override_service_preferred),
+        cmocka_unit_test(test_limit_zero_and_retry_min),
+        cmocka_unit_test(test_reference_random),
+        cmocka_unit_test(test_order_and_batches),
+        cmocka_unit_test(test_retry_lower_bound),
+        cmocka_unit_test(test_snapshot_and_log),
+        cmocka_unit_test(test_corruption_every_byte),
+        cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_oom),
+    };
+    int rc = cmocka_run_group_tests_name("fcap", tests, NULL, NULL);
+    if (tmpdir[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            rc |= 0;
+    }
+    return rc;
+}
