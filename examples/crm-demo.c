@@ -61,6 +61,7 @@ int main(int argc, char **argv)
     /* Later sections, one line under each module's marker:
      * rc |= demo_MODULE(&in); */
     /* rfm: */
+    rc |= demo_rfm(&in);
     /* segment: */
     /* lifecycle: */
     rc |= demo_lifecycle(&in);

@@ -15,6 +15,7 @@ typedef struct demo_input {
 
 int demo_population(const demo_input *in);
 /* rfm: */
+int demo_rfm(const demo_input *in);
 /* segment: */
 /* lifecycle: */
 int demo_lifecycle(const demo_input *in);

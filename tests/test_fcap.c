@@ -1285,6 +1285,7 @@ static void test_snapshot_and_log(void **state)
         assert_int_equal(crm_fcap_log_attach(live, log, round % 2), CRM_OK);
         assert_int_equal(crm_fcap_add_history(live, w.ev + half, w.nev - half, w.tags, w.nt),
                          CRM_OK);
+        assert_int_equal(crm_fcap_set_userdata(live, "names2", 6), CRM_OK); /* logged too */
         crm_fcap_decision *d = calloc(w.nc, sizeof *d);
         size_t h = w.nc / 2;
         assert_int_equal(crm_fcap_decide(live, w.c, h, w.tags, w.nt, d), CRM_OK);
@@ -1306,8 +1307,8 @@ static void test_snapshot_and_log(void **state)
         assert_int_equal(crm_fcap_customers(back), crm_fcap_customers(live));
         size_t ul;
         const void *u = crm_fcap_userdata(back, &ul);
-        assert_int_equal(ul, 5);
-        assert_memory_equal(u, "names", 5);
+        assert_int_equal(ul, 6);
+        assert_memory_equal(u, "names2", 6);
         /* replaying again is a no-op (records already contained) */
         assert_int_equal(crm_fcap_replay_file(back, log), CRM_OK);
         assert_same_state(live, back);

@@ -299,10 +299,13 @@ CRM_API size_t crm_fcap_memory(const crm_fcap *f);
 /**
  * @brief Attach opaque caller bytes (e.g. channel and tag names) that are
  *        saved with snapshots and restored by crm_fcap_load().
+ *
+ * Setting them is a state change like any other: it is written to an
+ * attached decision log (and replayed) and counts in crm_fcap_sequence().
  * @param[in,out] f engine.
  * @param[in] data @p len bytes (copied; NULL when len == 0).
  * @param[in] len byte count.
- * @return CRM_OK; CRM_EINVAL; CRM_ENOMEM.
+ * @return CRM_OK; CRM_EINVAL; CRM_ENOMEM; CRM_ESTATE (log write failed).
  */
 CRM_API crm_status crm_fcap_set_userdata(crm_fcap *f, const void *data, size_t len);
 
@@ -367,7 +370,7 @@ CRM_API crm_status crm_fcap_save_file(const crm_fcap *f, const char *path);
 CRM_API crm_status crm_fcap_load_file(crm_fcap **out, const char *path);
 
 /**
- * @brief Append every later state change (history, sends, prunes) to the
+ * @brief Append every later state change (history, sends, prunes, userdata) to the
  *        file @p path as framed, checksummed records (the decision log).
  *        Each record is written with one write() and fsync()ed when
  *        @p sync is non-zero. Replaces a previously attached log.

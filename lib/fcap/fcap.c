@@ -255,9 +255,23 @@ CRM_API crm_status crm_fcap_set_userdata(crm_fcap *f, const void *data, size_t l
             return crm__fail(CRM_ENOMEM, "crm_fcap_set_userdata: out of memory (%zu bytes)", len);
         memcpy(p, data, len);
     }
+    if (f->logfd >= 0) {
+        crm__wbuf w;
+        crm__wbuf_init(&w);
+        fcap__log_begin(f, &w, FLOG_USER);
+        crm__wbuf_u64(&w, len);
+        crm__wbuf_put(&w, data, len);
+        crm_status s = fcap__log_write(f, &w);
+        crm__wbuf_free(&w);
+        if (s) {
+            crm__free(p);
+            return s;
+        }
+    }
     crm__free(f->user);
     f->user = p;
     f->userlen = len;
+    f->seq++;
     return CRM_OK;
 }
 

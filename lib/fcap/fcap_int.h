@@ -107,5 +107,6 @@ static inline const uint32_t *fcap__tags(const crm_fcap *f, uint32_t set, uint32
 #define FLOG_HISTORY 1u
 #define FLOG_DECIDE 2u
 #define FLOG_PRUNE 3u
+#define FLOG_USER 4u
 
 #endif

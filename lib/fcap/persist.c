@@ -677,6 +677,18 @@ static crm_status log_parse(const crm_fcap *f, const uint8_t *p, size_t len, lre
                 }
                 r.off += (size_t)nd * 21;
             }
+        } else if (rec.type == FLOG_USER) {
+            uint64_t n;
+            if (!crm__rbuf_u64(&r, &n, "userdata length"))
+                return r.err;
+            if (n > crm__rbuf_left(&r)) {
+                crm__rbuf_bad(&r, "userdata of %llu bytes exceeds the record",
+                              (unsigned long long)n);
+                return r.err;
+            }
+            rec.first = r.off;
+            rec.count = (size_t)n;
+            r.off += (size_t)n;
         } else {
             r.off -= 1;
             crm__rbuf_bad(&r, "unknown record type %u", rec.type);
@@ -724,7 +736,9 @@ CRM_API crm_status crm_fcap_replay(crm_fcap *f, const void *data, size_t len)
         goto out;
     for (size_t i = 0; i < nrec && !s; i++)
         s = recs[i].type == FLOG_PRUNE ? fcap__prune(g, recs[i].now, NULL)
-                                       : fcap__commit(g, v + recs[i].first, recs[i].count, NULL);
+            : recs[i].type == FLOG_USER
+                ? crm_fcap_set_userdata(g, (const uint8_t *)data + recs[i].first, recs[i].count)
+                : fcap__commit(g, v + recs[i].first, recs[i].count, NULL);
     if (!s) {
         crm_fcap tmp = *f;
         *f = *g;

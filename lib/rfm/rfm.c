@@ -71,8 +71,39 @@ static int64_t key_of(const crm_rfm_result *res, int dim, size_t row)
     }
 }
 
-/* Rows in rank order: (key, row) ascending. keys[] holds each row's key. */
-static crm_status rank_order(const int64_t *keys, size_t n, uint64_t *ord)
+#define RADIX_BITS 11
+#define RADIX_SIZE (1u << RADIX_BITS)
+
+/* Stable LSD radix sort of v[0..n) by bits [lo, hi) only (tmp: n values). */
+static void radix_bits(uint64_t *v, uint64_t *tmp, size_t n, unsigned lo, unsigned hi)
+{
+    size_t count[RADIX_SIZE];
+    for (unsigned shift = lo; shift < hi; shift += RADIX_BITS) {
+        unsigned width = hi - shift < RADIX_BITS ? hi - shift : RADIX_BITS;
+        uint64_t mask = (UINT64_C(1) << width) - 1;
+        size_t buckets = (size_t)1 << width;
+        memset(count, 0, buckets * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(v[i] >> shift) & mask]++;
+        size_t sum = 0;
+        for (size_t b = 0; b < buckets; b++) {
+            size_t c = count[b];
+            count[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(v[i] >> shift) & mask]++] = v[i];
+        memcpy(v, tmp, n * sizeof *v);
+    }
+}
+
+/*
+ * Rows in rank order, (key, row) ascending, into ord; keys[] (each row's key
+ * on entry) is left sorted the same way. Usual case: (key - min) << 32 | row,
+ * already in row order, sorted stably on the key bits only (one pass for
+ * most frequency ranges).
+ */
+static crm_status rank_order(int64_t *keys, size_t n, uint64_t *ord)
 {
     if (n == 0)
         return CRM_OK;
@@ -87,9 +118,21 @@ static crm_status rank_order(const int64_t *keys, size_t n, uint64_t *ord)
     if (span <= UINT32_MAX && n <= (size_t)UINT32_MAX + 1) {
         for (size_t i = 0; i < n; i++)
             ord[i] = ((uint64_t)keys[i] - (uint64_t)lo) << 32 | (uint64_t)i;
-        crm__sort_u64(ord, n);
-        for (size_t i = 0; i < n; i++)
+        unsigned bits = 0;
+        while (bits < 32 && (span >> bits))
+            bits++;
+        if (bits) {
+            uint64_t *tmp;
+            crm_status st = crm__alloc_array((void **)&tmp, n, sizeof *tmp, 0, "rfm sort buffer");
+            if (st)
+                return st;
+            radix_bits(ord, tmp, n, 32, 32 + bits);
+            crm__free(tmp);
+        }
+        for (size_t i = 0; i < n; i++) {
+            keys[i] = (int64_t)((ord[i] >> 32) + (uint64_t)lo);
             ord[i] &= UINT32_MAX;
+        }
         return CRM_OK;
     }
     typedef struct rec {
@@ -102,8 +145,10 @@ static crm_status rank_order(const int64_t *keys, size_t n, uint64_t *ord)
     for (size_t i = 0; i < n; i++)
         r[i] = (rec){ (uint64_t)keys[i] ^ (UINT64_C(1) << 63), i };
     crm__sort_records_u64(r, n, sizeof *r);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         ord[i] = r[i].row;
+        keys[i] = (int64_t)(r[i].k ^ (UINT64_C(1) << 63));
+    }
     for (size_t i = 0; i < n;) { /* equal keys: customer order */
         size_t j = i + 1;
         while (j < n && r[j].k == r[i].k)
@@ -159,15 +204,14 @@ __extension__ typedef __int128 i128;
 
 /* rfm_r: ceil(t_j), t_j = q_j + 1, q_j = R type-7 quantile at j/N of the
  * sorted keys (exact: the fraction has denominator N). */
-static void rfm_r_cuts(const int64_t *keys, const uint64_t *ord, size_t n, uint32_t N,
-                       int64_t *cuts)
+static void rfm_r_cuts(const int64_t *sorted, size_t n, uint32_t N, int64_t *cuts)
 {
     for (uint32_t j = 1; j < N; j++) {
         uint64_t h = (uint64_t)(n - 1) * j, fl = h / N, rem = h % N;
-        int64_t x0 = keys[ord[fl]];
+        int64_t x0 = sorted[fl];
         i128 add = 0;
         if (rem) {
-            i128 d = (i128)keys[ord[fl + 1]] - x0;
+            i128 d = (i128)sorted[fl + 1] - x0;
             add = ((i128)rem * d + N - 1) / N;
         }
         i128 c = (i128)x0 + 1 + add;
@@ -175,25 +219,49 @@ static void rfm_r_cuts(const int64_t *keys, const uint64_t *ord, size_t n, uint3
     }
 }
 
-/* Rank rules: ascending cuts u_b + 1, u_b = largest key in bins 1..b, a key
- * split over two bins counting in the bin of its first customer. */
-static void rank_cuts(const int64_t *keys, const uint64_t *ord, const uint32_t *bin_of_rank,
-                      size_t n, uint32_t N, int64_t *cuts)
+/* Last rank of each bin 1..N under a rank rule (binary search on the
+ * monotone bin formula), so the walk over ranks needs no division. */
+static void bin_ends(size_t n, uint32_t N, int ntile, uint64_t *last)
 {
+    for (uint32_t b = 1; b <= N; b++) {
+        uint64_t lo = 0, hi = n; /* largest r in [0, n] with r == 0 or bin(r) <= b */
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo + 1) / 2;
+            uint32_t got = ntile ? ntile_bin(mid, n, N) : qcut_bin(mid, n, N);
+            if (got <= b)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        last[b] = lo;
+    }
+}
+
+/* Rank rules: scores by walking the ranks, and the ascending cuts u_b + 1,
+ * u_b = largest key in bins 1..b, a key split over two bins counting in the
+ * bin of its first customer (an empty bin takes the previous one's). */
+static void rank_scores(const int64_t *sorted, const uint64_t *ord, size_t n, uint32_t N,
+                        int ntile, int rev, uint8_t *out, int64_t *cuts)
+{
+    uint64_t last[CRM_RFM_BINS_MAX + 1];
     int64_t own[CRM_RFM_BINS_MAX + 1];
     int has[CRM_RFM_BINS_MAX + 1] = { 0 };
-    for (size_t i = 0; i < n; i++) {
-        int64_t k = keys[ord[i]];
-        if (i > 0 && keys[ord[i - 1]] == k)
-            continue;
-        own[bin_of_rank[i]] = k;
-        has[bin_of_rank[i]] = 1;
+    bin_ends(n, N, ntile, last);
+    uint32_t b = 1;
+    for (size_t r = 0; r < n; r++) {
+        while (r + 1 > last[b])
+            b++;
+        out[ord[r]] = (uint8_t)(rev ? N + 1 - b : b);
+        if (r == 0 || sorted[r - 1] != sorted[r]) {
+            own[b] = sorted[r];
+            has[b] = 1;
+        }
     }
     int64_t u = own[1]; /* bin 1 always holds rank 1 */
-    for (uint32_t b = 1; b < N; b++) {
-        if (has[b])
-            u = own[b];
-        cuts[b - 1] = sat_inc(u);
+    for (uint32_t k = 1; k < N; k++) {
+        if (has[k])
+            u = own[k];
+        cuts[k - 1] = sat_inc(u);
     }
 }
 
@@ -201,7 +269,6 @@ typedef struct scorer {
     crm_rfm_result *res;
     int64_t *keys;
     uint64_t *ord;
-    uint32_t *bins; /* bin per rank */
 } scorer;
 
 static crm_status set_cuts(crm_rfm_result *res, int d, const int64_t *acut, size_t nc)
@@ -241,19 +308,13 @@ static crm_status score_dim(scorer *sc, int d, const int64_t *user_cuts, size_t 
         return st;
     int64_t acut[CRM_RFM_BINS_MAX];
     if (res->rule[d] == CRM_RFM_TIE_RFM_R) {
-        rfm_r_cuts(sc->keys, sc->ord, n, N, acut);
-        for (size_t i = 0; i < n; i++) {
-            uint32_t b = cut_bin(acut, N - 1, sc->keys[i], N);
-            out[i] = (uint8_t)(rev ? N + 1 - b : b);
-        }
-    } else {
-        int ntile = res->rule[d] == CRM_RFM_TIE_NTILE;
+        rfm_r_cuts(sc->keys, n, N, acut);
         for (size_t r = 0; r < n; r++) {
-            uint32_t b = ntile ? ntile_bin(r + 1, n, N) : qcut_bin(r + 1, n, N);
-            sc->bins[r] = b;
+            uint32_t b = cut_bin(acut, N - 1, sc->keys[r], N);
             out[sc->ord[r]] = (uint8_t)(rev ? N + 1 - b : b);
         }
-        rank_cuts(sc->keys, sc->ord, sc->bins, n, N, acut);
+    } else {
+        rank_scores(sc->keys, sc->ord, n, N, res->rule[d] == CRM_RFM_TIE_NTILE, rev, out, acut);
     }
     return set_cuts(res, d, acut, N - 1);
 }
@@ -352,13 +413,10 @@ static crm_status score_all(crm_rfm_result *res, const crm_rfm_options *o)
         st = crm__alloc_array((void **)&sc.keys, n, sizeof *sc.keys, 0, "rfm keys");
     if (!st)
         st = crm__alloc_array((void **)&sc.ord, n, sizeof *sc.ord, 0, "rfm rank order");
-    if (!st)
-        st = crm__alloc_array((void **)&sc.bins, n, sizeof *sc.bins, 0, "rfm rank bins");
     for (int d = 0; d < 3 && !st; d++)
         st = score_dim(&sc, d, cuts[d], ncuts[d]);
     crm__free(sc.keys);
     crm__free(sc.ord);
-    crm__free(sc.bins);
     if (st)
         return st;
     if (o->no_segments)

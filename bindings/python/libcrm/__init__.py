@@ -10,12 +10,15 @@ from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
 from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
+from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
+                  rfm_lint)
 # segment:
 # lifecycle:
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
                         cohorts, funnel, lifecycle)
 # clv:
 # fcap:
+from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
@@ -42,12 +45,15 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
+__all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
+            "rfm_lint"]
 # segment:
 # lifecycle:
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
             "cohorts", "funnel", "lifecycle"]
 # clv:
 # fcap:
+__all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]

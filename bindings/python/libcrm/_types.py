@@ -47,6 +47,48 @@ STRUCT_IDS = {1: Order, 2: Allocator, 3: ProfilesOptions, 4: PopulationSummary}
 # Modules with their own mirrors register them under their marker, e.g.
 # STRUCT_IDS.update({10: RfmOptions}); mirrors may live in the module's file.
 # rfm + segment:
+
+
+class RfmOptions(ctypes.Structure):
+    """``crm_rfm_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("bins", ctypes.c_uint32),
+                ("tie", ctypes.c_uint32), ("no_segments", ctypes.c_uint32),
+                ("r_cuts", ctypes.c_void_p), ("n_r_cuts", ctypes.c_size_t),
+                ("f_cuts", ctypes.c_void_p), ("n_f_cuts", ctypes.c_size_t),
+                ("m_cuts", ctypes.c_void_p), ("n_m_cuts", ctypes.c_size_t),
+                ("map", ctypes.c_void_p)]
+
+
+class RfmBox(ctypes.Structure):
+    """``crm_rfm_box``: one box of a segment map (frozen)."""
+
+    _fields_ = [("name", ctypes.c_char_p), ("r_lo", ctypes.c_uint8), ("r_hi", ctypes.c_uint8),
+                ("f_lo", ctypes.c_uint8), ("f_hi", ctypes.c_uint8), ("m_lo", ctypes.c_uint8),
+                ("m_hi", ctypes.c_uint8), ("_pad", ctypes.c_uint8 * 2)]
+
+
+class RfmExplanation(ctypes.Structure):
+    """``crm_rfm_explanation`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("score", ctypes.c_uint32), ("bin", ctypes.c_uint32),
+                ("rule", ctypes.c_uint32), ("value", ctypes.c_int64), ("key", ctypes.c_int64),
+                ("rank", ctypes.c_uint64), ("count", ctypes.c_uint64),
+                ("rank_lo", ctypes.c_uint64), ("rank_hi", ctypes.c_uint64),
+                ("lo", ctypes.c_int64), ("hi", ctypes.c_int64)]
+
+
+class RfmSegmentStats(ctypes.Structure):
+    """``crm_rfm_segment_stats`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("_pad", ctypes.c_uint32),
+                ("customers", ctypes.c_uint64), ("orders", ctypes.c_uint64),
+                ("revenue", ctypes.c_int64), ("share", ctypes.c_double),
+                ("mean_recency", ctypes.c_double), ("mean_frequency", ctypes.c_double),
+                ("mean_monetary", ctypes.c_double)]
+
+
+STRUCT_IDS.update({10: RfmOptions, 11: RfmBox, 12: RfmExplanation, 13: RfmSegmentStats})
 # lifecycle:
 class Contact(ctypes.Structure):
     """``crm_contact``: a known contact, maybe without purchases (16 bytes, frozen)."""
@@ -103,5 +145,70 @@ STRUCT_IDS.update({20: Contact, 21: LifecycleOptions, 22: LifecycleExplanation,
                    23: LifecycleFunnel, 24: LifecycleMigration})
 # clv:
 # fcap:
+class FcapCap(ctypes.Structure):
+    """``crm_fcap_cap`` (40 bytes, frozen)."""
+
+    _fields_ = [("key", ctypes.c_int64), ("limit", ctypes.c_int64), ("window", ctypes.c_int64),
+                ("channels", ctypes.c_uint64), ("scope", ctypes.c_uint8),
+                ("sliding", ctypes.c_uint8), ("tz_utc", ctypes.c_uint8),
+                ("categories", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 4)]
+
+
+class FcapQuiet(ctypes.Structure):
+    """``crm_fcap_quiet`` (24 bytes, frozen)."""
+
+    _fields_ = [("start", ctypes.c_int32), ("end", ctypes.c_int32),
+                ("channels", ctypes.c_uint64), ("categories", ctypes.c_uint8),
+                ("reserved", ctypes.c_uint8 * 7)]
+
+
+class FcapRules(ctypes.Structure):
+    """``crm_fcap_rules`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("n_channels", ctypes.c_uint32),
+                ("caps", ctypes.POINTER(FcapCap)), ("n_caps", ctypes.c_size_t),
+                ("quiet", ctypes.POINTER(FcapQuiet)), ("n_quiet", ctypes.c_size_t),
+                ("sim_gap", ctypes.c_int64), ("sim_max", ctypes.c_uint32),
+                ("capped", ctypes.c_uint8 * 4), ("counts", ctypes.c_uint8 * 4),
+                ("requires_consent", ctypes.c_uint8 * 4), ("prefer_preferred", ctypes.c_uint8),
+                ("week_sunday", ctypes.c_uint8)]
+
+
+class FcapEvent(ctypes.Structure):
+    """``crm_fcap_event``: a history row (48 bytes, frozen)."""
+
+    _fields_ = [("customer_id", ctypes.c_uint64), ("t", ctypes.c_int64),
+                ("campaign_id", ctypes.c_uint64), ("cand_id", ctypes.c_uint64),
+                ("tag_off", ctypes.c_uint32), ("tag_n", ctypes.c_uint32),
+                ("channel", ctypes.c_uint8), ("category", ctypes.c_uint8),
+                ("counts", ctypes.c_int8), ("reserved", ctypes.c_uint8 * 5)]
+
+
+class FcapCandidate(ctypes.Structure):
+    """``crm_fcap_candidate`` (88 bytes, frozen)."""
+
+    _fields_ = [("cand_id", ctypes.c_uint64), ("customer_id", ctypes.c_uint64),
+                ("t", ctypes.c_int64), ("campaign_id", ctypes.c_uint64),
+                ("priority", ctypes.c_int64), ("value", ctypes.c_double),
+                ("consent", ctypes.c_uint64), ("tag_off", ctypes.c_uint32),
+                ("tag_n", ctypes.c_uint32), ("utc_offset_min", ctypes.c_int32),
+                ("preferred", ctypes.c_int16), ("category", ctypes.c_uint8),
+                ("override", ctypes.c_uint8), ("n_channels", ctypes.c_uint8),
+                ("channels", ctypes.c_uint8 * 15)]
+
+
+class FcapDecision(ctypes.Structure):
+    """``crm_fcap_decision`` (88 bytes, frozen)."""
+
+    _fields_ = [("cand_id", ctypes.c_uint64), ("retry_at", ctypes.c_int64),
+                ("rank", ctypes.c_uint32), ("send", ctypes.c_uint8),
+                ("channel", ctypes.c_uint8), ("reason", ctypes.c_uint8),
+                ("n_tried", ctypes.c_uint8), ("reason_arg", ctypes.c_uint16),
+                ("tried", ctypes.c_uint8 * 15), ("detail", ctypes.c_uint8 * 15),
+                ("detail_arg", ctypes.c_uint16 * 15)]
+
+
+STRUCT_IDS.update({40: FcapCap, 41: FcapQuiet, 42: FcapRules, 43: FcapEvent,
+                   44: FcapCandidate, 45: FcapDecision})
 # attribution:
 # partial:

@@ -1,0 +1,421 @@
+"""RFM scores, named RFM segments, map lint and migration matrices
+(``crm/rfm.h``; semantics in specs/segmentation.md)."""
+import ctypes
+import math
+
+from . import _types
+from ._arrays import column
+from ._convert import to_day
+from ._lib import P, SZ, c_status, declare_all, lib
+from .profiles import Profiles, profiles as _build_profiles
+
+_P_OPT = ctypes.POINTER(_types.RfmOptions)
+declare_all({
+    "crm_rfm_options_init": (c_status, [_P_OPT, ctypes.c_uint]),
+    "crm_rfm_options_frozen": (c_status, [P, _P_OPT]),
+    "crm_rfm_score": (c_status, [ctypes.POINTER(P), P, _P_OPT]),
+    "crm_rfm_score_columns": (c_status, [ctypes.POINTER(P), P, P, P, P, SZ, _P_OPT]),
+    "crm_rfm_free": (None, [P]),
+    "crm_rfm_count": (SZ, [P]),
+    "crm_rfm_bins": (ctypes.c_uint32, [P]),
+    "crm_rfm_asof": (ctypes.c_int64, [P]),
+    **{f"crm_rfm_{c}": (P, [P]) for c in (
+        "customer_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment",
+        "result_map")},
+    "crm_rfm_segment_count": (SZ, [P]),
+    "crm_rfm_segment_name": (ctypes.c_char_p, [P, SZ]),
+    "crm_rfm_cuts": (P, [P, ctypes.c_int, ctypes.POINTER(SZ)]),
+    "crm_rfm_explain": (c_status, [P, SZ, ctypes.c_int, ctypes.POINTER(_types.RfmExplanation)]),
+    "crm_rfm_segment_summary": (c_status, [P, SZ, ctypes.POINTER(_types.RfmSegmentStats)]),
+    "crm_rfm_map_new": (c_status, [ctypes.POINTER(P), ctypes.c_uint32,
+                                   ctypes.POINTER(_types.RfmBox), SZ]),
+    "crm_rfm_map_builtin": (c_status, [ctypes.POINTER(P), ctypes.c_char_p]),
+    "crm_rfm_map_free": (None, [P]),
+    "crm_rfm_map_bins": (ctypes.c_uint32, [P]),
+    "crm_rfm_map_labels": (SZ, [P]),
+    "crm_rfm_map_label": (ctypes.c_char_p, [P, SZ]),
+    "crm_rfm_map_cells": (P, [P]),
+    "crm_rfm_map_lint": (c_status, [P, ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(SZ)]),
+    "crm_rfm_migration_new": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_migration_free": (None, [P]),
+    "crm_rfm_migration_rows": (SZ, [P]),
+    "crm_rfm_migration_cols": (SZ, [P]),
+    "crm_rfm_migration_row_label": (ctypes.c_char_p, [P, SZ]),
+    "crm_rfm_migration_col_label": (ctypes.c_char_p, [P, SZ]),
+    "crm_rfm_migration_counts": (P, [P]),
+    "crm_rfm_migration_rates": (P, [P]),
+})
+
+TIES = {"ntile": 0, "qcut_rank": 1, "rfm_r": 2}
+BUILTIN_MAPS = ("rf10", "rfm11", "rfm10")
+DIMS = ("r", "f", "m")
+_RULE_NAMES = {0: "ntile", 1: "qcut_rank", 2: "rfm_r", 3: "cuts"}
+
+
+class _DefaultMap(str):
+    """The default ``segment_map``: ``rf10`` when ``bins == 5``, none otherwise
+    (naming ``"rf10"`` explicitly with another ``bins`` is an error)."""
+
+    __slots__ = ()
+
+
+DEFAULT_MAP = _DefaultMap("rf10")
+
+
+class _Map:
+    """Owns a C segment map for the duration of a call."""
+
+    def __init__(self, segment_map, bins):
+        self.h = P()
+        if isinstance(segment_map, str):
+            lib.crm_rfm_map_builtin(ctypes.byref(self.h), segment_map.encode())
+            return
+        boxes = list(segment_map)
+        arr = (_types.RfmBox * len(boxes))()
+        self._names = []
+        for i, box in enumerate(boxes):
+            try:
+                name, rlo, rhi, flo, fhi, mlo, mhi = box
+            except (TypeError, ValueError):
+                raise TypeError(f"segment_map[{i}]: need (name, rlo, rhi, flo, fhi, mlo, mhi), "
+                                f"got {box!r}") from None
+            bounds = [rlo, rhi, flo, fhi, mlo, mhi]
+            if any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 255
+                   for v in bounds):
+                raise ValueError(f"segment_map[{i}]: bounds must be small ints, got {bounds}")
+            enc = str(name).encode()
+            self._names.append(enc)
+            arr[i] = _types.RfmBox(enc, *bounds)
+        lib.crm_rfm_map_new(ctypes.byref(self.h), bins, arr, len(boxes))
+
+    def close(self):
+        if self.h.value:
+            lib.crm_rfm_map_free(self.h)
+            self.h = P()
+
+    def labels(self):
+        return [lib.crm_rfm_map_label(self.h, i).decode()
+                for i in range(lib.crm_rfm_map_labels(self.h))]
+
+
+def _cut_array(values, dim):
+    vals = [int(v) for v in values]
+    if any(b < a for a, b in zip(vals, vals[1:])):
+        raise ValueError(f"cuts[{dim!r}] must be non-decreasing, got {vals}")
+    return (ctypes.c_int64 * max(len(vals), 1))(*vals), len(vals)
+
+
+def _options(bins, tie, cuts, map_handle, no_segments):
+    opt = _types.RfmOptions()
+    lib.crm_rfm_options_init(ctypes.byref(opt), 1)
+    opt.bins = bins
+    if tie not in TIES:
+        raise ValueError(f"tie must be one of {sorted(TIES)}, got {tie!r}")
+    opt.tie = TIES[tie]
+    opt.no_segments = 1 if no_segments else 0
+    opt.map = map_handle
+    keep = []
+    if cuts is not None:
+        if isinstance(cuts, dict):
+            items = cuts.items()
+        else:
+            items = zip(DIMS, cuts)
+        for dim, values in items:
+            dim = {"recency": "r", "frequency": "f", "monetary": "m"}.get(dim, dim)
+            if dim not in DIMS:
+                raise ValueError(f"cuts: unknown dimension {dim!r} (use r, f, m)")
+            if values is None:
+                continue
+            arr, n = _cut_array(values, dim)
+            keep.append(arr)
+            setattr(opt, f"{dim}_cuts", ctypes.addressof(arr))
+            setattr(opt, f"n_{dim}_cuts", n)
+    return opt, keep
+
+
+def _null(v):
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+class RfmResult:
+    """Scores of every customer, in ascending ``customer_id`` order.
+
+    Columns (read-only numpy arrays sharing the C result's memory, or lists
+    without numpy): ``customer_id, recency_days, frequency, monetary, r, f,
+    m`` and ``segment_code``; ``segment`` is the list of segment names
+    (None when the result has no segments), ``segment_names`` the labels.
+    """
+
+    _COLS = (("customer_id", ctypes.c_uint64), ("recency_days", ctypes.c_int32),
+             ("frequency", ctypes.c_uint32), ("monetary", ctypes.c_int64),
+             ("r", ctypes.c_uint8), ("f", ctypes.c_uint8), ("m", ctypes.c_uint8))
+
+    def __init__(self, handle):
+        self._h = P(handle)
+        n = lib.crm_rfm_count(self._h)
+        for name, ctype in self._COLS:
+            setattr(self, name, column(self, getattr(lib, f"crm_rfm_{name}")(self._h), ctype, n))
+        self.segment_names = [lib.crm_rfm_segment_name(self._h, i).decode()
+                              for i in range(lib.crm_rfm_segment_count(self._h))]
+        seg = lib.crm_rfm_segment(self._h)
+        if seg:
+            self.segment_code = column(self, seg, ctypes.c_uint16, n)
+            names = self.segment_names
+            self.segment = [names[c] for c in self.segment_code]
+        else:
+            self.segment_code = None
+            self.segment = None
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None and h.value:
+            lib.crm_rfm_free(h)
+            self._h = None
+
+    def __len__(self):
+        return lib.crm_rfm_count(self._h)
+
+    @property
+    def bins(self):
+        """Score levels per dimension."""
+        return lib.crm_rfm_bins(self._h)
+
+    @property
+    def asof(self):
+        """Snapshot day (None for customer-level columns)."""
+        d = lib.crm_rfm_asof(self._h)
+        return None if d < 0 else d
+
+    @property
+    def thresholds(self):
+        """Cut points used per dimension, ``{"r": [...], "f": [...], "m": [...]}``:
+        a key x scores 1 + #{cuts <= x} (R on -recency_days). See crm_rfm_cuts()."""
+        out = {}
+        for d, name in enumerate(DIMS):
+            n = SZ()
+            addr = lib.crm_rfm_cuts(self._h, d, ctypes.byref(n))
+            out[name] = list((ctypes.c_int64 * n.value).from_address(addr)) if n.value else []
+        return out
+
+    def summary(self):
+        """One dict per segment label (empty segments included): ``segment,
+        customers, share, orders, revenue, mean_recency, mean_frequency,
+        mean_monetary``; nulls are None. Raises InvalidArgument without segments."""
+        rows = []
+        count = lib.crm_rfm_segment_count(self._h)
+        if count == 0:
+            lib.crm_rfm_segment_summary(self._h, 0, ctypes.byref(_types.RfmSegmentStats(version=1)))
+        for code in range(count):
+            s = _types.RfmSegmentStats(version=1)
+            lib.crm_rfm_segment_summary(self._h, code, ctypes.byref(s))
+            rows.append({"segment": self.segment_names[code], "customers": s.customers,
+                         "share": _null(s.share), "orders": s.orders, "revenue": s.revenue,
+                         "mean_recency": _null(s.mean_recency),
+                         "mean_frequency": _null(s.mean_frequency),
+                         "mean_monetary": _null(s.mean_monetary)})
+        return rows
+
+    def row_of(self, customer_id):
+        """Row index of a customer (raises KeyError when absent)."""
+        ids = self.customer_id
+        lo, hi = 0, len(self)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ids[mid] < customer_id:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(self) or ids[lo] != customer_id:
+            raise KeyError(customer_id)
+        return lo
+
+    def explain(self, customer_id, dim):
+        """Why a customer got its score in ``dim`` ("r", "f" or "m"): dict of
+        score, bin, rule, value, key, rank, count, rank_lo, rank_hi, lo, hi
+        (lo / hi None when open-ended)."""
+        if dim not in DIMS:
+            raise ValueError(f"dim must be one of {DIMS}, got {dim!r}")
+        e = _types.RfmExplanation(version=1)
+        lib.crm_rfm_explain(self._h, self.row_of(customer_id), DIMS.index(dim), ctypes.byref(e))
+        out = {k: getattr(e, k) for k, _ in _types.RfmExplanation._fields_ if k != "version"}
+        out["rule"] = _RULE_NAMES.get(e.rule, e.rule)
+        out["lo"] = None if e.lo == -2**63 else e.lo
+        out["hi"] = None if e.hi == 2**63 - 1 else e.hi
+        return out
+
+    def __repr__(self):
+        return f"<libcrm.RfmResult customers={len(self)} bins={self.bins} asof={self.asof}>"
+
+
+def _map_for(segment_map, bins):
+    """(_Map or None, no_segments) for a segment_map argument."""
+    if segment_map is None:
+        return None, True
+    if isinstance(segment_map, _DefaultMap):
+        return None, False
+    return _Map(segment_map, bins), False
+
+
+def _score(source, asof, bins, tie, segment_map, cuts, frozen_from=None):
+    """Score a Profiles table or a dict of customer columns."""
+    if isinstance(source, dict):
+        return _score_columns(source, bins, tie, segment_map, cuts)
+    if not isinstance(source, Profiles):
+        if asof is None:
+            raise ValueError("asof is required when scoring orders")
+        source = _build_profiles(source, asof)
+    elif asof is not None and to_day(asof) != source.asof:
+        raise ValueError(f"asof {to_day(asof)} differs from the profiles' asof {source.asof}")
+    out = P()
+    if frozen_from is not None:
+        opt = _types.RfmOptions()
+        lib.crm_rfm_options_frozen(frozen_from._h, ctypes.byref(opt))
+        lib.crm_rfm_score(ctypes.byref(out), source._h, ctypes.byref(opt))
+        return RfmResult(out.value)
+    m, none = _map_for(segment_map, bins)
+    try:
+        opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
+        lib.crm_rfm_score(ctypes.byref(out), source._h, ctypes.byref(opt))
+        del keep
+    finally:
+        if m:
+            m.close()
+    return RfmResult(out.value)
+
+
+def _score_columns(cols, bins, tie, segment_map, cuts):
+    names = ("customer_id", "recency_days", "frequency", "monetary")
+    missing = [k for k in names if k not in cols]
+    if missing:
+        raise ValueError(f"customer columns need {names}; missing {missing}")
+    n = len(cols["customer_id"])
+    types = (ctypes.c_uint64, ctypes.c_int32, ctypes.c_uint32, ctypes.c_int64)
+    arrays = []
+    for k, t in zip(names, types):
+        if len(cols[k]) != n:
+            raise ValueError(f"column {k} has {len(cols[k])} values, customer_id has {n}")
+        arrays.append((t * max(n, 1))(*[int(v) for v in cols[k]]))
+    m, none = _map_for(segment_map, bins)
+    out = P()
+    try:
+        opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
+        lib.crm_rfm_score_columns(ctypes.byref(out), *[ctypes.addressof(a) for a in arrays], n,
+                                  ctypes.byref(opt))
+        del keep
+    finally:
+        if m:
+            m.close()
+    return RfmResult(out.value)
+
+
+def rfm(orders_or_profiles, asof=None, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=None):
+    """RFM scores and named segments of every customer.
+
+    ``orders_or_profiles``: orders (numpy ``ORDER_DTYPE`` array or
+    ``(customer_id, ts, amount)`` tuples; ``asof`` required), a
+    :class:`Profiles` table, or a dict of customer-level columns
+    ``customer_id`` (ascending), ``recency_days``, ``frequency``, ``monetary``.
+    ``tie``: ``"ntile"`` (default), ``"qcut_rank"`` or ``"rfm_r"``.
+    ``segment_map``: ``"rf10"`` (default; no segments when ``bins != 5``),
+    ``"rfm11"``, ``"rfm10"``, a list of ``(name, rlo, rhi, flo, fhi, mlo,
+    mhi)`` boxes (first match wins, else "Others"), or None for no segments.
+    ``cuts``: ``{"r": [...], "f": [...], "m": [...]}`` (or a 3-tuple, None
+    entries keep the rule) of explicit cut points; R cuts are on
+    -recency_days, M cuts in minor units.
+    """
+    return _score(orders_or_profiles, asof, bins, tie, segment_map, cuts)
+
+
+def rfm_lint(segment_map, bins=5):
+    """Lint a segment map over its bins^3 cells: dict with ``unreachable``
+    and ``shadowed`` (segment names) and ``others_cells`` ((r, f, m) tuples
+    that fall to "Others")."""
+    m = _Map(segment_map, bins)
+    try:
+        labels = m.labels()
+        status = (ctypes.c_uint8 * max(len(labels), 1))()
+        others = SZ()
+        lib.crm_rfm_map_lint(m.h, status, ctypes.byref(others))
+        n = lib.crm_rfm_map_bins(m.h)
+        cells = (ctypes.c_uint16 * (n ** 3)).from_address(lib.crm_rfm_map_cells(m.h))
+        has_others = others.value > 0
+        named = len(labels) - (1 if has_others else 0)
+        others_cells = [(r, f, mm) for r in range(1, n + 1) for f in range(1, n + 1)
+                        for mm in range(1, n + 1)
+                        if cells[((r - 1) * n + (f - 1)) * n + (mm - 1)] == named]
+        return {"unreachable": [labels[i] for i in range(named) if status[i] == 1],
+                "shadowed": [labels[i] for i in range(named) if status[i] == 2],
+                "others_cells": others_cells}
+    finally:
+        m.close()
+
+
+# ---- migration -------------------------------------------------------------
+
+def _rfm_migration(orders, from_day, to_day_, mode, **options):
+    """by="rfm": segment at ``from`` (rows, + "(none)") x segment at ``to``."""
+    unknown = set(options) - {"bins", "tie", "segment_map", "cuts"}
+    if unknown:
+        raise TypeError(f"migration(by='rfm'): unknown options {sorted(unknown)}")
+    bins = options.get("bins", 5)
+    tie = options.get("tie", "ntile")
+    smap = options.get("segment_map", DEFAULT_MAP)
+    cuts = options.get("cuts")
+    src = _build_profiles(orders, from_day)
+    dst = _build_profiles(orders, to_day_)
+    a = _score(src, None, bins, tie, smap, cuts)
+    b = _score(dst, None, bins, tie, smap, cuts, frozen_from=a if mode == "frozen" else None)
+    out = P()
+    lib.crm_rfm_migration_new(ctypes.byref(out), a._h, b._h)
+    try:
+        rows, cols = lib.crm_rfm_migration_rows(out), lib.crm_rfm_migration_cols(out)
+        row_labels = [lib.crm_rfm_migration_row_label(out, i).decode() for i in range(rows)]
+        col_labels = [lib.crm_rfm_migration_col_label(out, j).decode() for j in range(cols)]
+        flat = list((ctypes.c_uint64 * (rows * cols)).from_address(
+            lib.crm_rfm_migration_counts(out)))
+        counts = [flat[i * cols:(i + 1) * cols] for i in range(rows)]
+    finally:
+        lib.crm_rfm_migration_free(out)
+    return row_labels, col_labels, counts
+
+
+#: ``by`` -> function(orders, from_day, to_day, mode, **options) returning
+#: ``(row_labels, col_labels, counts)``. Other modules register theirs with
+#: :func:`register_migration` (e.g. lifecycle stages).
+MIGRATION_BY = {"rfm": _rfm_migration}
+
+
+def register_migration(by, fn):
+    """Make ``migration(..., by=by)`` call ``fn(orders, from_day, to_day,
+    mode, **options)``, which returns ``(row_labels, col_labels, counts)``."""
+    MIGRATION_BY[by] = fn
+
+
+def migration(orders, from_asof, to_asof, by="rfm", mode="relative", **rfm_options):
+    """Migration matrix between two snapshots of the same orders.
+
+    Rows: label at ``from_asof`` (plus ``"(none)"`` for customers without a
+    profile then), columns: label at ``to_asof``, cells: customers of the
+    ``to`` population. ``mode``: ``"relative"`` (each snapshot scored on its
+    own population) or ``"frozen"`` (the ``from`` thresholds applied at
+    ``to``). Options (``bins``, ``tie``, ``segment_map``, ``cuts``) go to
+    :func:`rfm`. Returns ``(row_labels, col_labels, counts)``, counts a list
+    of rows; :func:`migration_rates` gives the row-normalised rates.
+    """
+    if mode not in ("relative", "frozen"):
+        raise ValueError(f"mode must be 'relative' or 'frozen', got {mode!r}")
+    if by not in MIGRATION_BY:
+        raise ValueError(f"by must be one of {sorted(MIGRATION_BY)}, got {by!r}")
+    f, t = to_day(from_asof), to_day(to_asof)
+    if t < f:
+        raise ValueError(f"to_asof ({t}) is before from_asof ({f})")
+    return MIGRATION_BY[by](orders, f, t, mode, **rfm_options)
+
+
+def migration_rates(counts):
+    """Row-normalised rates of a counts matrix; an empty row is all None."""
+    out = []
+    for row in counts:
+        total = sum(row)
+        out.append([c / total if total else None for c in row])
+    return out
