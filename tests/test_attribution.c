@@ -1276,6 +1276,71 @@ static void order_selection(void **state)
     crm_attribution_paths_free(t2);
 }
 
+
+/* Many channels switch the library from its dense tables to hashed ones;
+ * channels that no path uses change nothing, so both agree exactly. */
+static crm_attribution_paths *with_unused_channels(const crm_attribution_paths *t, size_t extra)
+{
+    size_t nch = crm_attribution_paths_n_channels(t), nr = crm_attribution_paths_n_rows(t);
+    const uint64_t *off;
+    const uint32_t *ch;
+    const double *c, *v, *n;
+    assert_int_equal(crm_attribution_paths_columns(t, &off, &ch, &c, &v, &n), CRM_OK);
+    const char **names = malloc((nch + extra) * sizeof *names);
+    char (*buf)[16] = malloc(extra * 16);
+    assert_non_null(names);
+    assert_non_null(buf);
+    for (size_t i = 0; i < nch; i++)
+        names[i] = crm_attribution_paths_channel_name(t, i);
+    for (size_t i = 0; i < extra; i++) {
+        snprintf(buf[i], 16, "unused%zu", i);
+        names[nch + i] = buf[i];
+    }
+    crm_attribution_paths *u = NULL;
+    assert_int_equal(crm_attribution_paths_from_arrays(&u, nch + extra, names, nr, off, ch, c, v,
+                                                       n), CRM_OK);
+    free(names);
+    free(buf);
+    return u;
+}
+
+static void dense_and_hashed_tables_agree(void **state)
+{
+    (void)state;
+    crm_attribution_paths *t = first_order_paths(3, 4000);
+    crm_attribution_paths *u = with_unused_channels(t, 400);
+    for (uint32_t K = 1; K <= 4; K++) {
+        crm_attribution_options o = opts();
+        o.order = K;
+        o.max_step = K == 3 ? 5 : 0;
+        crm_attribution_markov *a, *b;
+        assert_int_equal(crm_attribution_markov_fit(&a, t, &o), CRM_OK);
+        assert_int_equal(crm_attribution_markov_fit(&b, u, &o), CRM_OK);
+        assert_close(crm_attribution_markov_p_conversion(b), crm_attribution_markov_p_conversion(a),
+                     1e-12);
+        for (int w = CRM_ATTRIBUTION_RE; w <= CRM_ATTRIBUTION_VALUE; w++) {
+            const double *x = crm_attribution_markov_array(a, w, NULL);
+            const double *y = crm_attribution_markov_array(b, w, NULL);
+            for (size_t i = 0; i < 4; i++)
+                assert_close(y[i], x[i], 1e-9);
+            assert_close(y[4], 0, 0);
+        }
+        crm_attribution_markov_free(a);
+        crm_attribution_markov_free(b);
+    }
+    double sa[4], sb[4];
+    uint32_t oa, ob;
+    assert_int_equal(crm_attribution_choose_order(t, 4, CRM_ATTRIBUTION_BIC, &oa, sa), CRM_OK);
+    assert_int_equal(crm_attribution_choose_order(u, 4, CRM_ATTRIBUTION_BIC, &ob, sb), CRM_OK);
+    assert_int_equal(oa, ob);
+    for (int k = 0; k < 4; k++)
+        assert_close(sb[k], sa[k], 1e-12);
+    assert_int_equal(crm_attribution_choose_order(u, 4, CRM_ATTRIBUTION_HELDOUT, &ob, sb), CRM_OK);
+    assert_int_equal(ob, 1);
+    crm_attribution_paths_free(t);
+    crm_attribution_paths_free(u);
+}
+
 /* ---- bootstrap ----------------------------------------------------------- */
 
 static void bootstrap_is_seeded(void **state)
@@ -1564,6 +1629,7 @@ int main(void)
         cmocka_unit_test(events_bad_records),
         cmocka_unit_test(events_infinite_windows_equal_paths),
         cmocka_unit_test(order_selection),
+        cmocka_unit_test(dense_and_hashed_tables_agree),
         cmocka_unit_test(bootstrap_is_seeded),
         cmocka_unit_test(control_assignment),
         cmocka_unit_test(uplift_welch),

@@ -140,6 +140,7 @@ enum crm_struct_id {
     CRM_STRUCT_RFM_BOX = 11,            /**< ::crm_rfm_box */
     CRM_STRUCT_RFM_EXPLANATION = 12,    /**< ::crm_rfm_explanation */
     CRM_STRUCT_RFM_SEGMENT_STATS = 13,  /**< ::crm_rfm_segment_stats */
+    CRM_STRUCT_SEGMENT_OPTIONS = 15,    /**< ::crm_segment_options */
     /* lifecycle: 20-29 */
     CRM_STRUCT_CONTACT = 20,                /**< ::crm_contact */
     CRM_STRUCT_LIFECYCLE_OPTIONS = 21,      /**< ::crm_lifecycle_options */

@@ -11,6 +11,7 @@
 /* rfm: */
 #include "rfm.h"
 /* segment: */
+#include "segment.h"
 /* lifecycle: */
 #include "lifecycle.h"
 /* clv: */

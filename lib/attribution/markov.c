@@ -29,7 +29,20 @@ typedef struct mk_chain {
     size_t ntr, tr_cap;
     crm__u64idx tidx;
     double *conv_last, *val_last; /* per state row, grown with code */
+    /* dense mode (small alphabets): state of each base-B window code, and
+     * counts per (state, next symbol) instead of hashed transitions */
+    bool dense;
+    uint32_t B;          /* channels + 1 */
+    uint64_t BK;         /* B^K */
+    int32_t *code2state; /* BK entries, -1 = none */
+    uint64_t *dcode;     /* per state row: its base-B code */
+    double *tw;          /* per state row: [0] conv, [1] null, [2 + ch] */
+    double *start_w;     /* per state row */
 } mk_chain;
+
+/* Dense mode when B^K codes and the worst-case count table stay small. */
+#define DENSE_CODES_MAX ((uint64_t)1 << 22)
+#define DENSE_CELLS_MAX ((uint64_t)1 << 23)
 
 static void chain_free(mk_chain *c)
 {
@@ -39,17 +52,55 @@ static void chain_free(mk_chain *c)
     crm__u64idx_free(&c->tidx);
     crm__free(c->conv_last);
     crm__free(c->val_last);
+    crm__free(c->code2state);
+    crm__free(c->dcode);
+    crm__free(c->tw);
+    crm__free(c->start_w);
 }
 
-static crm_status chain_init(mk_chain *c, unsigned K, bool keep)
+static crm_status chain_init(mk_chain *c, unsigned K, bool keep, size_t nch)
 {
     memset(c, 0, sizeof *c);
     c->K = K;
     c->keep = keep;
+    c->B = (uint32_t)nch + 1;
+    uint64_t bk = 1;
+    for (unsigned k = 0; k < K && bk <= DENSE_CODES_MAX; k++)
+        bk *= c->B;
+    c->BK = bk;
+    c->dense = bk <= DENSE_CODES_MAX && bk * (nch + 2) <= DENSE_CELLS_MAX;
     crm_status st = crm__u64idx_init(&c->sidx, 64);
     if (!st)
         st = crm__u64idx_init(&c->tidx, 256);
+    if (!st && c->dense) {
+        st = crm__alloc_array((void **)&c->code2state, bk, 4, 0, "markov state map");
+        if (!st)
+            memset(c->code2state, 0xff, bk * 4);
+    }
     return st;
+}
+
+static crm_status dense_grow(mk_chain *c, size_t cap)
+{
+    size_t w = c->B + 1;
+    void *a = c->dcode, *b = c->tw, *d = c->start_w;
+    crm_status st = crm__realloc_array(&a, cap, 8, "markov states");
+    if (st)
+        return st;
+    c->dcode = a;
+    if ((st = crm__alloc_array(&b, cap * w, 8, 1, "markov counts")))
+        return st;
+    if (c->tw)
+        memcpy(b, c->tw, c->ns * w * 8);
+    crm__free(c->tw);
+    c->tw = b;
+    if ((st = crm__alloc_array(&d, cap, 8, 1, "markov counts")))
+        return st;
+    if (c->start_w)
+        memcpy(d, c->start_w, c->ns * 8);
+    crm__free(c->start_w);
+    c->start_w = d;
+    return CRM_OK;
 }
 
 static crm_status state_of(mk_chain *c, uint64_t code, uint32_t *out)
@@ -73,6 +124,8 @@ static crm_status state_of(mk_chain *c, uint64_t code, uint32_t *out)
         if ((st = crm__realloc_array(&b, cap, 8, "markov states")))
             return st;
         c->val_last = b;
+        if (c->dense && (st = dense_grow(c, cap)))
+            return st;
         c->ns_cap = cap;
     }
     size_t r = crm__u64idx_upsert(&c->sidx, code, c->code, 8, &added);
@@ -117,9 +170,107 @@ static crm_status add_tr(mk_chain *c, uint32_t from, uint32_t to, double w)
     return CRM_OK;
 }
 
+/* Dense counting: one array lookup per touch. The state of a window is
+ * found through its base-B code; transitions are counted per (state, next
+ * symbol) and turned into (from, to) records by dense_flatten(). */
+static crm_status dense_count(mk_chain *c, const crm_attribution_paths *t, const double *conv,
+                              const double *val, const double *nulls)
+{
+    const size_t W = c->B + 1;
+    if (c->ns) {
+        memset(c->tw, 0, c->ns * W * 8);
+        memset(c->start_w, 0, c->ns * 8);
+    }
+    for (size_t i = 0; i < c->ns; i++)
+        c->conv_last[i] = c->val_last[i] = 0;
+    const unsigned K = c->K;
+    const uint64_t mask = K == 4 ? UINT64_MAX : ((uint64_t)1 << (16 * K)) - 1;
+    const uint64_t B = c->B, BK1 = c->BK / c->B;
+    const uint32_t *seq = (const uint32_t *)(const void *)t->rows.pool;
+    for (size_t r = 0; r < t->rows.n; r++) {
+        double cv = conv[r], nl = nulls[r], w = cv + nl;
+        if (!(w > 0))
+            continue;
+        const uint32_t *s = seq + t->rows.off[r];
+        size_t len = (size_t)(t->rows.off[r + 1] - t->rows.off[r]);
+        uint64_t code = 0, dc = 0;
+        int64_t prev = -1; /* start */
+        size_t first = len < K ? len - 1 : K - 1;
+        for (size_t i = 0; i < len; i++) {
+            code = (code << 16 | (s[i] + 1u)) & mask;
+            if (i >= K)
+                dc -= (s[i - K] + 1u) * BK1;
+            dc = dc * B + s[i] + 1u;
+            if (i < first)
+                continue;
+            int32_t cur = c->code2state[dc];
+            if (cur < 0) {
+                uint32_t id;
+                crm_status st = state_of(c, code, &id);
+                if (st)
+                    return st;
+                cur = (int32_t)(id - S_FIRST);
+                c->code2state[dc] = cur;
+                c->dcode[cur] = dc;
+                memset(c->tw + (size_t)cur * W, 0, W * 8);
+                c->start_w[cur] = 0;
+            }
+            if (prev < 0)
+                c->start_w[cur] += w;
+            else if (cur != prev || c->keep)
+                c->tw[(size_t)prev * W + 2 + s[i]] += w;
+            prev = cur;
+        }
+        c->tw[(size_t)prev * W + 0] += cv;
+        c->tw[(size_t)prev * W + 1] += nl;
+        if (cv > 0) {
+            c->conv_last[prev] += cv;
+            c->val_last[prev] += val[r];
+        }
+    }
+    return CRM_OK;
+}
+
+/* Dense counts -> transition records (keys unique; no index needed). */
+static crm_status dense_flatten(mk_chain *c)
+{
+    const size_t W = c->B + 1;
+    c->ntr = 0;
+    size_t need = c->ns;
+    for (size_t i = 0; i < c->ns * W; i++)
+        need += c->tw[i] != 0;
+    if (need > c->tr_cap) {
+        void *p = c->tr;
+        crm_status st = crm__realloc_array(&p, need, sizeof(mk_tr), "markov transitions");
+        if (st)
+            return st;
+        c->tr = p;
+        c->tr_cap = need;
+    }
+    for (size_t i = 0; i < c->ns; i++)
+        if (c->start_w[i] != 0)
+            c->tr[c->ntr++] = (mk_tr){ (uint64_t)S_START << 32 | (uint32_t)(i + S_FIRST),
+                                       c->start_w[i] };
+    for (size_t i = 0; i < c->ns; i++) {
+        const double *row = c->tw + i * W;
+        uint64_t from = (uint64_t)(i + S_FIRST) << 32;
+        if (row[0] != 0)
+            c->tr[c->ntr++] = (mk_tr){ from | S_CONV, row[0] };
+        if (row[1] != 0)
+            c->tr[c->ntr++] = (mk_tr){ from | S_NULL, row[1] };
+        for (size_t y = 0; y + 2 < W; y++)
+            if (row[2 + y] != 0) {
+                uint64_t dc = (c->dcode[i] * c->B + y + 1) % c->BK;
+                int32_t to = c->code2state[dc];
+                c->tr[c->ntr++] = (mk_tr){ from | (uint32_t)(to + (int32_t)S_FIRST), row[2 + y] };
+            }
+    }
+    return CRM_OK;
+}
+
 /* Count the chain of rows with the given conversions / value / nulls
  * (zeroes existing counts first; keeps the state and transition ids). */
-static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const double *conv,
+static crm_status hash_count(mk_chain *c, const crm_attribution_paths *t, const double *conv,
                               const double *val, const double *nulls)
 {
     for (size_t i = 0; i < c->ntr; i++)
@@ -170,6 +321,15 @@ static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const
     return st;
 }
 
+static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const double *conv,
+                              const double *val, const double *nulls)
+{
+    if (!c->dense)
+        return hash_count(c, t, conv, val, nulls);
+    crm_status st = dense_count(c, t, conv, val, nulls);
+    return st ? st : dense_flatten(c);
+}
+
 /* ---- the linear system --------------------------------------------------- */
 
 typedef struct mk_sys {
@@ -208,7 +368,7 @@ static crm_status sys_build(mk_sys *s, mk_chain *c)
     crm__u64idx_free(&c->tidx);
     if ((st = crm__u64idx_init(&c->tidx, c->ntr + 1)))
         return st;
-    for (size_t i = 0; i < c->ntr; i++) {
+    for (size_t i = 0; i < c->ntr && !c->dense; i++) {
         bool added;
         crm__u64idx_upsert(&c->tidx, c->tr[i].key, c->tr, sizeof(mk_tr), &added);
     }
@@ -505,7 +665,7 @@ static crm_status markov_fit(crm_attribution_markov **out, const crm_attribution
     mk_sys s = { 0 };
     mk_work w = { 0 };
     double *bc = NULL, *bv = NULL, *bn = NULL, *acc = NULL;
-    crm_status st = chain_init(&c, o->order, o->keep_self_loops != 0);
+    crm_status st = chain_init(&c, o->order, o->keep_self_loops != 0, nch);
     for (int i = 0; i < 8 && !st; i++)
         st = crm__alloc_array((void **)&m->arr[i], nch + 1, 8, 0, "markov result");
     if (st)

@@ -66,8 +66,15 @@ static const oc_rec *oct_find(const oc_table *t, uint64_t key)
  * context row and fold, the number of distinct nexts seen in training. */
 typedef struct oc_order {
     oc_table ctx, pair;
-    double *distinct; /* ctx.n * FOLDS */
+    double *distinct; /* rows * FOLDS */
+    /* dense mode: rows are base-B context codes (B^K of them); counts of
+     * (row, next) in cnt[(row * V + next) * S ..], row totals in ctot */
+    double *cnt, *ctot;
+    uint64_t rows;
 } oc_order;
+
+#define S (FOLDS + 1)
+#define DENSE_CELLS_MAX ((uint64_t)1 << 20)
 
 /* Pair key: context row and next symbol (0 conversion, 1 null, ch + 2). */
 static uint64_t pair_key(size_t ctx_row, uint32_t next)
@@ -78,6 +85,8 @@ static uint64_t pair_key(size_t ctx_row, uint32_t next)
 typedef struct oc_ctx {
     const crm_attribution_paths *t;
     unsigned maxk;
+    bool dense;
+    uint64_t B, V; /* channels + 1, channels + 2 */
     oc_order ord[MAXK + 1];
     uint32_t *seq; /* collapsed path */
 } oc_ctx;
@@ -97,20 +106,12 @@ static size_t collapse(const crm_attribution_paths *t, size_t r, uint32_t *out)
     return k;
 }
 
-/* Context code of the last min(i, K) symbols before position i. */
-static uint64_t ctx_code(const uint32_t *x, size_t i, unsigned K)
-{
-    uint64_t code = 0;
-    size_t from = i > K ? i - K : 0;
-    for (size_t q = from; q < i; q++)
-        code = code << 16 | (x[q] + 1u);
-    return code;
-}
+typedef crm_status (*visit_fn)(oc_ctx *c, unsigned K, uint64_t ctx, uint64_t dctx,
+                               uint32_t next, double w, int fold, void *arg);
 
-typedef crm_status (*visit_fn)(oc_ctx *c, unsigned K, uint64_t ctx, uint32_t next, double w,
-                               int fold, void *arg);
-
-/* Call fn for every (order, context, next, weight) of every row. */
+/* Call fn for every (order, context, next, weight) of every row. The
+ * context of order K at position i is the last min(i, K) symbols, as a
+ * 16-bit packed code and as a base-B code (digit 0 = no symbol). */
 static crm_status visit(oc_ctx *c, visit_fn fn, void *arg)
 {
     const crm_attribution_paths *t = c->t;
@@ -127,18 +128,35 @@ static crm_status visit(oc_ctx *c, visit_fn fn, void *arg)
                 double wn = i < L ? w : out == 0 ? cv : nl;
                 if ((i < L && out == 1) || !(wn > 0))
                     continue;
-                for (unsigned K = 0; K <= c->maxk && !st; K++)
-                    st = fn(c, K, ctx_code(c->seq, i, K), next, wn, fold, arg);
+                uint64_t code = 0, dc = 0, pw = 1;
+                for (unsigned K = 0; K <= c->maxk && !st; K++) {
+                    if (K > 0 && i >= K) {
+                        uint64_t sym = c->seq[i - K] + 1u;
+                        code |= sym << (16 * (K - 1));
+                        dc += sym * pw;
+                    }
+                    if (K > 0)
+                        pw *= c->B;
+                    st = fn(c, K, code, dc, next, wn, fold, arg);
+                }
             }
     }
     return st;
 }
 
-static crm_status count_fn(oc_ctx *c, unsigned K, uint64_t ctx, uint32_t next, double w,
-                           int fold, void *arg)
+static crm_status count_fn(oc_ctx *c, unsigned K, uint64_t ctx, uint64_t dctx,
+                           uint32_t next, double w, int fold, void *arg)
 {
     (void)arg;
     oc_order *o = &c->ord[K];
+    if (c->dense) {
+        double *a = o->ctot + dctx * S, *b = o->cnt + (dctx * c->V + next) * S;
+        a[fold] += w;
+        a[FOLDS] += w;
+        b[fold] += w;
+        b[FOLDS] += w;
+        return CRM_OK;
+    }
     crm_status st = oct_add(&o->ctx, ctx, fold, w);
     if (st)
         return st;
@@ -152,23 +170,33 @@ typedef struct eval_arg {
     double vocab;
 } eval_arg;
 
-static double train(const oc_rec *r, int fold)
+/* Training count (all folds but `fold`) of a count vector, 0 when NULL. */
+static double train(const double *c, int fold)
 {
-    if (!r)
+    if (!c)
         return 0;
-    double v = r->c[FOLDS] - r->c[fold];
-    return v > 1e-9 * r->c[FOLDS] ? v : 0;
+    double v = c[FOLDS] - c[fold];
+    return v > 1e-9 * c[FOLDS] ? v : 0;
 }
 
 /* Witten-Bell interpolation of order K with K - 1 (order 0: add-one). */
-static crm_status eval_fn(oc_ctx *c, unsigned K, uint64_t ctx, uint32_t next, double w,
-                          int fold, void *arg)
+static crm_status eval_fn(oc_ctx *c, unsigned K, uint64_t ctx, uint64_t dctx,
+                          uint32_t next, double w, int fold, void *arg)
 {
     eval_arg *e = arg;
     oc_order *o = &c->ord[K];
-    size_t row = crm__u64idx_find(&o->ctx.idx, ctx, o->ctx.rec, sizeof(oc_rec));
-    double cc = row == SIZE_MAX ? 0 : train(&o->ctx.rec[row], fold);
-    double cp = row == SIZE_MAX ? 0 : train(oct_find(&o->pair, pair_key(row, next)), fold);
+    size_t row;
+    double cc, cp;
+    if (c->dense) {
+        row = (size_t)dctx;
+        cc = train(o->ctot + dctx * S, fold);
+        cp = train(o->cnt + (dctx * c->V + next) * S, fold);
+    } else {
+        row = crm__u64idx_find(&o->ctx.idx, ctx, o->ctx.rec, sizeof(oc_rec));
+        const oc_rec *pr = row == SIZE_MAX ? NULL : oct_find(&o->pair, pair_key(row, next));
+        cc = row == SIZE_MAX ? 0 : train(o->ctx.rec[row].c, fold);
+        cp = train(pr ? pr->c : NULL, fold);
+    }
     double p;
     if (K == 0) {
         p = (cp + 1.0) / (cc + e->vocab);
@@ -210,9 +238,25 @@ CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
     memset(&c, 0, sizeof c);
     c.t = t;
     c.maxk = max_order;
+    c.B = t->names.n + 1;
+    c.V = t->names.n + 2;
+    uint64_t cells = 0, bk = 1;
+    for (unsigned K = 0; K <= max_order; K++, bk *= c.B) {
+        c.ord[K].rows = bk;
+        cells += bk * (c.V + 1);
+        if (cells > DENSE_CELLS_MAX)
+            break;
+    }
+    c.dense = cells <= DENSE_CELLS_MAX;
     crm_status st = crm__alloc_array((void **)&c.seq, maxlen + 1, 4, 0, "order buffer");
     for (unsigned K = 0; K <= max_order && !st; K++) {
         oc_order *o = &c.ord[K];
+        if (c.dense) {
+            if ((st = crm__alloc_array((void **)&o->cnt, o->rows * c.V * S, 8, 1, "order counts")) ||
+                (st = crm__alloc_array((void **)&o->ctot, o->rows * S, 8, 1, "order counts")))
+                break;
+            continue;
+        }
         if ((st = crm__u64idx_init(&o->ctx.idx, 64)) ||
             (st = crm__u64idx_init(&o->pair.idx, 64)))
             break;
@@ -225,6 +269,24 @@ CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
         for (unsigned K = 1; K <= max_order; K++) {
             oc_order *o = &c.ord[K];
             double ll = 0;
+            if (c.dense) {
+                double npair = 0, nctx = 0;
+                for (uint64_t row = 0; row < o->rows; row++) {
+                    double cc = o->ctot[row * S + FOLDS];
+                    if (!(cc > 0))
+                        continue;
+                    nctx++;
+                    for (uint64_t y = 0; y < c.V; y++) {
+                        double cp = o->cnt[(row * c.V + y) * S + FOLDS];
+                        if (cp > 0) {
+                            npair++;
+                            ll += cp * log(cp / cc);
+                        }
+                    }
+                }
+                score[K] = -2.0 * ll + (npair - nctx) * log(N);
+                continue;
+            }
             for (size_t i = 0; i < o->pair.n; i++) {
                 double cp = o->pair.rec[i].c[FOLDS];
                 double cc = o->ctx.rec[o->pair.rec[i].key >> 32].c[FOLDS];
@@ -237,13 +299,22 @@ CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
     if (!st && criterion == CRM_ATTRIBUTION_HELDOUT) {
         for (unsigned K = 1; K <= max_order && !st; K++) {
             oc_order *o = &c.ord[K];
-            if ((st = crm__alloc_array((void **)&o->distinct, o->ctx.n * FOLDS + 1, 8, 1,
+            size_t nrows = c.dense ? (size_t)o->rows : o->ctx.n;
+            if ((st = crm__alloc_array((void **)&o->distinct, nrows * FOLDS + 1, 8, 1,
                                        "order counts")))
                 break;
+            if (c.dense) {
+                for (uint64_t row = 0; row < o->rows; row++)
+                    for (uint64_t y = 0; y < c.V; y++)
+                        for (int f = 0; f < FOLDS; f++)
+                            if (train(o->cnt + (row * c.V + y) * S, f) > 0)
+                                o->distinct[row * FOLDS + (size_t)f] += 1;
+                continue;
+            }
             for (size_t i = 0; i < o->pair.n; i++) {
                 size_t row = (size_t)(o->pair.rec[i].key >> 32);
                 for (int f = 0; f < FOLDS; f++)
-                    if (train(&o->pair.rec[i], f) > 0)
+                    if (train(o->pair.rec[i].c, f) > 0)
                         o->distinct[row * FOLDS + (size_t)f] += 1;
             }
         }
@@ -271,6 +342,8 @@ CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
         oct_free(&c.ord[K].ctx);
         oct_free(&c.ord[K].pair);
         crm__free(c.ord[K].distinct);
+        crm__free(c.ord[K].cnt);
+        crm__free(c.ord[K].ctot);
     }
     crm__free(c.seq);
     return st;

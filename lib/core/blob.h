@@ -25,6 +25,7 @@
 enum crm__blob_kind {
     CRM__BLOB_PROFILES = 1,
     /* rfm + segment: 10-19 */
+    CRM__BLOB_SEGMENT_STATS = 15, /* crm_segment_stats partial */
     /* lifecycle: 20-29 */
     CRM__BLOB_LIFECYCLE_FUNNEL = 20,
     CRM__BLOB_LIFECYCLE_COHORTS = 21,

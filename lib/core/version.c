@@ -36,6 +36,8 @@ CRM_API size_t crm_struct_size(int id)
         return sizeof(crm_rfm_explanation);
     case CRM_STRUCT_RFM_SEGMENT_STATS:
         return sizeof(crm_rfm_segment_stats);
+    case CRM_STRUCT_SEGMENT_OPTIONS:
+        return sizeof(crm_segment_options);
     /* lifecycle: */
     case CRM_STRUCT_CONTACT:
         return sizeof(crm_contact);

@@ -13,6 +13,7 @@ from .profiles import Profiles, profiles
 from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
                   rfm_lint)
 # segment:
+from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
                         cohorts, funnel, lifecycle)
@@ -20,6 +21,8 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
 # fcap:
 from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
+from .attribution import (CONVERSION_DTYPE, MODELS, TOUCH_DTYPE, MarkovResult, PathTable,
+                          events_credit, in_control, outcomes, uplift)
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
 from .partial import profiles_from_bytes, profiles_to_bytes
@@ -48,6 +51,7 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
 __all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
             "rfm_lint"]
 # segment:
+__all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
             "cohorts", "funnel", "lifecycle"]
@@ -55,5 +59,7 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
 # fcap:
 __all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
+__all__ += ["CONVERSION_DTYPE", "MODELS", "MarkovResult", "PathTable", "TOUCH_DTYPE",
+            "events_credit", "in_control", "outcomes", "uplift"]
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]

@@ -89,6 +89,15 @@ class RfmSegmentStats(ctypes.Structure):
 
 
 STRUCT_IDS.update({10: RfmOptions, 11: RfmBox, 12: RfmExplanation, 13: RfmSegmentStats})
+class SegmentOptions(ctypes.Structure):
+    """``crm_segment_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint),
+                ("max_length", ctypes.c_uint32),
+                ("max_depth", ctypes.c_uint32)]
+
+
+STRUCT_IDS.update({15: SegmentOptions})
 # lifecycle:
 class Contact(ctypes.Structure):
     """``crm_contact``: a known contact, maybe without purchases (16 bytes, frozen)."""
@@ -211,4 +220,51 @@ class FcapDecision(ctypes.Structure):
 STRUCT_IDS.update({40: FcapCap, 41: FcapQuiet, 42: FcapRules, 43: FcapEvent,
                    44: FcapCandidate, 45: FcapDecision})
 # attribution:
+class Touch(ctypes.Structure):
+    """``crm_touch``: one marketing touch (32 bytes, frozen); kind 0 view, 1 click."""
+
+    _fields_ = [("customer_id", ctypes.c_uint64), ("ts", ctypes.c_int64),
+                ("channel", ctypes.c_uint32), ("campaign", ctypes.c_uint32),
+                ("kind", ctypes.c_uint8), ("_pad", ctypes.c_uint8 * 7)]
+
+
+class Conversion(ctypes.Structure):
+    """``crm_conversion``: one conversion (32 bytes, frozen)."""
+
+    _fields_ = [("customer_id", ctypes.c_uint64), ("ts", ctypes.c_int64),
+                ("value", ctypes.c_double), ("weight", ctypes.c_double)]
+
+
+class AttributionOptions(ctypes.Structure):
+    """``crm_attribution_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("order", ctypes.c_uint32),
+                ("position_first", ctypes.c_double), ("position_middle", ctypes.c_double),
+                ("position_last", ctypes.c_double), ("direct_channel", ctypes.c_int64),
+                ("half_life_days", ctypes.c_double), ("ordered", ctypes.c_uint32),
+                ("keep_self_loops", ctypes.c_uint32), ("max_step", ctypes.c_uint32),
+                ("bootstrap", ctypes.c_uint32), ("seed", ctypes.c_uint64)]
+
+
+class JourneyOptions(ctypes.Structure):
+    """``crm_attribution_journey_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("click_window_days", ctypes.c_uint32),
+                ("view_window_days", ctypes.c_uint32), ("no_reset", ctypes.c_uint32)]
+
+
+class UpliftResult(ctypes.Structure):
+    """``crm_attribution_uplift_result`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("_pad", ctypes.c_uint32),
+                ("n_test", ctypes.c_uint64), ("n_control", ctypes.c_uint64),
+                ("mean_test", ctypes.c_double), ("mean_control", ctypes.c_double),
+                ("lift", ctypes.c_double), ("relative_lift", ctypes.c_double),
+                ("ci_low", ctypes.c_double), ("ci_high", ctypes.c_double),
+                ("p_value", ctypes.c_double), ("df", ctypes.c_double),
+                ("incremental", ctypes.c_double)]
+
+
+STRUCT_IDS.update({50: Touch, 51: Conversion, 52: AttributionOptions, 53: JourneyOptions,
+                   54: UpliftResult})
 # partial:
