@@ -63,11 +63,13 @@ int main(int argc, char **argv)
     /* rfm: */
     rc |= demo_rfm(&in);
     /* segment: */
+    rc |= demo_segment(&in);
     /* lifecycle: */
     rc |= demo_lifecycle(&in);
     /* clv: */
     /* fcap: */
     /* attribution: */
+    rc |= demo_attribution(&in);
     crm_profiles_free(profiles);
     free(orders);
     return rc;

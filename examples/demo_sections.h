@@ -17,10 +17,12 @@ int demo_population(const demo_input *in);
 /* rfm: */
 int demo_rfm(const demo_input *in);
 /* segment: */
+int demo_segment(const demo_input *in);
 /* lifecycle: */
 int demo_lifecycle(const demo_input *in);
 /* clv: */
 /* fcap: */
 /* attribution: */
+int demo_attribution(const demo_input *in);
 
 #endif

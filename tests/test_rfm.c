@@ -1275,6 +1275,381 @@ static void allocation_failures(void **state)
     free(o);
 }
 
+
+/* ---- scale-out: partials over customer-disjoint partitions == whole ----------- */
+
+/* Serialise and load back (every partial crosses a process boundary). */
+static crm_rfm_partial *roundtrip(crm_rfm_partial *p)
+{
+    void *bytes;
+    size_t len;
+    assert_int_equal(crm_rfm_partial_serialize(&bytes, &len, p), CRM_OK);
+    crm_rfm_partial *q;
+    assert_int_equal(crm_rfm_partial_deserialize(&q, bytes, len), CRM_OK);
+    crm_bytes_free(bytes);
+    assert_int_equal(crm_rfm_partial_count(q), crm_rfm_partial_count(p));
+    crm_rfm_partial_free(p);
+    return q;
+}
+
+static crm_rfm_partial *merge_all(crm_rfm_partial **parts, size_t k)
+{
+    crm_rfm_partial *acc = parts[0];
+    for (size_t i = 1; i < k; i++) {
+        crm_rfm_partial *m;
+        assert_int_equal(crm_rfm_partial_merge(&m, parts[i], acc), CRM_OK);
+        crm_rfm_partial_free(acc);
+        crm_rfm_partial_free(parts[i]);
+        acc = m;
+    }
+    return acc;
+}
+
+/* Score k customer-disjoint partitions (id % k) through the two-round
+ * protocol; every customer must get the whole population's scores. */
+static size_t partitioned_equals_whole(const crm_order *o, size_t n, size_t k,
+                                       const crm_rfm_options *opt)
+{
+    crm_profiles *whole;
+    assert_int_equal(crm_profiles_build(&whole, o, n, 500, NULL), CRM_OK);
+    crm_rfm_result *rw;
+    assert_int_equal(crm_rfm_score(&rw, whole, opt), CRM_OK);
+    crm_profiles *part[8];
+    crm_rfm_partial *hp[8], *tp[8];
+    crm_order *buf = malloc((n ? n : 1) * sizeof *buf);
+    for (size_t i = 0; i < k; i++) {
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (o[j].customer_id % k == i)
+                buf[m++] = o[j];
+        assert_int_equal(crm_profiles_build(&part[i], buf, m, 500, NULL), CRM_OK);
+        assert_int_equal(crm_rfm_partial_new(&hp[i], part[i]), CRM_OK);
+        hp[i] = roundtrip(hp[i]);
+    }
+    free(buf);
+    crm_rfm_partial *hist = merge_all(hp, k);
+    assert_int_equal(crm_rfm_partial_count(hist), crm_profiles_count(whole));
+    crm_rfm_thresholds *th;
+    assert_int_equal(crm_rfm_thresholds_new(&th, hist, NULL, opt), CRM_OK);
+    size_t pending = crm_rfm_thresholds_pending(th);
+    if (pending) {
+        crm_rfm_result *tmp = (crm_rfm_result *)1;
+        assert_int_equal(crm_rfm_score_thresholds(&tmp, part[0], th), CRM_EINVAL);
+        assert_null(tmp);
+        for (size_t i = 0; i < k; i++) {
+            assert_int_equal(crm_rfm_partial_ties(&tp[i], part[i], th), CRM_OK);
+            tp[i] = roundtrip(tp[i]);
+        }
+        crm_rfm_partial *ties = merge_all(tp, k);
+        crm_rfm_thresholds_free(th);
+        assert_int_equal(crm_rfm_thresholds_new(&th, hist, ties, opt), CRM_OK);
+        assert_int_equal(crm_rfm_thresholds_pending(th), 0);
+        crm_rfm_partial_free(ties);
+    }
+    const uint64_t *wid = crm_rfm_customer_id(rw);
+    size_t seen = 0;
+    for (size_t i = 0; i < k; i++) {
+        crm_rfm_result *rp;
+        assert_int_equal(crm_rfm_score_thresholds(&rp, part[i], th), CRM_OK);
+        for (size_t r = 0; r < crm_rfm_count(rp); r++) {
+            size_t w = 0;
+            while (wid[w] != crm_rfm_customer_id(rp)[r])
+                w++;
+            assert_int_equal(crm_rfm_r(rp)[r], crm_rfm_r(rw)[w]);
+            assert_int_equal(crm_rfm_f(rp)[r], crm_rfm_f(rw)[w]);
+            assert_int_equal(crm_rfm_m(rp)[r], crm_rfm_m(rw)[w]);
+            if (crm_rfm_segment(rw))
+                assert_int_equal(crm_rfm_segment(rp)[r], crm_rfm_segment(rw)[w]);
+            else
+                assert_null(crm_rfm_segment(rp));
+            seen++;
+        }
+        for (int d = 0; d < 3; d++) {
+            size_t na, nb;
+            const int64_t *ca = crm_rfm_cuts(rw, d, &na), *cb = crm_rfm_cuts(rp, d, &nb);
+            assert_int_equal(na, nb);
+            if (na)
+                assert_memory_equal(ca, cb, na * sizeof *ca);
+        }
+        crm_rfm_free(rp);
+        crm_profiles_free(part[i]);
+    }
+    assert_int_equal(seen, crm_rfm_count(rw));
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(hist);
+    crm_rfm_free(rw);
+    crm_profiles_free(whole);
+    return pending;
+}
+
+static void partials_equal_whole(void **state)
+{
+    (void)state;
+    test_rng g = { 77 };
+    size_t split = 0;
+    static const int64_t fc[] = { 2, 4, 4, 9 };
+    for (int round = 0; round < 6; round++) {
+        size_t n;
+        crm_order *o = random_orders(&g, (size_t)test_rng_range(&g, 1, 300), &n, round == 5);
+        for (uint32_t tie = 0; tie < 3; tie++)
+            for (uint32_t N = 2; N <= 10; N += 4) {
+                crm_rfm_options opt;
+                crm_rfm_options_init(&opt, CRM_RFM_OPTIONS_VERSION);
+                opt.tie = tie;
+                opt.bins = N;
+                if (round == 2) { /* cut points in one dimension */
+                    opt.f_cuts = fc;
+                    opt.n_f_cuts = 4;
+                }
+                for (size_t k = 1; k <= 5; k += 2)
+                    split += partitioned_equals_whole(o, n, k, &opt);
+            }
+        free(o);
+    }
+    assert_true(split > 0); /* the round-2 path ran */
+}
+
+static void partial_errors(void **state)
+{
+    (void)state;
+    test_rng g = { 78 };
+    size_t n;
+    crm_order *o = random_orders(&g, 60, &n, 0);
+    crm_profiles *p;
+    assert_int_equal(crm_profiles_build(&p, o, n, 500, NULL), CRM_OK);
+    crm_rfm_partial *h = NULL, *q = (crm_rfm_partial *)1, *t = NULL;
+    assert_int_equal(crm_rfm_partial_new(NULL, p), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_new(&q, NULL), CRM_EINVAL);
+    assert_null(q);
+    assert_int_equal(crm_rfm_partial_new(&h, p), CRM_OK);
+    void *bytes;
+    size_t len;
+    assert_int_equal(crm_rfm_partial_serialize(&bytes, &len, h), CRM_OK);
+    uint8_t *copy = malloc(len);
+    /* every truncation and every single-byte corruption is refused */
+    for (size_t cut = 0; cut < len; cut++) {
+        q = (crm_rfm_partial *)1;
+        assert_int_not_equal(crm_rfm_partial_deserialize(&q, bytes, cut), CRM_OK);
+        assert_null(q);
+    }
+    for (size_t at = 0; at < len; at += 3) {
+        memcpy(copy, bytes, len);
+        copy[at] ^= 0x40;
+        crm_status s = crm_rfm_partial_deserialize(&q, copy, len);
+        assert_true(s == CRM_ESTATE || s == CRM_EVERSION);
+    }
+    free(copy);
+    assert_int_equal(crm_rfm_partial_deserialize(&q, NULL, len), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_deserialize(NULL, bytes, len), CRM_EINVAL);
+    crm_bytes_free(bytes);
+    assert_int_equal(crm_rfm_partial_serialize(NULL, &len, h), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_serialize(&bytes, &len, NULL), CRM_EINVAL);
+    /* heavy ties: all frequency 1 -> ntile splits the value */
+    crm_rfm_thresholds *th = (crm_rfm_thresholds *)1;
+    assert_int_equal(crm_rfm_thresholds_new(NULL, h, NULL, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_thresholds_new(&th, NULL, NULL, NULL), CRM_EINVAL);
+    assert_null(th);
+    crm_rfm_options bad;
+    crm_rfm_options_init(&bad, 1);
+    bad.bins = 12;
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &bad), CRM_EINVAL);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, NULL), CRM_OK);
+    assert_true(crm_rfm_thresholds_pending(th) > 0);
+    assert_int_equal(crm_rfm_partial_ties(&t, p, th), CRM_OK);
+    assert_int_equal(crm_rfm_partial_ties(NULL, p, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_ties(&q, NULL, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_ties(&q, p, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_merge(&q, h, t), CRM_EINVAL); /* kinds differ */
+    assert_int_equal(crm_rfm_partial_merge(&q, NULL, t), CRM_EINVAL);
+    assert_int_equal(crm_rfm_partial_merge(NULL, h, h), CRM_EINVAL);
+    crm_rfm_thresholds *th2;
+    assert_int_equal(crm_rfm_thresholds_new(&th2, t, NULL, NULL), CRM_EINVAL); /* swapped */
+    assert_int_equal(crm_rfm_thresholds_new(&th2, h, h, NULL), CRM_EINVAL);
+    /* ties of other thresholds (qcut_rank) */
+    crm_rfm_options qo;
+    crm_rfm_options_init(&qo, 1);
+    qo.tie = CRM_RFM_TIE_QCUT_RANK;
+    assert_int_equal(crm_rfm_thresholds_new(&th2, h, NULL, &qo), CRM_OK);
+    if (crm_rfm_thresholds_pending(th2)) {
+        crm_rfm_thresholds *th3;
+        assert_int_equal(crm_rfm_thresholds_new(&th3, h, t, &qo), CRM_EINVAL);
+        crm_rfm_partial *t2;
+        assert_int_equal(crm_rfm_partial_ties(&t2, p, th2), CRM_OK);
+        assert_int_equal(crm_rfm_partial_merge(&q, t, t2), CRM_EINVAL);
+        crm_rfm_partial_free(t2);
+    }
+    crm_rfm_thresholds_free(th2);
+    /* a ties partial missing a partition lacks ids */
+    crm_profiles *small;
+    assert_int_equal(crm_profiles_build(&small, o, 3, 500, NULL), CRM_OK);
+    crm_rfm_partial *ts;
+    assert_int_equal(crm_rfm_partial_ties(&ts, small, th), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_new(&th2, h, ts, NULL), CRM_ESTATE);
+    crm_rfm_partial_free(ts);
+    crm_profiles_free(small);
+    crm_rfm_result *r;
+    assert_int_equal(crm_rfm_score_thresholds(&r, p, th), CRM_EINVAL); /* pending */
+    assert_int_equal(crm_rfm_score_thresholds(NULL, p, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_thresholds(&r, NULL, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_thresholds(&r, p, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_thresholds_pending(NULL), 0);
+    assert_int_equal(crm_rfm_partial_count(NULL), 0);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_thresholds_free(NULL);
+    crm_rfm_partial_free(NULL);
+    crm_rfm_partial_free(t);
+    crm_rfm_partial_free(h);
+    crm_profiles_free(p);
+    free(o);
+}
+
+typedef struct oom_part {
+    crm_profiles *p;
+} oom_part;
+
+static crm_status oom_protocol(void *ctx)
+{
+    oom_part *c = ctx;
+    crm_rfm_partial *h = NULL, *h2 = NULL, *m = NULL, *t = NULL, *tl = NULL;
+    crm_rfm_thresholds *th = NULL, *th2 = NULL;
+    crm_rfm_result *r = NULL;
+    void *bytes = NULL;
+    size_t len;
+    crm_status s = crm_rfm_partial_new(&h, c->p);
+    if (!s)
+        s = crm_rfm_partial_serialize(&bytes, &len, h);
+    if (!s)
+        s = crm_rfm_partial_deserialize(&h2, bytes, len);
+    crm_bytes_free(bytes);
+    bytes = NULL;
+    if (!s)
+        s = crm_rfm_partial_merge(&m, h, h2);
+    if (!s)
+        s = crm_rfm_thresholds_new(&th, h, NULL, NULL);
+    if (!s)
+        s = crm_rfm_partial_ties(&t, c->p, th);
+    if (!s)
+        s = crm_rfm_partial_serialize(&bytes, &len, t);
+    if (!s)
+        s = crm_rfm_partial_deserialize(&tl, bytes, len);
+    crm_bytes_free(bytes);
+    if (!s)
+        s = crm_rfm_thresholds_new(&th2, h, tl, NULL);
+    if (!s)
+        s = crm_rfm_score_thresholds(&r, c->p, th2);
+    crm_rfm_free(r);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_thresholds_free(th2);
+    crm_rfm_partial_free(h);
+    crm_rfm_partial_free(h2);
+    crm_rfm_partial_free(m);
+    crm_rfm_partial_free(t);
+    crm_rfm_partial_free(tl);
+    return s;
+}
+
+static void partial_allocation_failures(void **state)
+{
+    (void)state;
+    test_rng g = { 79 };
+    size_t n;
+    crm_order *o = random_orders(&g, 80, &n, 0);
+    oom_part c;
+    assert_int_equal(crm_profiles_build(&c.p, o, n, 500, NULL), CRM_OK);
+    assert_true(oom_sweep(oom_protocol, &c) > 10);
+    crm_profiles_free(c.p);
+    free(o);
+}
+
+/* ---- straight from orders == profiles + score ------------------------------------- */
+
+static void orders_path_equals_profiles_path(void **state)
+{
+    (void)state;
+    test_rng g = { 31 };
+    for (int round = 0; round < 8; round++) {
+        size_t n;
+        crm_order *o = random_orders(&g, (size_t)test_rng_range(&g, 0, 3000), &n, round == 7);
+        if (round == 6) /* heavy: many orders per customer, unsorted, refund-only customers */
+            for (size_t i = 0; i < n; i++)
+                o[i].customer_id %= 37;
+        int64_t asof = test_rng_range(&g, 100, 700);
+        for (uint32_t tie = 0; tie < 3; tie++) {
+            crm_rfm_options opt;
+            crm_rfm_options_init(&opt, CRM_RFM_OPTIONS_VERSION);
+            opt.tie = tie;
+            crm_profiles *p;
+            crm_rfm_result *a, *b;
+            assert_int_equal(crm_profiles_build(&p, o, n, asof, NULL), CRM_OK);
+            assert_int_equal(crm_rfm_score(&a, p, &opt), CRM_OK);
+            assert_int_equal(crm_rfm_score_orders(&b, o, n, asof, &opt), CRM_OK);
+            size_t cnt = crm_rfm_count(a);
+            assert_int_equal(crm_rfm_count(b), cnt);
+            assert_int_equal(crm_rfm_asof(b), asof);
+            if (cnt) {
+                assert_memory_equal(crm_rfm_recency_days(a), crm_rfm_recency_days(b), cnt * 4);
+                assert_memory_equal(crm_rfm_frequency(a), crm_rfm_frequency(b), cnt * 4);
+                assert_memory_equal(crm_rfm_monetary(a), crm_rfm_monetary(b), cnt * 8);
+            }
+            same_result(a, b);
+            crm_rfm_free(a);
+            crm_rfm_free(b);
+            crm_profiles_free(p);
+        }
+        free(o);
+    }
+}
+
+static void orders_path_errors(void **state)
+{
+    (void)state;
+    crm_order o[3] = { { 1, 5 * DAY, 10 }, { 2, -1, 5 }, { 3, 0, 1 } };
+    crm_rfm_result *r = (crm_rfm_result *)1;
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, 10, NULL), CRM_EDATA);
+    assert_null(r);
+    assert_non_null(strstr(crm_last_error(), "orders[1]"));
+    o[1] = (crm_order){ 1, 6 * DAY, INT64_MAX };
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, 10, NULL), CRM_EOVERFLOW);
+    assert_non_null(strstr(crm_last_error(), "orders[1]"));
+    assert_int_equal(crm_rfm_score_orders(&r, NULL, 3, 10, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(NULL, o, 3, 10, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, -1, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, CRM_DAY_MAX + 1, NULL), CRM_EINVAL);
+    crm_rfm_options opt;
+    crm_rfm_options_init(&opt, 1);
+    opt.bins = 0;
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, 10, &opt), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(&r, NULL, 0, 10, NULL), CRM_OK);
+    assert_int_equal(crm_rfm_count(r), 0);
+    crm_rfm_free(r);
+}
+
+typedef struct oom_orders {
+    crm_order *o;
+    size_t n;
+} oom_orders;
+
+static crm_status oom_score_orders(void *ctx)
+{
+    oom_orders *c = ctx;
+    crm_rfm_result *r = NULL;
+    crm_status s = crm_rfm_score_orders(&r, c->o, c->n, 500, NULL);
+    if (s)
+        assert_null(r);
+    crm_rfm_free(r);
+    return s;
+}
+
+static void orders_path_allocation_failures(void **state)
+{
+    (void)state;
+    test_rng g = { 32 };
+    oom_orders c;
+    c.o = random_orders(&g, 3000, &c.n, 0); /* grows the table past its first size */
+    assert_true(oom_sweep(oom_score_orders, &c) > 5);
+    free(c.o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1296,6 +1671,12 @@ int main(void)
         cmocka_unit_test(r_package_customers),
         cmocka_unit_test(errors),
         cmocka_unit_test(allocation_failures),
+        cmocka_unit_test(partials_equal_whole),
+        cmocka_unit_test(partial_errors),
+        cmocka_unit_test(partial_allocation_failures),
+        cmocka_unit_test(orders_path_equals_profiles_path),
+        cmocka_unit_test(orders_path_errors),
+        cmocka_unit_test(orders_path_allocation_failures),
     };
     return cmocka_run_group_tests_name("rfm", tests, NULL, NULL);
 }

@@ -553,6 +553,42 @@ CRM_API crm_status crm_attribution_credit_unattributed(const crm_attribution_cre
                                                        double *conversions,
                                                        double *value);
 
+/**
+ * @brief Merge two credit results into a new one (ids matched, sums added).
+ *
+ * Credit of customer-disjoint partitions of the events merges into the
+ * credit of the whole (to rounding of the sums).
+ * @param[out] out the new result.
+ * @param[in] a first result.
+ * @param[in] b second result.
+ * @return CRM_OK, CRM_EINVAL, CRM_ENOMEM.
+ */
+CRM_API crm_status crm_attribution_credit_merge(crm_attribution_credit **out,
+                                                const crm_attribution_credit *a,
+                                                const crm_attribution_credit *b);
+
+/**
+ * @brief Serialise a credit result as a partial aggregate (versioned,
+ *        checksummed).
+ * @param[in] c the result.
+ * @param[out] bytes the buffer; free with crm_bytes_free().
+ * @param[out] len its length.
+ * @return CRM_OK, CRM_EINVAL, CRM_ENOMEM, CRM_EOVERFLOW.
+ */
+CRM_API crm_status crm_attribution_credit_serialize(const crm_attribution_credit *c,
+                                                    void **bytes, size_t *len);
+
+/**
+ * @brief Load a credit result written by crm_attribution_credit_serialize().
+ * @param[out] out the new result.
+ * @param[in] bytes the buffer.
+ * @param[in] len its length.
+ * @return CRM_OK, CRM_EINVAL, CRM_ESTATE (corrupt, names the byte offset),
+ *         CRM_EVERSION, CRM_ENOMEM.
+ */
+CRM_API crm_status crm_attribution_credit_deserialize(crm_attribution_credit **out,
+                                                      const void *bytes, size_t len);
+
 /* ---- control groups ------------------------------------------------------ */
 
 /**

@@ -283,6 +283,23 @@ CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out,
                                          const crm_rfm_options *opt);
 
 /**
+ * @brief Score straight from orders, without a profile table: the same
+ *        result as crm_profiles_build() followed by crm_rfm_score(), from a
+ *        slimmer aggregation (the fast path from an order array to a
+ *        segment per customer).
+ * @param[out] out receives the result; NULL on failure.
+ * @param[in] orders array of @p n records (read in place; may be NULL when n == 0).
+ * @param[in] n number of records.
+ * @param[in] asof snapshot day, 0..CRM_DAY_MAX.
+ * @param[in] opt options, or NULL for defaults.
+ * @return as crm_rfm_score(), plus CRM_EDATA (a ts outside 0..CRM_TS_MAX,
+ *         the message names the record index) and CRM_EOVERFLOW (a monetary
+ *         sum beyond int64 or more than UINT32_MAX orders of a customer).
+ */
+CRM_API crm_status crm_rfm_score_orders(crm_rfm_result **out, const crm_order *orders,
+                                        size_t n, int64_t asof, const crm_rfm_options *opt);
+
+/**
  * @brief Free a result. NULL is a no-op. Column pointers die with it.
  * @param[in] res result or NULL.
  */
@@ -518,6 +535,138 @@ CRM_API const uint64_t *crm_rfm_migration_counts(const crm_rfm_migration *mig);
  * @return pointer to the rates.
  */
 CRM_API const double *crm_rfm_migration_rates(const crm_rfm_migration *mig);
+
+/* ---- scale-out: partials ------------------------------------------------------ */
+
+/** Opaque partial aggregate: exact value histograms (round 1) or the ids at
+ *  split ranks (round 2). Free with crm_rfm_partial_free(). */
+typedef struct crm_rfm_partial crm_rfm_partial;
+
+/** Opaque thresholds finalised from partials. Free with crm_rfm_thresholds_free(). */
+typedef struct crm_rfm_thresholds crm_rfm_thresholds;
+
+/**
+ * @brief Round 1 of partitioned scoring: the exact histograms of recency,
+ *        frequency and monetary over the customers of one partition.
+ *
+ * Partitions must be customer-disjoint (each customer's whole profile in
+ * one partition, e.g. profiles merged per customer-hash bucket). Protocol:
+ * build a partial per partition, serialise, merge all of them, then
+ * crm_rfm_thresholds_new(); when crm_rfm_thresholds_pending() is non-zero
+ * (a rank rule split a value over two bins), build crm_rfm_partial_ties()
+ * per partition, merge them and call crm_rfm_thresholds_new() again with
+ * them. crm_rfm_score_thresholds() then scores each partition exactly as
+ * crm_rfm_score() scores the whole. Costs 16 bytes per distinct value.
+ * @param[out] out receives the partial; NULL on failure.
+ * @param[in] profiles the partition's profile table.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles *profiles);
+
+/**
+ * @brief Round 2: the ids of this partition's customers at the values that
+ *        the thresholds' rank rule splits over two bins (the smallest ids
+ *        that can matter, at most the rank needed).
+ * @param[out] out receives the partial; NULL on failure.
+ * @param[in] profiles the partition's profile table.
+ * @param[in] th thresholds from the merged round-1 partials.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_partial_ties(crm_rfm_partial **out, const crm_profiles *profiles,
+                                        const crm_rfm_thresholds *th);
+
+/**
+ * @brief Merge two partials of the same kind (exact; neither is modified).
+ * @param[out] out receives the merged partial; NULL on failure.
+ * @param[in] a first partial.
+ * @param[in] b second partial.
+ * @return CRM_OK; CRM_EINVAL (NULL argument, different kinds, ties partials
+ *         of different thresholds); CRM_EOVERFLOW; CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_partial_merge(crm_rfm_partial **out, const crm_rfm_partial *a,
+                                         const crm_rfm_partial *b);
+
+/**
+ * @brief Serialise a partial (versioned, checksummed bytes; little-endian).
+ * @param[out] out receives the bytes (free with crm_bytes_free()); NULL on failure.
+ * @param[out] out_len receives their length.
+ * @param[in] p partial.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_EOVERFLOW; CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
+                                             const crm_rfm_partial *p);
+
+/**
+ * @brief Load a partial from crm_rfm_partial_serialize() bytes. Every
+ *        invariant is checked (ascending values, positive counts that sum
+ *        to the customer count, ascending ids).
+ * @param[out] out receives the partial; NULL on failure.
+ * @param[in] data the bytes.
+ * @param[in] len number of bytes.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ESTATE (truncated,
+ *         corrupted or inconsistent bytes; the message names the byte
+ *         offset); CRM_EVERSION (a newer format); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_partial_deserialize(crm_rfm_partial **out, const void *data,
+                                               size_t len);
+
+/**
+ * @brief Free a partial. NULL is a no-op.
+ * @param[in] p partial or NULL.
+ */
+CRM_API void crm_rfm_partial_free(crm_rfm_partial *p);
+
+/**
+ * @brief Customers counted in a partial (round 1), or ids held (round 2).
+ * @param[in] p partial (NULL gives 0).
+ * @return the count.
+ */
+CRM_API uint64_t crm_rfm_partial_count(const crm_rfm_partial *p);
+
+/**
+ * @brief Thresholds of the whole population from its merged round-1
+ *        partial (and, for rank rules that split a value, the merged
+ *        round-2 partial).
+ * @param[out] out receives the thresholds; NULL on failure.
+ * @param[in] hist merged round-1 partial of all partitions.
+ * @param[in] ties merged round-2 partial, or NULL.
+ * @param[in] opt scoring options (bins, tie, cuts, map), or NULL.
+ * @return CRM_OK; CRM_EINVAL (NULL argument, bad options, partial kinds
+ *         swapped, ties of other thresholds); CRM_ESTATE (ties partial
+ *         lacks ids); CRM_EVERSION; CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_thresholds_new(crm_rfm_thresholds **out,
+                                          const crm_rfm_partial *hist,
+                                          const crm_rfm_partial *ties,
+                                          const crm_rfm_options *opt);
+
+/**
+ * @brief Number of rank boundaries still waiting for round-2 ids (0: the
+ *        thresholds can score).
+ * @param[in] th thresholds (NULL gives 0).
+ * @return the count.
+ */
+CRM_API size_t crm_rfm_thresholds_pending(const crm_rfm_thresholds *th);
+
+/**
+ * @brief Free thresholds. NULL is a no-op.
+ * @param[in] th thresholds or NULL.
+ */
+CRM_API void crm_rfm_thresholds_free(crm_rfm_thresholds *th);
+
+/**
+ * @brief Score one partition with thresholds of the whole: every score,
+ *        segment and cut point equals that of crm_rfm_score() on the whole
+ *        population (segment summaries and explanations are the partition's).
+ * @param[out] out receives the result; NULL on failure.
+ * @param[in] profiles the partition's profile table.
+ * @param[in] th thresholds with no pending boundary.
+ * @return CRM_OK; CRM_EINVAL (NULL argument, pending boundaries);
+ *         CRM_EOVERFLOW; CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out,
+                                            const crm_profiles *profiles,
+                                            const crm_rfm_thresholds *th);
 
 #ifdef __cplusplus
 }

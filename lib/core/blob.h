@@ -25,6 +25,8 @@
 enum crm__blob_kind {
     CRM__BLOB_PROFILES = 1,
     /* rfm + segment: 10-19 */
+    CRM__BLOB_RFM_HIST = 10, /* rfm round-1 partial (rfm uses 10-14) */
+    CRM__BLOB_RFM_TIES = 11, /* rfm round-2 partial */
     CRM__BLOB_SEGMENT_STATS = 15, /* crm_segment_stats partial */
     /* lifecycle: 20-29 */
     CRM__BLOB_LIFECYCLE_FUNNEL = 20,

@@ -54,16 +54,16 @@ CRM_API void crm_rfm_free(crm_rfm_result *res)
 /* ---- keys ------------------------------------------------------------------ */
 
 /* R is reversed (score = N + 1 - bin of recency ascending) for these rules. */
-static int r_reversed(uint32_t rule)
+int crm__rfm_r_reversed(uint32_t rule)
 {
     return rule == CRM_RFM_TIE_QCUT_RANK || rule == CRM_RFM_TIE_RFM_R;
 }
 
-static int64_t key_of(const crm_rfm_result *res, int dim, size_t row)
+int64_t crm__rfm_key(const crm_rfm_result *res, int dim, size_t row)
 {
     switch (dim) {
     case CRM_RFM_DIM_R:
-        return r_reversed(res->rule[0]) ? res->rec[row] : -(int64_t)res->rec[row];
+        return crm__rfm_r_reversed(res->rule[0]) ? res->rec[row] : -(int64_t)res->rec[row];
     case CRM_RFM_DIM_F:
         return res->freq[row];
     default:
@@ -164,7 +164,7 @@ static crm_status rank_order(int64_t *keys, size_t n, uint64_t *ord)
 /* ---- bins ------------------------------------------------------------------ */
 
 /* dplyr ntile: 1-based rank r of len values into N bins. */
-static uint32_t ntile_bin(uint64_t r, uint64_t len, uint32_t N)
+uint32_t crm__rfm_ntile_bin(uint64_t r, uint64_t len, uint32_t N)
 {
     uint64_t L = (len + N - 1) / N, S = len / N, k = len % N, T = L * k;
     if (r <= T)
@@ -173,7 +173,7 @@ static uint32_t ntile_bin(uint64_t r, uint64_t len, uint32_t N)
 }
 
 /* pandas qcut(rank(method="first"), N) in integers. */
-static uint32_t qcut_bin(uint64_t r, uint64_t len, uint32_t N)
+uint32_t crm__rfm_qcut_bin(uint64_t r, uint64_t len, uint32_t N)
 {
     if (len == 1)
         return 1;
@@ -182,7 +182,7 @@ static uint32_t qcut_bin(uint64_t r, uint64_t len, uint32_t N)
     return b < 1 ? 1 : (uint32_t)b;
 }
 
-static uint32_t cut_bin(const int64_t *cuts, size_t nc, int64_t key, uint32_t N)
+uint32_t crm__rfm_cut_bin(const int64_t *cuts, size_t nc, int64_t key, uint32_t N)
 {
     size_t lo = 0, hi = nc; /* #{cuts <= key} */
     while (lo < hi) {
@@ -203,37 +203,54 @@ static int64_t sat_inc(int64_t v)
 __extension__ typedef __int128 i128;
 
 /* rfm_r: ceil(t_j), t_j = q_j + 1, q_j = R type-7 quantile at j/N of the
- * sorted keys (exact: the fraction has denominator N). */
+ * sorted keys: x0 + rem (x1 - x0) / N with x0, x1 the values at 0-based
+ * positions floor(h), floor(h) + 1, h = (len - 1) j / N (exact: the
+ * fraction has denominator N). */
+int64_t crm__rfm_r_cut(int64_t x0, int64_t x1, uint64_t rem, uint32_t N)
+{
+    i128 add = 0;
+    if (rem) {
+        i128 d = (i128)x1 - x0;
+        add = ((i128)rem * d + N - 1) / N;
+    }
+    i128 c = (i128)x0 + 1 + add;
+    return c > INT64_MAX ? INT64_MAX : (int64_t)c;
+}
+
 static void rfm_r_cuts(const int64_t *sorted, size_t n, uint32_t N, int64_t *cuts)
 {
     for (uint32_t j = 1; j < N; j++) {
         uint64_t h = (uint64_t)(n - 1) * j, fl = h / N, rem = h % N;
-        int64_t x0 = sorted[fl];
-        i128 add = 0;
-        if (rem) {
-            i128 d = (i128)sorted[fl + 1] - x0;
-            add = ((i128)rem * d + N - 1) / N;
-        }
-        i128 c = (i128)x0 + 1 + add;
-        cuts[j - 1] = c > INT64_MAX ? INT64_MAX : (int64_t)c;
+        cuts[j - 1] = crm__rfm_r_cut(sorted[fl], rem ? sorted[fl + 1] : 0, rem, N);
     }
 }
 
 /* Last rank of each bin 1..N under a rank rule (binary search on the
  * monotone bin formula), so the walk over ranks needs no division. */
-static void bin_ends(size_t n, uint32_t N, int ntile, uint64_t *last)
+void crm__rfm_bin_ends(size_t n, uint32_t N, int ntile, uint64_t *last)
 {
     for (uint32_t b = 1; b <= N; b++) {
         uint64_t lo = 0, hi = n; /* largest r in [0, n] with r == 0 or bin(r) <= b */
         while (lo < hi) {
             uint64_t mid = lo + (hi - lo + 1) / 2;
-            uint32_t got = ntile ? ntile_bin(mid, n, N) : qcut_bin(mid, n, N);
+            uint32_t got = ntile ? crm__rfm_ntile_bin(mid, n, N) : crm__rfm_qcut_bin(mid, n, N);
             if (got <= b)
                 lo = mid;
             else
                 hi = mid - 1;
         }
         last[b] = lo;
+    }
+}
+
+/* own[b] / has[b]: largest key whose first customer is in bin b. */
+void crm__rfm_frozen_cuts(const int64_t *own, const int *has, uint32_t N, int64_t *cuts)
+{
+    int64_t u = own[1]; /* bin 1 always holds rank 1 */
+    for (uint32_t k = 1; k < N; k++) {
+        if (has[k])
+            u = own[k];
+        cuts[k - 1] = sat_inc(u);
     }
 }
 
@@ -246,7 +263,7 @@ static void rank_scores(const int64_t *sorted, const uint64_t *ord, size_t n, ui
     uint64_t last[CRM_RFM_BINS_MAX + 1];
     int64_t own[CRM_RFM_BINS_MAX + 1];
     int has[CRM_RFM_BINS_MAX + 1] = { 0 };
-    bin_ends(n, N, ntile, last);
+    crm__rfm_bin_ends(n, N, ntile, last);
     uint32_t b = 1;
     for (size_t r = 0; r < n; r++) {
         while (r + 1 > last[b])
@@ -257,12 +274,7 @@ static void rank_scores(const int64_t *sorted, const uint64_t *ord, size_t n, ui
             has[b] = 1;
         }
     }
-    int64_t u = own[1]; /* bin 1 always holds rank 1 */
-    for (uint32_t k = 1; k < N; k++) {
-        if (has[k])
-            u = own[k];
-        cuts[k - 1] = sat_inc(u);
-    }
+    crm__rfm_frozen_cuts(own, has, N, cuts);
 }
 
 typedef struct scorer {
@@ -271,7 +283,7 @@ typedef struct scorer {
     uint64_t *ord;
 } scorer;
 
-static crm_status set_cuts(crm_rfm_result *res, int d, const int64_t *acut, size_t nc)
+crm_status crm__rfm_set_cuts(crm_rfm_result *res, int d, const int64_t *acut, size_t nc)
 {
     crm_status st = crm__alloc_array((void **)&res->acut[d], nc, sizeof(int64_t), 0, "rfm cuts");
     if (!st)
@@ -281,7 +293,7 @@ static crm_status set_cuts(crm_rfm_result *res, int d, const int64_t *acut, size
     res->nacut[d] = res->ncuts[d] = nc;
     if (nc)
         memcpy(res->acut[d], acut, nc * sizeof *acut);
-    int rev = d == CRM_RFM_DIM_R && res->rule[d] != CRM_RFM_RULE_CUTS && r_reversed(res->rule[d]);
+    int rev = d == CRM_RFM_DIM_R && res->rule[d] != CRM_RFM_RULE_CUTS && crm__rfm_r_reversed(res->rule[d]);
     for (size_t j = 0; j < nc; j++) /* reversed R: cuts on -recency, 1 - a, ascending */
         res->cuts[d][j] = rev ? 1 - acut[nc - 1 - j] : acut[j];
     return CRM_OK;
@@ -294,15 +306,15 @@ static crm_status score_dim(scorer *sc, int d, const int64_t *user_cuts, size_t 
     uint32_t N = res->bins;
     uint8_t *out = res->score[d];
     for (size_t i = 0; i < n; i++)
-        sc->keys[i] = key_of(res, d, i);
-    int rev = d == CRM_RFM_DIM_R && r_reversed(res->rule[d]);
+        sc->keys[i] = crm__rfm_key(res, d, i);
+    int rev = d == CRM_RFM_DIM_R && crm__rfm_r_reversed(res->rule[d]);
     if (res->rule[d] == CRM_RFM_RULE_CUTS) {
         for (size_t i = 0; i < n; i++)
-            out[i] = (uint8_t)cut_bin(user_cuts, n_user, sc->keys[i], N);
-        return set_cuts(res, d, user_cuts, n_user);
+            out[i] = (uint8_t)crm__rfm_cut_bin(user_cuts, n_user, sc->keys[i], N);
+        return crm__rfm_set_cuts(res, d, user_cuts, n_user);
     }
     if (n == 0)
-        return set_cuts(res, d, NULL, 0);
+        return crm__rfm_set_cuts(res, d, NULL, 0);
     crm_status st = rank_order(sc->keys, n, sc->ord);
     if (st)
         return st;
@@ -310,13 +322,13 @@ static crm_status score_dim(scorer *sc, int d, const int64_t *user_cuts, size_t 
     if (res->rule[d] == CRM_RFM_TIE_RFM_R) {
         rfm_r_cuts(sc->keys, n, N, acut);
         for (size_t r = 0; r < n; r++) {
-            uint32_t b = cut_bin(acut, N - 1, sc->keys[r], N);
+            uint32_t b = crm__rfm_cut_bin(acut, N - 1, sc->keys[r], N);
             out[sc->ord[r]] = (uint8_t)(rev ? N + 1 - b : b);
         }
     } else {
         rank_scores(sc->keys, sc->ord, n, N, res->rule[d] == CRM_RFM_TIE_NTILE, rev, out, acut);
     }
-    return set_cuts(res, d, acut, N - 1);
+    return crm__rfm_set_cuts(res, d, acut, N - 1);
 }
 
 /* ---- segments -------------------------------------------------------------- */
@@ -375,7 +387,7 @@ static crm_status check_cuts(const char *fn, char dim, const int64_t *cuts, size
     return CRM_OK;
 }
 
-static crm_status resolve(const char *fn, const crm_rfm_options *opt, crm_rfm_options *o)
+crm_status crm__rfm_resolve(const char *fn, const crm_rfm_options *opt, crm_rfm_options *o)
 {
     crm_rfm_options_init(o, CRM_RFM_OPTIONS_VERSION);
     crm_status st = crm__options_resolve(o, opt, options_size, CRM_RFM_OPTIONS_VERSION,
@@ -419,15 +431,21 @@ static crm_status score_all(crm_rfm_result *res, const crm_rfm_options *o)
     crm__free(sc.ord);
     if (st)
         return st;
+    return crm__rfm_segments(res, o);
+}
+
+crm_status crm__rfm_segments(crm_rfm_result *res, const crm_rfm_options *o)
+{
     if (o->no_segments)
         return CRM_OK;
-    st = o->map ? crm__rfm_map_copy(&res->map, o->map) : crm__rfm_map_default(&res->map, res->bins);
+    crm_status st = o->map ? crm__rfm_map_copy(&res->map, o->map)
+                           : crm__rfm_map_default(&res->map, res->bins);
     if (!st && res->map)
         st = segment_stats(res);
     return st;
 }
 
-static crm_status result_new(crm_rfm_result **out, size_t n, uint32_t bins, int64_t asof)
+crm_status crm__rfm_result_new(crm_rfm_result **out, size_t n, uint32_t bins, int64_t asof)
 {
     crm_rfm_result *res = crm__malloc(sizeof *res);
     if (!res)
@@ -451,7 +469,25 @@ static crm_status result_new(crm_rfm_result **out, size_t n, uint32_t bins, int6
     return CRM_OK;
 }
 
-static crm_status finish(crm_rfm_result **out, crm_rfm_result *res, const crm_rfm_options *o)
+crm_status crm__rfm_result_of(crm_rfm_result **out, const crm_profiles *profiles,
+                              uint32_t bins)
+{
+    size_t n = crm_profiles_count(profiles);
+    crm_rfm_result *res;
+    crm_status st = crm__rfm_result_new(&res, n, bins, crm_profiles_asof(profiles));
+    if (st)
+        return st;
+    if (n) {
+        memcpy(res->id, crm_profiles_customer_id(profiles), n * sizeof *res->id);
+        memcpy(res->rec, crm_profiles_recency_days(profiles), n * sizeof *res->rec);
+        memcpy(res->freq, crm_profiles_frequency(profiles), n * sizeof *res->freq);
+        memcpy(res->mon, crm_profiles_monetary(profiles), n * sizeof *res->mon);
+    }
+    *out = res;
+    return CRM_OK;
+}
+
+crm_status crm__rfm_finish(crm_rfm_result **out, crm_rfm_result *res, const crm_rfm_options *o)
 {
     crm_status st = score_all(res, o);
     if (st) {
@@ -472,21 +508,14 @@ CRM_API crm_status crm_rfm_score(crm_rfm_result **out, const crm_profiles *profi
     if (!profiles)
         return crm__fail(CRM_EINVAL, "%s: profiles is NULL", fn);
     crm_rfm_options o;
-    crm_status st = resolve(fn, opt, &o);
+    crm_status st = crm__rfm_resolve(fn, opt, &o);
     if (st)
         return st;
-    size_t n = crm_profiles_count(profiles);
     crm_rfm_result *res;
-    st = result_new(&res, n, o.bins, crm_profiles_asof(profiles));
+    st = crm__rfm_result_of(&res, profiles, o.bins);
     if (st)
         return st;
-    if (n) {
-        memcpy(res->id, crm_profiles_customer_id(profiles), n * sizeof *res->id);
-        memcpy(res->rec, crm_profiles_recency_days(profiles), n * sizeof *res->rec);
-        memcpy(res->freq, crm_profiles_frequency(profiles), n * sizeof *res->freq);
-        memcpy(res->mon, crm_profiles_monetary(profiles), n * sizeof *res->mon);
-    }
-    return finish(out, res, &o);
+    return crm__rfm_finish(out, res, &o);
 }
 
 CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out, const uint64_t *customer_id,
@@ -501,7 +530,7 @@ CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out, const uint64_t *c
     if (n && (!customer_id || !recency_days || !frequency || !monetary))
         return crm__fail(CRM_EINVAL, "%s: a column is NULL with n = %zu", fn, n);
     crm_rfm_options o;
-    crm_status st = resolve(fn, opt, &o);
+    crm_status st = crm__rfm_resolve(fn, opt, &o);
     if (st)
         return st;
     for (size_t i = 0; i < n; i++) {
@@ -516,7 +545,7 @@ CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out, const uint64_t *c
                              recency_days[i]);
     }
     crm_rfm_result *res;
-    st = result_new(&res, n, o.bins, -1);
+    st = crm__rfm_result_new(&res, n, o.bins, -1);
     if (st)
         return st;
     if (n) {
@@ -525,7 +554,7 @@ CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out, const uint64_t *c
         memcpy(res->freq, frequency, n * sizeof *res->freq);
         memcpy(res->mon, monetary, n * sizeof *res->mon);
     }
-    return finish(out, res, &o);
+    return crm__rfm_finish(out, res, &o);
 }
 
 /* ---- getters ---------------------------------------------------------------- */
@@ -600,7 +629,7 @@ CRM_API crm_status crm_rfm_explain(const crm_rfm_result *res, size_t row, int di
     if (dim < 0 || dim > 2)
         return crm__fail(CRM_EINVAL, "crm_rfm_explain: dim = %d is not a crm_rfm_dim", dim);
     uint32_t N = res->bins, rule = res->rule[dim];
-    int rev = dim == CRM_RFM_DIM_R && rule != CRM_RFM_RULE_CUTS && r_reversed(rule);
+    int rev = dim == CRM_RFM_DIM_R && rule != CRM_RFM_RULE_CUTS && crm__rfm_r_reversed(rule);
     const uint8_t *score = res->score[dim];
     crm_rfm_explanation e = { .version = CRM_RFM_EXPLANATION_VERSION };
     e.score = score[row];
@@ -608,12 +637,12 @@ CRM_API crm_status crm_rfm_explain(const crm_rfm_result *res, size_t row, int di
     e.rule = rule;
     e.value = dim == CRM_RFM_DIM_R ? res->rec[row]
                                    : (dim == CRM_RFM_DIM_F ? (int64_t)res->freq[row] : res->mon[row]);
-    e.key = key_of(res, dim, row);
+    e.key = crm__rfm_key(res, dim, row);
     e.count = res->n;
     uint64_t below = 0, before = 0, in_bin = 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (size_t i = 0; i < res->n; i++) {
-        int64_t k = key_of(res, dim, i);
+        int64_t k = crm__rfm_key(res, dim, i);
         uint32_t b = rev ? N + 1 - score[i] : score[i];
         below += k < e.key || (k == e.key && i < row);
         before += b < e.bin;

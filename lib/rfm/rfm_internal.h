@@ -44,4 +44,34 @@ struct crm_rfm_result {
     crm_rfm_segment_stats *stats; /* one per label */
 };
 
+/* ---- shared by rfm.c and rfm_partial.c ------------------------------------ */
+
+/* R is reversed (score = N + 1 - bin of recency ascending) under this rule. */
+int crm__rfm_r_reversed(uint32_t rule);
+/* Key of a row in dimension dim under res->rule[dim]. */
+int64_t crm__rfm_key(const crm_rfm_result *res, int dim, size_t row);
+/* Bin formulas of a 1-based rank r among len customers. */
+uint32_t crm__rfm_ntile_bin(uint64_t r, uint64_t len, uint32_t N);
+uint32_t crm__rfm_qcut_bin(uint64_t r, uint64_t len, uint32_t N);
+/* 1 + #{cuts <= key}, at most N. */
+uint32_t crm__rfm_cut_bin(const int64_t *cuts, size_t nc, int64_t key, uint32_t N);
+/* rfm_r cut point ceil(q + 1) from the values around the quantile. */
+int64_t crm__rfm_r_cut(int64_t x0, int64_t x1, uint64_t rem, uint32_t N);
+/* last[b] = last rank of bin b (b = 1..N) under a rank rule. */
+void crm__rfm_bin_ends(size_t n, uint32_t N, int ntile, uint64_t *last);
+/* Frozen-mode cuts from the largest key owned by each bin. */
+void crm__rfm_frozen_cuts(const int64_t *own, const int *has, uint32_t N, int64_t *cuts);
+/* Store ascending key-scale cuts of dimension d (and the public form). */
+crm_status crm__rfm_set_cuts(crm_rfm_result *res, int d, const int64_t *acut, size_t nc);
+/* Resolved, validated options. */
+crm_status crm__rfm_resolve(const char *fn, const crm_rfm_options *opt, crm_rfm_options *o);
+/* Result with columns allocated (n rows) / copied from a profile table. */
+crm_status crm__rfm_result_new(crm_rfm_result **out, size_t n, uint32_t bins, int64_t asof);
+crm_status crm__rfm_result_of(crm_rfm_result **out, const crm_profiles *profiles,
+                              uint32_t bins);
+/* Score a result whose columns are filled; frees it on failure. */
+crm_status crm__rfm_finish(crm_rfm_result **out, crm_rfm_result *res, const crm_rfm_options *o);
+/* Segment column, map copy and segment summaries of a scored result. */
+crm_status crm__rfm_segments(crm_rfm_result *res, const crm_rfm_options *o);
+
 #endif

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "segment/segment_int.h"
 
@@ -305,6 +306,57 @@ static interval cmp_interval(int op, const seg_value *v)
     return r;
 }
 
+static bool type_signed(int type)
+{
+    return type == CRM_SEGMENT_I8 || type == CRM_SEGMENT_I16 || type == CRM_SEGMENT_I32 ||
+           type == CRM_SEGMENT_I64;
+}
+
+#define SIGN_BIT (UINT64_C(1) << 63)
+
+/* Order-preserving map of a value of an integer column type to uint64. */
+static uint64_t key_of(int type, seg_wide v)
+{
+    return type_signed(type) ? (uint64_t)(int64_t)v ^ SIGN_BIT : (uint64_t)v;
+}
+
+static int cmp_klo(const void *a, const void *b)
+{
+    const seg_range *x = a, *y = b;
+    return (x->klo > y->klo) - (x->klo < y->klo);
+}
+
+static int cmp_flo(const void *a, const void *b)
+{
+    const seg_range *x = a, *y = b;
+    return (x->flo > y->flo) - (x->flo < y->flo);
+}
+
+/* Sort the ranges of a long `in` list and merge overlapping or adjacent ones,
+ * so each value is looked up by one binary search. */
+static void sort_merge(seg_rtest *r)
+{
+    bool f = r->type == CRM_SEGMENT_F64;
+    qsort(r->ranges, r->nranges, sizeof *r->ranges, f ? cmp_flo : cmp_klo);
+    size_t o = 0;
+    for (size_t i = 1; i < r->nranges; i++) {
+        seg_range *cur = &r->ranges[o];
+        const seg_range *nx = &r->ranges[i];
+        bool join = f ? nx->flo <= cur->fhi
+                      : (cur->khi == UINT64_MAX || nx->klo <= cur->khi + 1);
+        if (join) {
+            if (f ? nx->fhi > cur->fhi : nx->khi > cur->khi) {
+                cur->fhi = nx->fhi;
+                cur->khi = nx->khi;
+            }
+        } else {
+            r->ranges[++o] = *nx;
+        }
+    }
+    r->nranges = o + 1;
+    r->sorted = 1;
+}
+
 static crm_status rule_error(size_t *err_offset, size_t off, const char *fmt, ...)
     CRM__PRINTF(3, 4);
 static crm_status rule_error(size_t *err_offset, size_t off, const char *fmt, ...)
@@ -371,12 +423,16 @@ static crm_status resolve_numeric(seg_rtest *r, const crm_segment_program *g,
                 continue;
             rg->lo = (uint64_t)iv.lo;
             rg->span = (uint64_t)(iv.hi - iv.lo);
+            rg->klo = key_of(c->type, iv.lo);
+            rg->khi = key_of(c->type, iv.hi);
         }
         r->nranges++;
     }
     if (r->nranges == 0) {
         r->kind = SEG_R_CONST;
         r->constval = r->negate;
+    } else if (r->nranges > SEG_SET_MIN) {
+        sort_merge(r);
     }
     return CRM_OK;
 }
@@ -468,21 +524,42 @@ crm_status crm__segment_resolve(seg_rtest **out, const crm_segment_program *g,
 #define BLOCK_WORDS 64u
 #define BLOCK_BITS (BLOCK_WORDS * 64u)
 
-/* out[w] (|)= bits of lo <= x <= hi over m values, via one unsigned compare. */
+/* Pack 64 bytes of 0/1 into a word, byte j -> bit j. */
+static inline uint64_t pack64(const uint8_t *c)
+{
+    uint64_t b = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (unsigned k = 0; k < 8; k++) {
+        uint64_t w;
+        memcpy(&w, c + 8 * k, 8);
+        b |= ((w * UINT64_C(0x0102040810204080)) >> 56) << (8 * k);
+    }
+#else
+    for (unsigned j = 0; j < 64; j++)
+        b |= (uint64_t)c[j] << j;
+#endif
+    return b;
+}
+
+/* out[w] (|)= bits of lo <= x <= hi over m values, via one unsigned compare:
+ * 64 compares into bytes (vectorisable), then packed. */
 #define RANGE_KERNEL(NAME, T, UT)                                                     \
     static void NAME(const void *col, size_t m, uint64_t lo64, uint64_t span64,       \
                      uint64_t *out, int acc)                                          \
     {                                                                                 \
         const T *x = (const T *)col;                                                  \
         const UT lo = (UT)lo64, span = (UT)span64;                                    \
+        uint8_t c[64];                                                                \
         for (size_t w = 0; w * 64 < m; w++) {                                         \
             size_t k = m - w * 64 < 64 ? m - w * 64 : 64;                             \
             const T *xp = x + w * 64;                                                 \
-            uint64_t b = 0;                                                           \
+            uint64_t b;                                                               \
             if (k == 64) {                                                            \
                 for (unsigned j = 0; j < 64; j++)                                     \
-                    b |= (uint64_t)((UT)((UT)xp[j] - lo) <= span) << j;               \
+                    c[j] = (UT)((UT)xp[j] - lo) <= span;                              \
+                b = pack64(c);                                                        \
             } else {                                                                  \
+                b = 0;                                                                \
                 for (unsigned j = 0; j < k; j++)                                      \
                     b |= (uint64_t)((UT)((UT)xp[j] - lo) <= span) << j;               \
             }                                                                         \
@@ -501,12 +578,20 @@ RANGE_KERNEL(range_u64, uint64_t, uint64_t)
 
 static void range_f64(const double *x, size_t m, double lo, double hi, uint64_t *out, int acc)
 {
+    uint8_t c[64];
     for (size_t w = 0; w * 64 < m; w++) {
         size_t k = m - w * 64 < 64 ? m - w * 64 : 64;
         const double *xp = x + w * 64;
-        uint64_t b = 0;
-        for (unsigned j = 0; j < k; j++)
-            b |= (uint64_t)((xp[j] >= lo) & (xp[j] <= hi)) << j;
+        uint64_t b;
+        if (k == 64) {
+            for (unsigned j = 0; j < 64; j++)
+                c[j] = (uint8_t)((xp[j] >= lo) & (xp[j] <= hi));
+            b = pack64(c);
+        } else {
+            b = 0;
+            for (unsigned j = 0; j < k; j++)
+                b |= (uint64_t)((xp[j] >= lo) & (xp[j] <= hi)) << j;
+        }
         out[w] = acc ? out[w] | b : b;
     }
 }
@@ -514,12 +599,77 @@ static void range_f64(const double *x, size_t m, double lo, double hi, uint64_t 
 static void cat_kernel(const uint32_t *x, size_t m, const uint8_t *lut, uint32_t nn,
                        uint64_t *out)
 {
+    uint8_t c[64];
     for (size_t w = 0; w * 64 < m; w++) {
         size_t k = m - w * 64 < 64 ? m - w * 64 : 64;
         const uint32_t *xp = x + w * 64;
+        if (k == 64) {
+            for (unsigned j = 0; j < 64; j++)
+                c[j] = lut[xp[j] < nn ? xp[j] : nn];
+            out[w] = pack64(c);
+        } else {
+            uint64_t b = 0;
+            for (unsigned j = 0; j < k; j++)
+                b |= (uint64_t)lut[xp[j] < nn ? xp[j] : nn] << j;
+            out[w] = b;
+        }
+    }
+}
+
+/* Index of the last range whose low bound is <= key, + 1 (0: none). */
+#define UPPER(N, R, FIELD, KEY)                                                       \
+    do {                                                                              \
+        size_t lo_ = 0, hi_ = (N);                                                    \
+        while (lo_ < hi_) {                                                           \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                      \
+            if ((R)[mid_].FIELD <= (KEY))                                             \
+                lo_ = mid_ + 1;                                                       \
+            else                                                                      \
+                hi_ = mid_;                                                           \
+        }                                                                             \
+        pos_ = lo_;                                                                   \
+    } while (0)
+
+/* out[w] = bits of "value in one of the sorted disjoint ranges". */
+#define SET_KERNEL(NAME, T, KEYEXPR)                                                  \
+    static void NAME(const void *col, size_t m, const seg_range *rg, size_t n,        \
+                     uint64_t *out)                                                   \
+    {                                                                                 \
+        const T *x = (const T *)col;                                                  \
+        for (size_t w = 0; w * 64 < m; w++) {                                         \
+            size_t k = m - w * 64 < 64 ? m - w * 64 : 64;                             \
+            uint64_t b = 0;                                                           \
+            for (unsigned j = 0; j < k; j++) {                                        \
+                T v = x[w * 64 + j];                                                  \
+                uint64_t key = KEYEXPR;                                               \
+                size_t pos_;                                                          \
+                UPPER(n, rg, klo, key);                                               \
+                b |= (uint64_t)(pos_ > 0 && key <= rg[pos_ - 1].khi) << j;            \
+            }                                                                         \
+            out[w] = b;                                                               \
+        }                                                                             \
+    }
+
+SET_KERNEL(set_i8, int8_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u8, uint8_t, (uint64_t)v)
+SET_KERNEL(set_i16, int16_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u16, uint16_t, (uint64_t)v)
+SET_KERNEL(set_i32, int32_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u32, uint32_t, (uint64_t)v)
+SET_KERNEL(set_i64, int64_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u64, uint64_t, (uint64_t)v)
+
+static void set_f64(const double *x, size_t m, const seg_range *rg, size_t n, uint64_t *out)
+{
+    for (size_t w = 0; w * 64 < m; w++) {
+        size_t k = m - w * 64 < 64 ? m - w * 64 : 64;
         uint64_t b = 0;
-        for (unsigned j = 0; j < k; j++)
-            b |= (uint64_t)lut[xp[j] < nn ? xp[j] : nn] << j;
+        for (unsigned j = 0; j < k; j++) {
+            double v = x[w * 64 + j];
+            size_t pos_;
+            UPPER(n, rg, flo, v); /* NaN: no low bound is <= it, pos_ = 0 */
+            b |= (uint64_t)(pos_ > 0 && v <= rg[pos_ - 1].fhi) << j;
+        }
         out[w] = b;
     }
 }
@@ -542,7 +692,22 @@ static void run_test(const seg_rtest *r, size_t base, size_t m, uint64_t *out)
         cat_kernel((const uint32_t *)r->col + base, m, r->lut, r->n_names, out);
     } else {
         const void *col = (const char *)r->col + base * elem_size(r->type);
-        for (size_t i = 0; i < r->nranges; i++) {
+        if (r->sorted) {
+            const seg_range *g = r->ranges;
+            size_t k = r->nranges;
+            switch (r->type) {
+            case CRM_SEGMENT_I8: set_i8(col, m, g, k, out); break;
+            case CRM_SEGMENT_U8: set_u8(col, m, g, k, out); break;
+            case CRM_SEGMENT_I16: set_i16(col, m, g, k, out); break;
+            case CRM_SEGMENT_U16: set_u16(col, m, g, k, out); break;
+            case CRM_SEGMENT_I32: set_i32(col, m, g, k, out); break;
+            case CRM_SEGMENT_U32: set_u32(col, m, g, k, out); break;
+            case CRM_SEGMENT_I64: set_i64(col, m, g, k, out); break;
+            case CRM_SEGMENT_U64: set_u64(col, m, g, k, out); break;
+            default: set_f64(col, m, g, k, out); break;
+            }
+        }
+        for (size_t i = 0; !r->sorted && i < r->nranges; i++) {
             const seg_range *g = &r->ranges[i];
             int acc = i > 0;
             switch (r->type) {

@@ -10,8 +10,8 @@ from .errors import (CrmError, CrmOverflowError, DataError, InvalidArgument,
 from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
-from .rfm import (RfmResult, migration, migration_rates, register_migration, rfm,
-                  rfm_lint)
+from .rfm import (RfmResult, RfmThresholds, migration, migration_rates, register_migration,
+                  rfm, rfm_lint, rfm_partial, rfm_thresholds)
 # segment:
 from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
@@ -22,7 +22,8 @@ from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, co
 from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 from .attribution import (CONVERSION_DTYPE, MODELS, TOUCH_DTYPE, MarkovResult, PathTable,
-                          events_credit, in_control, outcomes, uplift)
+                          events_credit, events_credit_from_partials, events_credit_partial,
+                          in_control, outcomes, uplift)
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
 from .partial import profiles_from_bytes, profiles_to_bytes
@@ -48,8 +49,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "StateError", "VersionError", "from_day", "profiles",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
-__all__ += ["RfmResult", "migration", "migration_rates", "register_migration", "rfm",
-            "rfm_lint"]
+__all__ += ["RfmResult", "RfmThresholds", "migration", "migration_rates",
+            "register_migration", "rfm", "rfm_lint", "rfm_partial", "rfm_thresholds"]
 # segment:
 __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:
@@ -60,6 +61,7 @@ __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "coh
 __all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 __all__ += ["CONVERSION_DTYPE", "MODELS", "MarkovResult", "PathTable", "TOUCH_DTYPE",
-            "events_credit", "in_control", "outcomes", "uplift"]
+            "events_credit", "events_credit_from_partials", "events_credit_partial",
+            "in_control", "outcomes", "uplift"]
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]

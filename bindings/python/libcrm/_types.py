@@ -89,6 +89,8 @@ class RfmSegmentStats(ctypes.Structure):
 
 
 STRUCT_IDS.update({10: RfmOptions, 11: RfmBox, 12: RfmExplanation, 13: RfmSegmentStats})
+
+
 class SegmentOptions(ctypes.Structure):
     """``crm_segment_options`` (version 1)."""
 

@@ -4,7 +4,7 @@ import ctypes
 import math
 
 from . import _types
-from ._arrays import column
+from ._arrays import as_records, column
 from ._convert import to_day
 from ._lib import P, SZ, c_status, declare_all, lib
 from .profiles import Profiles, profiles as _build_profiles
@@ -15,6 +15,7 @@ declare_all({
     "crm_rfm_options_frozen": (c_status, [P, _P_OPT]),
     "crm_rfm_score": (c_status, [ctypes.POINTER(P), P, _P_OPT]),
     "crm_rfm_score_columns": (c_status, [ctypes.POINTER(P), P, P, P, P, SZ, _P_OPT]),
+    "crm_rfm_score_orders": (c_status, [ctypes.POINTER(P), P, SZ, ctypes.c_int64, _P_OPT]),
     "crm_rfm_free": (None, [P]),
     "crm_rfm_count": (SZ, [P]),
     "crm_rfm_bins": (ctypes.c_uint32, [P]),
@@ -44,6 +45,17 @@ declare_all({
     "crm_rfm_migration_col_label": (ctypes.c_char_p, [P, SZ]),
     "crm_rfm_migration_counts": (P, [P]),
     "crm_rfm_migration_rates": (P, [P]),
+    "crm_rfm_partial_new": (c_status, [ctypes.POINTER(P), P]),
+    "crm_rfm_partial_ties": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_partial_merge": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_partial_serialize": (c_status, [ctypes.POINTER(P), ctypes.POINTER(SZ), P]),
+    "crm_rfm_partial_deserialize": (c_status, [ctypes.POINTER(P), ctypes.c_char_p, SZ]),
+    "crm_rfm_partial_free": (None, [P]),
+    "crm_rfm_partial_count": (ctypes.c_uint64, [P]),
+    "crm_rfm_thresholds_new": (c_status, [ctypes.POINTER(P), P, P, _P_OPT]),
+    "crm_rfm_thresholds_pending": (SZ, [P]),
+    "crm_rfm_thresholds_free": (None, [P]),
+    "crm_rfm_score_thresholds": (c_status, [ctypes.POINTER(P), P, P]),
 })
 
 TIES = {"ntile": 0, "qcut_rank": 1, "rfm_r": 2}
@@ -243,6 +255,21 @@ class RfmResult:
         out["hi"] = None if e.hi == 2**63 - 1 else e.hi
         return out
 
+    def segment_columns(self):
+        """Columns by the rule language's names, for :func:`libcrm.select`:
+        ``r, f, m``, ``rfm_segment`` (codes and names) and the profile
+        fields (the whole table when scored from one)."""
+        cols = {"r": self.r, "f": self.f, "m": self.m}
+        if self.segment_code is not None:
+            cols["rfm_segment"] = (self.segment_code, self.segment_names)
+        prof = getattr(self, "_profiles", None)
+        if prof is not None:
+            cols["__profiles__"] = prof
+        else:
+            cols.update(customer_id=self.customer_id, recency_days=self.recency_days,
+                        frequency=self.frequency, monetary=self.monetary)
+        return cols
+
     def __repr__(self):
         return f"<libcrm.RfmResult customers={len(self)} bins={self.bins} asof={self.asof}>"
 
@@ -263,6 +290,8 @@ def _score(source, asof, bins, tie, segment_map, cuts, frozen_from=None):
     if not isinstance(source, Profiles):
         if asof is None:
             raise ValueError("asof is required when scoring orders")
+        if frozen_from is None:  # the fast path: no profile table
+            return _score_orders(source, to_day(asof), bins, tie, segment_map, cuts)
         source = _build_profiles(source, asof)
     elif asof is not None and to_day(asof) != source.asof:
         raise ValueError(f"asof {to_day(asof)} differs from the profiles' asof {source.asof}")
@@ -277,6 +306,22 @@ def _score(source, asof, bins, tie, segment_map, cuts, frozen_from=None):
         opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
         lib.crm_rfm_score(ctypes.byref(out), source._h, ctypes.byref(opt))
         del keep
+    finally:
+        if m:
+            m.close()
+    res = RfmResult(out.value)
+    res._profiles = source
+    return res
+
+
+def _score_orders(orders, asof, bins, tie, segment_map, cuts):
+    addr, n, keep_orders = as_records(orders, _types.Order)
+    m, none = _map_for(segment_map, bins)
+    out = P()
+    try:
+        opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
+        lib.crm_rfm_score_orders(ctypes.byref(out), addr, n, asof, ctypes.byref(opt))
+        del keep, keep_orders
     finally:
         if m:
             m.close()
@@ -419,3 +464,140 @@ def migration_rates(counts):
         total = sum(row)
         out.append([c / total if total else None for c in row])
     return out
+
+
+# ---- scale-out: partials ----------------------------------------------------
+
+class _Partial:
+    """Owns a C crm_rfm_partial."""
+
+    def __init__(self, handle):
+        self.h = P(handle)
+
+    def __del__(self):
+        if getattr(self, "h", None) is not None and self.h.value:
+            lib.crm_rfm_partial_free(self.h)
+            self.h = None
+
+    @classmethod
+    def load(cls, blob):
+        blob = bytes(blob)
+        out = P()
+        lib.crm_rfm_partial_deserialize(ctypes.byref(out), blob, len(blob))
+        return cls(out.value)
+
+    def to_bytes(self):
+        buf, n = P(), SZ()
+        lib.crm_rfm_partial_serialize(ctypes.byref(buf), ctypes.byref(n), self.h)
+        try:
+            return ctypes.string_at(buf, n.value)
+        finally:
+            lib.crm_bytes_free(buf)
+
+
+def _merge_blobs(blobs):
+    """Merged _Partial of serialised partials (at least one)."""
+    parts = [_Partial.load(b) for b in blobs]
+    if not parts:
+        raise ValueError("no partials")
+    acc = parts[0]
+    for nxt in parts[1:]:
+        out = P()
+        lib.crm_rfm_partial_merge(ctypes.byref(out), acc.h, nxt.h)
+        acc = _Partial(out.value)
+    return acc
+
+
+def _profiles_of(orders_or_profiles, asof):
+    if isinstance(orders_or_profiles, Profiles):
+        return orders_or_profiles
+    if asof is None:
+        raise ValueError("asof is required when passing orders")
+    return _build_profiles(orders_or_profiles, asof)
+
+
+def rfm_partial(orders_or_profiles, asof=None):
+    """Round-1 partial (bytes) of one customer-disjoint partition: exact
+    histograms of recency, frequency and monetary. Merge them with
+    :func:`rfm_thresholds`."""
+    prof = _profiles_of(orders_or_profiles, asof)
+    out = P()
+    lib.crm_rfm_partial_new(ctypes.byref(out), prof._h)
+    return _Partial(out.value).to_bytes()
+
+
+class RfmThresholds:
+    """Thresholds of the whole population, finalised from the merged
+    partials of every partition (picklable: it is rebuilt from the merged
+    bytes and the options).
+
+    ``pending``: rank boundaries that still need round 2 (a value split over
+    two bins): then collect ``ties_partial(profiles)`` from every partition
+    and call ``with_ties(blobs)``. ``score(profiles)`` scores one partition
+    exactly as :func:`rfm` scores the whole population.
+    """
+
+    def __init__(self, hist, ties=None, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=None):
+        self._args = (bytes(hist), None if ties is None else bytes(ties), bins, tie,
+                      segment_map, cuts)
+        self._hist = _Partial.load(hist)
+        self._ties = None if ties is None else _Partial.load(ties)
+        m, none = _map_for(segment_map, bins)
+        out = P()
+        try:
+            opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
+            lib.crm_rfm_thresholds_new(ctypes.byref(out), self._hist.h,
+                                       self._ties.h if self._ties else None, ctypes.byref(opt))
+            del keep
+        finally:
+            if m:
+                m.close()
+        self._h = P(out.value)
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None and h.value:
+            lib.crm_rfm_thresholds_free(h)
+            self._h = None
+
+    def __reduce__(self):
+        return (RfmThresholds, self._args)
+
+    @property
+    def pending(self):
+        """Boundaries waiting for the round-2 ties partials (0: ready to score)."""
+        return lib.crm_rfm_thresholds_pending(self._h)
+
+    @property
+    def customers(self):
+        """Customers of the whole population."""
+        return lib.crm_rfm_partial_count(self._hist.h)
+
+    def ties_partial(self, orders_or_profiles, asof=None):
+        """Round-2 partial (bytes) of one partition."""
+        prof = _profiles_of(orders_or_profiles, asof)
+        out = P()
+        lib.crm_rfm_partial_ties(ctypes.byref(out), prof._h, self._h)
+        return _Partial(out.value).to_bytes()
+
+    def with_ties(self, blobs):
+        """Thresholds completed by the round-2 partials of every partition."""
+        merged = _merge_blobs(blobs).to_bytes()
+        hist, _, bins, tie, segment_map, cuts = self._args
+        return RfmThresholds(hist, merged, bins, tie, segment_map, cuts)
+
+    def score(self, orders_or_profiles, asof=None):
+        """Scores of one partition (an :class:`RfmResult`)."""
+        prof = _profiles_of(orders_or_profiles, asof)
+        out = P()
+        lib.crm_rfm_score_thresholds(ctypes.byref(out), prof._h, self._h)
+        res = RfmResult(out.value)
+        res._profiles = prof
+        return res
+
+
+def rfm_thresholds(blobs, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=None):
+    """Merge round-1 partials (bytes from :func:`rfm_partial`, one per
+    customer-disjoint partition) into :class:`RfmThresholds` of the whole."""
+    merged = _merge_blobs(blobs).to_bytes()
+    return RfmThresholds(merged, None, bins, tie, segment_map, cuts)

@@ -119,12 +119,20 @@ class _Env:
 
 def _categorical(codes, names, n, name):
     enc = [s.encode("utf-8") if isinstance(s, str) else bytes(s) for s in names]
+    if len(codes) != n:
+        raise ValueError(f"column {name!r} has {len(codes)} values, the table {n} customers")
+    if np is not None:
+        c = np.asarray(codes)
+        if c.dtype.kind not in "iu":
+            c = c.astype(np.int64)
+        ok = (c >= 0) & (c < len(enc))
+        buf = np.where(ok, c, _NULL_CODE).astype(np.uint32)
+        addr = buf.__array_interface__["data"][0] if n else None
+        return ("cat", addr, enc, buf)
     buf = (ctypes.c_uint32 * max(1, n))()
     for i, c in enumerate(codes):
         c = int(c)
         buf[i] = c if 0 <= c < len(enc) else _NULL_CODE
-    if len(codes) != n:
-        raise ValueError(f"column {name!r} has {len(codes)} values, the table {n} customers")
     return ("cat", ctypes.addressof(buf), enc, buf)
 
 
@@ -132,9 +140,9 @@ def _column(values, n, name):
     """('num', type code, address, keepalive) or ('cat', address, names, keepalive)."""
     if hasattr(values, "categories") and hasattr(values, "codes"):  # pandas Categorical
         return _categorical(list(values.codes), [str(c) for c in values.categories], n, name)
-    if isinstance(values, tuple) and len(values) == 2 and not isinstance(values[1], (int, float)):
+    if _is_pair(values):
         codes, names = values
-        return _categorical(list(codes), list(names), n, name)
+        return _categorical(codes, list(names), n, name)
     if np is not None and hasattr(values, "__array_interface__"):
         arr = np.asarray(values)
         if arr.ndim != 1:
@@ -186,42 +194,147 @@ def _from_list(vals, n, name):
     return ("num", code, ctypes.addressof(buf), buf)
 
 
-def _source_env(source, columns):
-    """Environment of a source (Profiles, a result with columns, a mapping
-    of columns, or None) plus extra columns."""
+def _result_columns(source):
+    """Columns of one source by the spec's field names, as
+    ``(customer_ids or None, profiles or None, {name: column})``."""
     from .profiles import Profiles
-    cols = dict(columns)
     if isinstance(source, Profiles):
-        env = _Env(len(source))
-        env.bind_profiles(source)
+        return source.customer_id, source, {f: getattr(source, f) for f in _PROFILE_FIELDS}
+    if hasattr(source, "segment_columns"):
+        # any result exposing its columns by the spec's names (e.g. CLV)
+        cols = dict(source.segment_columns())
+        prof = cols.pop("__profiles__", None)
+        ids = cols.get("customer_id", prof.customer_id if prof is not None else None)
+        return ids, prof, cols
+    if all(hasattr(source, a) for a in ("r", "f", "m", "segment_names", "customer_id")):
+        # an RFM result (libcrm.rfm): profile fields it carries, scores, segment
+        cols = {k: getattr(source, k) for k in
+                ("customer_id", "recency_days", "frequency", "monetary", "r", "f", "m")}
+        if getattr(source, "segment_code", None) is not None:
+            cols["rfm_segment"] = (source.segment_code, list(source.segment_names))
+        return source.customer_id, None, cols
+    if hasattr(source, "stage_code") and hasattr(source, "customer_id"):
+        # a lifecycle table (libcrm.lifecycle): stage and its scenario
+        from .lifecycle import SCENARIOS, STAGES
+        cols = {"customer_id": source.customer_id,
+                "stage": (source.stage_code, list(STAGES)),
+                "scenario": (source.stage_code, [SCENARIOS[s] for s in STAGES])}
+        return source.customer_id, None, cols
+    if hasattr(source, "items"):
+        cols = dict(source.items())
+        return cols.get("customer_id"), None, cols
+    raise TypeError("select() needs a Profiles table, an RFM or lifecycle result, a result "
+                    "with segment_columns(), a mapping of columns, or a list of these; got "
+                    f"{type(source).__name__}")
+
+
+_PROFILE_FIELDS = ("customer_id", "first_day", "last_day", "recency_days", "frequency",
+                   "monetary", "tenure_days", "gap_avg", "purchase_days")
+
+
+def _is_pair(values):
+    return isinstance(values, tuple) and len(values) == 2 and \
+        not isinstance(values[1], (int, float))
+
+
+def _length(values):
+    return len(values[0]) if _is_pair(values) else len(values)
+
+
+def _take(base_ids, ids, values, null):
+    """values (in ``ids`` order) reordered to ``base_ids``; customers missing
+    from ``ids`` get ``null``. Returns (column, every customer found)."""
+    if np is not None:
+        b = np.asarray(base_ids, dtype=np.uint64)
+        o = np.asarray(ids, dtype=np.uint64)
+        if len(o) == 0:
+            return [null] * len(b), len(b) == 0
+        pos = np.minimum(np.searchsorted(o, b), len(o) - 1)
+        found = o[pos] == b
+        if isinstance(values, np.ndarray):
+            if found.all():
+                return values[pos], True
+            return np.where(found, values[pos].astype(np.float64), null), False
+        vals = list(values)
+        return [vals[p] if f else null for p, f in zip(pos.tolist(), found.tolist())], \
+            bool(found.all())
+    index = {c: i for i, c in enumerate(ids)}
+    vals = list(values)
+    out = [vals[index[c]] if c in index else null for c in base_ids]
+    return out, all(c in index for c in base_ids)
+
+
+def _align(base_ids, ids, values):
+    """A column of another source in the base customer order; customers it
+    lacks are null (a numeric column then becomes float64 with NaN)."""
+    if _is_pair(values):
+        codes, names = values
+        codes = np.asarray(codes).astype(np.int64) if np is not None else list(codes)
+        col, _ = _take(base_ids, ids, codes, -1)
+        return (col, names)
+    if np is not None and hasattr(values, "__array_interface__"):
+        arr = np.asarray(values)
+        if arr.dtype.kind in "iubf":
+            col, _ = _take(base_ids, ids, arr, np.nan)
+            return col
+        values = arr.tolist()
+    vals = list(values)
+    if any(isinstance(v, (str, bytes)) for v in vals if v is not None):
+        return _take(base_ids, ids, vals, None)[0]
+    col, complete = _take(base_ids, ids, vals, None)
+    return col if complete else [float("nan") if v is None else float(v) for v in col]
+
+
+def _same_ids(a, b):
+    if len(a) != len(b):
+        return False
+    if np is not None:
+        return bool(np.array_equal(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)))
+    return list(a) == list(b)
+
+
+def _source_env(source, columns):
+    """Environment of a source, or of a list of sources (the first defines
+    the customer table, the others are aligned to it by customer_id), plus
+    extra columns (which win over the sources' columns)."""
+    if isinstance(source, (list, tuple)):
+        sources = list(source)
     else:
-        own = {}
-        if source is None:
-            pass
-        elif hasattr(source, "segment_columns"):
-            # any result exposing its columns by the spec's names
-            own = dict(source.segment_columns())
-        elif hasattr(source, "items"):
-            own = dict(source.items())
-        else:
-            raise TypeError("select() needs a Profiles table, a result with "
-                            "segment_columns(), or a mapping of columns; got "
-                            f"{type(source).__name__}")
-        profiles = own.pop("__profiles__", None)
-        merged = {**own, **cols}
-        if profiles is not None:
-            n = len(profiles)
-        elif merged:
-            n = len(next(iter(merged.values())))
-            first = next(iter(merged.values()))
-            if isinstance(first, tuple) and len(first) == 2:
-                n = len(first[0])
-        else:
-            raise ValueError("select() needs at least one column")
-        env = _Env(n)
-        if profiles is not None:
-            env.bind_profiles(profiles)
-        cols = merged
+        sources = [] if source is None else [source]
+    base_ids, base_prof, cols = None, None, {}
+    for k, src in enumerate(sources):
+        ids, prof, own = _result_columns(src)
+        if k == 0:
+            base_ids, base_prof, cols = ids, prof, dict(own)
+            continue
+        if ids is None or base_ids is None:
+            n_base = len(base_ids) if base_ids is not None else \
+                (_length(next(iter(cols.values()))) if cols else None)
+            n_own = len(ids) if ids is not None else \
+                (_length(next(iter(own.values()))) if own else None)
+            if n_base is not None and n_own is not None and n_base != n_own:
+                raise ValueError(f"source {k} has {n_own} rows, the first source {n_base}, "
+                                 "and no customer_id to align them by")
+        elif not _same_ids(base_ids, ids):
+            own = {name: _align(base_ids, ids, v) for name, v in own.items()
+                   if name != "customer_id"}
+        for name, v in own.items():
+            cols.setdefault(name, v)
+    if base_prof is not None:
+        for name in _PROFILE_FIELDS:  # bound from the table itself
+            cols.pop(name, None)
+    cols.update(columns)
+    if base_prof is not None:
+        n = len(base_prof)
+    elif base_ids is not None:
+        n = len(base_ids)
+    elif cols:
+        n = _length(next(iter(cols.values())))
+    else:
+        raise ValueError("select() needs at least one column")
+    env = _Env(n)
+    if base_prof is not None:
+        env.bind_profiles(base_prof)
     for name, values in cols.items():
         env.bind(name, values)
     return env

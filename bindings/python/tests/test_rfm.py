@@ -402,3 +402,63 @@ def test_r_package_champions():
     assert (champ["segment"], champ["customers"], champ["orders"], champ["revenue"]) == \
         ("Champions", 158, 1234, 120178)
     assert sum(r["orders"] for r in res.summary()) == 4906
+
+
+# ---- scale-out ------------------------------------------------------------------
+
+@pytest.mark.parametrize("tie", ["ntile", "qcut_rank", "rfm_r"])
+@pytest.mark.parametrize("parts", [1, 3, 4])
+def test_partials_equal_whole(tie, parts):
+    import pickle
+    rng = random.Random(parts * 7 + len(tie))
+    orders = random_orders(rng, 400)
+    whole = libcrm.rfm(orders, asof=600, tie=tie, segment_map="rfm11")
+    chunks = [[o for o in orders if o[0] % parts == i] for i in range(parts)]
+    profs = [libcrm.profiles(c, 600) for c in chunks]
+    th = libcrm.rfm_thresholds([libcrm.rfm_partial(p) for p in profs], tie=tie,
+                               segment_map="rfm11")
+    assert th.customers == len(whole)
+    if th.pending:
+        th = th.with_ties([th.ties_partial(p) for p in profs])
+    th = pickle.loads(pickle.dumps(th))  # shipped to the workers
+    assert th.pending == 0
+    got = {}
+    for p in profs:
+        res = th.score(p)
+        assert res.thresholds == whole.thresholds
+        for i, cid in enumerate(res.customer_id):
+            got[int(cid)] = (int(res.r[i]), int(res.f[i]), int(res.m[i]), res.segment[i])
+    want = {int(c): (int(whole.r[i]), int(whole.f[i]), int(whole.m[i]), whole.segment[i])
+            for i, c in enumerate(whole.customer_id)}
+    assert got == want
+
+
+def test_partial_errors():
+    blob = libcrm.rfm_partial([(1, 0, 5), (2, 0, 5)], asof=3)
+    with pytest.raises(libcrm.StateError):
+        libcrm.rfm_thresholds([blob[:-1]])
+    with pytest.raises(ValueError):
+        libcrm.rfm_thresholds([])
+    with pytest.raises(ValueError):
+        libcrm.rfm_partial([(1, 0, 5)])
+    th = libcrm.rfm_thresholds([blob])
+    assert th.pending > 0  # two customers tied on every value: ntile splits them
+    with pytest.raises(libcrm.InvalidArgument):
+        th.score(libcrm.profiles([(1, 0, 5)], 3))
+
+
+def test_select_over_rfm_result():
+    rng = random.Random(12)
+    orders = random_orders(rng, 200)
+    res = libcrm.rfm(orders, asof=500)
+    mask = libcrm.select(res, 'rfm_segment = "champions" or (r >= 4 and frequency >= 3)')
+    want = [s == "champions" or (int(r) >= 4 and int(f) >= 3)
+            for s, r, f in zip(res.segment, res.r, res.frequency)]
+    assert [bool(x) for x in mask] == want
+    cols = {k: list(v) for k, v in (("customer_id", res.customer_id),
+                                     ("recency_days", res.recency_days),
+                                     ("frequency", res.frequency), ("monetary", res.monetary))}
+    res2 = libcrm.rfm(cols)
+    mask2 = libcrm.select(res2, "m = 5 and recency_days < 60")
+    assert [bool(x) for x in mask2] == [int(m) == 5 and int(d) < 60
+                                         for m, d in zip(res2.m, res2.recency_days)]

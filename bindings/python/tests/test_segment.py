@@ -284,3 +284,68 @@ def test_segment_columns_protocol():
             return {"r": [5, 1, 4], "segment": ["champions", "lost", "loyal"]}
     assert _as_list(libcrm.select(Result(), "r >= 4 and segment != lost")) == [1, 0, 1]
     assert not any(math.isnan(x) for x in [0.0])
+
+
+# ---- results of other modules, bound by the spec's names ---------------------
+
+def test_rfm_result_and_lifecycle_sources():
+    if not hasattr(libcrm, "rfm") or not hasattr(libcrm, "lifecycle"):
+        pytest.skip("rfm / lifecycle bindings not available")
+    orders = _orders(21, n_orders=4000, n_customers=600)
+    prof = libcrm.profiles(orders, 20000)
+    ref = _profile_fields(orders, 20000)
+    res = libcrm.rfm(prof)
+    life = libcrm.lifecycle(prof)
+    r = [int(x) for x in res.r]
+    seg = list(res.segment)
+    stage = list(life.stage)
+    assert len(r) == len(ref) == len(stage)
+    got = _as_list(libcrm.select(res, 'rfm_segment = "champions" or not (r >= 4)'))
+    assert got == [s == "champions" or not x >= 4 for s, x in zip(seg, r)]
+    assert 0 < sum(got) < len(got)
+    got = _as_list(libcrm.select(res, "recency_days <= 30 and f >= 3 and m between 2 and 4"))
+    assert got == [p["recency_days"] <= 30 and f >= 3 and 2 <= m <= 4
+                   for p, f, m in zip(ref, res.f, res.m)]
+    got = _as_list(libcrm.select(life, "stage in (at_risk, churned) or scenario = 'retention'"))
+    assert got == [s in ("at_risk", "churned") or s == "active" for s in stage]
+    # several sources: profile fields, scores and stages together
+    expr = "stage in (at_risk, churned) and r >= 3 and tenure_days > 100 and rfm_segment != lost"
+    got = _as_list(libcrm.select([prof, res, life], expr))
+    want = [st in ("at_risk", "churned") and x >= 3 and p["tenure_days"] > 100 and sg != "lost"
+            for st, x, p, sg in zip(stage, r, ref, seg)]
+    assert got == want and any(want)
+    assert _as_list(libcrm.select([life, res, prof], expr)) == want
+
+
+def test_sources_aligned_by_customer_id():
+    if not hasattr(libcrm, "lifecycle"):
+        pytest.skip("lifecycle binding not available")
+    orders = _orders(22, n_orders=500, n_customers=100)
+    prof = libcrm.profiles(orders, 20000)
+    ref = _profile_fields(orders, 20000)
+    known = {r["customer_id"] for r in ref}
+    leads = [(c, 19000 * DAY) for c in (100000, 100001, 100002)]
+    life = libcrm.lifecycle(prof, contacts=leads)
+    ids = [int(c) for c in life.customer_id]
+    assert len(ids) == len(ref) + 3
+    # the lifecycle table (with leads) as base: profile fields of leads are null
+    got = _as_list(libcrm.select([life, prof], "stage = lead or frequency >= 3"))
+    freq = {r["customer_id"]: r["frequency"] for r in ref}
+    want = [c not in known or freq[c] >= 3 for c in ids]
+    assert got == want
+    got = _as_list(libcrm.select([life, prof], "not frequency >= 3"))
+    assert got == [c not in known or not freq[c] >= 3 for c in ids]
+    # profiles as base: leads are not rows
+    got = _as_list(libcrm.select([prof, life], "stage = lead"))
+    assert got == [False] * len(ref)
+    # a caller mapping with its own customer_id, in another order
+    rnd = random.Random(4)
+    sub = [r["customer_id"] for r in ref]
+    rnd.shuffle(sub)
+    sub = sorted(sub[: len(sub) // 2])
+    score = {c: rnd.randint(0, 9) for c in sub}
+    got = _as_list(libcrm.select([prof, {"customer_id": sub, "score": [score[c] for c in sub]}],
+                                 "score >= 5"))
+    assert got == [r["customer_id"] in score and score[r["customer_id"]] >= 5 for r in ref]
+    with pytest.raises(ValueError):
+        libcrm.select([prof, {"x": [1, 2]}], "x > 1")
