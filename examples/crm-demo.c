@@ -67,8 +67,10 @@ int main(int argc, char **argv)
     /* lifecycle: */
     rc |= demo_lifecycle(&in);
     /* clv: */
+    rc |= demo_clv(&in);
     /* fcap: */
     /* attribution: */
+    rc |= demo_attribution(&in);
     crm_profiles_free(profiles);
     free(orders);
     return rc;

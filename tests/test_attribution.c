@@ -259,7 +259,13 @@ static void options_defaults_and_versions(void **state)
     assert_close(o.half_life_days, 7, 0);
     assert_int_equal(crm_attribution_options_init(NULL, 1), CRM_EINVAL);
     assert_int_equal(crm_attribution_options_init(&o, 0), CRM_EVERSION);
-    assert_int_equal(crm_attribution_options_init(&o, 2), CRM_EVERSION);
+    assert_int_equal(crm_attribution_options_init(&o, 3), CRM_EVERSION);
+    assert_int_equal(o.threads, 1);
+    /* a version-1 caller: threads keeps its default */
+    crm_attribution_options v1;
+    memset(&v1, 0xAB, sizeof v1);
+    assert_int_equal(crm_attribution_options_init(&v1, 1), CRM_OK);
+    assert_int_equal(v1.order, 1);
     crm_attribution_journey_options j;
     assert_int_equal(crm_attribution_journey_options_init(&j, 1), CRM_OK);
     assert_int_equal(j.click_window_days, 30);
@@ -288,6 +294,10 @@ static void options_defaults_and_versions(void **state)
     assert_int_equal(crm_attribution_paths_credit(t, CRM_ATTRIBUTION_LINEAR, &o, c, NULL),
                      CRM_EINVAL);
     assert_non_null(strstr(crm_last_error(), "sum"));
+    o = opts();
+    o.threads = 65;
+    assert_int_equal(crm_attribution_paths_credit(t, CRM_ATTRIBUTION_MARKOV, &o, c, NULL),
+                     CRM_EINVAL);
     o = opts();
     o.half_life_days = 0;
     assert_int_equal(crm_attribution_paths_credit(t, CRM_ATTRIBUTION_LINEAR, &o, c, NULL),
@@ -622,6 +632,12 @@ static void markov_vs_dense_reference(void **state)
         rnd_paths p;
         uint32_t nch = (uint32_t)test_rng_range(&r, 2, 5);
         rnd_fill(&p, &r, (size_t)test_rng_range(&r, 3, 40), nch, 7);
+        if (trial % 2) /* fractional counts are taken as they are */
+            for (size_t i = 0; i < p.n; i++) {
+                p.conv[i] *= 0.37;
+                p.nulls[i] *= 1.61;
+                p.value[i] *= 0.37;
+            }
         crm_attribution_paths *t = rnd_table(&p, 0, p.n, nch);
         int K = 1 + trial % 4;
         int max_step = trial % 3 == 2 ? 1 + trial % 5 : 0;
@@ -1118,6 +1134,88 @@ static void events_bad_records(void **state)
     assert_int_equal(crm_attribution_events_credit(&c, tt, 1, NULL, 1, NULL, NULL), CRM_EINVAL);
 }
 
+
+/* Credit of customer-disjoint partitions merges into the credit of the
+ * whole, also through the wire format. */
+static void events_credit_partials(void **state)
+{
+    (void)state;
+    test_rng r = { 31 };
+    enum { NT = 600, NC = 150 };
+    static crm_touch tt[NT];
+    static crm_conversion cv[NC];
+    for (size_t i = 0; i < NT; i++)
+        tt[i] = touch((uint64_t)test_rng_range(&r, 1, 60), 1600000000 + test_rng_range(&r, 0, 90) * DAY,
+                      (uint32_t)test_rng_range(&r, 1, 6), (uint32_t)test_rng_range(&r, 100, 140),
+                      (uint8_t)test_rng_range(&r, 0, 1));
+    for (size_t i = 0; i < NC; i++)
+        cv[i] = (crm_conversion){ (uint64_t)test_rng_range(&r, 1, 70),
+                                  1600000000 + test_rng_range(&r, 0, 90) * DAY,
+                                  (double)test_rng_range(&r, 0, 500) / 8, 1.0 };
+    /* partition by customer parity */
+    static crm_touch ta[NT], tb[NT];
+    static crm_conversion ca[NC], cb[NC];
+    size_t nta = 0, ntb = 0, nca = 0, ncb = 0;
+    for (size_t i = 0; i < NT; i++) {
+        if (tt[i].customer_id % 2)
+            ta[nta++] = tt[i];
+        else
+            tb[ntb++] = tt[i];
+    }
+    for (size_t i = 0; i < NC; i++) {
+        if (cv[i].customer_id % 2)
+            ca[nca++] = cv[i];
+        else
+            cb[ncb++] = cv[i];
+    }
+    crm_attribution_journey_options j;
+    crm_attribution_journey_options_init(&j, 1);
+    j.view_window_days = 7;
+    crm_attribution_credit *whole, *a, *b, *b2, *m;
+    assert_int_equal(crm_attribution_events_credit(&whole, tt, NT, cv, NC, &j, NULL), CRM_OK);
+    assert_int_equal(crm_attribution_events_credit(&a, ta, nta, ca, nca, &j, NULL), CRM_OK);
+    assert_int_equal(crm_attribution_events_credit(&b, tb, ntb, cb, ncb, &j, NULL), CRM_OK);
+    void *bytes;
+    size_t len;
+    assert_int_equal(crm_attribution_credit_serialize(b, &bytes, &len), CRM_OK);
+    assert_int_equal(crm_attribution_credit_deserialize(&b2, bytes, len), CRM_OK);
+    ((uint8_t *)bytes)[len - 30] ^= 4;
+    crm_attribution_credit *bad = NULL;
+    assert_int_equal(crm_attribution_credit_deserialize(&bad, bytes, len), CRM_ESTATE);
+    assert_null(bad);
+    crm_bytes_free(bytes);
+    assert_int_equal(crm_attribution_credit_merge(&m, b2, a), CRM_OK);
+    for (int by = 0; by < 2; by++) {
+        size_t nw, nm;
+        const uint32_t *iw = crm_attribution_credit_ids(whole, by, &nw);
+        const uint32_t *im = crm_attribution_credit_ids(m, by, &nm);
+        assert_int_equal(nw, nm);
+        for (size_t i = 0; i < nw; i++)
+            assert_int_equal(iw[i], im[i]);
+        for (int model = 1; model <= 7; model++) {
+            const double *cw, *vw, *cm, *vm;
+            assert_int_equal(crm_attribution_credit_get(whole, model, by, &cw, &vw), CRM_OK);
+            assert_int_equal(crm_attribution_credit_get(m, model, by, &cm, &vm), CRM_OK);
+            for (size_t i = 0; i < nw; i++) {
+                assert_close(cm[i], cw[i], 1e-12);
+                assert_close(vm[i], vw[i], 1e-12);
+            }
+        }
+    }
+    double u1, u2;
+    crm_attribution_credit_unattributed(whole, &u1, NULL);
+    crm_attribution_credit_unattributed(m, &u2, NULL);
+    assert_close(u2, u1, 1e-12);
+    assert_int_equal(crm_attribution_credit_merge(&m, a, NULL), CRM_EINVAL);
+    assert_int_equal(crm_attribution_credit_serialize(NULL, &bytes, &len), CRM_EINVAL);
+    assert_int_equal(crm_attribution_credit_deserialize(NULL, bytes, len), CRM_EINVAL);
+    crm_attribution_credit_free(whole);
+    crm_attribution_credit_free(a);
+    crm_attribution_credit_free(b);
+    crm_attribution_credit_free(b2);
+    crm_attribution_credit_free(m);
+}
+
 /* Events with infinite windows reduce to exactly the paths they imply. */
 static void events_infinite_windows_equal_paths(void **state)
 {
@@ -1339,6 +1437,36 @@ static void dense_and_hashed_tables_agree(void **state)
     assert_int_equal(ob, 1);
     crm_attribution_paths_free(t);
     crm_attribution_paths_free(u);
+}
+
+
+/* Threads split the removal solves; results are identical. */
+static void threads_give_identical_results(void **state)
+{
+    (void)state;
+    crm_attribution_paths *t = first_order_paths(8, 5000);
+    for (uint32_t K = 1; K <= 4; K += 3) {
+        crm_attribution_options o = opts();
+        o.order = K;
+        crm_attribution_markov *a, *b, *c;
+        assert_int_equal(crm_attribution_markov_fit(&a, t, &o), CRM_OK);
+        o.threads = 2;
+        assert_int_equal(crm_attribution_markov_fit(&b, t, &o), CRM_OK);
+        o.threads = 64;
+        o.bootstrap = 3;
+        assert_int_equal(crm_attribution_markov_fit(&c, t, &o), CRM_OK);
+        for (int w = CRM_ATTRIBUTION_RE; w <= CRM_ATTRIBUTION_VALUE; w++)
+            for (size_t i = 0; i < 4; i++) {
+                assert_true(crm_attribution_markov_array(a, w, NULL)[i] ==
+                            crm_attribution_markov_array(b, w, NULL)[i]);
+                assert_true(crm_attribution_markov_array(a, w, NULL)[i] ==
+                            crm_attribution_markov_array(c, w, NULL)[i]);
+            }
+        crm_attribution_markov_free(a);
+        crm_attribution_markov_free(b);
+        crm_attribution_markov_free(c);
+    }
+    crm_attribution_paths_free(t);
 }
 
 /* ---- bootstrap ----------------------------------------------------------- */
@@ -1598,6 +1726,18 @@ static crm_status oom_events(void *ctx)
         st = crm_attribution_paths_from_events(&t, tt, 4, cv, 3, NULL);
     if (!st)
         st = crm_attribution_outcomes(ids, 3, cv, 3, 0, 0, 1000, a, b);
+    void *bytes = NULL;
+    size_t len;
+    crm_attribution_credit *c2 = NULL, *c3 = NULL;
+    if (!st)
+        st = crm_attribution_credit_serialize(c, &bytes, &len);
+    if (!st)
+        st = crm_attribution_credit_deserialize(&c2, bytes, len);
+    if (!st)
+        st = crm_attribution_credit_merge(&c3, c, c2);
+    crm_bytes_free(bytes);
+    crm_attribution_credit_free(c2);
+    crm_attribution_credit_free(c3);
     crm_attribution_credit_free(c);
     crm_attribution_paths_free(t);
     return st;
@@ -1628,8 +1768,10 @@ int main(void)
         cmocka_unit_test(events_reset_and_no_reset),
         cmocka_unit_test(events_bad_records),
         cmocka_unit_test(events_infinite_windows_equal_paths),
+        cmocka_unit_test(events_credit_partials),
         cmocka_unit_test(order_selection),
         cmocka_unit_test(dense_and_hashed_tables_agree),
+        cmocka_unit_test(threads_give_identical_results),
         cmocka_unit_test(bootstrap_is_seeded),
         cmocka_unit_test(control_assignment),
         cmocka_unit_test(uplift_welch),

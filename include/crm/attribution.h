@@ -96,7 +96,7 @@ enum crm_attribution_model {
 };
 
 /** Current version of ::crm_attribution_options. */
-#define CRM_ATTRIBUTION_OPTIONS_VERSION 1u
+#define CRM_ATTRIBUTION_OPTIONS_VERSION 2u
 
 /**
  * @brief Model options. Fill with crm_attribution_options_init().
@@ -117,6 +117,10 @@ typedef struct crm_attribution_options {
     uint32_t max_step;       /**< Markov: walks visit at most this many states; 0 (default) = unlimited */
     uint32_t bootstrap;      /**< Markov: bootstrap replicates for standard errors; default 0 (none) */
     uint64_t seed;           /**< bootstrap seed; default 1 */
+    /* version 2 */
+    /** Markov: threads for the per-channel removal solves (each thread
+     *  takes every T-th channel); 0 or 1 (default) = the calling thread only. */
+    uint32_t threads;
 } crm_attribution_options;
 
 /**
@@ -552,6 +556,42 @@ CRM_API crm_status crm_attribution_credit_get(const crm_attribution_credit *c, i
 CRM_API crm_status crm_attribution_credit_unattributed(const crm_attribution_credit *c,
                                                        double *conversions,
                                                        double *value);
+
+/**
+ * @brief Merge two credit results into a new one (ids matched, sums added).
+ *
+ * Credit of customer-disjoint partitions of the events merges into the
+ * credit of the whole (to rounding of the sums).
+ * @param[out] out the new result.
+ * @param[in] a first result.
+ * @param[in] b second result.
+ * @return CRM_OK, CRM_EINVAL, CRM_ENOMEM.
+ */
+CRM_API crm_status crm_attribution_credit_merge(crm_attribution_credit **out,
+                                                const crm_attribution_credit *a,
+                                                const crm_attribution_credit *b);
+
+/**
+ * @brief Serialise a credit result as a partial aggregate (versioned,
+ *        checksummed).
+ * @param[in] c the result.
+ * @param[out] bytes the buffer; free with crm_bytes_free().
+ * @param[out] len its length.
+ * @return CRM_OK, CRM_EINVAL, CRM_ENOMEM, CRM_EOVERFLOW.
+ */
+CRM_API crm_status crm_attribution_credit_serialize(const crm_attribution_credit *c,
+                                                    void **bytes, size_t *len);
+
+/**
+ * @brief Load a credit result written by crm_attribution_credit_serialize().
+ * @param[out] out the new result.
+ * @param[in] bytes the buffer.
+ * @param[in] len its length.
+ * @return CRM_OK, CRM_EINVAL, CRM_ESTATE (corrupt, names the byte offset),
+ *         CRM_EVERSION, CRM_ENOMEM.
+ */
+CRM_API crm_status crm_attribution_credit_deserialize(crm_attribution_credit **out,
+                                                      const void *bytes, size_t len);
 
 /* ---- control groups ------------------------------------------------------ */
 

@@ -9,6 +9,7 @@
 
 static const size_t opt_size[] = {
     0, CRM__SIZE_THROUGH(crm_attribution_options, seed),
+    CRM__SIZE_THROUGH(crm_attribution_options, threads),
 };
 
 CRM_API crm_status crm_attribution_options_init(crm_attribution_options *opt,
@@ -29,6 +30,8 @@ CRM_API crm_status crm_attribution_options_init(crm_attribution_options *opt,
     opt->direct_channel = -1;
     opt->half_life_days = 7.0;
     opt->seed = 1;
+    if (version >= 2)
+        opt->threads = 1;
     return CRM_OK;
 }
 
@@ -52,6 +55,8 @@ crm_status attr_options_resolve(crm_attribution_options *o, const crm_attributio
     if (!isfinite(o->half_life_days) || !(o->half_life_days > 0))
         return crm__fail(CRM_EINVAL, "crm_attribution_options.half_life_days = %g is not > 0",
                          o->half_life_days);
+    if (o->threads > 64)
+        return crm__fail(CRM_EINVAL, "crm_attribution_options.threads = %u > 64", o->threads);
     if (o->direct_channel < -1)
         return crm__fail(CRM_EINVAL, "crm_attribution_options.direct_channel = %lld",
                          (long long)o->direct_channel);
@@ -416,5 +421,171 @@ CRM_API crm_status crm_attribution_credit_unattributed(const crm_attribution_cre
         *conversions = c->un_conv;
     if (value)
         *value = c->un_value;
+    return CRM_OK;
+}
+
+/* ---- credit partials ----------------------------------------------------- */
+
+#define CREDIT_BLOB_VERSION 1u
+
+static crm_status credit_alloc(crm_attribution_credit **out, const size_t n[2])
+{
+    crm_attribution_credit *c = crm__malloc(sizeof *c);
+    if (!c)
+        return crm__fail(CRM_ENOMEM, "attribution: cannot allocate the credit result");
+    memset(c, 0, sizeof *c);
+    crm_status st = CRM_OK;
+    for (int b = 0; b < 2 && !st; b++) {
+        c->n_ids[b] = n[b];
+        if ((st = crm__alloc_array((void **)&c->ids[b], n[b] + 1, 4, 0, "ids")) ||
+            (st = crm__alloc_array((void **)&c->conv[b], N_EVENT_MODELS * n[b] + 1, 8, 1,
+                                   "credit")) ||
+            (st = crm__alloc_array((void **)&c->value[b], N_EVENT_MODELS * n[b] + 1, 8, 1,
+                                   "credit")))
+            break;
+    }
+    if (st) {
+        crm_attribution_credit_free(c);
+        return st;
+    }
+    *out = c;
+    return CRM_OK;
+}
+
+/* Add the sums of src into dst, whose ids include src's. */
+static void credit_add(crm_attribution_credit *dst, const crm_attribution_credit *src)
+{
+    for (int b = 0; b < 2; b++)
+        for (size_t i = 0; i < src->n_ids[b]; i++) {
+            size_t j = u32_find(dst->ids[b], dst->n_ids[b], src->ids[b][i]);
+            for (int m = 0; m < N_EVENT_MODELS; m++) {
+                dst->conv[b][(size_t)m * dst->n_ids[b] + j] +=
+                    src->conv[b][(size_t)m * src->n_ids[b] + i];
+                dst->value[b][(size_t)m * dst->n_ids[b] + j] +=
+                    src->value[b][(size_t)m * src->n_ids[b] + i];
+            }
+        }
+    dst->un_conv += src->un_conv;
+    dst->un_value += src->un_value;
+}
+
+CRM_API crm_status crm_attribution_credit_merge(crm_attribution_credit **out,
+                                                const crm_attribution_credit *a,
+                                                const crm_attribution_credit *b)
+{
+    if (!out || !a || !b)
+        return crm__fail(CRM_EINVAL, "crm_attribution_credit_merge: NULL argument");
+    *out = NULL;
+    size_t n[2];
+    for (int g = 0; g < 2; g++) { /* size of the union of the sorted ids */
+        size_t i = 0, j = 0, k = 0;
+        while (i < a->n_ids[g] || j < b->n_ids[g]) {
+            if (j >= b->n_ids[g] || (i < a->n_ids[g] && a->ids[g][i] < b->ids[g][j]))
+                i++;
+            else if (i >= a->n_ids[g] || b->ids[g][j] < a->ids[g][i])
+                j++;
+            else
+                i++, j++;
+            k++;
+        }
+        n[g] = k;
+    }
+    crm_attribution_credit *c = NULL;
+    crm_status st = credit_alloc(&c, n);
+    if (st)
+        return st;
+    for (int g = 0; g < 2; g++) {
+        size_t i = 0, j = 0, k = 0;
+        while (i < a->n_ids[g] || j < b->n_ids[g]) {
+            if (j >= b->n_ids[g] || (i < a->n_ids[g] && a->ids[g][i] < b->ids[g][j]))
+                c->ids[g][k++] = a->ids[g][i++];
+            else if (i >= a->n_ids[g] || b->ids[g][j] < a->ids[g][i])
+                c->ids[g][k++] = b->ids[g][j++];
+            else
+                c->ids[g][k++] = a->ids[g][i++], j++;
+        }
+    }
+    credit_add(c, a);
+    credit_add(c, b);
+    *out = c;
+    return CRM_OK;
+}
+
+CRM_API crm_status crm_attribution_credit_serialize(const crm_attribution_credit *c,
+                                                    void **bytes, size_t *len)
+{
+    if (!c || !bytes || !len)
+        return crm__fail(CRM_EINVAL, "crm_attribution_credit_serialize: NULL argument");
+    *bytes = NULL;
+    *len = 0;
+    crm__wbuf w;
+    crm__wbuf_init(&w);
+    crm__blob_begin(&w, CRM__BLOB_ATTRIBUTION_CREDIT, CREDIT_BLOB_VERSION);
+    for (int b = 0; b < 2; b++) {
+        crm__wbuf_u64(&w, c->n_ids[b]);
+        crm__wbuf_u32s(&w, c->ids[b], c->n_ids[b]);
+        crm__wbuf_f64s(&w, c->conv[b], N_EVENT_MODELS * c->n_ids[b]);
+        crm__wbuf_f64s(&w, c->value[b], N_EVENT_MODELS * c->n_ids[b]);
+    }
+    crm__wbuf_f64(&w, c->un_conv);
+    crm__wbuf_f64(&w, c->un_value);
+    return crm__blob_end(&w, bytes, len, "attribution credit partial");
+}
+
+CRM_API crm_status crm_attribution_credit_deserialize(crm_attribution_credit **out,
+                                                      const void *bytes, size_t len)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_attribution_credit_deserialize: out is NULL");
+    *out = NULL;
+    crm__rbuf r;
+    uint16_t ver;
+    crm_status st = crm__blob_open(&r, bytes, len, CRM__BLOB_ATTRIBUTION_CREDIT,
+                                   CREDIT_BLOB_VERSION, &ver, "attribution credit partial");
+    if (st)
+        return st;
+    crm_attribution_credit *c = crm__malloc(sizeof *c);
+    if (!c)
+        return crm__fail(CRM_ENOMEM, "attribution: cannot allocate the credit result");
+    memset(c, 0, sizeof *c);
+    for (int b = 0; b < 2 && !r.err; b++) {
+        uint64_t n;
+        if (!crm__rbuf_u64(&r, &n, "id count"))
+            break;
+        if (n > crm__rbuf_left(&r) / (4 + 16 * N_EVENT_MODELS)) {
+            crm__rbuf_bad(&r, "id count %llu too large", (unsigned long long)n);
+            break;
+        }
+        c->n_ids[b] = (size_t)n;
+        if ((st = crm__alloc_array((void **)&c->ids[b], n + 1, 4, 0, "ids")) ||
+            (st = crm__alloc_array((void **)&c->conv[b], N_EVENT_MODELS * n + 1, 8, 0,
+                                   "credit")) ||
+            (st = crm__alloc_array((void **)&c->value[b], N_EVENT_MODELS * n + 1, 8, 0,
+                                   "credit")))
+            break;
+        if (!crm__rbuf_u32s(&r, c->ids[b], n, "ids") ||
+            !crm__rbuf_f64s(&r, c->conv[b], N_EVENT_MODELS * n, "conversions") ||
+            !crm__rbuf_f64s(&r, c->value[b], N_EVENT_MODELS * n, "value"))
+            break;
+        for (uint64_t i = 1; i < n; i++)
+            if (c->ids[b][i] <= c->ids[b][i - 1]) {
+                crm__rbuf_bad(&r, "ids not increasing at %llu", (unsigned long long)i);
+                break;
+            }
+        for (uint64_t i = 0; i < N_EVENT_MODELS * n && !r.err; i++)
+            if (!isfinite(c->conv[b][i]) || !isfinite(c->value[b][i]))
+                crm__rbuf_bad(&r, "credit %llu is not finite", (unsigned long long)i);
+    }
+    if (!st && !r.err) {
+        crm__rbuf_f64(&r, &c->un_conv, "unattributed conversions");
+        crm__rbuf_f64(&r, &c->un_value, "unattributed value");
+    }
+    if (!st)
+        st = r.err ? r.err : crm__rbuf_finish(&r);
+    if (st) {
+        crm_attribution_credit_free(c);
+        return st;
+    }
+    *out = c;
     return CRM_OK;
 }

@@ -18,11 +18,14 @@ from .segment import Segment, SegmentStats, segment_stats, select
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
                         cohorts, funnel, lifecycle)
 # clv:
+from .clv import (BGNBD, ClvCounts, ClvSummary, GammaGamma, ParetoNBD, clv, clv_counts,
+                  clv_summary)
 # fcap:
 from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
 from .attribution import (CONVERSION_DTYPE, MODELS, TOUCH_DTYPE, MarkovResult, PathTable,
-                          events_credit, in_control, outcomes, uplift)
+                          events_credit, events_credit_from_partials, events_credit_partial,
+                          in_control, outcomes, uplift)
 # partial (dask helpers are NOT imported here: libcrm.dask imports dask):
 from . import partial  # also makes Profiles picklable (Dask ships tables)
 from .partial import profiles_from_bytes, profiles_to_bytes
@@ -56,10 +59,13 @@ __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
             "cohorts", "funnel", "lifecycle"]
 # clv:
+__all__ += ["BGNBD", "ClvCounts", "ClvSummary", "GammaGamma", "ParetoNBD", "clv",
+            "clv_counts", "clv_summary"]
 # fcap:
 __all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:
 __all__ += ["CONVERSION_DTYPE", "MODELS", "MarkovResult", "PathTable", "TOUCH_DTYPE",
-            "events_credit", "in_control", "outcomes", "uplift"]
+            "events_credit", "events_credit_from_partials", "events_credit_partial",
+            "in_control", "outcomes", "uplift"]
 # partial:
 __all__ += ["partial", "profiles_from_bytes", "profiles_to_bytes"]

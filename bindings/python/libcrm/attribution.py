@@ -59,6 +59,9 @@ declare_all({
     "crm_attribution_credit_get": (c_status, [P, _C.c_int, _C.c_int, _C.POINTER(_PD),
                                               _C.POINTER(_PD)]),
     "crm_attribution_credit_unattributed": (c_status, [P, _PD, _PD]),
+    "crm_attribution_credit_merge": (c_status, [_C.POINTER(P), P, P]),
+    "crm_attribution_credit_serialize": (c_status, [P, _C.POINTER(P), _C.POINTER(SZ)]),
+    "crm_attribution_credit_deserialize": (c_status, [_C.POINTER(P), _C.c_char_p, SZ]),
     "crm_attribution_in_control": (c_status, [P, SZ, _C.c_uint64, _C.c_double, P]),
     "crm_attribution_uplift": (c_status, [P, SZ, P, SZ, _C.POINTER(_types.UpliftResult)]),
     "crm_attribution_outcomes": (c_status, [P, SZ, P, SZ, _C.c_int64, _C.c_uint32,
@@ -79,9 +82,10 @@ CONVERSION_DTYPE = dtype_of(_types.Conversion)
 
 
 def _options(order=1, position=(0.4, 0.2, 0.4), direct=-1, half_life_days=7.0,
-             ordered=False, keep_self_loops=False, max_step=None, bootstrap=0, seed=1):
+             ordered=False, keep_self_loops=False, max_step=None, bootstrap=0, seed=1,
+             threads=1):
     o = _types.AttributionOptions()
-    lib.crm_attribution_options_init(_C.byref(o), 1)
+    lib.crm_attribution_options_init(_C.byref(o), 2)
     o.order = int(order)
     o.position_first, o.position_middle, o.position_last = (float(x) for x in position)
     o.direct_channel = int(direct)
@@ -91,6 +95,7 @@ def _options(order=1, position=(0.4, 0.2, 0.4), direct=-1, half_life_days=7.0,
     o.max_step = int(max_step or 0)
     o.bootstrap = int(bootstrap)
     o.seed = int(seed)
+    o.threads = int(threads)
     return o
 
 
@@ -314,11 +319,13 @@ class PathTable:
                                max_step=max_step)
                 for m in models}
 
-    def markov(self, order=1, max_step=None, keep_self_loops=False, bootstrap=0, seed=1):
+    def markov(self, order=1, max_step=None, keep_self_loops=False, bootstrap=0, seed=1,
+               threads=1):
         """Fit the removal-effect Markov model exactly; see :class:`MarkovResult`.
-        ``bootstrap`` > 0 adds seeded bootstrap standard errors."""
+        ``bootstrap`` > 0 adds seeded bootstrap standard errors; ``threads``
+        splits the per-channel removal solves."""
         o = _options(order=order, max_step=max_step, keep_self_loops=keep_self_loops,
-                     bootstrap=bootstrap, seed=seed)
+                     bootstrap=bootstrap, seed=seed, threads=threads)
         h = P()
         lib.crm_attribution_markov_fit(_C.byref(h), self._h, _C.byref(o))
         try:
@@ -390,13 +397,8 @@ class MarkovResult:
                 f"removal_effects={self.removal_effects})")
 
 
-def events_credit(touches, conversions, click_window_days=30, view_window_days=1, reset=True,
-                  position=(0.4, 0.2, 0.4), direct=None, half_life_days=7):
-    """Heuristic credit from events per channel and per campaign:
-    ``{"channel": {model: {id: (conversions, value)}}, "campaign": {...},
-    "unattributed": (conversions, value)}`` for the models first_touch,
-    last_touch, linear, position_based, last_non_direct, time_decay and
-    ad_server_last. ``direct`` is a channel id."""
+def _events_handle(touches, conversions, click_window_days, view_window_days, reset,
+                   position, direct, half_life_days):
     ta, tn, tk = _touches(touches)
     ca, cn, ck = _conversions(conversions)
     j = _journey_options(click_window_days, view_window_days, reset)
@@ -405,24 +407,82 @@ def events_credit(touches, conversions, click_window_days=30, view_window_days=1
     h = P()
     lib.crm_attribution_events_credit(_C.byref(h), ta, tn, ca, cn, _C.byref(j), _C.byref(o))
     del tk, ck
+    return h
+
+
+def _credit_dict(h):
+    out = {}
+    for by, key in ((0, "channel"), (1, "campaign")):
+        n = SZ()
+        ids = lib.crm_attribution_credit_ids(h, by, _C.byref(n))
+        idl = [ids[i] for i in range(n.value)]
+        per = {}
+        for m in _EVENT_MODELS:
+            c, v = _PD(), _PD()
+            lib.crm_attribution_credit_get(h, MODELS[m], by, _C.byref(c), _C.byref(v))
+            per[m] = {idl[i]: (c[i], v[i]) for i in range(n.value)}
+        out[key] = per
+    uc, uv = _C.c_double(), _C.c_double()
+    lib.crm_attribution_credit_unattributed(h, _C.byref(uc), _C.byref(uv))
+    out["unattributed"] = (uc.value, uv.value)
+    return out
+
+
+def events_credit(touches, conversions, click_window_days=30, view_window_days=1, reset=True,
+                  position=(0.4, 0.2, 0.4), direct=None, half_life_days=7):
+    """Heuristic credit from events per channel and per campaign:
+    ``{"channel": {model: {id: (conversions, value)}}, "campaign": {...},
+    "unattributed": (conversions, value)}`` for the models first_touch,
+    last_touch, linear, position_based, last_non_direct, time_decay and
+    ad_server_last. ``direct`` is a channel id."""
+    h = _events_handle(touches, conversions, click_window_days, view_window_days, reset,
+                       position, direct, half_life_days)
     try:
-        out = {}
-        for by, key in ((0, "channel"), (1, "campaign")):
-            n = SZ()
-            ids = lib.crm_attribution_credit_ids(h, by, _C.byref(n))
-            idl = [ids[i] for i in range(n.value)]
-            per = {}
-            for m in _EVENT_MODELS:
-                c, v = _PD(), _PD()
-                lib.crm_attribution_credit_get(h, MODELS[m], by, _C.byref(c), _C.byref(v))
-                per[m] = {idl[i]: (c[i], v[i]) for i in range(n.value)}
-            out[key] = per
-        uc, uv = _C.c_double(), _C.c_double()
-        lib.crm_attribution_credit_unattributed(h, _C.byref(uc), _C.byref(uv))
-        out["unattributed"] = (uc.value, uv.value)
-        return out
+        return _credit_dict(h)
     finally:
         lib.crm_attribution_credit_free(h)
+
+
+def events_credit_partial(touches, conversions, click_window_days=30, view_window_days=1,
+                          reset=True, position=(0.4, 0.2, 0.4), direct=None, half_life_days=7):
+    """:func:`events_credit` of one customer-disjoint partition, serialised."""
+    h = _events_handle(touches, conversions, click_window_days, view_window_days, reset,
+                       position, direct, half_life_days)
+    buf, n = P(), SZ()
+    try:
+        lib.crm_attribution_credit_serialize(h, _C.byref(buf), _C.byref(n))
+        try:
+            return _C.string_at(buf, n.value)
+        finally:
+            lib.crm_bytes_free(buf)
+    finally:
+        lib.crm_attribution_credit_free(h)
+
+
+def events_credit_from_partials(blobs):
+    """Merge :func:`events_credit_partial` results into the credit of the whole."""
+    acc = None
+    try:
+        for blob in blobs:
+            blob = bytes(blob)
+            h = P()
+            lib.crm_attribution_credit_deserialize(_C.byref(h), blob, len(blob))
+            if acc is None:
+                acc = h
+                continue
+            m = P()
+            try:
+                lib.crm_attribution_credit_merge(_C.byref(m), acc, h)
+            finally:
+                lib.crm_attribution_credit_free(h)
+            lib.crm_attribution_credit_free(acc)
+            acc = m
+        if acc is None:
+            raise ValueError("no partials")
+        return _credit_dict(acc)
+    finally:
+        if acc is not None:
+            lib.crm_attribution_credit_free(acc)
 
 
 def in_control(customer_ids, salt, fraction):

@@ -85,6 +85,7 @@ def test_markov_against_python_reference():
     for frm, d in m.transition_matrix.items():
         close(sum(d.values()), 1.0)
     assert m.stderr is None
+    assert t.markov(order=3, threads=2).removal_effects == t.markov(order=3).removal_effects
     b = t.markov(order=2, bootstrap=5, seed=3)
     assert set(b.stderr) == {"removal_effects", "value_removal_effects", "conversions", "value"}
     assert b.stderr["removal_effects"] == t.markov(order=2, bootstrap=5, seed=3).stderr["removal_effects"]
@@ -220,3 +221,23 @@ def test_control_groups_and_uplift():
     with pytest.raises(libcrm.DataError):
         libcrm.uplift([1, float("nan")], [0, 1])
     assert math.isnan(libcrm.uplift([1, 1], [0, 0])["relative_lift"])
+
+
+def test_events_credit_partials():
+    rnd = random.Random(4)
+    day = 86400
+    touches = [(rnd.randint(1, 40), 1_600_000_000 + rnd.randint(0, 60) * day, rnd.randint(1, 5),
+                rnd.randint(10, 20), rnd.randint(0, 1)) for _ in range(300)]
+    convs = [(rnd.randint(1, 45), 1_600_000_000 + rnd.randint(0, 60) * day, rnd.random() * 9)
+             for _ in range(80)]
+    whole = libcrm.events_credit(touches, convs, view_window_days=5)
+    parts = [libcrm.events_credit_partial([t for t in touches if t[0] % 3 == k],
+                                          [c for c in convs if c[0] % 3 == k], view_window_days=5)
+             for k in range(3)]
+    merged = libcrm.events_credit_from_partials(parts)
+    for by in ("channel", "campaign"):
+        for model, per in whole[by].items():
+            for i, (c, v) in per.items():
+                close(merged[by][model][i][0], c)
+                close(merged[by][model][i][1], v)
+    close(merged["unattributed"][0], whole["unattributed"][0])
