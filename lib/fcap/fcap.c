@@ -135,6 +135,79 @@ crm_status fcap__set_rules(crm_fcap *f, const crm_fcap_rules *rules)
     return CRM_OK;
 }
 
+/* ---- the cand-id set ---------------------------------------------------------- */
+
+__extension__ typedef unsigned __int128 fcap_u128;
+
+/* Slot to start probing at: the hash scaled to the capacity (cap = mask + 1
+ * need not be a power of two, so the set is sized to its load). */
+static size_t cset_home(size_t mask, uint64_t cand)
+{
+    return (size_t)(((fcap_u128)crm__mix64(cand + 1) * (mask + 1)) >> 64);
+}
+
+/* Slot of cand, or NULL. */
+static const fcand *cset_find(const crm_fcap *f, uint64_t cand)
+{
+    for (size_t i = cset_home(f->cmask, cand);; i = i == f->cmask ? 0 : i + 1) {
+        const fcand *s = &f->cset[i];
+        if (s->key == cand + 1)
+            return s;
+        if (!s->key)
+            return NULL;
+    }
+}
+
+/* Add (cand, t), keeping the earliest time; capacity must suffice. */
+static void cset_put(fcand *set, size_t mask, size_t *count, uint64_t cand, int64_t t)
+{
+    for (size_t i = cset_home(mask, cand);; i = i == mask ? 0 : i + 1) {
+        fcand *s = &set[i];
+        if (s->key == cand + 1) {
+            if (t < s->tmin)
+                s->tmin = t;
+            return;
+        }
+        if (!s->key) {
+            s->key = cand + 1;
+            s->tmin = t;
+            ++*count;
+            return;
+        }
+    }
+}
+
+/* Empty set for `expected` keys at load <= 0.7. */
+static crm_status cset_make(fcand **set, size_t *mask, size_t expected)
+{
+    if (expected > SIZE_MAX / 16)
+        return crm__fail(CRM_EOVERFLOW, "fcap: %zu cand ids are too many", expected);
+    size_t cap = expected / 7 * 10 + 16;
+    crm_status s = crm__alloc_array((void **)set, cap, sizeof(fcand), 1, "fcap cand ids");
+    if (!s)
+        *mask = cap - 1;
+    return s;
+}
+
+/* Room for `more` keys (rehash into a larger set; unchanged on failure). */
+static crm_status cset_reserve(crm_fcap *f, size_t more)
+{
+    if (f->ccount + more <= (f->cmask + 1) / 10 * 7)
+        return CRM_OK;
+    fcand *set;
+    size_t mask, count = 0, want = f->ccount + more;
+    crm_status s = cset_make(&set, &mask, want + want / 2); /* grow by half at least */
+    if (s)
+        return s;
+    for (size_t i = 0; i <= f->cmask; i++)
+        if (f->cset[i].key)
+            cset_put(set, mask, &count, f->cset[i].key - 1, f->cset[i].tmin);
+    crm__free(f->cset);
+    f->cset = set;
+    f->cmask = mask;
+    return CRM_OK;
+}
+
 /* ---- engine ----------------------------------------------------------------- */
 
 crm_status fcap__alloc(crm_fcap **out)
@@ -146,7 +219,7 @@ crm_status fcap__alloc(crm_fcap **out)
     f->logfd = -1;
     crm_status s = crm__u64idx_init(&f->cidx, 16);
     if (!s)
-        s = crm__u64idx_init(&f->kidx, 16);
+        s = cset_make(&f->cset, &f->cmask, 0);
     if (!s) {
         void *b = NULL, *ts = NULL;
         s = crm__alloc_array(&b, 16, sizeof(uint32_t), 1, "fcap tag sets");
@@ -198,8 +271,7 @@ CRM_API void crm_fcap_free(crm_fcap *f)
         crm__free(f->cust[i].ev);
     crm__free(f->cust);
     crm__u64idx_free(&f->cidx);
-    crm__free(f->cands);
-    crm__u64idx_free(&f->kidx);
+    crm__free(f->cset);
     crm__free(f->tagpool);
     crm__free(f->ts);
     crm__free(f->tsbucket);
@@ -238,7 +310,7 @@ CRM_API size_t crm_fcap_memory(const crm_fcap *f)
     b += f->capcust * sizeof(fcust) + (f->cidx.mask + 1) * sizeof(uint32_t);
     for (size_t i = 0; i < f->ncust; i++)
         b += (size_t)f->cust[i].cap * sizeof(fev);
-    b += f->capcands * sizeof(fcand) + (f->kidx.mask + 1) * sizeof(uint32_t);
+    b += (f->cmask + 1) * sizeof(fcand);
     b += f->captagpool * sizeof(uint32_t) + f->capts * sizeof(ftagset) +
          (f->tsmask + 1) * sizeof(uint32_t);
     return b;
@@ -288,24 +360,13 @@ static crm_status reserve(void **p, size_t *cap, size_t need, size_t size, const
 {
     if (need <= *cap)
         return CRM_OK;
-    size_t c = *cap ? *cap : 8;
+    size_t c = *cap ? *cap : need; /* exact when first sized (a loaded customer) */
     while (c < need)
         c = c > SIZE_MAX / 4 ? need : c * 2;
     crm_status s = crm__realloc_array(p, c, size, what);
     if (!s)
         *cap = c;
     return s;
-}
-
-/* Make room for `more` keys in index m over rows (capacity checked by caller). */
-static crm_status idx_reserve(crm__u64idx *m, size_t more, const void *rows, size_t stride)
-{
-    while (m->count + more >= (m->mask + 1) / 2) {
-        crm_status s = crm__u64idx_grow(m, rows, stride);
-        if (s)
-            return s;
-    }
-    return CRM_OK;
 }
 
 /* ---- tag sets --------------------------------------------------------------- */
@@ -421,12 +482,20 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         s = crm__alloc_array((void **)&set, n + 1, sizeof *set, 0, "fcap events");
     if (!s)
         s = crm__alloc_array((void **)&tmp, (size_t)maxtags + 1, sizeof *tmp, 0, "fcap tags");
-    /* customers: rows for new ids (an empty row is invisible state) */
-    if (!s)
-        s = reserve((void **)&f->cust, &f->capcust, f->ncust + n, sizeof(fcust), "fcap customers");
-    if (!s)
-        s = idx_reserve(&f->cidx, n, f->cust, sizeof(fcust));
+    /* customers: rows for new ids (an empty row is invisible state), grown
+     * as needed so that the index stays sized to the real customer count */
+    size_t ncand = 0;
+    for (size_t i = 0; i < n; i++)
+        ncand += v[i].cand != CRM_FCAP_NO_CAND;
     for (size_t i = 0; !s && i < n; i++) {
+        if (f->ncust == f->capcust &&
+            (s = reserve((void **)&f->cust, &f->capcust, f->ncust + 1, sizeof(fcust),
+                         "fcap customers")))
+            break;
+        if (crm__u64idx_full(&f->cidx) && (s = crm__u64idx_grow(&f->cidx, f->cust, sizeof(fcust))))
+            break;
+        if (i + 16 < n)
+            crm__prefetch(&f->cidx.bucket[crm__u64idx_home(&f->cidx, v[i + 16].customer)]);
         bool added;
         row[i] = crm__u64idx_upsert(&f->cidx, v[i].customer, f->cust, sizeof(fcust), &added);
         if (added) {
@@ -461,13 +530,13 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         s = tagset_intern(f, tmp, sort_unique(tmp, v[i].ntags), &set[i]);
     }
     if (!s)
-        s = reserve((void **)&f->cands, &f->capcands, f->ncands + n, sizeof(fcand), "fcap cand ids");
-    if (!s)
-        s = idx_reserve(&f->kidx, n, f->cands, sizeof(fcand));
+        s = cset_reserve(f, ncand);
     if (!s && log)
         s = fcap__log_write(f, log);
     if (!s) {
         for (size_t i = 0; i < n; i++) {
+            if (i + 16 < n && v[i + 16].cand != CRM_FCAP_NO_CAND)
+                crm__prefetch(&f->cset[cset_home(f->cmask, v[i + 16].cand)]);
             fcust *c = &f->cust[row[i]];
             if (c->n == 0)
                 f->nlive++;
@@ -481,17 +550,8 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
             e->flags = v[i].flags;
             e->pad = 0;
             f->nevents++;
-            if (v[i].cand != CRM_FCAP_NO_CAND) {
-                bool added;
-                size_t k = crm__u64idx_upsert(&f->kidx, v[i].cand, f->cands, sizeof(fcand), &added);
-                if (added) {
-                    f->cands[k].id = v[i].cand;
-                    f->cands[k].tmin = v[i].t;
-                    f->ncands++;
-                } else if (v[i].t < f->cands[k].tmin) {
-                    f->cands[k].tmin = v[i].t;
-                }
-            }
+            if (v[i].cand != CRM_FCAP_NO_CAND)
+                cset_put(f->cset, f->cmask, &f->ccount, v[i].cand, v[i].t);
         }
         f->seq++;
     }
@@ -577,20 +637,15 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
             }
         live += any;
     }
-    crm__u64idx ci, ki;
+    crm__u64idx ci;
     fcand *kv = NULL;
+    size_t kmask = 0;
     crm_status s = crm__u64idx_init(&ci, live);
     if (s)
         return s;
-    if ((s = crm__u64idx_init(&ki, cands))) {
-        crm__u64idx_free(&ci);
-        return s;
-    }
-    if ((s = crm__alloc_array((void **)&kv, cands + 1, sizeof *kv, 0, "fcap cand ids")) ||
-        (log && (s = fcap__log_write(f, log)))) {
+    if ((s = cset_make(&kv, &kmask, cands)) || (log && (s = fcap__log_write(f, log)))) {
         crm__free(kv);
         crm__u64idx_free(&ci);
-        crm__u64idx_free(&ki);
         return s;
     }
     /* nothing fails below */
@@ -603,17 +658,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
                 continue;
             fev e = c.ev[j];
             c.ev[m++] = e;
-            if (e.cand != CRM_FCAP_NO_CAND) {
-                bool added;
-                size_t k = crm__u64idx_upsert(&ki, e.cand, kv, sizeof *kv, &added);
-                if (added) {
-                    kv[k].id = e.cand;
-                    kv[k].tmin = e.t;
-                    nk++;
-                } else if (e.t < kv[k].tmin) {
-                    kv[k].tmin = e.t;
-                }
-            }
+            if (e.cand != CRM_FCAP_NO_CAND)
+                cset_put(kv, kmask, &nk, e.cand, e.t);
         }
         if (m == 0) {
             crm__free(c.ev);
@@ -626,13 +672,11 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         f->cust[out++] = c;
     }
     crm__u64idx_free(&f->cidx);
-    crm__u64idx_free(&f->kidx);
-    crm__free(f->cands);
+    crm__free(f->cset);
     f->cidx = ci;
-    f->kidx = ki;
-    f->cands = kv;
-    f->ncands = nk;
-    f->capcands = cands + 1;
+    f->cset = kv;
+    f->cmask = kmask;
+    f->ccount = nk;
     f->ncust = out;
     f->nlive = out;
     f->nevents = nev;
@@ -1065,6 +1109,22 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].idx};
     }
     for (size_t a = 0, b; a < n; a = b) {
+        /* hide memory latency: index buckets 16 rows ahead, rows 8 ahead,
+         * event arrays 4 ahead */
+        if (a + 16 < n) {
+            crm__prefetch(&f->cidx.bucket[crm__u64idx_home(&f->cidx, ord[a + 16].customer)]);
+            crm__prefetch(&f->cset[cset_home(f->cmask, ord[a + 16].cand)]);
+        }
+        if (a + 8 < n) { /* the home bucket is cached now: fetch its row */
+            uint32_t b8 = f->cidx.bucket[crm__u64idx_home(&f->cidx, ord[a + 8].customer)];
+            if (b8)
+                crm__prefetch(&f->cust[b8 - 1]);
+        }
+        if (a + 4 < n) {
+            size_t r4 = find_cust(f, ord[a + 4].customer);
+            if (r4 != SIZE_MAX && f->cust[r4].ev)
+                crm__prefetch(f->cust[r4].ev);
+        }
         for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
             ;
         okey_sort(ord + a, b - a);
@@ -1120,8 +1180,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.t = c->t;
             x.nev = nev;
             /* ALREADY_SENT: an event with this cand_id at or before t */
-            size_t k = crm__u64idx_find(&f->kidx, c->cand_id, f->cands, sizeof(fcand));
-            bool already = k != SIZE_MAX && f->cands[k].tmin <= c->t;
+            const fcand *k = cset_find(f, c->cand_id);
+            bool already = k && k->tmin <= c->t;
             uint8_t order[CRM_FCAP_MAX_TRIES];
             unsigned no = 0;
             int pref = -1;

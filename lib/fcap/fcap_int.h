@@ -29,9 +29,10 @@ typedef struct fcust {
     uint32_t n, cap;
 } fcust;
 
-/* Remembered candidate ids: id first (crm__u64idx key), earliest event time. */
+/* A slot of the cand-id set (open addressing, linear probing): key =
+ * cand_id + 1 (0 = empty slot), the earliest time of an event with it. */
 typedef struct fcand {
-    uint64_t id;
+    uint64_t key;
     int64_t tmin;
 } fcand;
 
@@ -62,9 +63,8 @@ struct crm_fcap {
     crm__u64idx cidx;
     size_t nevents;
 
-    fcand *cands;
-    size_t ncands, capcands;
-    crm__u64idx kidx;
+    fcand *cset;          /* cand ids of stored events, load <= 3/4 */
+    size_t cmask, ccount; /* capacity - 1, keys */
 
     uint32_t *tagpool;
     size_t ntagpool, captagpool;
