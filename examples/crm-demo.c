@@ -67,6 +67,7 @@ int main(int argc, char **argv)
     rc |= demo_lifecycle(&in);
     /* clv: */
     /* fcap: */
+    rc |= demo_fcap(&in);
     /* attribution: */
     crm_profiles_free(profiles);
     free(orders);

@@ -21,6 +21,7 @@ int demo_rfm(const demo_input *in);
 int demo_lifecycle(const demo_input *in);
 /* clv: */
 /* fcap: */
+int demo_fcap(const demo_input *in);
 /* attribution: */
 
 #endif
