@@ -68,6 +68,7 @@ int main(int argc, char **argv)
     rc |= demo_lifecycle(&in);
     /* clv: */
     /* fcap: */
+    rc |= demo_fcap(&in);
     /* attribution: */
     rc |= demo_attribution(&in);
     crm_profiles_free(profiles);

@@ -22,6 +22,7 @@ int demo_segment(const demo_input *in);
 int demo_lifecycle(const demo_input *in);
 /* clv: */
 /* fcap: */
+int demo_fcap(const demo_input *in);
 /* attribution: */
 int demo_attribution(const demo_input *in);
 
