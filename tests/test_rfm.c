@@ -1561,6 +1561,95 @@ static void partial_allocation_failures(void **state)
     free(o);
 }
 
+/* ---- straight from orders == profiles + score ------------------------------------- */
+
+static void orders_path_equals_profiles_path(void **state)
+{
+    (void)state;
+    test_rng g = { 31 };
+    for (int round = 0; round < 8; round++) {
+        size_t n;
+        crm_order *o = random_orders(&g, (size_t)test_rng_range(&g, 0, 3000), &n, round == 7);
+        if (round == 6) /* heavy: many orders per customer, unsorted, refund-only customers */
+            for (size_t i = 0; i < n; i++)
+                o[i].customer_id %= 37;
+        int64_t asof = test_rng_range(&g, 100, 700);
+        for (uint32_t tie = 0; tie < 3; tie++) {
+            crm_rfm_options opt;
+            crm_rfm_options_init(&opt, CRM_RFM_OPTIONS_VERSION);
+            opt.tie = tie;
+            crm_profiles *p;
+            crm_rfm_result *a, *b;
+            assert_int_equal(crm_profiles_build(&p, o, n, asof, NULL), CRM_OK);
+            assert_int_equal(crm_rfm_score(&a, p, &opt), CRM_OK);
+            assert_int_equal(crm_rfm_score_orders(&b, o, n, asof, &opt), CRM_OK);
+            size_t cnt = crm_rfm_count(a);
+            assert_int_equal(crm_rfm_count(b), cnt);
+            assert_int_equal(crm_rfm_asof(b), asof);
+            if (cnt) {
+                assert_memory_equal(crm_rfm_recency_days(a), crm_rfm_recency_days(b), cnt * 4);
+                assert_memory_equal(crm_rfm_frequency(a), crm_rfm_frequency(b), cnt * 4);
+                assert_memory_equal(crm_rfm_monetary(a), crm_rfm_monetary(b), cnt * 8);
+            }
+            same_result(a, b);
+            crm_rfm_free(a);
+            crm_rfm_free(b);
+            crm_profiles_free(p);
+        }
+        free(o);
+    }
+}
+
+static void orders_path_errors(void **state)
+{
+    (void)state;
+    crm_order o[3] = { { 1, 5 * DAY, 10 }, { 2, -1, 5 }, { 3, 0, 1 } };
+    crm_rfm_result *r = (crm_rfm_result *)1;
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, 10, NULL), CRM_EDATA);
+    assert_null(r);
+    assert_non_null(strstr(crm_last_error(), "orders[1]"));
+    o[1] = (crm_order){ 1, 6 * DAY, INT64_MAX };
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, 10, NULL), CRM_EOVERFLOW);
+    assert_non_null(strstr(crm_last_error(), "orders[1]"));
+    assert_int_equal(crm_rfm_score_orders(&r, NULL, 3, 10, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(NULL, o, 3, 10, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, -1, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, CRM_DAY_MAX + 1, NULL), CRM_EINVAL);
+    crm_rfm_options opt;
+    crm_rfm_options_init(&opt, 1);
+    opt.bins = 0;
+    assert_int_equal(crm_rfm_score_orders(&r, o, 3, 10, &opt), CRM_EINVAL);
+    assert_int_equal(crm_rfm_score_orders(&r, NULL, 0, 10, NULL), CRM_OK);
+    assert_int_equal(crm_rfm_count(r), 0);
+    crm_rfm_free(r);
+}
+
+typedef struct oom_orders {
+    crm_order *o;
+    size_t n;
+} oom_orders;
+
+static crm_status oom_score_orders(void *ctx)
+{
+    oom_orders *c = ctx;
+    crm_rfm_result *r = NULL;
+    crm_status s = crm_rfm_score_orders(&r, c->o, c->n, 500, NULL);
+    if (s)
+        assert_null(r);
+    crm_rfm_free(r);
+    return s;
+}
+
+static void orders_path_allocation_failures(void **state)
+{
+    (void)state;
+    test_rng g = { 32 };
+    oom_orders c;
+    c.o = random_orders(&g, 3000, &c.n, 0); /* grows the table past its first size */
+    assert_true(oom_sweep(oom_score_orders, &c) > 5);
+    free(c.o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1585,6 +1674,9 @@ int main(void)
         cmocka_unit_test(partials_equal_whole),
         cmocka_unit_test(partial_errors),
         cmocka_unit_test(partial_allocation_failures),
+        cmocka_unit_test(orders_path_equals_profiles_path),
+        cmocka_unit_test(orders_path_errors),
+        cmocka_unit_test(orders_path_allocation_failures),
     };
     return cmocka_run_group_tests_name("rfm", tests, NULL, NULL);
 }

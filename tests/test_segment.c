@@ -425,7 +425,7 @@ enum { N_LEAF_CMP = 1, N_LEAF_IN, N_LEAF_BETWEEN, N_AND, N_OR, N_NOT };
 
 typedef struct node {
     int kind, col, op, negate, nv;
-    lit v[4];
+    lit v[16];
     struct node *a, *b;
 } node;
 
@@ -447,7 +447,9 @@ static node *rand_tree(test_rng *rng, int depth)
         n->op = n->col == N_NUMCOLS ? (int)test_rng_range(rng, 0, 1)
                                     : (int)test_rng_range(rng, 0, 5);
     n->negate = k != N_LEAF_CMP && test_rng_range(rng, 0, 1);
-    n->nv = k == N_LEAF_CMP ? 1 : k == N_LEAF_BETWEEN ? 2 : (int)test_rng_range(rng, 1, 4);
+    n->nv = k == N_LEAF_CMP ? 1 : k == N_LEAF_BETWEEN ? 2
+          : test_rng_range(rng, 0, 2) ? (int)test_rng_range(rng, 1, 4)
+                                      : (int)test_rng_range(rng, 9, 16); /* sorted-set path */
     for (int i = 0; i < n->nv; i++)
         rand_lit(&n->v[i], n->col, rng);
     return n;
@@ -564,7 +566,7 @@ static void brute_force(void **state)
     (void)state;
     test_rng rng = {2026};
     static const size_t sizes[] = {0, 1, 63, 64, 65, 4095, 4096, 4097, 9000};
-    char *buf = malloc(1 << 16);
+    char *buf = malloc(1 << 20);
     size_t checked = 0;
     for (size_t si = 0; si < ARRAY_LEN(sizes); si++) {
         table t;

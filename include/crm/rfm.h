@@ -283,6 +283,23 @@ CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out,
                                          const crm_rfm_options *opt);
 
 /**
+ * @brief Score straight from orders, without a profile table: the same
+ *        result as crm_profiles_build() followed by crm_rfm_score(), from a
+ *        slimmer aggregation (the fast path from an order array to a
+ *        segment per customer).
+ * @param[out] out receives the result; NULL on failure.
+ * @param[in] orders array of @p n records (read in place; may be NULL when n == 0).
+ * @param[in] n number of records.
+ * @param[in] asof snapshot day, 0..CRM_DAY_MAX.
+ * @param[in] opt options, or NULL for defaults.
+ * @return as crm_rfm_score(), plus CRM_EDATA (a ts outside 0..CRM_TS_MAX,
+ *         the message names the record index) and CRM_EOVERFLOW (a monetary
+ *         sum beyond int64 or more than UINT32_MAX orders of a customer).
+ */
+CRM_API crm_status crm_rfm_score_orders(crm_rfm_result **out, const crm_order *orders,
+                                        size_t n, int64_t asof, const crm_rfm_options *opt);
+
+/**
  * @brief Free a result. NULL is a no-op. Column pointers die with it.
  * @param[in] res result or NULL.
  */

@@ -487,7 +487,7 @@ crm_status crm__rfm_result_of(crm_rfm_result **out, const crm_profiles *profiles
     return CRM_OK;
 }
 
-static crm_status finish(crm_rfm_result **out, crm_rfm_result *res, const crm_rfm_options *o)
+crm_status crm__rfm_finish(crm_rfm_result **out, crm_rfm_result *res, const crm_rfm_options *o)
 {
     crm_status st = score_all(res, o);
     if (st) {
@@ -515,7 +515,7 @@ CRM_API crm_status crm_rfm_score(crm_rfm_result **out, const crm_profiles *profi
     st = crm__rfm_result_of(&res, profiles, o.bins);
     if (st)
         return st;
-    return finish(out, res, &o);
+    return crm__rfm_finish(out, res, &o);
 }
 
 CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out, const uint64_t *customer_id,
@@ -554,7 +554,7 @@ CRM_API crm_status crm_rfm_score_columns(crm_rfm_result **out, const uint64_t *c
         memcpy(res->freq, frequency, n * sizeof *res->freq);
         memcpy(res->mon, monetary, n * sizeof *res->mon);
     }
-    return finish(out, res, &o);
+    return crm__rfm_finish(out, res, &o);
 }
 
 /* ---- getters ---------------------------------------------------------------- */

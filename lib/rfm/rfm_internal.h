@@ -69,6 +69,8 @@ crm_status crm__rfm_resolve(const char *fn, const crm_rfm_options *opt, crm_rfm_
 crm_status crm__rfm_result_new(crm_rfm_result **out, size_t n, uint32_t bins, int64_t asof);
 crm_status crm__rfm_result_of(crm_rfm_result **out, const crm_profiles *profiles,
                               uint32_t bins);
+/* Score a result whose columns are filled; frees it on failure. */
+crm_status crm__rfm_finish(crm_rfm_result **out, crm_rfm_result *res, const crm_rfm_options *o);
 /* Segment column, map copy and segment summaries of a scored result. */
 crm_status crm__rfm_segments(crm_rfm_result *res, const crm_rfm_options *o);
 

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "segment/segment_int.h"
 
@@ -305,6 +306,57 @@ static interval cmp_interval(int op, const seg_value *v)
     return r;
 }
 
+static bool type_signed(int type)
+{
+    return type == CRM_SEGMENT_I8 || type == CRM_SEGMENT_I16 || type == CRM_SEGMENT_I32 ||
+           type == CRM_SEGMENT_I64;
+}
+
+#define SIGN_BIT (UINT64_C(1) << 63)
+
+/* Order-preserving map of a value of an integer column type to uint64. */
+static uint64_t key_of(int type, seg_wide v)
+{
+    return type_signed(type) ? (uint64_t)(int64_t)v ^ SIGN_BIT : (uint64_t)v;
+}
+
+static int cmp_klo(const void *a, const void *b)
+{
+    const seg_range *x = a, *y = b;
+    return (x->klo > y->klo) - (x->klo < y->klo);
+}
+
+static int cmp_flo(const void *a, const void *b)
+{
+    const seg_range *x = a, *y = b;
+    return (x->flo > y->flo) - (x->flo < y->flo);
+}
+
+/* Sort the ranges of a long `in` list and merge overlapping or adjacent ones,
+ * so each value is looked up by one binary search. */
+static void sort_merge(seg_rtest *r)
+{
+    bool f = r->type == CRM_SEGMENT_F64;
+    qsort(r->ranges, r->nranges, sizeof *r->ranges, f ? cmp_flo : cmp_klo);
+    size_t o = 0;
+    for (size_t i = 1; i < r->nranges; i++) {
+        seg_range *cur = &r->ranges[o];
+        const seg_range *nx = &r->ranges[i];
+        bool join = f ? nx->flo <= cur->fhi
+                      : (cur->khi == UINT64_MAX || nx->klo <= cur->khi + 1);
+        if (join) {
+            if (f ? nx->fhi > cur->fhi : nx->khi > cur->khi) {
+                cur->fhi = nx->fhi;
+                cur->khi = nx->khi;
+            }
+        } else {
+            r->ranges[++o] = *nx;
+        }
+    }
+    r->nranges = o + 1;
+    r->sorted = 1;
+}
+
 static crm_status rule_error(size_t *err_offset, size_t off, const char *fmt, ...)
     CRM__PRINTF(3, 4);
 static crm_status rule_error(size_t *err_offset, size_t off, const char *fmt, ...)
@@ -371,12 +423,16 @@ static crm_status resolve_numeric(seg_rtest *r, const crm_segment_program *g,
                 continue;
             rg->lo = (uint64_t)iv.lo;
             rg->span = (uint64_t)(iv.hi - iv.lo);
+            rg->klo = key_of(c->type, iv.lo);
+            rg->khi = key_of(c->type, iv.hi);
         }
         r->nranges++;
     }
     if (r->nranges == 0) {
         r->kind = SEG_R_CONST;
         r->constval = r->negate;
+    } else if (r->nranges > SEG_SET_MIN) {
+        sort_merge(r);
     }
     return CRM_OK;
 }
@@ -560,6 +616,64 @@ static void cat_kernel(const uint32_t *x, size_t m, const uint8_t *lut, uint32_t
     }
 }
 
+/* Index of the last range whose low bound is <= key, + 1 (0: none). */
+#define UPPER(N, R, FIELD, KEY)                                                       \
+    do {                                                                              \
+        size_t lo_ = 0, hi_ = (N);                                                    \
+        while (lo_ < hi_) {                                                           \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                      \
+            if ((R)[mid_].FIELD <= (KEY))                                             \
+                lo_ = mid_ + 1;                                                       \
+            else                                                                      \
+                hi_ = mid_;                                                           \
+        }                                                                             \
+        pos_ = lo_;                                                                   \
+    } while (0)
+
+/* out[w] = bits of "value in one of the sorted disjoint ranges". */
+#define SET_KERNEL(NAME, T, KEYEXPR)                                                  \
+    static void NAME(const void *col, size_t m, const seg_range *rg, size_t n,        \
+                     uint64_t *out)                                                   \
+    {                                                                                 \
+        const T *x = (const T *)col;                                                  \
+        for (size_t w = 0; w * 64 < m; w++) {                                         \
+            size_t k = m - w * 64 < 64 ? m - w * 64 : 64;                             \
+            uint64_t b = 0;                                                           \
+            for (unsigned j = 0; j < k; j++) {                                        \
+                T v = x[w * 64 + j];                                                  \
+                uint64_t key = KEYEXPR;                                               \
+                size_t pos_;                                                          \
+                UPPER(n, rg, klo, key);                                               \
+                b |= (uint64_t)(pos_ > 0 && key <= rg[pos_ - 1].khi) << j;            \
+            }                                                                         \
+            out[w] = b;                                                               \
+        }                                                                             \
+    }
+
+SET_KERNEL(set_i8, int8_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u8, uint8_t, (uint64_t)v)
+SET_KERNEL(set_i16, int16_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u16, uint16_t, (uint64_t)v)
+SET_KERNEL(set_i32, int32_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u32, uint32_t, (uint64_t)v)
+SET_KERNEL(set_i64, int64_t, (uint64_t)(int64_t)v ^ SIGN_BIT)
+SET_KERNEL(set_u64, uint64_t, (uint64_t)v)
+
+static void set_f64(const double *x, size_t m, const seg_range *rg, size_t n, uint64_t *out)
+{
+    for (size_t w = 0; w * 64 < m; w++) {
+        size_t k = m - w * 64 < 64 ? m - w * 64 : 64;
+        uint64_t b = 0;
+        for (unsigned j = 0; j < k; j++) {
+            double v = x[w * 64 + j];
+            size_t pos_;
+            UPPER(n, rg, flo, v); /* NaN: no low bound is <= it, pos_ = 0 */
+            b |= (uint64_t)(pos_ > 0 && v <= rg[pos_ - 1].fhi) << j;
+        }
+        out[w] = b;
+    }
+}
+
 static size_t elem_size(int type)
 {
     static const size_t sz[] = {0, 1, 1, 2, 2, 4, 4, 8, 8, 8};
@@ -578,7 +692,22 @@ static void run_test(const seg_rtest *r, size_t base, size_t m, uint64_t *out)
         cat_kernel((const uint32_t *)r->col + base, m, r->lut, r->n_names, out);
     } else {
         const void *col = (const char *)r->col + base * elem_size(r->type);
-        for (size_t i = 0; i < r->nranges; i++) {
+        if (r->sorted) {
+            const seg_range *g = r->ranges;
+            size_t k = r->nranges;
+            switch (r->type) {
+            case CRM_SEGMENT_I8: set_i8(col, m, g, k, out); break;
+            case CRM_SEGMENT_U8: set_u8(col, m, g, k, out); break;
+            case CRM_SEGMENT_I16: set_i16(col, m, g, k, out); break;
+            case CRM_SEGMENT_U16: set_u16(col, m, g, k, out); break;
+            case CRM_SEGMENT_I32: set_i32(col, m, g, k, out); break;
+            case CRM_SEGMENT_U32: set_u32(col, m, g, k, out); break;
+            case CRM_SEGMENT_I64: set_i64(col, m, g, k, out); break;
+            case CRM_SEGMENT_U64: set_u64(col, m, g, k, out); break;
+            default: set_f64(col, m, g, k, out); break;
+            }
+        }
+        for (size_t i = 0; !r->sorted && i < r->nranges; i++) {
             const seg_range *g = &r->ranges[i];
             int acc = i > 0;
             switch (r->type) {

@@ -82,8 +82,13 @@ bool crm__segment_is_keyword(const char *s, size_t len);
 
 typedef struct seg_range {
     uint64_t lo, span;   /* integer types: lo and hi - lo in the type's bits */
+    uint64_t klo, khi;   /* integer types: bounds in order-preserving key space */
     double flo, fhi;     /* F64: inclusive bounds */
 } seg_range;
+
+/* Above this many ranges (long `in` lists) a test sorts and merges them and
+ * looks each value up by binary search instead of one pass per range. */
+#define SEG_SET_MIN 8
 
 enum seg_rkind { SEG_R_CONST = 1, SEG_R_RANGES = 2, SEG_R_CAT = 3 };
 
@@ -95,6 +100,7 @@ typedef struct seg_rtest {
     int constval;        /* SEG_R_CONST */
     seg_range *ranges;   /* SEG_R_RANGES: OR of these */
     size_t nranges;
+    int sorted;          /* ranges sorted by klo / flo, disjoint: binary search */
     uint8_t *lut;        /* SEG_R_CAT: n_names + 1 entries (last = null) */
     uint32_t n_names;
 } seg_rtest;

@@ -486,3 +486,22 @@ def cohort_from_partials(blobs):
     if acc is None:
         raise ValueError("no cohort partials")
     return acc
+
+
+def _migration_by_stage(orders, from_day, to_day, mode, contacts=None, **params):
+    """``libcrm.migration(..., by="lifecycle")``: ``(row_labels, col_labels,
+    counts)`` with rows = stages at ``from`` then "(none)", columns = stages
+    at ``to``. Stage rules have fixed parameters (no population-relative
+    thresholds), so ``mode="relative"`` and ``"frozen"`` give the same matrix.
+    ``contacts`` and the stage parameters are those of :func:`lifecycle`."""
+    del mode
+    m = migration_table(orders, from_day, to_day, contacts=contacts, **params)
+    return m["rows"], m["columns"], m["counts"]
+
+
+try:  # the rfm module owns libcrm.migration and offers a hook for other labels
+    from .rfm import register_migration as _register_migration
+except ImportError:  # pragma: no cover - rfm binding not present
+    _register_migration = None
+if _register_migration is not None:
+    _register_migration("lifecycle", _migration_by_stage)

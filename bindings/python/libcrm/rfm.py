@@ -4,7 +4,7 @@ import ctypes
 import math
 
 from . import _types
-from ._arrays import column
+from ._arrays import as_records, column
 from ._convert import to_day
 from ._lib import P, SZ, c_status, declare_all, lib
 from .profiles import Profiles, profiles as _build_profiles
@@ -15,6 +15,7 @@ declare_all({
     "crm_rfm_options_frozen": (c_status, [P, _P_OPT]),
     "crm_rfm_score": (c_status, [ctypes.POINTER(P), P, _P_OPT]),
     "crm_rfm_score_columns": (c_status, [ctypes.POINTER(P), P, P, P, P, SZ, _P_OPT]),
+    "crm_rfm_score_orders": (c_status, [ctypes.POINTER(P), P, SZ, ctypes.c_int64, _P_OPT]),
     "crm_rfm_free": (None, [P]),
     "crm_rfm_count": (SZ, [P]),
     "crm_rfm_bins": (ctypes.c_uint32, [P]),
@@ -254,6 +255,21 @@ class RfmResult:
         out["hi"] = None if e.hi == 2**63 - 1 else e.hi
         return out
 
+    def segment_columns(self):
+        """Columns by the rule language's names, for :func:`libcrm.select`:
+        ``r, f, m``, ``rfm_segment`` (codes and names) and the profile
+        fields (the whole table when scored from one)."""
+        cols = {"r": self.r, "f": self.f, "m": self.m}
+        if self.segment_code is not None:
+            cols["rfm_segment"] = (self.segment_code, self.segment_names)
+        prof = getattr(self, "_profiles", None)
+        if prof is not None:
+            cols["__profiles__"] = prof
+        else:
+            cols.update(customer_id=self.customer_id, recency_days=self.recency_days,
+                        frequency=self.frequency, monetary=self.monetary)
+        return cols
+
     def __repr__(self):
         return f"<libcrm.RfmResult customers={len(self)} bins={self.bins} asof={self.asof}>"
 
@@ -274,6 +290,8 @@ def _score(source, asof, bins, tie, segment_map, cuts, frozen_from=None):
     if not isinstance(source, Profiles):
         if asof is None:
             raise ValueError("asof is required when scoring orders")
+        if frozen_from is None:  # the fast path: no profile table
+            return _score_orders(source, to_day(asof), bins, tie, segment_map, cuts)
         source = _build_profiles(source, asof)
     elif asof is not None and to_day(asof) != source.asof:
         raise ValueError(f"asof {to_day(asof)} differs from the profiles' asof {source.asof}")
@@ -288,6 +306,22 @@ def _score(source, asof, bins, tie, segment_map, cuts, frozen_from=None):
         opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
         lib.crm_rfm_score(ctypes.byref(out), source._h, ctypes.byref(opt))
         del keep
+    finally:
+        if m:
+            m.close()
+    res = RfmResult(out.value)
+    res._profiles = source
+    return res
+
+
+def _score_orders(orders, asof, bins, tie, segment_map, cuts):
+    addr, n, keep_orders = as_records(orders, _types.Order)
+    m, none = _map_for(segment_map, bins)
+    out = P()
+    try:
+        opt, keep = _options(bins, tie, cuts, m.h if m else None, none)
+        lib.crm_rfm_score_orders(ctypes.byref(out), addr, n, asof, ctypes.byref(opt))
+        del keep, keep_orders
     finally:
         if m:
             m.close()
@@ -557,7 +591,9 @@ class RfmThresholds:
         prof = _profiles_of(orders_or_profiles, asof)
         out = P()
         lib.crm_rfm_score_thresholds(ctypes.byref(out), prof._h, self._h)
-        return RfmResult(out.value)
+        res = RfmResult(out.value)
+        res._profiles = prof
+        return res
 
 
 def rfm_thresholds(blobs, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=None):

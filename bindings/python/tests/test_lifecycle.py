@@ -284,3 +284,16 @@ def test_errors():
         funnel_from_partials([bytes(blob)])
     with pytest.raises(libcrm.InvalidArgument, match="params"):
         funnel_from_partials([funnel_partial(orders, 20), funnel_partial(orders, 20, new_days=3)])
+
+
+def test_migration_by_lifecycle():
+    if not hasattr(libcrm, "migration"):
+        pytest.skip("libcrm.migration (rfm binding) not present")
+    orders = [(1, 100 * DAY, 1), (2, 100 * DAY, 1), (2, 280 * DAY, 1), (3, 250 * DAY, 1)]
+    contacts = [(4, 120 * DAY), (5, 250 * DAY)]
+    rows, cols, counts = libcrm.migration(orders, 150, 300, by="lifecycle", contacts=contacts)
+    want = migration_table(orders, 150, 300, contacts=contacts)
+    assert rows == STAGES + [NONE_ROW] and cols == STAGES and counts == want["counts"]
+    assert counts[STAGES.index("new")][STAGES.index("reactivated")] == 1
+    frozen = libcrm.migration(orders, 150, 300, by="lifecycle", mode="frozen", contacts=contacts)
+    assert frozen == (rows, cols, counts)

@@ -445,3 +445,20 @@ def test_partial_errors():
     assert th.pending > 0  # two customers tied on every value: ntile splits them
     with pytest.raises(libcrm.InvalidArgument):
         th.score(libcrm.profiles([(1, 0, 5)], 3))
+
+
+def test_select_over_rfm_result():
+    rng = random.Random(12)
+    orders = random_orders(rng, 200)
+    res = libcrm.rfm(orders, asof=500)
+    mask = libcrm.select(res, 'rfm_segment = "champions" or (r >= 4 and frequency >= 3)')
+    want = [s == "champions" or (int(r) >= 4 and int(f) >= 3)
+            for s, r, f in zip(res.segment, res.r, res.frequency)]
+    assert [bool(x) for x in mask] == want
+    cols = {k: list(v) for k, v in (("customer_id", res.customer_id),
+                                     ("recency_days", res.recency_days),
+                                     ("frequency", res.frequency), ("monetary", res.monetary))}
+    res2 = libcrm.rfm(cols)
+    mask2 = libcrm.select(res2, "m = 5 and recency_days < 60")
+    assert [bool(x) for x in mask2] == [int(m) == 5 and int(d) < 60
+                                         for m, d in zip(res2.m, res2.recency_days)]
