@@ -287,6 +287,20 @@ static table read_csv(const char *path)
     return t;
 }
 
+static void free_table(table *t)
+{
+    for (size_t i = 0; i < t->rows * t->cols; i++)
+        free(t->cell[i]);
+    free(t->cell);
+}
+
+static void free_names(names *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+}
+
 static long col(const table *t, const char *name, int required, const char *path)
 {
     for (size_t j = 0; j < t->cols; j++)
@@ -401,6 +415,7 @@ int main(int argc, char **argv)
         if (crm_fcap_add_history(f, ev, n, tv, nt) != CRM_OK)
             die("history %s: %s", pos[2], crm_last_error());
         free(ev);
+        free_table(&h);
     }
     table c = read_csv(pos[1]);
     const char *p = pos[1];
@@ -502,6 +517,10 @@ int main(int argc, char **argv)
     free(d);
     free(cv);
     free(tv);
+    free_table(&c);
+    free_names(&channels);
+    free_names(&tags);
+    free_names(&cap_ids);
     crm_fcap_free(f);
     return rc;
 }
