@@ -1444,7 +1444,7 @@ static void dense_and_hashed_tables_agree(void **state)
 static void threads_give_identical_results(void **state)
 {
     (void)state;
-    crm_attribution_paths *t = first_order_paths(8, 5000);
+    crm_attribution_paths *t = first_order_paths(8, 30000);
     for (uint32_t K = 1; K <= 4; K += 3) {
         crm_attribution_options o = opts();
         o.order = K;
