@@ -1,4 +1,6 @@
 /* clv public API: fit drivers, model handles, predictions, lifetime value. */
+#include <stdio.h>
+
 #include "clv/clv_internal.h"
 
 struct crm_clv_model {
@@ -192,19 +194,17 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *
         }
     }
     if (!have) {
-        double p[4] = { 0 };
-        for (int i = 0; i < d; i++)
-            p[i] = exp(last_fail.th[i]);
+        char pts[160];
+        size_t o2 = 0;
+        for (int i = 0; i < d && o2 < sizeof pts; i++)
+            o2 += (size_t)snprintf(pts + o2, sizeof pts - o2, "%s%s=%g", i ? " " : "",
+                                   param_names[kind][i], exp(last_fail.th[i]));
         return crm__fail(CRM_EDATA,
-                         "%s: %s fit did not converge from any of %u starts: %s "
-                         "(last point %s=%g %s=%g %s=%g%s%s%.0g, |gradient| %g after %u "
-                         "iterations)",
+                         "%s: %s fit did not converge from any of %u starts: %s (last point "
+                         "%s, |gradient| %g after %u iterations)",
                          fn, kind_name(kind), o->starts,
-                         last_fail.why ? last_fail.why : "unknown",
-                         param_names[kind][0], p[0], param_names[kind][1], p[1],
-                         param_names[kind][2], p[2], d == 4 ? " " : "",
-                         d == 4 ? param_names[kind][3] : "", d == 4 ? p[3] : 0.0,
-                         last_fail.gmax, last_fail.iter);
+                         last_fail.why ? last_fail.why : "unknown", pts, last_fail.gmax,
+                         last_fail.iter);
     }
     crm_clv_model *m = crm__malloc(sizeof *m);
     if (!m)
