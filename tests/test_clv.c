@@ -11,10 +11,11 @@
 
 #define DAY 86400
 
-/* One source, two binaries: test_clv (everything that needs no data file)
- * and tests/clv's test_clv_cdnow (-DCLV_CDNOW: the published CDNOW figures,
- * a TAP "1..0 # SKIP" when ../shared/datasets is absent). Each uses part of
- * the helpers. */
+/* One source, three binaries: test_clv (fast, no data file), and in
+ * tests/clv test_clv_heavy (-DCLV_HEAVY: parameter recovery and large-n
+ * fits, with a longer timeout) and test_clv_cdnow (-DCLV_CDNOW: the
+ * published CDNOW figures, a TAP "1..0 # SKIP" when ../shared/datasets is
+ * absent). Each uses part of the helpers. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -1388,6 +1389,14 @@ int main(void)
         cmocka_unit_test(cdnow_gg),
     };
     return cmocka_run_group_tests_name("clv_cdnow", tests, NULL, NULL);
+#elif defined(CLV_HEAVY)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(heavy_buyers_recovery),
+        cmocka_unit_test(pnbd_recovery),
+        cmocka_unit_test(counts_merge_serialize_fit),
+        cmocka_unit_test(large_n_fits_terminate),
+    };
+    return cmocka_run_group_tests_name("clv_heavy", tests, NULL, NULL);
 #else
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(summary_hand_worked),
@@ -1398,17 +1407,13 @@ int main(void)
         cmocka_unit_test(bg_edge_cases),
         cmocka_unit_test(pnbd_predictions),
         cmocka_unit_test(heavy_frequencies),
-        cmocka_unit_test(heavy_buyers_recovery),
-        cmocka_unit_test(pnbd_recovery),
         cmocka_unit_test(gg_recovery),
         cmocka_unit_test(clv_value),
         cmocka_unit_test(fit_errors),
         cmocka_unit_test(oom),
         cmocka_unit_test(counts_hand_worked),
-        cmocka_unit_test(counts_merge_serialize_fit),
         cmocka_unit_test(counts_oom),
         cmocka_unit_test(p_alive_feeds_lifecycle),
-        cmocka_unit_test(large_n_fits_terminate),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 #endif
