@@ -131,6 +131,9 @@ static void start_point(int kind, unsigned k, double s1, double s2, double *th)
     }
 }
 
+/* Largest accepted standard error of a log-parameter (see run_fit). */
+#define CLV_MAX_SE_LOG 10.0
+
 /* One BFGS run, with the divergence check. */
 static void one_run(fit_ctx *ctx, int d, const double *th0,
                     const double (*H0)[CRM__CLV_MAXP], const crm_clv_fit_options *o,
@@ -226,6 +229,27 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *
         fi->params[i] = exp(best.th[i]);
     evals += crm__clv_stderr(objective, ctx, d, best.th, ctx->scale, fi->se);
     fi->evaluations = evals;
+    /* A maximum on the boundary (too few customers, nobody drops out, no
+     * spread in spend) shows as a flat direction: a parameter whose log the
+     * data pin down to no better than a factor e^10 is not an estimate. */
+    for (int i = 0; i < d; i++) {
+        double rel = fi->se[i] / fi->params[i];
+        if (!(rel <= CLV_MAX_SE_LOG)) {
+            char pts[160];
+            size_t o2 = 0;
+            for (int k = 0; k < d && o2 < sizeof pts; k++)
+                o2 += (size_t)snprintf(pts + o2, sizeof pts - o2, "%s%s=%g", k ? " " : "",
+                                       param_names[kind][k], fi->params[k]);
+            crm__free(m);
+            return crm__fail(CRM_EDATA,
+                             "%s: %s fit did not converge to an identified maximum: the data "
+                             "do not determine %s (standard error of log %s = %g at %s; the "
+                             "likelihood keeps rising towards a boundary: too few customers, "
+                             "or no dropout / no spread in the data)",
+                             fn, kind_name(kind), param_names[kind][i], param_names[kind][i],
+                             rel, pts);
+        }
+    }
     *out = m;
     return CRM_OK;
 }

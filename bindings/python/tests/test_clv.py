@@ -268,6 +268,8 @@ def test_clv_units_and_discounting():
 
 
 def test_errors():
+    with pytest.raises(libcrm.DataError, match="identified"):
+        libcrm.ParetoNBD.fit([1, 0], [1, 0], [2, 3])
     with pytest.raises(libcrm.DataError, match="no customer has a repeat"):
         libcrm.BGNBD.fit([0, 0], [0, 0], [5, 6])
     with pytest.raises(libcrm.DataError, match=r"t_x\[1\]"):
