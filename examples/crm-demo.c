@@ -67,6 +67,7 @@ int main(int argc, char **argv)
     /* lifecycle: */
     rc |= demo_lifecycle(&in);
     /* clv: */
+    rc |= demo_clv(&in);
     /* fcap: */
     /* attribution: */
     rc |= demo_attribution(&in);

@@ -21,6 +21,7 @@ int demo_segment(const demo_input *in);
 /* lifecycle: */
 int demo_lifecycle(const demo_input *in);
 /* clv: */
+int demo_clv(const demo_input *in);
 /* fcap: */
 /* attribution: */
 int demo_attribution(const demo_input *in);

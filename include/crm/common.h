@@ -148,6 +148,9 @@ enum crm_struct_id {
     CRM_STRUCT_LIFECYCLE_FUNNEL = 23,       /**< ::crm_lifecycle_funnel */
     CRM_STRUCT_LIFECYCLE_MIGRATION = 24,    /**< ::crm_lifecycle_migration */
     /* clv: 30-39 */
+    CRM_STRUCT_CLV_SUMMARY_OPTIONS = 30, /**< ::crm_clv_summary_options */
+    CRM_STRUCT_CLV_FIT_OPTIONS = 31,     /**< ::crm_clv_fit_options */
+    CRM_STRUCT_CLV_FIT_INFO = 32,        /**< ::crm_clv_fit_info */
     /* fcap: 40-49 */
     CRM_STRUCT_FCAP_CAP = 40,           /**< ::crm_fcap_cap */
     CRM_STRUCT_FCAP_QUIET = 41,         /**< ::crm_fcap_quiet */

@@ -15,6 +15,7 @@
 /* lifecycle: */
 #include "lifecycle.h"
 /* clv: */
+#include "clv.h"
 /* fcap: */
 #include "fcap.h"
 /* attribution: */

@@ -33,6 +33,7 @@ enum crm__blob_kind {
     CRM__BLOB_LIFECYCLE_COHORTS = 21,
     CRM__BLOB_LIFECYCLE_MIGRATION = 22,
     /* clv: 30-39 */
+    CRM__BLOB_CLV_COUNTS = 30, /* crm_clv_counts */
     /* fcap: 40-49 */
     CRM__BLOB_FCAP = 40, /* crm_fcap snapshot */
     /* attribution: 50-59 */

@@ -50,6 +50,12 @@ CRM_API size_t crm_struct_size(int id)
     case CRM_STRUCT_LIFECYCLE_MIGRATION:
         return sizeof(crm_lifecycle_migration);
     /* clv: */
+    case CRM_STRUCT_CLV_SUMMARY_OPTIONS:
+        return sizeof(crm_clv_summary_options);
+    case CRM_STRUCT_CLV_FIT_OPTIONS:
+        return sizeof(crm_clv_fit_options);
+    case CRM_STRUCT_CLV_FIT_INFO:
+        return sizeof(crm_clv_fit_info);
     /* fcap: */
     case CRM_STRUCT_FCAP_CAP:
         return sizeof(crm_fcap_cap);

@@ -18,6 +18,8 @@ from .segment import Segment, SegmentStats, segment_stats, select
 from .lifecycle import (CONTACT_DTYPE, STAGES, SCENARIOS, Cohorts, Lifecycle, cohort_retention,
                         cohorts, funnel, lifecycle)
 # clv:
+from .clv import (BGNBD, ClvCounts, ClvSummary, GammaGamma, ParetoNBD, clv, clv_counts,
+                  clv_summary)
 # fcap:
 from .fcap import FrequencyCap, fcap_decide_csv
 # attribution:
@@ -57,6 +59,8 @@ __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 __all__ += ["CONTACT_DTYPE", "Cohorts", "Lifecycle", "SCENARIOS", "STAGES", "cohort_retention",
             "cohorts", "funnel", "lifecycle"]
 # clv:
+__all__ += ["BGNBD", "ClvCounts", "ClvSummary", "GammaGamma", "ParetoNBD", "clv",
+            "clv_counts", "clv_summary"]
 # fcap:
 __all__ += ["FrequencyCap", "fcap_decide_csv"]
 # attribution:

@@ -155,6 +155,35 @@ class LifecycleMigration(ctypes.Structure):
 STRUCT_IDS.update({20: Contact, 21: LifecycleOptions, 22: LifecycleExplanation,
                    23: LifecycleFunnel, 24: LifecycleMigration})
 # clv:
+class ClvSummaryOptions(ctypes.Structure):
+    """``crm_clv_summary_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("unit", ctypes.c_uint32),
+                ("merge_same_day", ctypes.c_uint32)]
+
+
+class ClvFitOptions(ctypes.Structure):
+    """``crm_clv_fit_options`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("unit", ctypes.c_uint32),
+                ("starts", ctypes.c_uint32), ("max_iter", ctypes.c_uint32),
+                ("gtol", ctypes.c_double)]
+
+
+class ClvFitInfo(ctypes.Structure):
+    """``crm_clv_fit_info`` (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("kind", ctypes.c_int32),
+                ("unit", ctypes.c_uint32), ("nparams", ctypes.c_uint32),
+                ("fitted", ctypes.c_uint32), ("iterations", ctypes.c_uint32),
+                ("evaluations", ctypes.c_uint32), ("starts", ctypes.c_uint32),
+                ("starts_converged", ctypes.c_uint32), ("_pad", ctypes.c_uint32),
+                ("n", ctypes.c_uint64), ("loglik", ctypes.c_double),
+                ("grad_max", ctypes.c_double), ("params", ctypes.c_double * 4),
+                ("se", ctypes.c_double * 4)]
+
+
+STRUCT_IDS.update({30: ClvSummaryOptions, 31: ClvFitOptions, 32: ClvFitInfo})
 # fcap:
 class FcapCap(ctypes.Structure):
     """``crm_fcap_cap`` (40 bytes, frozen)."""
@@ -238,14 +267,15 @@ class Conversion(ctypes.Structure):
 
 
 class AttributionOptions(ctypes.Structure):
-    """``crm_attribution_options`` (version 1)."""
+    """``crm_attribution_options`` (version 2)."""
 
     _fields_ = [("version", ctypes.c_uint), ("order", ctypes.c_uint32),
                 ("position_first", ctypes.c_double), ("position_middle", ctypes.c_double),
                 ("position_last", ctypes.c_double), ("direct_channel", ctypes.c_int64),
                 ("half_life_days", ctypes.c_double), ("ordered", ctypes.c_uint32),
                 ("keep_self_loops", ctypes.c_uint32), ("max_step", ctypes.c_uint32),
-                ("bootstrap", ctypes.c_uint32), ("seed", ctypes.c_uint64)]
+                ("bootstrap", ctypes.c_uint32), ("seed", ctypes.c_uint64),
+                ("threads", ctypes.c_uint32)]
 
 
 class JourneyOptions(ctypes.Structure):
