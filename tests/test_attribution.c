@@ -259,7 +259,13 @@ static void options_defaults_and_versions(void **state)
     assert_close(o.half_life_days, 7, 0);
     assert_int_equal(crm_attribution_options_init(NULL, 1), CRM_EINVAL);
     assert_int_equal(crm_attribution_options_init(&o, 0), CRM_EVERSION);
-    assert_int_equal(crm_attribution_options_init(&o, 2), CRM_EVERSION);
+    assert_int_equal(crm_attribution_options_init(&o, 3), CRM_EVERSION);
+    assert_int_equal(o.threads, 1);
+    /* a version-1 caller: threads keeps its default */
+    crm_attribution_options v1;
+    memset(&v1, 0xAB, sizeof v1);
+    assert_int_equal(crm_attribution_options_init(&v1, 1), CRM_OK);
+    assert_int_equal(v1.order, 1);
     crm_attribution_journey_options j;
     assert_int_equal(crm_attribution_journey_options_init(&j, 1), CRM_OK);
     assert_int_equal(j.click_window_days, 30);
@@ -288,6 +294,10 @@ static void options_defaults_and_versions(void **state)
     assert_int_equal(crm_attribution_paths_credit(t, CRM_ATTRIBUTION_LINEAR, &o, c, NULL),
                      CRM_EINVAL);
     assert_non_null(strstr(crm_last_error(), "sum"));
+    o = opts();
+    o.threads = 65;
+    assert_int_equal(crm_attribution_paths_credit(t, CRM_ATTRIBUTION_MARKOV, &o, c, NULL),
+                     CRM_EINVAL);
     o = opts();
     o.half_life_days = 0;
     assert_int_equal(crm_attribution_paths_credit(t, CRM_ATTRIBUTION_LINEAR, &o, c, NULL),
@@ -622,6 +632,12 @@ static void markov_vs_dense_reference(void **state)
         rnd_paths p;
         uint32_t nch = (uint32_t)test_rng_range(&r, 2, 5);
         rnd_fill(&p, &r, (size_t)test_rng_range(&r, 3, 40), nch, 7);
+        if (trial % 2) /* fractional counts are taken as they are */
+            for (size_t i = 0; i < p.n; i++) {
+                p.conv[i] *= 0.37;
+                p.nulls[i] *= 1.61;
+                p.value[i] *= 0.37;
+            }
         crm_attribution_paths *t = rnd_table(&p, 0, p.n, nch);
         int K = 1 + trial % 4;
         int max_step = trial % 3 == 2 ? 1 + trial % 5 : 0;
@@ -1423,6 +1439,36 @@ static void dense_and_hashed_tables_agree(void **state)
     crm_attribution_paths_free(u);
 }
 
+
+/* Threads split the removal solves; results are identical. */
+static void threads_give_identical_results(void **state)
+{
+    (void)state;
+    crm_attribution_paths *t = first_order_paths(8, 5000);
+    for (uint32_t K = 1; K <= 4; K += 3) {
+        crm_attribution_options o = opts();
+        o.order = K;
+        crm_attribution_markov *a, *b, *c;
+        assert_int_equal(crm_attribution_markov_fit(&a, t, &o), CRM_OK);
+        o.threads = 2;
+        assert_int_equal(crm_attribution_markov_fit(&b, t, &o), CRM_OK);
+        o.threads = 64;
+        o.bootstrap = 3;
+        assert_int_equal(crm_attribution_markov_fit(&c, t, &o), CRM_OK);
+        for (int w = CRM_ATTRIBUTION_RE; w <= CRM_ATTRIBUTION_VALUE; w++)
+            for (size_t i = 0; i < 4; i++) {
+                assert_true(crm_attribution_markov_array(a, w, NULL)[i] ==
+                            crm_attribution_markov_array(b, w, NULL)[i]);
+                assert_true(crm_attribution_markov_array(a, w, NULL)[i] ==
+                            crm_attribution_markov_array(c, w, NULL)[i]);
+            }
+        crm_attribution_markov_free(a);
+        crm_attribution_markov_free(b);
+        crm_attribution_markov_free(c);
+    }
+    crm_attribution_paths_free(t);
+}
+
 /* ---- bootstrap ----------------------------------------------------------- */
 
 static void bootstrap_is_seeded(void **state)
@@ -1725,6 +1771,7 @@ int main(void)
         cmocka_unit_test(events_credit_partials),
         cmocka_unit_test(order_selection),
         cmocka_unit_test(dense_and_hashed_tables_agree),
+        cmocka_unit_test(threads_give_identical_results),
         cmocka_unit_test(bootstrap_is_seeded),
         cmocka_unit_test(control_assignment),
         cmocka_unit_test(uplift_welch),

@@ -96,7 +96,7 @@ enum crm_attribution_model {
 };
 
 /** Current version of ::crm_attribution_options. */
-#define CRM_ATTRIBUTION_OPTIONS_VERSION 1u
+#define CRM_ATTRIBUTION_OPTIONS_VERSION 2u
 
 /**
  * @brief Model options. Fill with crm_attribution_options_init().
@@ -117,6 +117,10 @@ typedef struct crm_attribution_options {
     uint32_t max_step;       /**< Markov: walks visit at most this many states; 0 (default) = unlimited */
     uint32_t bootstrap;      /**< Markov: bootstrap replicates for standard errors; default 0 (none) */
     uint64_t seed;           /**< bootstrap seed; default 1 */
+    /* version 2 */
+    /** Markov: threads for the per-channel removal solves (each thread
+     *  takes every T-th channel); 0 or 1 (default) = the calling thread only. */
+    uint32_t threads;
 } crm_attribution_options;
 
 /**

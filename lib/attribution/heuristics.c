@@ -9,6 +9,7 @@
 
 static const size_t opt_size[] = {
     0, CRM__SIZE_THROUGH(crm_attribution_options, seed),
+    CRM__SIZE_THROUGH(crm_attribution_options, threads),
 };
 
 CRM_API crm_status crm_attribution_options_init(crm_attribution_options *opt,
@@ -29,6 +30,8 @@ CRM_API crm_status crm_attribution_options_init(crm_attribution_options *opt,
     opt->direct_channel = -1;
     opt->half_life_days = 7.0;
     opt->seed = 1;
+    if (version >= 2)
+        opt->threads = 1;
     return CRM_OK;
 }
 
@@ -52,6 +55,8 @@ crm_status attr_options_resolve(crm_attribution_options *o, const crm_attributio
     if (!isfinite(o->half_life_days) || !(o->half_life_days > 0))
         return crm__fail(CRM_EINVAL, "crm_attribution_options.half_life_days = %g is not > 0",
                          o->half_life_days);
+    if (o->threads > 64)
+        return crm__fail(CRM_EINVAL, "crm_attribution_options.threads = %u > 64", o->threads);
     if (o->direct_channel < -1)
         return crm__fail(CRM_EINVAL, "crm_attribution_options.direct_channel = %lld",
                          (long long)o->direct_channel);

@@ -4,6 +4,7 @@
  * 65534 channels. Chain indices: 0 (start), 1 (conversion), 2 (null), then
  * the transient states in order of first appearance. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -540,6 +541,61 @@ typedef struct mk_work {
     uint8_t *removed;
 } mk_work;
 
+/* Removal solves of channels tid, tid + T, ... (one thread's share). */
+typedef struct mk_job {
+    const mk_chain *c;
+    const mk_sys *s;
+    uint32_t max_step;
+    size_t nch, tid, T;
+    mk_work w;
+    double *Pc, *Ec;
+    crm_status st;
+} mk_job;
+
+static void *removal_worker(void *arg)
+{
+    mk_job *j = arg;
+    const mk_sys *s = j->s;
+    for (size_t ch = j->tid; ch < j->nch && j->st == CRM_OK; ch += j->T) {
+        uint16_t sym = (uint16_t)(ch + 1);
+        for (size_t i = 0; i < s->n; i++) {
+            uint64_t code = j->c->code[i];
+            uint8_t hit = 0;
+            for (unsigned k = 0; k < 4; k++)
+                hit |= (uint16_t)(code >> (16 * k)) == sym;
+            j->w.removed[i] = hit;
+        }
+        j->st = sys_solve(s, j->w.removed, j->max_step, j->w.x, j->w.y, j->w.v, j->w.v2,
+                          &j->Pc[ch], &j->Ec[ch]);
+    }
+    return NULL;
+}
+
+static void work_free(mk_work *w)
+{
+    crm__free(w->x);
+    crm__free(w->y);
+    crm__free(w->v);
+    crm__free(w->v2);
+    crm__free(w->removed);
+    memset(w, 0, sizeof *w);
+}
+
+static crm_status work_alloc(mk_work *w, size_t n)
+{
+    memset(w, 0, sizeof *w);
+    crm_status st;
+    if ((st = crm__alloc_array((void **)&w->x, n, 8, 0, "markov work")) ||
+        (st = crm__alloc_array((void **)&w->y, n, 8, 0, "markov work")) ||
+        (st = crm__alloc_array((void **)&w->v, n, 8, 0, "markov work")) ||
+        (st = crm__alloc_array((void **)&w->v2, n, 8, 0, "markov work")) ||
+        (st = crm__alloc_array((void **)&w->removed, n, 1, 0, "markov work")))
+        work_free(w);
+    return st;
+}
+
+#define MAX_THREADS 64
+
 static crm_status effects(mk_chain *c, const mk_sys *s, const crm_attribution_options *o,
                           size_t nch, mk_work *w, double tot_conv, double tot_val, double *P,
                           double *E, double *re, double *vre, double *cc, double *vc)
@@ -547,24 +603,52 @@ static crm_status effects(mk_chain *c, const mk_sys *s, const crm_attribution_op
     crm_status st = sys_solve(s, NULL, o->max_step, w->x, w->y, w->v, w->v2, P, E);
     if (st)
         return st;
+    double *pe = NULL;
+    if ((st = crm__alloc_array((void **)&pe, 2 * nch + 1, 8, 0, "markov removal")))
+        return st;
+    size_t T = o->threads > 1 ? o->threads : 1;
+    if (T > nch)
+        T = nch ? nch : 1;
+    if (T > MAX_THREADS)
+        T = MAX_THREADS;
+    mk_job job[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    bool started[MAX_THREADS] = { false };
+    mk_work ws[MAX_THREADS];
+    ws[0] = *w;
+    for (size_t t = 1; t < T; t++)
+        if (work_alloc(&ws[t], s->n + 1) != CRM_OK) {
+            T = t; /* run with the threads that got their memory */
+            break;
+        }
+    for (size_t t = 0; t < T; t++)
+        job[t] = (mk_job){ c, s, o->max_step, nch, t, T, ws[t], pe, pe + nch, CRM_OK };
+    for (size_t t = 1; t < T; t++)
+        started[t] = pthread_create(&th[t], NULL, removal_worker, &job[t]) == 0;
+    removal_worker(&job[0]);
+    for (size_t t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            removal_worker(&job[t]);
+    }
+    for (size_t t = 0; t < T; t++)
+        if (job[t].st && !st)
+            st = job[t].st;
+    for (size_t t = 1; t < T; t++)
+        work_free(&job[t].w);
+    if (st) {
+        crm__free(pe);
+        return st;
+    }
     double sre = 0, svre = 0;
     for (size_t ch = 0; ch < nch; ch++) {
-        uint16_t sym = (uint16_t)(ch + 1);
-        for (size_t i = 0; i < s->n; i++) {
-            uint64_t code = c->code[i];
-            uint8_t hit = 0;
-            for (unsigned k = 0; k < 4; k++)
-                hit |= (uint16_t)(code >> (16 * k)) == sym;
-            w->removed[i] = hit;
-        }
-        double Pc, Ec;
-        if ((st = sys_solve(s, w->removed, o->max_step, w->x, w->y, w->v, w->v2, &Pc, &Ec)))
-            return st;
-        re[ch] = *P > 0 ? 1.0 - Pc / *P : 0.0;
-        vre[ch] = *E > 0 ? 1.0 - Ec / *E : 0.0;
+        re[ch] = *P > 0 ? 1.0 - pe[ch] / *P : 0.0;
+        vre[ch] = *E > 0 ? 1.0 - pe[nch + ch] / *E : 0.0;
         sre += re[ch];
         svre += vre[ch];
     }
+    crm__free(pe);
     for (size_t ch = 0; ch < nch; ch++) {
         cc[ch] = sre > 0 ? tot_conv * re[ch] / sre : 0.0;
         vc[ch] = svre > 0 ? tot_val * vre[ch] / svre : 0.0;
@@ -673,11 +757,7 @@ static crm_status markov_fit(crm_attribution_markov **out, const crm_attribution
     if ((st = chain_count(&c, t, t->conv, t->value, t->nulls)) || (st = sys_build(&s, &c)))
         goto out;
     size_t n = s.n + 1;
-    if ((st = crm__alloc_array((void **)&w.x, n, 8, 0, "markov work")) ||
-        (st = crm__alloc_array((void **)&w.y, n, 8, 0, "markov work")) ||
-        (st = crm__alloc_array((void **)&w.v, n, 8, 0, "markov work")) ||
-        (st = crm__alloc_array((void **)&w.v2, n, 8, 0, "markov work")) ||
-        (st = crm__alloc_array((void **)&w.removed, n, 1, 0, "markov work")))
+    if ((st = work_alloc(&w, n)))
         goto out;
     if ((st = effects(&c, &s, o, nch, &w, tot_conv, tot_val, &m->P, &m->E, m->arr[0],
                       m->arr[1], m->arr[2], m->arr[3])))
@@ -757,11 +837,7 @@ static crm_status markov_fit(crm_attribution_markov **out, const crm_attribution
 out:
     chain_free(&c);
     sys_free(&s);
-    crm__free(w.x);
-    crm__free(w.y);
-    crm__free(w.v);
-    crm__free(w.v2);
-    crm__free(w.removed);
+    work_free(&w);
     crm__free(bc);
     crm__free(bv);
     crm__free(bn);

@@ -267,14 +267,15 @@ class Conversion(ctypes.Structure):
 
 
 class AttributionOptions(ctypes.Structure):
-    """``crm_attribution_options`` (version 1)."""
+    """``crm_attribution_options`` (version 2)."""
 
     _fields_ = [("version", ctypes.c_uint), ("order", ctypes.c_uint32),
                 ("position_first", ctypes.c_double), ("position_middle", ctypes.c_double),
                 ("position_last", ctypes.c_double), ("direct_channel", ctypes.c_int64),
                 ("half_life_days", ctypes.c_double), ("ordered", ctypes.c_uint32),
                 ("keep_self_loops", ctypes.c_uint32), ("max_step", ctypes.c_uint32),
-                ("bootstrap", ctypes.c_uint32), ("seed", ctypes.c_uint64)]
+                ("bootstrap", ctypes.c_uint32), ("seed", ctypes.c_uint64),
+                ("threads", ctypes.c_uint32)]
 
 
 class JourneyOptions(ctypes.Structure):

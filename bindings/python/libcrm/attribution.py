@@ -82,9 +82,10 @@ CONVERSION_DTYPE = dtype_of(_types.Conversion)
 
 
 def _options(order=1, position=(0.4, 0.2, 0.4), direct=-1, half_life_days=7.0,
-             ordered=False, keep_self_loops=False, max_step=None, bootstrap=0, seed=1):
+             ordered=False, keep_self_loops=False, max_step=None, bootstrap=0, seed=1,
+             threads=1):
     o = _types.AttributionOptions()
-    lib.crm_attribution_options_init(_C.byref(o), 1)
+    lib.crm_attribution_options_init(_C.byref(o), 2)
     o.order = int(order)
     o.position_first, o.position_middle, o.position_last = (float(x) for x in position)
     o.direct_channel = int(direct)
@@ -94,6 +95,7 @@ def _options(order=1, position=(0.4, 0.2, 0.4), direct=-1, half_life_days=7.0,
     o.max_step = int(max_step or 0)
     o.bootstrap = int(bootstrap)
     o.seed = int(seed)
+    o.threads = int(threads)
     return o
 
 
@@ -317,11 +319,13 @@ class PathTable:
                                max_step=max_step)
                 for m in models}
 
-    def markov(self, order=1, max_step=None, keep_self_loops=False, bootstrap=0, seed=1):
+    def markov(self, order=1, max_step=None, keep_self_loops=False, bootstrap=0, seed=1,
+               threads=1):
         """Fit the removal-effect Markov model exactly; see :class:`MarkovResult`.
-        ``bootstrap`` > 0 adds seeded bootstrap standard errors."""
+        ``bootstrap`` > 0 adds seeded bootstrap standard errors; ``threads``
+        splits the per-channel removal solves."""
         o = _options(order=order, max_step=max_step, keep_self_loops=keep_self_loops,
-                     bootstrap=bootstrap, seed=seed)
+                     bootstrap=bootstrap, seed=seed, threads=threads)
         h = P()
         lib.crm_attribution_markov_fit(_C.byref(h), self._h, _C.byref(o))
         try:

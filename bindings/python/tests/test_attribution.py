@@ -85,6 +85,7 @@ def test_markov_against_python_reference():
     for frm, d in m.transition_matrix.items():
         close(sum(d.values()), 1.0)
     assert m.stderr is None
+    assert t.markov(order=3, threads=2).removal_effects == t.markov(order=3).removal_effects
     b = t.markov(order=2, bootstrap=5, seed=3)
     assert set(b.stderr) == {"removal_effects", "value_removal_effects", "conversions", "value"}
     assert b.stderr["removal_effects"] == t.markov(order=2, bootstrap=5, seed=3).stderr["removal_effects"]

@@ -105,7 +105,8 @@ static int markov(const crm_attribution_paths *t, int order)
 {
     crm_attribution_options o;
     crm_attribution_options_init(&o, CRM_ATTRIBUTION_OPTIONS_VERSION);
-    o.order = (uint32_t)order;
+    o.order = (uint32_t)(order % 10);
+    o.threads = (uint32_t)(order / 10 ? order / 10 : 1);
     crm_attribution_markov *m;
     int s = crm_attribution_markov_fit(&m, t, &o);
     crm_attribution_markov_free(m);
@@ -161,6 +162,8 @@ int main(int argc, char **argv)
         snprintf(nm, sizeof nm, "markov order %d", k);
         step(nm, t, touches, markov, k);
     }
+    step("markov order 3, 2 threads", t, touches, markov, 23);
+    step("markov order 4, 2 threads", t, touches, markov, 24);
     step("shapley", t, touches, heuristic, CRM_ATTRIBUTION_SHAPLEY);
     step("shapley_cr", t, touches, heuristic, CRM_ATTRIBUTION_SHAPLEY_CR);
     step("choose_order bic 1..4", t, touches, choose, CRM_ATTRIBUTION_BIC);
