@@ -349,3 +349,22 @@ def test_sources_aligned_by_customer_id():
     assert got == [r["customer_id"] in score and score[r["customer_id"]] >= 5 for r in ref]
     with pytest.raises(ValueError):
         libcrm.select([prof, {"x": [1, 2]}], "x > 1")
+
+
+def test_pandas_frames_and_categoricals():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({
+        "customer_id": [1, 2, 3, 4],
+        "score": pd.array([1, None, 3, 4], dtype="Int64"),
+        "tier": pd.Categorical(["gold", "tin", None, "gold"]),
+        "spend": [1.5, float("nan"), 3.0, 10.0],
+        "plan": ["a", "b", None, "a"],
+    })
+    assert _as_list(libcrm.select(df, "tier = gold and spend > 2")) == [0, 0, 0, 1]
+    assert _as_list(libcrm.select(df, "score >= 3 or plan = b")) == [0, 1, 1, 1]
+    assert _as_list(libcrm.select(df, "tier != gold")) == [0, 1, 1, 0]  # null is unequal
+    assert _as_list(libcrm.select(None, "c in (x, y)",
+                                  c=pd.Series(["x", "z", "y"], dtype="category"))) == [1, 0, 1]
+    np = pytest.importorskip("numpy")
+    big = [np.int64(2**62), np.int64(2**62 + 1)]  # numpy ints stay exact
+    assert _as_list(libcrm.select({"v": big}, "v > 4611686018427387904")) == [0, 1]
