@@ -1,13 +1,16 @@
 /*
  * Per-customer profiles (specs/segmentation.md, "Input and profiles").
  *
- * Build: one pass over the caller's orders aggregates into 48-byte slots
- * found through a u64 hash index. When a customer's rows arrive in time
- * order (the usual POS export), its distinct-day count, previous day, rows
- * on the last day and second order day are exact after that pass. A customer
- * seen out of order is flagged; a second pass buckets the days of flagged
- * customers only, sorts them and recomputes those fields. Slots are then
- * sorted by customer id in place and split into columns.
+ * Build: one pass over the caller's orders aggregates into 40-byte slots
+ * (dense, in first-seen order) found through a tagged hash index, with the
+ * index bucket and the slot of each order prefetched well ahead. When a
+ * customer's rows arrive in time order (the usual POS export), its
+ * distinct-day count, previous day, rows on the last day and second order
+ * day are exact after that pass. A customer seen out of order is flagged.
+ * Slots are then sorted by customer id in place; if any customer was
+ * flagged, a second pass (through a temporary index over the sorted slots)
+ * buckets the days of flagged customers only, sorts them and recomputes
+ * those fields. Finally the slots are split into columns.
  *
  * Mergeable tables also keep each customer's distinct purchase days (CSR)
  * and the customers whose rows are all refunds, which is exactly what a
@@ -19,20 +22,6 @@
 #include "core/core.h"
 #include "crm/profiles.h"
 #include "profiles_impl.h"
-
-#define OUT_OF_ORDER UINT32_C(0x80000000)
-
-typedef struct slot {
-    uint64_t id;       /* key: first member (crm__u64idx) */
-    int64_t monetary;
-    int32_t first, last; /* non-refund days; freq == 0: none */
-    uint32_t freq;
-    uint32_t pdays;    /* distinct days, OUT_OF_ORDER flag while building */
-    int32_t prev;      /* second-latest distinct day or -1 */
-    uint32_t last_rows;
-    int32_t second;    /* day of the second row in time order, or -1 */
-    uint32_t ins;      /* insertion index, to find pass-2 data after sorting */
-} slot;
 
 static const size_t options_size[] = {
     0, CRM__SIZE_THROUGH(crm_profiles_options, mergeable),
@@ -127,17 +116,154 @@ static crm_status table_finish(crm_profiles *p)
     return CRM_OK;
 }
 
-/* ---- build: pass 1 --------------------------------------------------------- */
+/* ---- build: per-customer state --------------------------------------------- */
+
+/*
+ * A customer is a 40-byte slot in a dense array in insertion order, found
+ * through a tagged hash index; afterwards the slots are sorted by id in
+ * place and split into columns. The day fields that change rarely are
+ * packed: days fit in 19 bits (CRM_DAY_MAX < 2^19).
+ */
+#define DAY_BITS 19
+#define DAY_MASK ((UINT64_C(1) << DAY_BITS) - 1)
+
+typedef struct slot {
+    uint64_t id;        /* key: first member (sorting) */
+    int64_t monetary;
+    uint32_t freq;
+    uint32_t last_rows;
+    int32_t last;       /* non-refund days; freq == 0: none */
+    int32_t prev;       /* second-latest distinct day or -1 */
+    uint64_t packed;    /* first | second + 1 | pdays | OUT_OF_ORDER */
+} slot;
+
+#define SECOND_SHIFT DAY_BITS        /* day of the second row + 1, 0 = none */
+#define PDAYS_SHIFT (2 * DAY_BITS)   /* distinct days (<= CRM_DAY_MAX + 1) */
+#define OUT_OF_ORDER (UINT64_C(1) << (3 * DAY_BITS))
+
+static inline int32_t slot_first(const slot *s)
+{
+    return (int32_t)(s->packed & DAY_MASK);
+}
+
+static inline int32_t slot_second(const slot *s)
+{
+    return (int32_t)((s->packed >> SECOND_SHIFT) & DAY_MASK) - 1;
+}
+
+static inline uint32_t slot_pdays(const slot *s)
+{
+    return (uint32_t)((s->packed >> PDAYS_SHIFT) & DAY_MASK);
+}
+
+static inline void slot_set_packed(slot *s, int32_t first, int32_t second, size_t pdays)
+{
+    s->packed = (s->packed & OUT_OF_ORDER) | (uint64_t)first |
+                (uint64_t)(second + 1) << SECOND_SHIFT | (uint64_t)pdays << PDAYS_SHIFT;
+}
+
+/*
+ * Index of the slots: open addressing over 32-bit buckets holding
+ * tag | (row + 1), 0 = empty. The low bits (log2 capacity of them) hold the
+ * row (rows stay below capacity / 2), the bits above hold top bits of the
+ * key's hash, so a probe past another customer's bucket almost never reads
+ * that customer's slot, a cache miss nobody prefetched.
+ */
+typedef struct tagidx {
+    uint32_t *bucket;
+    size_t mask;      /* capacity - 1 */
+    uint32_t rowmask; /* low bits of a bucket: row + 1 */
+} tagidx;
 
 typedef struct builder {
     const crm_order *orders;
     size_t n;
     int64_t asof;
-    crm__u64idx idx;
+    tagidx idx;
     slot *slots;
-    size_t cap;
+    size_t cap, count;   /* slots allocated, customers */
     size_t out_of_order; /* customers flagged OUT_OF_ORDER */
 } builder;
+
+/* ---- build: the index ------------------------------------------------------ */
+
+static inline uint32_t tag_of(uint64_t h, uint32_t rowmask)
+{
+    return (uint32_t)(h >> 32) & ~rowmask;
+}
+
+static crm_status tagidx_alloc(tagidx *m, size_t capacity)
+{
+    void *b;
+    crm_status s = crm__alloc_array(&b, capacity, sizeof(uint32_t), 0, "hash index");
+    if (s)
+        return s;
+    crm__advise_random(b, capacity * sizeof(uint32_t)); /* before the first touch */
+    memset(b, 0, capacity * sizeof(uint32_t));
+    m->bucket = b;
+    m->mask = capacity - 1;
+    m->rowmask = capacity >= ((size_t)1 << 32) ? UINT32_MAX : (uint32_t)(capacity - 1);
+    return CRM_OK;
+}
+
+static void tagidx_free(tagidx *m)
+{
+    crm__free(m->bucket);
+    m->bucket = NULL;
+}
+
+/* Bucket for row r of key hash h in m (r not yet in it). */
+static void tagidx_put(tagidx *m, uint64_t h, size_t r)
+{
+    size_t i = (size_t)h & m->mask;
+    while (m->bucket[i])
+        i = (i + 1) & m->mask;
+    m->bucket[i] = tag_of(h, m->rowmask) | (uint32_t)(r + 1);
+}
+
+/* Rebuild with twice the capacity from the keys of the first `count` slots. */
+static crm_status tagidx_grow(tagidx *m, const slot *slots, size_t count)
+{
+    size_t capacity = (m->mask + 1) * 2;
+    if (count >= UINT32_MAX - 1 || capacity > ((size_t)1 << 33))
+        return crm__fail(CRM_EOVERFLOW, "hash index: more than %u keys", UINT32_MAX - 2);
+    tagidx g;
+    crm_status s = tagidx_alloc(&g, capacity);
+    if (s)
+        return s;
+    for (size_t r = 0; r < count; r++)
+        tagidx_put(&g, crm__mix64(slots[r].id), r);
+    tagidx_free(m);
+    *m = g;
+    return CRM_OK;
+}
+
+/* Row of key (hash h), or SIZE_MAX. */
+static inline size_t tagidx_find(const tagidx *m, const slot *slots, uint64_t h, uint64_t key)
+{
+    uint32_t tag = tag_of(h, m->rowmask), tmask = ~m->rowmask;
+    for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
+        uint32_t v = m->bucket[i];
+        if (v == 0)
+            return SIZE_MAX;
+        if ((v & tmask) == tag && slots[(v & m->rowmask) - 1].id == key)
+            return (v & m->rowmask) - 1;
+    }
+}
+
+/* Row named by the first bucket on the probe path of hash h that is empty
+ * or has its tag, + 1 (0: none). */
+static inline uint32_t tagidx_candidate(const tagidx *m, uint64_t h)
+{
+    uint32_t tag = tag_of(h, m->rowmask), tmask = ~m->rowmask;
+    for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
+        uint32_t v = m->bucket[i];
+        if (v == 0 || (v & tmask) == tag)
+            return v & m->rowmask;
+    }
+}
+
+/* ---- build: pass 1 --------------------------------------------------------- */
 
 static crm_status check_ts(const crm_order *o, size_t i)
 {
@@ -148,125 +274,114 @@ static crm_status check_ts(const crm_order *o, size_t i)
 }
 
 /* Fold one non-refund day into a slot, assuming time order per customer. */
-static void slot_add_day(builder *b, slot *s, int32_t d)
+static inline void slot_add_day(builder *b, slot *s, int32_t d)
 {
-    if (s->freq == 0) {
-        s->first = s->last = d;
-        s->pdays = 1;
+    uint32_t f = s->freq;
+    if (f == 0) {
+        s->last = d;
         s->last_rows = 1;
+        s->packed |= (uint64_t)d | UINT64_C(1) << PDAYS_SHIFT;
     } else if (d > s->last) {
         s->prev = s->last;
         s->last = d;
-        s->pdays++;
+        s->packed += UINT64_C(1) << PDAYS_SHIFT;
         s->last_rows = 1;
     } else if (d == s->last) {
         s->last_rows++;
     } else {
-        if (!(s->pdays & OUT_OF_ORDER))
+        if (!(s->packed & OUT_OF_ORDER))
             b->out_of_order++;
-        s->pdays |= OUT_OF_ORDER;
+        s->packed |= OUT_OF_ORDER;
     }
-    s->freq++;
-    if (s->freq == 2)
-        s->second = d;
+    s->freq = f + 1;
+    if (f == 1)
+        s->packed |= (uint64_t)(d + 1) << SECOND_SHIFT;
 }
 
-/* Software pipeline over the orders: the bucket of order i + 2D is
- * prefetched, then the slot of order i + D, so both cache misses overlap
- * with work on earlier orders. Bucket positions are computed once, at i + 2D,
- * and kept in a ring (valid while the index does not grow). */
+/* Row of a new customer (key hash h), growing the slots and the index. */
+static crm_status slot_new(builder *b, uint64_t h, uint64_t id, size_t *row)
+{
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        void *p = b->slots;
+        crm_status st = crm__realloc_array(&p, cap, sizeof(slot), "profiles slots");
+        if (st)
+            return st;
+        crm__advise_random(p, cap * sizeof(slot));
+        b->slots = p;
+        b->cap = cap;
+    }
+    if (b->count >= (b->idx.mask + 1) / 2) {
+        crm_status st = tagidx_grow(&b->idx, b->slots, b->count);
+        if (st)
+            return st;
+    }
+    size_t r = b->count++;
+    tagidx_put(&b->idx, h, r);
+    b->slots[r] = (slot){ .id = id, .prev = -1 };
+    *row = r;
+    return CRM_OK;
+}
+
+/* Orders are visited through a ring of key hashes computed 2 * PREFETCH_D
+ * orders ahead, when the key's bucket is prefetched; PREFETCH_D orders
+ * ahead the slot its bucket names is prefetched (both of its lines). */
 #define PREFETCH_D 16
 #define RING 64 /* power of two > 2 * PREFETCH_D */
 
-typedef struct pipeline {
-    size_t home[RING];
-    size_t mask; /* index mask the ring was computed with */
-} pipeline;
-
-static inline void stage_bucket(const builder *b, pipeline *pl, size_t i)
+static inline uint64_t stage_hash(const crm_order *orders, uint64_t *ring, size_t i)
 {
-    size_t h = crm__u64idx_home(&b->idx, b->orders[i].customer_id);
-    pl->home[i % RING] = h;
-    crm__prefetch(&b->idx.bucket[h]);
+    uint64_t h = crm__mix64(orders[i].customer_id);
+    ring[i % RING] = h;
+    return h;
 }
 
-static inline void stage_slot(const builder *b, const pipeline *pl, size_t i)
+/* Hash and prefetch the first orders' buckets. */
+static void pipeline_start(const tagidx *m, const crm_order *orders, size_t n, uint64_t *ring)
 {
-    uint32_t k = b->idx.bucket[pl->home[i % RING] & b->idx.mask];
-    if (k && k <= b->cap)
-        crm__prefetch(&b->slots[k - 1]);
+    for (size_t i = 0; i < n && i < 2 * PREFETCH_D; i++)
+        crm__prefetch(&m->bucket[stage_hash(orders, ring, i) & m->mask]);
 }
 
-static void pipeline_start(const builder *b, pipeline *pl)
+/* Prefetch ahead of order i (at the top of its iteration); slots[0..count)
+ * are the rows the index names. */
+static inline void pipeline_step(const tagidx *m, const slot *slots, size_t count,
+                                 const crm_order *orders, size_t n, uint64_t *ring, size_t i)
 {
-    pl->mask = b->idx.mask;
-    size_t warm = b->n < 2 * PREFETCH_D ? b->n : 2 * PREFETCH_D;
-    for (size_t i = 0; i < warm; i++)
-        stage_bucket(b, pl, i);
-}
-
-/* Prefetch ahead of order i (call at the top of each iteration). */
-static inline void pipeline_step(const builder *b, pipeline *pl, size_t i)
-{
-    if (i + 2 * PREFETCH_D < b->n)
-        stage_bucket(b, pl, i + 2 * PREFETCH_D);
-    if (i + PREFETCH_D < b->n)
-        stage_slot(b, pl, i + PREFETCH_D);
-}
-
-/* Bucket position of order i to start probing at. */
-static inline size_t pipeline_home(const builder *b, const pipeline *pl, size_t i)
-{
-    return pl->mask == b->idx.mask ? pl->home[i % RING]
-                                   : crm__u64idx_home(&b->idx, b->orders[i].customer_id);
-}
-
-/* Slot of order i: the ring's bucket position when still valid. */
-static crm_status slot_of_order(builder *b, const pipeline *pl, size_t i, slot **out)
-{
-    if (CRM__UNLIKELY(crm__u64idx_full(&b->idx))) {
-        crm_status s = crm__u64idx_grow(&b->idx, b->slots, sizeof(slot));
-        if (s)
-            return s;
-    }
-    uint64_t id = b->orders[i].customer_id;
-    bool added;
-    size_t r = crm__u64idx_upsert_at(&b->idx, pipeline_home(b, pl, i), id, b->slots,
-                                     sizeof(slot), &added);
-    if (added) {
-        if (r == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 1024;
-            void *p = b->slots;
-            crm_status s = crm__realloc_array(&p, cap, sizeof(slot), "profiles slots");
-            if (s)
-                return s; /* the claimed bucket dies with the index */
-            crm__advise_random(p, cap * sizeof(slot));
-            b->slots = p;
-            b->cap = cap;
+    if (i + 2 * PREFETCH_D < n)
+        crm__prefetch(&m->bucket[stage_hash(orders, ring, i + 2 * PREFETCH_D) & m->mask]);
+    if (i + PREFETCH_D < n) {
+        uint32_t k = tagidx_candidate(m, ring[(i + PREFETCH_D) % RING]);
+        if (k && k <= count) {
+            crm__prefetch(&slots[k - 1]);
+            crm__prefetch((const char *)&slots[k] - 1);
         }
-        b->slots[r] = (slot){ .id = id, .prev = -1, .second = -1, .ins = (uint32_t)r };
     }
-    *out = &b->slots[r];
-    return CRM_OK;
 }
 
 static crm_status pass_one(builder *b)
 {
-    pipeline pl;
-    pipeline_start(b, &pl);
-    for (size_t i = 0; i < b->n; i++) {
-        pipeline_step(b, &pl, i);
-        const crm_order *o = &b->orders[i];
+    const crm_order *orders = b->orders;
+    size_t n = b->n;
+    uint64_t ring[RING];
+    pipeline_start(&b->idx, orders, n, ring);
+    for (size_t i = 0; i < n; i++) {
+        pipeline_step(&b->idx, b->slots, b->count, orders, n, ring, i);
+        const crm_order *o = &orders[i];
         crm_status st = check_ts(o, i);
         if (st)
             return st;
-        int64_t day = crm__day_of(o->ts);
+        int32_t day = (int32_t)((uint64_t)o->ts / CRM__SECONDS_PER_DAY); /* ts >= 0 */
         if (day > b->asof)
             continue;
-        slot *s;
-        st = slot_of_order(b, &pl, i, &s);
-        if (st)
-            return st;
+        uint64_t h = ring[i % RING];
+        size_t r = tagidx_find(&b->idx, b->slots, h, o->customer_id);
+        if (r == SIZE_MAX) {
+            st = slot_new(b, h, o->customer_id, &r);
+            if (st)
+                return st;
+        }
+        slot *s = &b->slots[r];
         if (CRM__UNLIKELY(__builtin_add_overflow(s->monetary, o->amount, &s->monetary)))
             return crm__fail(CRM_EOVERFLOW,
                              "orders[%zu]: monetary of customer %llu overflows int64", i,
@@ -277,7 +392,7 @@ static crm_status pass_one(builder *b)
             return crm__fail(CRM_EOVERFLOW,
                              "orders[%zu]: customer %llu has more than %u orders", i,
                              (unsigned long long)o->customer_id, UINT32_MAX);
-        slot_add_day(b, s, (int32_t)day);
+        slot_add_day(b, s, day);
     }
     return CRM_OK;
 }
@@ -289,66 +404,82 @@ static crm_status pass_one(builder *b)
 static void slot_from_days(slot *s, int32_t *days, size_t rows)
 {
     crm__sort_i32(days, rows);
-    s->first = days[0];
     s->last = days[rows - 1];
-    s->second = rows >= 2 ? days[1] : -1;
     s->last_rows = 0;
     for (size_t k = rows; k > 0 && days[k - 1] == s->last; k--)
         s->last_rows++;
+    int32_t second = rows >= 2 ? days[1] : -1;
     size_t distinct = 0;
     for (size_t k = 0; k < rows; k++)
         if (distinct == 0 || days[distinct - 1] != days[k])
             days[distinct++] = days[k];
-    s->pdays = (uint32_t)distinct;
+    slot_set_packed(s, days[0], second, distinct);
     s->prev = distinct >= 2 ? days[distinct - 2] : -1;
+}
+
+/* Customers whose day list pass 2 rebuilds. */
+static inline bool needs_days(const slot *s, int all)
+{
+    return s->freq && (all || (s->packed & OUT_OF_ORDER));
 }
 
 /*
  * Bucket the days of the customers that need them (all with orders when
  * `all`, else those flagged OUT_OF_ORDER), fix their fields, and leave
- * their distinct days at days[start[ins] ..] with count slot.pdays.
+ * their distinct days at days[start[r] ..] with count slot_pdays(). Runs on
+ * the sorted slots, found through a temporary index (bucket, then slot,
+ * both prefetched ahead).
  */
 static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **days_out)
 {
-    size_t nslots = b->idx.count, total = 0;
-    size_t *start;
-    crm_status st = crm__alloc_array((void **)&start, nslots, sizeof *start, 0,
-                                     "profiles day offsets");
+    size_t nslots = b->count, total = 0, buckets = 1024;
+    while (buckets < 2 * nslots)
+        buckets <<= 1;
+    tagidx idx;
+    crm_status st = tagidx_alloc(&idx, buckets);
     if (st)
         return st;
+    for (size_t r = 0; r < nslots; r++)
+        tagidx_put(&idx, crm__mix64(b->slots[r].id), r);
+    size_t *start = NULL;
+    int32_t *days = NULL;
+    st = crm__alloc_array((void **)&start, nslots, sizeof *start, 0, "profiles day offsets");
+    if (st)
+        goto done;
     for (size_t r = 0; r < nslots; r++) {
-        slot *s = &b->slots[r];
         start[r] = total;
-        if (s->freq && (all || (s->pdays & OUT_OF_ORDER)))
-            total += s->freq;
+        if (needs_days(&b->slots[r], all))
+            total += b->slots[r].freq;
     }
-    int32_t *days;
     st = crm__alloc_array((void **)&days, total, sizeof *days, 0, "profiles day lists");
-    if (st) {
-        crm__free(start);
-        return st;
-    }
+    if (st)
+        goto done;
     /* start[r] runs ahead as a write cursor, then is rewound below. */
-    pipeline pl;
-    pipeline_start(b, &pl);
+    uint64_t ring[RING];
+    pipeline_start(&idx, b->orders, b->n, ring);
     for (size_t i = 0; i < b->n; i++) {
-        pipeline_step(b, &pl, i);
+        pipeline_step(&idx, b->slots, nslots, b->orders, b->n, ring, i);
         const crm_order *o = &b->orders[i];
         int64_t day = crm__day_of(o->ts);
         if (o->amount < 0 || day > b->asof)
             continue;
-        size_t r = crm__u64idx_find_at(&b->idx, pipeline_home(b, &pl, i), o->customer_id,
-                                       b->slots, sizeof(slot));
-        slot *s = &b->slots[r];
-        if (all || (s->pdays & OUT_OF_ORDER))
+        size_t r = tagidx_find(&idx, b->slots, ring[i % RING], o->customer_id);
+        if (needs_days(&b->slots[r], all))
             days[start[r]++] = (int32_t)day;
     }
     for (size_t r = 0; r < nslots; r++) {
         slot *s = &b->slots[r];
-        if (s->freq && (all || (s->pdays & OUT_OF_ORDER))) {
+        if (needs_days(s, all)) {
             start[r] -= s->freq;
             slot_from_days(s, days + start[r], s->freq);
         }
+    }
+done:
+    tagidx_free(&idx);
+    if (st) {
+        crm__free(start);
+        crm__free(days);
+        return st;
     }
     *start_out = start;
     *days_out = days;
@@ -358,7 +489,7 @@ static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **da
 /* ---- build: columns -------------------------------------------------------- */
 
 /* Rows between two shrinks of the slot array while it is being emptied. */
-#define SHRINK_STEP 65536
+#define SHRINK_STEP 16384
 
 /*
  * Sorted slots -> columns, refund-only slots (freq == 0) skipped. Filled from
@@ -375,13 +506,13 @@ static void split_columns(crm_profiles *p, builder *b, size_t nslots)
             r--;
             p->customer_id[r] = s->id;
             p->monetary[r] = s->monetary;
-            p->first_day[r] = s->first;
+            p->first_day[r] = slot_first(s);
             p->last_day[r] = s->last;
             p->frequency[r] = s->freq;
-            p->purchase_days[r] = s->pdays;
+            p->purchase_days[r] = slot_pdays(s);
             p->prev_day[r] = s->prev;
             p->last_day_orders[r] = s->last_rows;
-            p->second_day[r] = s->second;
+            p->second_day[r] = slot_second(s);
         }
         if (k % SHRINK_STEP == 0 && k > 0) {
             /* Shrinking cannot lose data; a failed shrink just keeps the block. */
@@ -420,7 +551,7 @@ static crm_status keep_merge_data(crm_profiles *p, const slot *slots, size_t nsl
 {
     size_t total = 0;
     for (size_t k = 0; k < nslots; k++)
-        total += slots[k].freq ? slots[k].pdays : 0;
+        total += slots[k].freq ? slot_pdays(&slots[k]) : 0;
     crm_status st = merge_data_new(p, total, nslots - p->n);
     if (st)
         return st;
@@ -432,8 +563,8 @@ static crm_status keep_merge_data(crm_profiles *p, const slot *slots, size_t nsl
             p->ro_money[ro++] = s->monetary;
             continue;
         }
-        memcpy(p->days + at, days + start[s->ins], s->pdays * sizeof(int32_t));
-        at += s->pdays;
+        memcpy(p->days + at, days + start[k], slot_pdays(s) * sizeof(int32_t));
+        at += slot_pdays(s);
         p->day_off[++row] = at;
     }
     return CRM_OK;
@@ -485,18 +616,21 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
         return st;
 
     builder b = { .orders = orders, .n = n, .asof = asof };
-    st = crm__u64idx_init(&b.idx, n / 8 < 1024 ? 1024 : n / 8);
+    size_t buckets = 1024;
+    while (buckets < n / 8 && buckets < ((size_t)1 << 32))
+        buckets <<= 1;
+    st = tagidx_alloc(&b.idx, buckets);
     if (!st)
         st = pass_one(&b);
+    tagidx_free(&b.idx);
     size_t *start = NULL;
     int32_t *days = NULL;
-    if (!st && (o.mergeable || b.out_of_order))
-        st = pass_two(&b, o.mergeable != 0, &start, &days);
-    size_t nslots = b.idx.count;
-    crm__u64idx_free(&b.idx);
     if (!st) {
-        crm__sort_records_u64(b.slots, nslots, sizeof(slot));
-        st = assemble(out, &b, nslots, start, days, o.mergeable != 0);
+        crm__sort_records_u64(b.slots, b.count, sizeof(slot));
+        if (o.mergeable || b.out_of_order)
+            st = pass_two(&b, o.mergeable != 0, &start, &days);
+        if (!st)
+            st = assemble(out, &b, b.count, start, days, o.mergeable != 0);
     }
     crm__free(start);
     crm__free(days);

@@ -380,6 +380,104 @@ static void forged_content(void **state)
     crm_profiles_free(p);
 }
 
+/* ---- customer-disjoint partitions ---------------------------------------------- */
+
+/* Orders split by customer (hash or id range) into `parts` tables, some
+ * plain, merged in one k-way crm_profiles_merge_disjoint, equal the whole. */
+static void disjoint_partitions(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        test_rng g = { seed * 7777 };
+        size_t n;
+        crm_order *o = gen(&g, 3000, 500, &n);
+        int64_t asof = test_rng_range(&g, 40, 250);
+        size_t parts = (size_t)test_rng_range(&g, 1, 7);
+        crm_order *bucket = malloc(n * sizeof *o);
+        crm_profiles *t[7] = { 0 };
+        for (size_t k = 0; k < parts; k++) {
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t id = o[i].customer_id;
+                size_t part = seed % 2 ? (size_t)((id >> 7) % parts)      /* hash */
+                                       : (size_t)(((id >> 32) * parts) >> 32); /* range */
+                if (part == k)
+                    bucket[m++] = o[i];
+            }
+            /* seeds 3, 7, 11: all mergeable; else every third one */
+            t[k] = build(bucket, m, asof, seed % 4 == 3 || k % 3 == 2);
+        }
+        crm_profiles *got = NULL;
+        if (crm_profiles_merge_disjoint(&got, (const crm_profiles *const *)t, parts))
+            fail_msg("merge_disjoint: %s", crm_last_error());
+        int all = seed % 4 == 3 || parts < 3;
+        for (size_t k = 0; k < parts && all; k++)
+            all = crm_profiles_is_mergeable(t[k]);
+        assert_int_equal(crm_profiles_is_mergeable(got), all);
+        crm_profiles *whole = build(o, n, asof, 0);
+        assert_tables_equal(got, whole);
+        crm_profiles_free(whole);
+        crm_profiles_free(got);
+        for (size_t k = 0; k < parts; k++)
+            crm_profiles_free(t[k]);
+        free(bucket);
+        free(o);
+    }
+}
+
+static void disjoint_errors_and_mergeable_inputs(void **state)
+{
+    (void)state;
+    const crm_order x[] = { { 4, 10 * DAY, 5 }, { 9, 11 * DAY, 7 } };
+    const crm_order y[] = { { 9, 12 * DAY, 1 }, { 20, 12 * DAY, 3 } };
+    const crm_order z[] = { { 1, 12 * DAY, 1 } };
+    const crm_order all[] = { { 4, 10 * DAY, 5 }, { 9, 11 * DAY, 7 },
+                              { 9, 12 * DAY, 1 }, { 20, 12 * DAY, 3 } };
+    crm_profiles *a = build(x, 2, 30, 0), *b = build(y, 2, 30, 0), *c = build(z, 1, 30, 0);
+    crm_profiles *other_day = build(y, 2, 31, 0), *m = (crm_profiles *)(uintptr_t)1;
+    const crm_profiles *abc[] = { c, a, b }, *bac[] = { b, a, c };
+    assert_int_equal(crm_profiles_merge_disjoint(&m, abc, 3), CRM_EINVAL);
+    assert_null(m);
+    assert_non_null(strstr(crm_last_error(), "customer 9 is in two tables"));
+    assert_int_equal(crm_profiles_merge_disjoint(&m, bac, 3), CRM_EINVAL);
+    const crm_profiles *dup[] = { a, a };
+    assert_int_equal(crm_profiles_merge_disjoint(&m, dup, 2), CRM_EINVAL);
+    const crm_profiles *days[] = { a, other_day };
+    assert_int_equal(crm_profiles_merge_disjoint(&m, days, 2), CRM_EINVAL);
+    assert_non_null(strstr(crm_last_error(), "parts[1].asof = 31"));
+    const crm_profiles *hole[] = { a, NULL };
+    assert_int_equal(crm_profiles_merge_disjoint(&m, hole, 2), CRM_EINVAL);
+    assert_non_null(strstr(crm_last_error(), "parts[1] is NULL"));
+    assert_int_equal(crm_profiles_merge_disjoint(NULL, abc, 3), CRM_EINVAL);
+    assert_int_equal(crm_profiles_merge_disjoint(&m, NULL, 3), CRM_EINVAL);
+    assert_int_equal(crm_profiles_merge_disjoint(&m, abc, 0), CRM_EINVAL);
+    assert_null(m);
+    /* one plain table: a copy */
+    assert_int_equal(crm_profiles_merge_disjoint(&m, abc, 1), CRM_OK);
+    assert_tables_equal(m, c);
+    crm_profiles_free(m);
+    /* all mergeable: overlapping customers merge exactly, result mergeable */
+    crm_profiles *am = build(x, 2, 30, 1), *bm = build(y, 2, 30, 1);
+    crm_profiles *whole = build(all, 4, 30, 1);
+    const crm_profiles *both[] = { bm, am };
+    assert_int_equal(crm_profiles_merge_disjoint(&m, both, 2), CRM_OK);
+    assert_int_equal(crm_profiles_is_mergeable(m), 1);
+    assert_tables_equal(m, whole);
+    assert_int_equal(crm_profiles_frequency(m)[1], 2);
+    crm_profiles_free(m);
+    assert_int_equal(crm_profiles_merge_disjoint(&m, both, 1), CRM_OK);
+    assert_int_equal(crm_profiles_is_mergeable(m), 1);
+    assert_tables_equal(m, bm);
+    crm_profiles_free(m);
+    crm_profiles_free(whole);
+    crm_profiles_free(am);
+    crm_profiles_free(bm);
+    crm_profiles_free(other_day);
+    crm_profiles_free(a);
+    crm_profiles_free(b);
+    crm_profiles_free(c);
+}
+
 /* ---- API errors ------------------------------------------------------------------- */
 
 static void argument_errors(void **state)
@@ -440,6 +538,18 @@ static crm_status oom_deserialize(void *c)
     return s;
 }
 
+static crm_status oom_merge_disjoint(void *c)
+{
+    crm_profiles *p = (crm_profiles *)(uintptr_t)1;
+    crm_status s = crm_profiles_merge_disjoint(&p, (const crm_profiles *const *)c, 2);
+    if (s) {
+        assert_null(p);
+        return s;
+    }
+    crm_profiles_free(p);
+    return s;
+}
+
 static void allocation_failures(void **state)
 {
     (void)state;
@@ -455,6 +565,21 @@ static void allocation_failures(void **state)
         c.bytes = b;
         assert_true(oom_sweep(oom_deserialize, &c) >= 10);
         crm_bytes_free(b);
+        if (!m) { /* two halves of the customers, plain */
+            crm_profiles *h[2];
+            crm_order *half = malloc(n * sizeof *o);
+            for (int odd = 0; odd <= 1; odd++) {
+                size_t k = 0;
+                for (size_t i = 0; i < n; i++)
+                    if ((o[i].customer_id & 1) == (uint64_t)odd)
+                        half[k++] = o[i];
+                h[odd] = build(half, k, 120, 0);
+            }
+            assert_true(oom_sweep(oom_merge_disjoint, h) >= 10);
+            crm_profiles_free(h[0]);
+            crm_profiles_free(h[1]);
+            free(half);
+        }
         crm_profiles_free(p);
     }
     free(o);
@@ -470,6 +595,8 @@ int main(void)
         cmocka_unit_test(truncation_and_bit_flips),
         cmocka_unit_test(versions_and_kinds),
         cmocka_unit_test(forged_content),
+        cmocka_unit_test(disjoint_partitions),
+        cmocka_unit_test(disjoint_errors_and_mergeable_inputs),
         cmocka_unit_test(argument_errors),
         cmocka_unit_test(allocation_failures),
     };

@@ -517,6 +517,92 @@ static void merge_overflow(void **state)
     crm_profiles_free(pb);
 }
 
+/* ---- large inputs ------------------------------------------------------------ */
+
+static int cmp_ts(const void *x, const void *y)
+{
+    const crm_order *a = x, *b = y;
+    return (a->ts > b->ts) - (a->ts < b->ts);
+}
+
+/* Orders of the given customer ids: 1..per rows each over 3 years, ~5 %
+ * refunds, same-day repeats; sorted by ts (chronological) or shuffled. */
+static crm_order *orders_of(test_rng *g, const uint64_t *ids, size_t customers, int per,
+                            int shuffle, size_t *n_out)
+{
+    crm_order *o = malloc((customers * (size_t)per + 1) * sizeof *o);
+    size_t n = 0;
+    for (size_t c = 0; c < customers; c++) {
+        int k = (int)test_rng_range(g, 1, per);
+        int64_t t = test_rng_range(g, 20000, 20400) * DAY;
+        for (int j = 0; j < k; j++) {
+            if (test_rng_range(g, 0, 3) != 0)
+                t += test_rng_range(g, 0, 60) * DAY + test_rng_range(g, 0, DAY - 1);
+            int64_t amount = test_rng_range(g, 0, 20) == 0 ? -test_rng_range(g, 1, 5000)
+                                                           : test_rng_range(g, 0, 100000);
+            o[n++] = (crm_order){ ids[c], t, amount };
+        }
+    }
+    if (shuffle) {
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)test_rng_range(g, 0, (int64_t)i - 1);
+            crm_order x = o[i - 1];
+            o[i - 1] = o[j];
+            o[j] = x;
+        }
+    } else {
+        qsort(o, n, sizeof *o, cmp_ts);
+    }
+    *n_out = n;
+    return o;
+}
+
+/* Build (plain and mergeable) == the brute-force reference, and the merge of
+ * two halves (customers split across them) == the whole. */
+static void expect_reference_and_merge(const crm_order *o, size_t n, int64_t asof)
+{
+    size_t nref;
+    ref_row *want = reference(o, n, asof, &nref);
+    crm_profiles *plain = build_ok(o, n, asof, 0);
+    expect_table(plain, want, nref);
+    crm_profiles *whole = build_ok(o, n, asof, 1);
+    expect_table(whole, want, nref);
+    crm_profiles *a = build_ok(o, n / 3, asof, 1);
+    crm_profiles *b = build_ok(o + n / 3, n - n / 3, asof, 1);
+    crm_profiles *m = NULL;
+    assert_int_equal(crm_profiles_merge(&m, a, b), CRM_OK);
+    expect_same(m, whole);
+    crm_profiles_free(m);
+    crm_profiles_free(a);
+    crm_profiles_free(b);
+    crm_profiles_free(whole);
+    crm_profiles_free(plain);
+    free(want);
+}
+
+/* More than 2^16 customers (ids spread over 64 bits, a few tiny ones),
+ * chronological and shuffled, against the reference. */
+static void large_input(void **state)
+{
+    (void)state;
+    for (int shuffle = 0; shuffle <= 1; shuffle++) {
+        test_rng g = { 4242 + (uint64_t)shuffle };
+        size_t customers = 70000 + 3000 * (size_t)shuffle;
+        uint64_t *ids = malloc(customers * sizeof *ids);
+        for (size_t c = 0; c < customers; c++)
+            ids[c] = c < 5 ? c : test_rng_next(&g) >> (test_rng_next(&g) % 40);
+        size_t n;
+        crm_order *o = orders_of(&g, ids, customers, 7, shuffle, &n);
+        crm_order *copy = malloc(n * sizeof *o);
+        memcpy(copy, o, n * sizeof *o);
+        expect_reference_and_merge(o, n, 20500);
+        assert_memory_equal(o, copy, n * sizeof *o); /* input untouched */
+        free(copy);
+        free(o);
+        free(ids);
+    }
+}
+
 /* ---- allocation failures ------------------------------------------------- */
 
 typedef struct oom_ctx {
@@ -585,6 +671,7 @@ int main(void)
         cmocka_unit_test(day_boundaries),
         cmocka_unit_test(against_reference),
         cmocka_unit_test(large_table),
+        cmocka_unit_test(large_input),
         cmocka_unit_test(merge_equals_whole),
         cmocka_unit_test(merge_refund_only_part),
         cmocka_unit_test(build_errors),

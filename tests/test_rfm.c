@@ -31,6 +31,17 @@ static void expect_scores(const uint8_t *got, const int *want, size_t n)
             fail_msg("row %zu: score %u, want %d", i, got[i], want[i]);
 }
 
+static void expect_cuts(const crm_rfm_result *r, int dim, const int64_t *want, size_t n)
+{
+    size_t got_n;
+    const int64_t *got = crm_rfm_cuts(r, dim, &got_n);
+    assert_int_equal(got_n, n);
+    for (size_t j = 0; j < n; j++)
+        if (got[j] != want[j])
+            fail_msg("dim %d cut %zu: %lld, want %lld", dim, j, (long long)got[j],
+                     (long long)want[j]);
+}
+
 /* ---- hand-worked cases (worked on paper from the spec's formulas) ------------ */
 
 static const uint64_t H_ID[7] = { 1, 2, 3, 4, 5, 6, 7 };
@@ -46,19 +57,11 @@ static void hand_ntile(void **state)
     expect_scores(crm_rfm_f(r), (int[]){ 3, 1, 1, 2, 5, 2, 4 }, 7);
     expect_scores(crm_rfm_r(r), (int[]){ 1, 4, 2, 2, 1, 5, 3 }, 7);
     expect_scores(crm_rfm_m(r), (int[]){ 4, 1, 1, 2, 3, 5, 2 }, 7);
-    size_t n;
-    const int64_t *c = crm_rfm_cuts(r, CRM_RFM_DIM_F, &n);
-    assert_int_equal(n, 4); /* value 1 split over bins 1-2 belongs to bin 1 */
-    assert_int_equal(c[0], 2);
-    assert_int_equal(c[1], 3);
-    assert_int_equal(c[2], 4);
-    assert_int_equal(c[3], 5);
-    c = crm_rfm_cuts(r, CRM_RFM_DIM_R, &n); /* keys -30 -10 | -5 -5 | -2 | 0 | 0 */
-    assert_int_equal(n, 4);
-    assert_int_equal(c[0], -9);
-    assert_int_equal(c[1], -4);
-    assert_int_equal(c[2], -1);
-    assert_int_equal(c[3], 1); /* key 0 split over bins 4-5 belongs to bin 4 */
+    /* value 1 split over bins 1-2 belongs to bin 1 */
+    expect_cuts(r, CRM_RFM_DIM_F, (const int64_t[]){ 2, 3, 4, 5 }, 4);
+    /* keys -30 -10 | -5 -5 | -2 | 0 | 0 */
+    /* key 0 split over bins 4-5 belongs to bin 4 */
+    expect_cuts(r, CRM_RFM_DIM_R, (const int64_t[]){ -9, -4, -1, 1 }, 4);
     /* explanation of customer 6 (row 5), F: value 1, rank 3, bin 2 = ranks 3-4 */
     crm_rfm_explanation e = { .version = CRM_RFM_EXPLANATION_VERSION };
     assert_int_equal(crm_rfm_explain(r, 5, CRM_RFM_DIM_F, &e), CRM_OK);
@@ -90,21 +93,11 @@ static void hand_qcut_rank(void **state)
     expect_scores(crm_rfm_f(r), (int[]){ 4, 1, 1, 3, 5, 2, 5 }, 7);
     /* recency ascending (0,2) (0,6) (2,7) (5,3) (5,4) (10,1) (30,5); R = 6 - bin */
     expect_scores(crm_rfm_r(r), (int[]){ 1, 5, 3, 2, 1, 5, 4 }, 7);
-    size_t n;
-    const int64_t *c = crm_rfm_cuts(r, CRM_RFM_DIM_F, &n);
-    assert_int_equal(n, 4); /* u = 1, (empty: 1), 2, 3 */
-    assert_int_equal(c[0], 2);
-    assert_int_equal(c[1], 2);
-    assert_int_equal(c[2], 3);
-    assert_int_equal(c[3], 4);
+    /* u = 1, (empty: 1), 2, 3 */
+    expect_cuts(r, CRM_RFM_DIM_F, (const int64_t[]){ 2, 2, 3, 4 }, 4);
     /* R: recency bins 1:{0} 2:{2} 3:{5} 4:{5 split: first customer in 3} 5:{10,30}
      * u_b = 0, 2, 5, 5 -> cuts on -recency = -u_b ascending: -5 -5 -2 0 */
-    c = crm_rfm_cuts(r, CRM_RFM_DIM_R, &n);
-    assert_int_equal(n, 4);
-    assert_int_equal(c[0], -5);
-    assert_int_equal(c[1], -5);
-    assert_int_equal(c[2], -2);
-    assert_int_equal(c[3], 0);
+    expect_cuts(r, CRM_RFM_DIM_R, (const int64_t[]){ -5, -5, -2, 0 }, 4);
     crm_rfm_explanation e = { .version = CRM_RFM_EXPLANATION_VERSION };
     assert_int_equal(crm_rfm_explain(r, 6, CRM_RFM_DIM_R, &e), CRM_OK); /* customer 7 */
     assert_int_equal(e.score, 4);
@@ -122,18 +115,9 @@ static void hand_rfm_r(void **state)
     expect_scores(crm_rfm_f(r), (int[]){ 3, 1, 1, 2, 5, 1, 4 }, 7);
     /* recency sorted 0 0 2 5 5 10 30: t = 1.4, 4.2, 6, 10 (10 sits exactly on t_4) */
     expect_scores(crm_rfm_r(r), (int[]){ 1, 5, 3, 3, 1, 5, 4 }, 7);
-    size_t n;
-    const int64_t *c = crm_rfm_cuts(r, CRM_RFM_DIM_F, &n);
-    assert_int_equal(n, 4);
-    assert_int_equal(c[0], 2);
-    assert_int_equal(c[1], 3);
-    assert_int_equal(c[2], 4);
-    assert_int_equal(c[3], 5);
-    c = crm_rfm_cuts(r, CRM_RFM_DIM_R, &n); /* 1 - ceil(t) reversed */
-    assert_int_equal(c[0], -9);
-    assert_int_equal(c[1], -5);
-    assert_int_equal(c[2], -4);
-    assert_int_equal(c[3], -1);
+    expect_cuts(r, CRM_RFM_DIM_F, (const int64_t[]){ 2, 3, 4, 5 }, 4);
+    /* 1 - ceil(t) reversed */
+    expect_cuts(r, CRM_RFM_DIM_R, (const int64_t[]){ -9, -5, -4, -1 }, 4);
     crm_rfm_explanation e = { .version = CRM_RFM_EXPLANATION_VERSION };
     assert_int_equal(crm_rfm_explain(r, 0, CRM_RFM_DIM_R, &e), CRM_OK); /* recency 10 */
     assert_int_equal(e.bin, 5);
@@ -323,6 +307,18 @@ static crm_order *random_orders(test_rng *g, size_t customers, size_t *n_out, in
     return o;
 }
 
+/* Profiles of random orders (the orders are freed). */
+static crm_profiles *random_profiles(uint64_t seed, size_t customers, int64_t asof)
+{
+    test_rng g = { seed };
+    size_t n;
+    crm_order *o = random_orders(&g, customers, &n, 0);
+    crm_profiles *p;
+    assert_int_equal(crm_profiles_build(&p, o, n, asof, NULL), CRM_OK);
+    free(o);
+    return p;
+}
+
 static void against_reference(void **state)
 {
     (void)state;
@@ -354,11 +350,7 @@ static void against_reference(void **state)
 static void frozen_on_itself(void **state)
 {
     (void)state;
-    test_rng g = { 99 };
-    size_t n;
-    crm_order *o = random_orders(&g, 300, &n, 0);
-    crm_profiles *p;
-    assert_int_equal(crm_profiles_build(&p, o, n, 500, NULL), CRM_OK);
+    crm_profiles *p = random_profiles(99, 300, 500);
     size_t cnt = crm_profiles_count(p);
     for (uint32_t tie = 0; tie < 3; tie++) {
         crm_rfm_options opt, fz;
@@ -402,7 +394,6 @@ static void frozen_on_itself(void **state)
         crm_rfm_free(b);
     }
     crm_profiles_free(p);
-    free(o);
 }
 
 /* ---- independence of row order and partitioning --------------------------- */
@@ -642,11 +633,7 @@ static void builtin_maps_match_spec(void **state)
 static void segments_and_summary(void **state)
 {
     (void)state;
-    test_rng g = { 11 };
-    size_t n;
-    crm_order *o = random_orders(&g, 400, &n, 0);
-    crm_profiles *p;
-    assert_int_equal(crm_profiles_build(&p, o, n, 450, NULL), CRM_OK);
+    crm_profiles *p = random_profiles(11, 400, 450);
     crm_rfm_map *map;
     assert_int_equal(crm_rfm_map_builtin(&map, "rfm11"), CRM_OK);
     crm_rfm_options opt;
@@ -715,7 +702,6 @@ static void segments_and_summary(void **state)
     assert_int_equal(crm_rfm_segment_summary(r, 0, &s), CRM_EINVAL);
     crm_rfm_free(r);
     crm_profiles_free(p);
-    free(o);
 }
 
 static void empty_population(void **state)

@@ -70,6 +70,30 @@ CRM_API crm_status crm_profiles_serialize(void **out, size_t *out_len,
 CRM_API crm_status crm_profiles_deserialize(crm_profiles **out, const void *data,
                                             size_t len);
 
+/**
+ * @brief Merge the tables of customer-disjoint partitions (no customer has
+ *        rows in two of them), which need not be built mergeable.
+ *
+ * The fast path of scale-out when the data is partitioned by customer (id
+ * ranges, or a hash of the id): a plain table is cheaper to build and ship
+ * than a mergeable one, and this merge only interleaves rows, in one pass
+ * over all @p k tables. When every table is mergeable it is an exact merge
+ * as crm_profiles_merge() (for any overlap) and the result is mergeable;
+ * otherwise the result is a plain table. The caller vouches that the
+ * partitions are customer-disjoint: a customer with a profile in two tables
+ * is detected and refused, but one whose rows in a partition are all
+ * refunds leaves no trace in a plain table, so its money would be missing.
+ * @param[out] out receives the merged table; NULL on failure.
+ * @param[in] parts @p k tables (not modified), all with the same asof.
+ * @param[in] k number of tables, >= 1.
+ * @return CRM_OK; CRM_EINVAL (NULL argument or table, k == 0, different
+ *         asof, a customer in two tables: the message names it);
+ *         CRM_EOVERFLOW (row count, a sum, or total revenue); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_profiles_merge_disjoint(crm_profiles **out,
+                                               const crm_profiles *const *parts,
+                                               size_t k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,6 @@
 /* Allocator hooks, checked array allocation, versioned struct helpers. */
+/* madvise(MADV_HUGEPAGE) is not in strict C11 + POSIX headers. */
+#define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <sys/mman.h>
 

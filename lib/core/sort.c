@@ -20,7 +20,8 @@ static inline uint64_t key_at(const char *rec, unsigned key_bytes)
     return k;
 }
 
-static void insertion_sort(char *base, size_t n, size_t size, unsigned key_bytes)
+static inline __attribute__((always_inline)) void
+insertion_sort(char *base, size_t n, size_t size, unsigned key_bytes)
 {
     char tmp[MAX_RECORD];
     for (size_t i = 1; i < n; i++) {
@@ -37,7 +38,16 @@ static void insertion_sort(char *base, size_t n, size_t size, unsigned key_bytes
     }
 }
 
-static void flag_sort(char *base, size_t n, size_t size, unsigned key_bytes, int byte)
+/* Records this far ahead of a digit's write cursor are prefetched: the top
+ * level's cursors are 256 sequential streams the hardware cannot follow. */
+#define CURSOR_PREFETCH 8
+
+static void flag_sort(char *base, size_t n, size_t size, unsigned key_bytes, int byte);
+
+/* One level of the sort; always inlined so that fixed record sizes get
+ * constant-size copies. */
+static inline __attribute__((always_inline)) void
+flag_sort_body(char *base, size_t n, size_t size, unsigned key_bytes, int byte)
 {
     while (n > SMALL_SORT && byte >= 0) {
         size_t count[256] = { 0 };
@@ -66,6 +76,8 @@ static void flag_sort(char *base, size_t n, size_t size, unsigned key_bytes, int
                     memcpy(tmp, slot, size);
                     while ((int)dd != d) {
                         char *dst = base + head[dd]++ * size;
+                        if (head[dd] + CURSOR_PREFETCH < tail[dd])
+                            crm__prefetch(dst + CURSOR_PREFETCH * size);
                         unsigned nd = (key_at(dst, key_bytes) >> shift) & 0xFF;
                         memcpy(swap, dst, size);
                         memcpy(dst, tmp, size);
@@ -89,6 +101,21 @@ static void flag_sort(char *base, size_t n, size_t size, unsigned key_bytes, int
         byte--; /* every key shares this byte: look at the next one */
     }
     insertion_sort(base, n, size, key_bytes);
+}
+
+static void flag_sort(char *base, size_t n, size_t size, unsigned key_bytes, int byte)
+{
+    switch (size) {
+    case 4: flag_sort_body(base, n, 4, key_bytes, byte); break;
+    case 8: flag_sort_body(base, n, 8, key_bytes, byte); break;
+    case 16: flag_sort_body(base, n, 16, key_bytes, byte); break;
+    case 24: flag_sort_body(base, n, 24, key_bytes, byte); break;
+    case 32: flag_sort_body(base, n, 32, key_bytes, byte); break;
+    case 40: flag_sort_body(base, n, 40, key_bytes, byte); break;
+    case 48: flag_sort_body(base, n, 48, key_bytes, byte); break;
+    case 64: flag_sort_body(base, n, 64, key_bytes, byte); break;
+    default: flag_sort_body(base, n, size, key_bytes, byte); break;
+    }
 }
 
 /* Highest byte in which any key differs from the first: digits above it are

@@ -296,3 +296,203 @@ CRM_API crm_status crm_profiles_deserialize(crm_profiles **out, const void *data
     *out = p;
     return CRM_OK;
 }
+
+/* ---- merging customer-disjoint tables ------------------------------------ */
+
+/* Stored columns of a table (the derived ones are recomputed). */
+#define N_STORED 9
+
+static void stored_columns(const crm_profiles *p, void *col[N_STORED], unsigned width[N_STORED])
+{
+    void *c[N_STORED] = { p->customer_id, p->monetary, p->first_day, p->last_day,
+                          p->frequency, p->purchase_days, p->prev_day, p->last_day_orders,
+                          p->second_day };
+    for (int i = 0; i < N_STORED; i++) {
+        col[i] = c[i];
+        width[i] = i < 2 ? 8 : 4;
+    }
+}
+
+/* One input of the k-way merge: its columns and read cursor. */
+typedef struct source {
+    const crm_profiles *t;
+    void *col[N_STORED];
+    size_t row;
+} source;
+
+/* Rows [r0, r1) of s to rows [w, ...) of the output columns. */
+static void copy_run(void *const out[N_STORED], const unsigned width[N_STORED], size_t w,
+                     const source *s, size_t r0, size_t r1)
+{
+    for (int c = 0; c < N_STORED; c++) {
+        if (r1 - r0 > 4) {
+            memcpy((uint8_t *)out[c] + w * width[c], (const uint8_t *)s->col[c] + r0 * width[c],
+                   (r1 - r0) * width[c]);
+        } else if (width[c] == 8) {
+            for (size_t r = r0; r < r1; r++)
+                ((uint64_t *)out[c])[w + r - r0] = ((const uint64_t *)s->col[c])[r];
+        } else {
+            for (size_t r = r0; r < r1; r++)
+                ((uint32_t *)out[c])[w + r - r0] = ((const uint32_t *)s->col[c])[r];
+        }
+    }
+}
+
+static uint64_t head_id(const source *s)
+{
+    return s->t->customer_id[s->row];
+}
+
+/* Min-heap of source indices by their next customer id. */
+static void heap_down(size_t *h, size_t n, const source *src, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && head_id(&src[h[l]]) < head_id(&src[h[m]]))
+            m = l;
+        if (l + 1 < n && head_id(&src[h[l + 1]]) < head_id(&src[h[m]]))
+            m = l + 1;
+        if (m == i)
+            return;
+        size_t x = h[i];
+        h[i] = h[m];
+        h[m] = x;
+        i = m;
+    }
+}
+
+/* k-way interleave of plain (or mixed) tables into p (allocated for the
+ * sum of their rows). */
+static crm_status interleave(crm_profiles *p, source *src, size_t *heap, size_t k)
+{
+    void *out[N_STORED];
+    unsigned width[N_STORED];
+    stored_columns(p, out, width);
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++)
+        if (src[i].t->n)
+            heap[n++] = i;
+    for (size_t i = n; i-- > 0;)
+        heap_down(heap, n, src, i);
+    size_t w = 0;
+    while (n) {
+        source *s = &src[heap[0]];
+        /* the run of s lasts while its ids stay below every other head */
+        uint64_t limit = UINT64_MAX;
+        int bounded = 0;
+        for (size_t c = 1; c <= 2 && c < n; c++)
+            if (!bounded || head_id(&src[heap[c]]) < limit) {
+                limit = head_id(&src[heap[c]]);
+                bounded = 1;
+            }
+        if (bounded && head_id(s) == limit)
+            return crm__fail(CRM_EINVAL,
+                             "crm_profiles_merge_disjoint: customer %llu is in two tables "
+                             "(partitions are not customer-disjoint: build them mergeable "
+                             "and use crm_profiles_merge)",
+                             (unsigned long long)limit);
+        size_t end = s->row + 1;
+        while (end < s->t->n && (!bounded || s->t->customer_id[end] < limit))
+            end++;
+        copy_run(out, width, w, s, s->row, end);
+        w += end - s->row;
+        s->row = end;
+        if (s->row == s->t->n)
+            heap[0] = heap[--n];
+        heap_down(heap, n, src, 0);
+    }
+    return CRM_OK;
+}
+
+/* All inputs mergeable, k >= 2: exact pairwise merges in a balanced tree. */
+static crm_status merge_tree(crm_profiles **out, const crm_profiles *const *parts, size_t k)
+{
+    const size_t half = k / 2;
+    crm_profiles *sub[2] = { NULL, NULL };
+    const crm_profiles *side[2] = { parts[0], parts[half] };
+    crm_status st = CRM_OK;
+    if (half >= 2)
+        st = merge_tree(&sub[0], parts, half);
+    if (!st && k - half >= 2)
+        st = merge_tree(&sub[1], parts + half, k - half);
+    for (int i = 0; i < 2; i++)
+        if (sub[i])
+            side[i] = sub[i];
+    if (!st)
+        st = crm_profiles_merge(out, side[0], side[1]);
+    crm_profiles_free(sub[0]);
+    crm_profiles_free(sub[1]);
+    return st;
+}
+
+/* A mergeable copy of one mergeable table: its merge with an empty one. */
+static crm_status copy_mergeable(crm_profiles **out, const crm_profiles *t)
+{
+    crm_profiles_options opt;
+    crm_profiles_options_init(&opt, CRM_PROFILES_OPTIONS_VERSION);
+    opt.mergeable = 1;
+    crm_profiles *empty = NULL;
+    crm_status st = crm_profiles_build(&empty, NULL, 0, t->asof, &opt);
+    if (!st)
+        st = crm_profiles_merge(out, t, empty);
+    crm_profiles_free(empty);
+    return st;
+}
+
+CRM_API crm_status crm_profiles_merge_disjoint(crm_profiles **out,
+                                               const crm_profiles *const *parts, size_t k)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_profiles_merge_disjoint: out is NULL");
+    *out = NULL;
+    if (!parts || k == 0)
+        return crm__fail(CRM_EINVAL, "crm_profiles_merge_disjoint: no tables (parts %s, k = %zu)",
+                         parts ? "given" : "NULL", k);
+    size_t rows = 0;
+    int all_mergeable = 1;
+    for (size_t i = 0; i < k; i++) {
+        if (!parts[i])
+            return crm__fail(CRM_EINVAL, "crm_profiles_merge_disjoint: parts[%zu] is NULL", i);
+        if (parts[i]->asof != parts[0]->asof)
+            return crm__fail(CRM_EINVAL,
+                             "crm_profiles_merge_disjoint: parts[%zu].asof = %lld differs from "
+                             "parts[0].asof = %lld",
+                             i, (long long)parts[i]->asof, (long long)parts[0]->asof);
+        if (rows > SIZE_MAX - parts[i]->n)
+            return crm__fail(CRM_EOVERFLOW, "crm_profiles_merge_disjoint: row count overflows");
+        rows += parts[i]->n;
+        all_mergeable &= parts[i]->mergeable != 0;
+    }
+    if (all_mergeable) /* exact whatever the overlap */
+        return k == 1 ? copy_mergeable(out, parts[0]) : merge_tree(out, parts, k);
+    source *src;
+    size_t *heap;
+    crm_status st = crm__alloc_array((void **)&src, k, sizeof *src, 0, "merge sources");
+    if (st)
+        return st;
+    st = crm__alloc_array((void **)&heap, k, sizeof *heap, 0, "merge heap");
+    if (st) {
+        crm__free(src);
+        return st;
+    }
+    for (size_t i = 0; i < k; i++) {
+        unsigned width[N_STORED];
+        src[i].t = parts[i];
+        src[i].row = 0;
+        stored_columns(parts[i], src[i].col, width);
+    }
+    crm_profiles *p = NULL;
+    st = crm__profiles_table_new(&p, rows, parts[0]->asof);
+    if (!st)
+        st = interleave(p, src, heap, k);
+    if (!st)
+        st = crm__profiles_table_finish(p);
+    crm__free(src);
+    crm__free(heap);
+    if (st) {
+        crm_profiles_free(p);
+        return st;
+    }
+    *out = p;
+    return CRM_OK;
+}

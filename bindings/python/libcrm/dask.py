@@ -1,7 +1,8 @@
 """libcrm over partitioned data with Dask: run libcrm on every partition
-(``DataFrame.reduction``, i.e. a ``map_partitions`` followed by a tree
-reduction), combine the serialised partials pairwise in a tree, and return
-the same result objects as the single-process API, equal to them exactly.
+(``map_partitions``), combine the serialised partials in a tree (the last
+step on the client), and return the same result objects as the
+single-process API, equal to them (integers exactly, sums of doubles to
+about 1e-12 relative).
 
 Importing this module needs ``dask[dataframe]`` (Debian: ``python3-dask``);
 ``import libcrm`` does not import it. Works with any scheduler: the
@@ -13,10 +14,14 @@ Orders dataframes have one row per order with columns (names configurable)
 seconds as integers, or ``datetime64``) and ``amount`` (integer minor
 units, negative = refund), as in :func:`libcrm.profiles`.
 
-What is shipped between workers is a mergeable profile table per partition
-(docs/partial.md, "Scaling model"): about 32 bytes per customer plus 4 bytes
-per distinct purchase day of the customers in that partition.
+What travels depends on the partitioning (docs/partial.md, "Scaling
+model"): with customer-disjoint partitions a plain profile table (44 bytes
+per customer) or only histograms and counts; otherwise a mergeable profile
+table per partition (32 bytes per customer in it plus 4 per distinct
+purchase day).
 """
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -26,8 +31,10 @@ from .partial import merge_profiles, profiles_from_bytes, profiles_to_bytes
 from .profiles import profiles as _build_profiles
 
 try:
-    import dask.dataframe  # noqa: F401  (the helpers take dask dataframes)
+    import dask.dataframe as _dd
+    import dask as _dask
     from dask import delayed as _delayed
+    from dask.base import tokenize as _tokenize
 except ImportError as exc:  # pragma: no cover - exercised only without dask
     raise ImportError("libcrm.dask needs dask[dataframe] (Debian: python3-dask)") from exc
 
@@ -36,8 +43,10 @@ ORDER_DTYPE = np.dtype(_types.Order)
 #: Default number of partials combined per node of the reduction tree.
 SPLIT_EVERY = 8
 
-__all__ = ["SPLIT_EVERY", "orders_array", "partial_profiles", "profiles", "summary",
-           "tree_reduce"]
+__all__ = ["SPLIT_EVERY", "clv_counts", "clv_loglik", "cohorts", "customer_partitioned",
+           "funnel", "lifecycle",
+           "orders_array", "partial_profiles", "path_table", "path_table_from_events",
+           "profiles", "reduce_to_client", "rfm", "rfm_scores", "summary", "tree_reduce"]
 
 
 # ---- partitions to records ---------------------------------------------------
@@ -86,13 +95,52 @@ def orders_array(pdf, customer_id="customer_id", ts="ts", amount="amount"):
 
 # ---- the reduction -------------------------------------------------------------
 
-def _one(value):
-    """Wrap a partial as the one-row Series a partition maps to."""
-    return pd.Series([value], dtype=object)
+def _apply_chunk(pdf, chunk, kwargs):
+    """A partition -> the one-row object Series holding its partial."""
+    return pd.Series([chunk(pdf, **kwargs)], dtype=object)
 
 
-def _unwrap(parts):
+def _unwrap_all(parts):
     return [p.iloc[0] if isinstance(p, pd.Series) else p for p in parts]
+
+
+def _apply_combine(combine, *parts):
+    return combine(_unwrap_all(parts))
+
+
+def _map(df, chunk, name, chunk_kwargs):
+    """``chunk`` on every partition: a one-object-per-partition series."""
+    return df.map_partitions(_apply_chunk, chunk, chunk_kwargs, meta=(name, object),
+                             enforce_metadata=False)
+
+
+def _tree(mapped, combine, split_every, name):
+    """``combine`` over groups of ``split_every`` partials of ``mapped``,
+    level by level, until at most ``split_every`` delayed partials remain
+    (the top of the tree)."""
+    k = split_every or SPLIT_EVERY
+    if k < 2:
+        raise ValueError("split_every must be >= 2")
+    token = _tokenize(mapped._name, combine, k)
+    level = mapped.to_delayed(optimize_graph=True)
+    depth = 0
+    while len(level) > k:
+        level = [_delayed(_apply_combine)(combine, *level[i:i + k],
+                                          dask_key_name=f"{name}-combine-{token}-{depth}-{i}")
+                 for i in range(0, len(level), k)]
+        depth += 1
+    return level
+
+
+def _levels(df, chunk, combine, split_every, name, chunk_kwargs):
+    if (split_every or SPLIT_EVERY) < 2:
+        raise ValueError("split_every must be >= 2")
+    return _tree(_map(df, chunk, name, chunk_kwargs), combine, split_every, name)
+
+
+def _finish(top, finish, scheduler):
+    parts = _dask.compute(*top, scheduler=scheduler)
+    return finish(_unwrap_all(parts))
 
 
 def tree_reduce(df, chunk, combine, split_every=None, name="libcrm", **chunk_kwargs):
@@ -100,54 +148,427 @@ def tree_reduce(df, chunk, combine, split_every=None, name="libcrm", **chunk_kwa
     partition (``map_partitions``), then ``combine(list_of_partials)`` over
     groups of ``split_every`` partials, level by level, up to one root.
     Returns a ``dask.delayed`` object whose value is the root partial
-    (anything picklable: bytes, a result object)."""
-    k = split_every or SPLIT_EVERY
-    if k < 2:
-        raise ValueError("split_every must be >= 2")
-    mapped = df.map_partitions(lambda pdf: _one(chunk(pdf, **chunk_kwargs)),
-                               meta=(name, object), enforce_metadata=False)
-    level = mapped.to_delayed(optimize_graph=True)
-    unwrap_combine = _delayed(lambda *parts: combine(_unwrap(parts)), pure=True)
-    depth = 0
-    while len(level) > 1 or depth == 0:
-        level = [unwrap_combine(*level[i:i + k], dask_key_name=f"{name}-combine-{depth}-{i}")
-                 for i in range(0, len(level), k)]
-        depth += 1
-    return level[0]
+    (anything picklable: bytes, a result object). ``chunk`` and ``combine``
+    run on the workers: module-level functions or ``functools.partial``."""
+    top = _levels(df, chunk, combine, split_every, name, chunk_kwargs)
+    return _delayed(_apply_combine)(combine, *top)
 
 
-def _profiles_chunk(pdf, asof, columns):
-    """One partition -> bytes of its mergeable profile table."""
-    table = _build_profiles(orders_array(pdf, *columns), asof, mergeable=True)
+def reduce_to_client(df, chunk, finish, split_every=None, combine=None, scheduler=None,
+                     name="libcrm", **chunk_kwargs):
+    """Like :func:`tree_reduce`, but the top of the tree (at most
+    ``split_every`` partials) is fetched and ``finish(list_of_partials)``
+    runs here, on the client: the root is never serialised, shipped and
+    loaded again. ``combine`` (default ``finish``) must return a partial;
+    ``finish`` may return the final result object."""
+    top = _levels(df, chunk, combine or finish, split_every, name, chunk_kwargs)
+    return _finish(top, finish, scheduler)
+
+
+def _profiles_chunk(pdf, asof, columns, disjoint):
+    """One partition -> bytes of its profile table (mergeable unless the
+    partitions are customer-disjoint)."""
+    table = _build_profiles(orders_array(pdf, *columns), asof, mergeable=not disjoint)
     return profiles_to_bytes(table)
 
 
-def _profiles_combine(parts):
+def _profiles_combine(parts, disjoint):
     """Partial bytes -> bytes of their merge."""
-    return profiles_to_bytes(merge_profiles([profiles_from_bytes(b) for b in parts]))
+    tables = [profiles_from_bytes(b) for b in parts]
+    return profiles_to_bytes(merge_profiles(tables, disjoint=disjoint))
+
+
+def customer_partitioned(df, customer_id="customer_id"):
+    """True when dask knows that no customer spans two partitions: the
+    index is ``customer_id`` with known divisions (``set_index`` or
+    ``read_parquet`` of sorted data)."""
+    return bool(df.known_divisions and df.index.name == customer_id)
+
+
+def _profiles_finish(parts, disjoint):
+    """Top-level partial bytes -> the merged table, on the client."""
+    return merge_profiles([profiles_from_bytes(b) for b in parts], disjoint=disjoint)
+
+
+def _profiles_args(df, asof, customer_id, ts, amount, disjoint):
+    if disjoint is None:
+        disjoint = customer_partitioned(df, customer_id)
+    disjoint = bool(disjoint)
+    return disjoint, {"asof": to_day(asof), "columns": (customer_id, ts, amount),
+                      "disjoint": disjoint}
 
 
 def partial_profiles(df, asof, customer_id="customer_id", ts="ts", amount="amount",
-                     split_every=None):
+                     split_every=None, disjoint=None):
     """Lazy form of :func:`profiles`: a ``dask.delayed`` whose value is the
-    bytes of the merged (mergeable) profile table; load it with
+    bytes of the merged profile table; load it with
     :func:`libcrm.partial.profiles_from_bytes`."""
-    return tree_reduce(df, _profiles_chunk, _profiles_combine, split_every,
-                       name="libcrm-profiles", asof=to_day(asof),
-                       columns=(customer_id, ts, amount))
+    disjoint, kwargs = _profiles_args(df, asof, customer_id, ts, amount, disjoint)
+    return tree_reduce(df, _profiles_chunk,
+                       functools.partial(_profiles_combine, disjoint=disjoint),
+                       split_every, name="libcrm-profiles", **kwargs)
 
 
 def profiles(df, asof, customer_id="customer_id", ts="ts", amount="amount",
-             split_every=None, scheduler=None):
+             split_every=None, disjoint=None, scheduler=None):
     """Profile table of the orders in dask dataframe ``df`` as of ``asof``:
     equal, column by column, to ``libcrm.profiles(all_orders, asof)`` on one
-    machine (the returned table is mergeable). ``scheduler`` is passed to
-    ``compute`` (None: the active client or dask's default)."""
-    data = partial_profiles(df, asof, customer_id, ts, amount, split_every)
-    return profiles_from_bytes(data.compute(scheduler=scheduler))
+    machine.
+
+    ``disjoint``: whether no customer has rows in two partitions. Then every
+    partition builds a plain table (cheaper to build and ship) and the
+    partials are interleaved in one pass
+    (:func:`libcrm.partial.merge_disjoint`; a customer found in two
+    partitions raises InvalidArgument). ``None`` (default) decides by
+    :func:`customer_partitioned`; ``False`` builds mergeable partials, exact
+    for any partitioning (the returned table is then mergeable).
+    ``scheduler`` is passed to ``compute`` (None: the active client or
+    dask's default). The last merge runs here, on the client."""
+    disjoint, kwargs = _profiles_args(df, asof, customer_id, ts, amount, disjoint)
+    return reduce_to_client(df, _profiles_chunk,
+                            functools.partial(_profiles_finish, disjoint=disjoint),
+                            split_every,
+                            combine=functools.partial(_profiles_combine, disjoint=disjoint),
+                            scheduler=scheduler, name="libcrm-profiles", **kwargs)
 
 
 def summary(df, asof, scheduler=None, **columns):
     """Population summary of ``df`` as of ``asof``: the dict of
     :meth:`libcrm.Profiles.summary` for the whole data."""
     return profiles(df, asof, scheduler=scheduler, **columns).summary()
+
+
+# ---- RFM -----------------------------------------------------------------------
+
+def rfm(df, asof, customer_id="customer_id", ts="ts", amount="amount", split_every=None,
+        disjoint=None, scheduler=None, **rfm_options):
+    """RFM scores and segments of every customer of ``df``: the
+    :class:`libcrm.RfmResult` that ``libcrm.rfm(all_orders, asof,
+    **rfm_options)`` gives on one machine, computed from the profiles merged
+    on the client (:func:`profiles`; thresholds are then exactly those of
+    the whole population)."""
+    from .rfm import rfm as _rfm
+    table = profiles(df, asof, customer_id, ts, amount, split_every, disjoint, scheduler)
+    return _rfm(table, **rfm_options)
+
+
+def _plain_profiles(pdf, asof, columns):
+    return _build_profiles(orders_array(pdf, *columns), asof)
+
+
+def _ties_partial(thresholds, table):
+    return thresholds.ties_partial(table)
+
+
+def _rfm_frame(thresholds, table):
+    """Scores of one partition's customers as a pandas DataFrame."""
+    res = thresholds.score(table)
+    frame = pd.DataFrame({name: np.asarray(getattr(res, name)) for name in
+                          ("customer_id", "recency_days", "frequency", "monetary",
+                           "r", "f", "m")})
+    if res.segment_code is not None:
+        frame["segment"] = pd.Categorical.from_codes(np.asarray(res.segment_code),
+                                                     categories=res.segment_names)
+    return frame
+
+
+def rfm_scores(df, asof, bins=5, tie="ntile", segment_map=None, cuts=None,
+               customer_id="customer_id", ts="ts", amount="amount", disjoint=None,
+               scheduler=None):
+    """RFM scores computed where the data lives, for customer-disjoint
+    partitions (no customer in two partitions; see :func:`customer_partitioned`).
+
+    Each partition builds its profiles; only exact value histograms travel
+    (``libcrm.rfm.rfm_partial``), merged on the client into the thresholds
+    of the whole population (plus a second round of tie ids when a value
+    straddles a bin edge); then every partition scores its own customers.
+    Returns ``(thresholds, scores)``: the :class:`libcrm.rfm.RfmThresholds`
+    and a lazy dask DataFrame of ``customer_id, recency_days, frequency,
+    monetary, r, f, m[, segment]`` per partition, equal row for row to
+    :func:`libcrm.rfm` of all orders (rows ascending within a partition).
+    ``segment_map`` None means the rfm module's default map."""
+    from .rfm import DEFAULT_MAP, rfm_partial, rfm_thresholds
+    if disjoint is None:
+        disjoint = customer_partitioned(df, customer_id)
+    if not disjoint:
+        raise ValueError("rfm_scores needs customer-disjoint partitions: index the orders "
+                         "by customer_id (set_index / shuffle), pass disjoint=True if they "
+                         "are partitioned by customer, or use libcrm.dask.rfm")
+    if segment_map is None:
+        segment_map = DEFAULT_MAP
+    columns = (customer_id, ts, amount)
+    tables = [_delayed(_plain_profiles)(p, to_day(asof), columns)
+              for p in df.to_delayed(optimize_graph=True)]
+    tables = list(_dask.persist(*tables, scheduler=scheduler))
+    hists = _dask.compute(*[_delayed(rfm_partial)(t) for t in tables],
+                          scheduler=scheduler)
+    th = rfm_thresholds(hists, bins=bins, tie=tie, segment_map=segment_map, cuts=cuts)
+    if th.pending:
+        shared = _delayed(th, pure=True)
+        ties = _dask.compute(*[_delayed(_ties_partial)(shared, t) for t in tables],
+                             scheduler=scheduler)
+        th = th.with_ties(ties)
+    meta = _rfm_frame(th, _build_profiles(np.empty(0, ORDER_DTYPE), to_day(asof)))
+    shared = _delayed(th, pure=True)  # one copy in the graph, not one per task
+    scores = _dd.from_delayed([_delayed(_rfm_frame)(shared, t) for t in tables], meta=meta,
+                              verify_meta=False)
+    return th, scores
+
+
+# ---- lifecycle ---------------------------------------------------------------
+
+def lifecycle(df, asof, contacts=None, customer_id="customer_id", ts="ts", amount="amount",
+              split_every=None, disjoint=None, scheduler=None, **params):
+    """Lifecycle stages of every customer (:class:`libcrm.Lifecycle`), from
+    the profiles merged on the client; equal to ``libcrm.lifecycle(all_orders,
+    asof, contacts, **params)``. ``contacts`` as for :func:`libcrm.lifecycle`."""
+    from .lifecycle import lifecycle as _lifecycle
+    table = profiles(df, asof, customer_id, ts, amount, split_every, disjoint, scheduler)
+    return _lifecycle(table, contacts=contacts, **params)
+
+
+def _funnel_chunk(pdf, asof, columns, params):
+    from .lifecycle import funnel_partial
+    return funnel_partial(orders_array(pdf, *columns), asof, **params)
+
+
+def _flatten(parts):
+    """Combine step for tiny partials: just gather them into one list."""
+    out = []
+    for p in parts:
+        out.extend(p if isinstance(p, list) else [p])
+    return out
+
+
+def _funnel_finish(parts):
+    from .lifecycle import funnel_from_partials
+    return funnel_from_partials(_flatten(parts))
+
+
+def funnel(df, asof, contacts=None, customer_id="customer_id", ts="ts", amount="amount",
+           split_every=None, disjoint=None, scheduler=None, **params):
+    """Lifecycle funnel dict of the whole data, equal to ``libcrm.funnel``.
+
+    With customer-disjoint partitions (``disjoint``, default
+    :func:`customer_partitioned`) and no ``contacts``, every partition
+    computes its own funnel counts and only those travel (the lifecycle
+    module's funnel partials); otherwise the stages are computed from the
+    profiles merged on the client (:func:`lifecycle`)."""
+    if disjoint is None:
+        disjoint = customer_partitioned(df, customer_id)
+    if not disjoint or contacts is not None:
+        return lifecycle(df, asof, contacts, customer_id, ts, amount, split_every, disjoint,
+                         scheduler, **params).funnel()
+    return reduce_to_client(df, _funnel_chunk, _funnel_finish, split_every,
+                            combine=_flatten, scheduler=scheduler,
+                            name="libcrm-funnel", asof=to_day(asof),
+                            columns=(customer_id, ts, amount), params=params)
+
+
+def _cohorts_chunk(pdf, asof, columns):
+    from .lifecycle import cohorts as _cohorts
+    return _cohorts(orders_array(pdf, *columns), asof).to_bytes()
+
+
+def _cohorts_merge(parts):
+    from .lifecycle import Cohorts
+    tables = [Cohorts.from_bytes(b) for b in parts]
+    while len(tables) > 1:
+        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
+        if len(tables) % 2:
+            merged.append(tables[-1])
+        tables = merged
+    return tables[0]
+
+
+def _cohorts_combine(parts):
+    return _cohorts_merge(parts).to_bytes()
+
+
+def cohorts(df, asof, customer_id="customer_id", ts="ts", amount="amount", split_every=None,
+            scheduler=None):
+    """Cohort retention table (:class:`libcrm.lifecycle.Cohorts`) of the
+    whole data: cohort partials merge exactly for any partitioning."""
+    return reduce_to_client(df, _cohorts_chunk, _cohorts_merge, split_every,
+                            combine=_cohorts_combine, scheduler=scheduler,
+                            name="libcrm-cohorts", asof=to_day(asof),
+                            columns=(customer_id, ts, amount))
+
+
+# ---- attribution -----------------------------------------------------------------
+
+def _records(pdf, struct, names):
+    """A partition as a numpy array of a libcrm record type, by field name."""
+    dtype = np.dtype(struct)
+    out = np.zeros(len(pdf), dtype=dtype)
+    for field, column in names.items():
+        values = _column(pdf, column)
+        out[field] = _seconds(values, column) if field == "ts" else values.values
+    return out
+
+
+_TOUCH_FIELDS = ("customer_id", "ts", "channel", "campaign", "kind")
+_CONVERSION_FIELDS = ("customer_id", "ts", "value", "weight")
+
+
+def _paths_chunk(touches, conversions, journey):
+    from .attribution import PathTable
+    t = _records(touches, _types.Touch, {f: f for f in _TOUCH_FIELDS if f in touches.columns
+                                         or f == "customer_id"})
+    names = {f: f for f in _CONVERSION_FIELDS if f in conversions.columns or f == "customer_id"}
+    c = _records(conversions, _types.Conversion, names)
+    if "weight" not in conversions.columns:
+        c["weight"] = 1.0
+    return PathTable.from_events(t, c, **journey).to_bytes()
+
+
+def _rows_chunk(pdf, sep):
+    from .attribution import PathTable
+    rows = zip(pdf["path"], pdf["conversions"], pdf["value"], pdf["nulls"])
+    return PathTable.from_rows(list(rows), sep=sep).to_bytes()
+
+
+def _paths_merge(parts):
+    from .attribution import PathTable
+    tables = [PathTable.from_bytes(b) for b in parts]
+    while len(tables) > 1:
+        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
+        if len(tables) % 2:
+            merged.append(tables[-1])
+        tables = merged
+    return tables[0]
+
+
+def _paths_combine(parts):
+    return _paths_merge(parts).to_bytes()
+
+
+def path_table(paths, sep=">", split_every=None, scheduler=None):
+    """:class:`libcrm.attribution.PathTable` of a dask dataframe of path
+    rows (columns ``path``, ``conversions``, ``value``, ``nulls``; any
+    partitioning): partial tables merged exactly, so every model's credit
+    and the Markov removal effects equal the single-process ones."""
+    return reduce_to_client(paths, _rows_chunk, _paths_merge, split_every,
+                            combine=_paths_combine, scheduler=scheduler,
+                            name="libcrm-paths", sep=sep)
+
+
+def _apply_paths(touches, conversions, journey):
+    return pd.Series([_paths_chunk(touches, conversions, journey)], dtype=object)
+
+
+def path_table_from_events(touches, conversions, click_window_days=30, view_window_days=1,
+                           reset=True, aligned=False, split_every=None, scheduler=None):
+    """:class:`libcrm.attribution.PathTable` of touch and conversion events
+    (columns ``customer_id, ts, channel[, campaign, kind]`` and
+    ``customer_id, ts, value[, weight]``). A journey needs all the events of
+    its customer: both dataframes must be partitioned alike by customer
+    (indexed by ``customer_id`` with equal known divisions, e.g. after
+    ``set_index("customer_id", divisions=...)`` on both), or, with
+    ``aligned=True``, partition i of both holds the same customers (files
+    bucketed by a hash of the customer id, in the same order)."""
+    if aligned:
+        if touches.npartitions != conversions.npartitions:
+            raise ValueError(f"aligned=True needs as many touch partitions "
+                             f"({touches.npartitions}) as conversion partitions "
+                             f"({conversions.npartitions})")
+    elif not (touches.known_divisions and conversions.known_divisions
+            and touches.index.name == "customer_id" == conversions.index.name
+            and tuple(touches.divisions) == tuple(conversions.divisions)):
+        raise ValueError("touches and conversions must both be indexed by customer_id with "
+                         "the same known divisions (set_index('customer_id', divisions=...))")
+    journey = {"click_window_days": click_window_days, "view_window_days": view_window_days,
+               "reset": reset}
+    pairs = _dd.map_partitions(_apply_paths, touches, conversions, journey,
+                               meta=("libcrm-paths", object), enforce_metadata=False,
+                               align_dataframes=not aligned)
+    top = _tree(pairs, _paths_combine, split_every, "libcrm-paths")
+    return _finish(top, _paths_merge, scheduler)
+
+
+# ---- CLV -------------------------------------------------------------------------
+
+def _clv_summary(pdf, period_end, unit, columns):
+    from .clv import clv_summary
+    return clv_summary(orders_array(pdf, *columns), period_end, unit=unit)
+
+
+def _clv_counts_chunk(pdf, period_end, unit, columns):
+    from .clv import clv_counts
+    s = _clv_summary(pdf, period_end, unit, columns)
+    return clv_counts(s.x, s.t_x, s.T).serialize()
+
+
+def _clv_counts_merge(parts):
+    from .clv import ClvCounts
+    tables = [ClvCounts.deserialize(b) for b in parts]
+    while len(tables) > 1:
+        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
+        if len(tables) % 2:
+            merged.append(tables[-1])
+        tables = merged
+    return tables[0]
+
+
+def _clv_counts_combine(parts):
+    return _clv_counts_merge(parts).serialize()
+
+
+def _need_disjoint(df, customer_id, disjoint, what):
+    if disjoint is None:
+        disjoint = customer_partitioned(df, customer_id)
+    if not disjoint:
+        raise ValueError(f"{what} needs customer-disjoint partitions (a customer's model "
+                         "input comes from all its orders): index the orders by customer_id "
+                         "(set_index / shuffle) or pass disjoint=True for data bucketed by "
+                         "customer")
+
+
+def clv_counts(df, period_end, unit="week", customer_id="customer_id", ts="ts",
+               amount="amount", split_every=None, disjoint=None, scheduler=None):
+    """The :class:`libcrm.clv.ClvCounts` of all customers (distinct
+    ``(x, t_x, T)`` with counts: the sufficient statistics of BG/NBD and
+    Pareto/NBD), from per-partition partials merged exactly. Needs
+    customer-disjoint partitions. Fit with ``BGNBD.fit_counts(counts)``."""
+    _need_disjoint(df, customer_id, disjoint, "clv_counts")
+    return reduce_to_client(df, _clv_counts_chunk, _clv_counts_merge, split_every,
+                            combine=_clv_counts_combine, scheduler=scheduler,
+                            name="libcrm-clv-counts", period_end=to_day(period_end),
+                            unit=unit, columns=(customer_id, ts, amount))
+
+
+def _clv_loglik_chunk(pdf, kind, params, period_end, unit, columns):
+    from .clv import BGNBD, GammaGamma, ParetoNBD
+    models = {"BGNBD": BGNBD, "ParetoNBD": ParetoNBD, "GammaGamma": GammaGamma}
+    model = models[kind](params, unit=unit)  # rebuilt here: C handles do not pickle
+    s = _clv_summary(pdf, period_end, unit, columns)
+    if len(s) == 0:
+        return (0.0, {k: 0.0 for k in model.PARAMS})
+    if hasattr(model, "fit_counts"):
+        return model.loglik_of(s.x, s.t_x, s.T)
+    return model.loglik_of(s.x, s.m_x)
+
+
+def _clv_loglik_sum(parts):
+    total = [0.0, {}]
+    for ll, grad in _flatten(parts):
+        total[0] += ll
+        for k, g in grad.items():
+            total[1][k] = total[1].get(k, 0.0) + g
+    return total[0], total[1]
+
+
+def clv_loglik(df, model, period_end, unit=None, customer_id="customer_id", ts="ts",
+               amount="amount", split_every=None, disjoint=None, scheduler=None):
+    """``(log-likelihood, gradient dict)`` of a CLV model at its fixed
+    parameters (``libcrm.clv.BGNBD(params)``, ``ParetoNBD``, ``GammaGamma``)
+    summed over all customers: each customer-disjoint partition computes its
+    sum, the sums add up (equal to the single-process value to about 1e-12
+    relative: only the order of the additions differs)."""
+    _need_disjoint(df, customer_id, disjoint, "clv_loglik")
+    unit = unit or model.unit
+    return reduce_to_client(df, _clv_loglik_chunk, _clv_loglik_sum, split_every,
+                            combine=_flatten, scheduler=scheduler, name="libcrm-clv-loglik",
+                            kind=type(model).__name__, params=dict(model.params),
+                            period_end=to_day(period_end), unit=unit,
+                            columns=(customer_id, ts, amount))

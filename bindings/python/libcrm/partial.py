@@ -15,6 +15,7 @@ from .profiles import Profiles
 declare_all({
     "crm_profiles_serialize": (c_status, [ctypes.POINTER(P), ctypes.POINTER(SZ), P]),
     "crm_profiles_deserialize": (c_status, [ctypes.POINTER(P), ctypes.c_char_p, SZ]),
+    "crm_profiles_merge_disjoint": (c_status, [ctypes.POINTER(P), ctypes.POINTER(P), SZ]),
 })
 
 #: Format version of profile tables written by this library (it reads 1..this).
@@ -56,11 +57,29 @@ def profiles_from_bytes(data):
     return Profiles(out.value)
 
 
-def merge_profiles(tables):
-    """Exact merge of mergeable tables (a balanced tree of pairwise merges)."""
+def merge_disjoint(tables):
+    """Table of customer-disjoint partitions in one pass (plain or mergeable
+    tables; a customer with a profile in two of them raises
+    InvalidArgument). Mergeable when every input is."""
+    tables = list(tables)
+    if not tables:
+        raise ValueError("merge_disjoint needs at least one table")
+    handles = (P * len(tables))(*[t._h.value for t in tables])
+    out = P()
+    lib.crm_profiles_merge_disjoint(ctypes.byref(out), handles, len(tables))
+    return Profiles(out.value)
+
+
+def merge_profiles(tables, disjoint=False):
+    """Merge of several tables: exact for mergeable tables (a balanced tree
+    of pairwise merges); with ``disjoint=True`` the tables come from
+    customer-disjoint partitions and need not be mergeable
+    (:func:`merge_disjoint`)."""
     tables = list(tables)
     if not tables:
         raise ValueError("merge_profiles needs at least one table")
+    if disjoint:
+        return merge_disjoint(tables)
     while len(tables) > 1:
         merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
         if len(tables) % 2:
@@ -71,5 +90,5 @@ def merge_profiles(tables):
 
 copyreg.pickle(Profiles, lambda t: (profiles_from_bytes, (profiles_to_bytes(t),)))
 
-__all__ = ["PROFILES_BLOB_VERSION", "merge_profiles", "profiles_from_bytes",
+__all__ = ["PROFILES_BLOB_VERSION", "merge_disjoint", "merge_profiles", "profiles_from_bytes",
            "profiles_to_bytes", "take_bytes"]

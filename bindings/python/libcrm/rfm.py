@@ -424,10 +424,19 @@ def _rfm_migration(orders, from_day, to_day_, mode, **options):
     return row_labels, col_labels, counts
 
 
+def _lifecycle_migration(orders, from_day, to_day_, mode, **options):
+    """by="lifecycle": stages (crm/lifecycle.h). Stages have no population
+    thresholds, so "frozen" and "relative" agree. Options (``contacts``,
+    ``new_days``, ...) go to :func:`libcrm.lifecycle.migration_table`."""
+    import importlib  # on use (no import cycle); libcrm.lifecycle is also a function
+    table = importlib.import_module(__package__ + ".lifecycle").migration_table(orders, from_day, to_day_, **options)
+    return table["rows"], table["columns"], table["counts"]
+
+
 #: ``by`` -> function(orders, from_day, to_day, mode, **options) returning
 #: ``(row_labels, col_labels, counts)``. Other modules register theirs with
-#: :func:`register_migration` (e.g. lifecycle stages).
-MIGRATION_BY = {"rfm": _rfm_migration}
+#: :func:`register_migration`.
+MIGRATION_BY = {"rfm": _rfm_migration, "lifecycle": _lifecycle_migration}
 
 
 def register_migration(by, fn):

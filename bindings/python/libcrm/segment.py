@@ -13,6 +13,7 @@ categorical column can also be given as ``(codes, names)`` or as a pandas
 ``Categorical``.
 """
 import ctypes
+import numbers
 
 from . import _types
 from ._arrays import np
@@ -138,12 +139,16 @@ def _categorical(codes, names, n, name):
 
 def _column(values, n, name):
     """('num', type code, address, keepalive) or ('cat', address, names, keepalive)."""
+    if getattr(getattr(values, "dtype", None), "name", None) == "category" and \
+            hasattr(values, "cat"):  # a pandas categorical Series
+        values = values.cat
     if hasattr(values, "categories") and hasattr(values, "codes"):  # pandas Categorical
-        return _categorical(list(values.codes), [str(c) for c in values.categories], n, name)
+        return _categorical(values.codes, [str(c) for c in values.categories], n, name)
     if _is_pair(values):
         codes, names = values
         return _categorical(codes, list(names), n, name)
-    if np is not None and hasattr(values, "__array_interface__"):
+    if np is not None and (hasattr(values, "__array_interface__") or
+                           hasattr(values, "__array__")):
         arr = np.asarray(values)
         if arr.ndim != 1:
             raise ValueError(f"column {name!r} must be one-dimensional")
@@ -166,9 +171,16 @@ def _column(values, n, name):
     return _from_list(list(values), n, name)
 
 
+def _missing(v):
+    """None, NaN and pandas' NA / NaT are null."""
+    return v is None or (isinstance(v, float) and v != v) or \
+        type(v).__name__ in ("NAType", "NaTType")
+
+
 def _from_list(vals, n, name):
     if len(vals) != n:
         raise ValueError(f"column {name!r} has {len(vals)} values, the table {n} customers")
+    vals = [None if _missing(v) else v for v in vals]
     present = [v for v in vals if v is not None]
     if any(isinstance(v, (str, bytes)) for v in present):
         names, index, codes = [], {}, []
@@ -181,12 +193,14 @@ def _from_list(vals, n, name):
                 names.append(v)
             codes.append(index[v])
         return _categorical(codes, names, n, name)
-    if present and all(isinstance(v, int) for v in present) and len(present) == n:
+    if present and len(present) == n and all(isinstance(v, numbers.Integral) for v in present):
+        present = [int(v) for v in present]
         lo, hi = min(present), max(present)
         if lo < -2**63 or hi > 2**64 - 1 or (lo < 0 and hi > 2**63 - 1):
             raise ValueError(f"column {name!r}: integers in [{lo}, {hi}] fit neither "
                              "int64 nor uint64")
         code = _U64 if hi > 2**63 - 1 else _I64
+        vals = present
     else:
         code = _F64
         vals = [float("nan") if v is None else float(v) for v in vals]
@@ -220,8 +234,10 @@ def _result_columns(source):
                 "stage": (source.stage_code, list(STAGES)),
                 "scenario": (source.stage_code, [SCENARIOS[s] for s in STAGES])}
         return source.customer_id, None, cols
-    if hasattr(source, "items"):
-        cols = dict(source.items())
+    if hasattr(source, "keys") and hasattr(source, "__getitem__"):
+        # a mapping of columns, or anything with keys() and [] (a pandas
+        # DataFrame, libcrm.clv_summary(...), ...)
+        cols = {k: source[k] for k in source.keys()}
         return cols.get("customer_id"), None, cols
     raise TypeError("select() needs a Profiles table, an RFM or lifecycle result, a result "
                     "with segment_columns(), a mapping of columns, or a list of these; got "

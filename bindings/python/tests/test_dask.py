@@ -81,6 +81,36 @@ def test_profiles_equal_single_process(kind, seed):
     assert ldk.summary(ddf, asof, scheduler="sync") == want.summary()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_customer_partitioned_fast_path(seed):
+    df = random_orders(40 + seed)
+    asof = 290
+    want = single_process(df, asof)
+    # sorted index with known divisions: detected, plain partials
+    by_range = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=5)
+    assert ldk.customer_partitioned(by_range)
+    got = ldk.profiles(by_range, asof, split_every=2, scheduler="sync")
+    assert not got.mergeable
+    assert_same_table(got, want)
+    # hash partitions (interleaved id ranges), declared by the caller
+    key = (df["customer_id"] // 7) % 4
+    parts = [df[key == k] for k in range(4)] + [df.iloc[:0]]
+    by_hash = dd.from_delayed([dask.delayed(p) for p in parts], meta=df.iloc[:0])
+    assert not ldk.customer_partitioned(by_hash)
+    assert_same_table(ldk.profiles(by_hash, asof, disjoint=True, scheduler="sync"), want)
+    # the exact path still works on the same data, and gives a mergeable table
+    exact = ldk.profiles(by_hash, asof, disjoint=False, scheduler="sync")
+    assert exact.mergeable
+    assert_same_table(exact, want)
+
+
+def test_disjoint_claim_is_checked():
+    df = random_orders(9)
+    ddf = dd.from_pandas(df.sample(frac=1.0, random_state=1), npartitions=4, sort=False)
+    with pytest.raises(libcrm.InvalidArgument, match="in two tables"):
+        ldk.profiles(ddf, 290, disjoint=True, scheduler="sync")
+
+
 def test_threaded_scheduler_and_deep_tree():
     df = random_orders(11, n=5000)
     ddf = dd.from_pandas(df, npartitions=17)
@@ -126,6 +156,179 @@ def test_bad_record_raises_with_its_index():
         ldk.profiles(dd.from_pandas(df, npartitions=3), 200, scheduler="sync")
     with pytest.raises(ValueError):
         ldk.profiles(dd.from_pandas(df, npartitions=3), 200, split_every=1)
+
+
+# ---- RFM, lifecycle, cohorts ------------------------------------------------------
+
+def assert_same_rfm(got, want):
+    assert len(got) == len(want)
+    for name in ("customer_id", "recency_days", "frequency", "monetary", "r", "f", "m"):
+        assert np.array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name))), name
+    assert got.segment == want.segment
+    assert got.thresholds == want.thresholds
+    assert got.summary() == want.summary()
+
+
+def few_orders(seed, n=6000, customers=1500):
+    """Mostly one or two orders per customer: many equal values straddle
+    the ntile bin edges, so partitioned scoring needs its second round."""
+    df = random_orders(seed, n=n, customers=customers)
+    return df.assign(amount=(df["amount"] // 5000) * 100)
+
+
+@pytest.mark.parametrize("tie", ["ntile", "qcut_rank", "rfm_r"])
+def test_rfm_equal_single_process(tie):
+    df = few_orders(1)
+    rng = random.Random(tie)
+    ddf = partitioned(df, rng, "shuffled")
+    want = libcrm.rfm(ldk.orders_array(df), 280, tie=tie)
+    assert_same_rfm(ldk.rfm(ddf, 280, tie=tie, scheduler="sync"), want)
+
+
+@pytest.mark.parametrize("tie,bins", [("ntile", 5), ("qcut_rank", 5), ("rfm_r", 5),
+                                      ("ntile", 3)])
+def test_rfm_scores_where_the_data_lives(tie, bins):
+    df = few_orders(2)
+    want = libcrm.rfm(ldk.orders_array(df), 280, tie=tie, bins=bins)
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=6)
+    th, scores = ldk.rfm_scores(by_customer, 280, tie=tie, bins=bins, scheduler="sync")
+    got = scores.compute(scheduler="sync")
+    assert th.customers == len(want)
+    assert np.array_equal(got["customer_id"].values, np.asarray(want.customer_id))
+    for name in ("recency_days", "frequency", "monetary", "r", "f", "m"):
+        assert np.array_equal(got[name].values, np.asarray(getattr(want, name))), name
+    if want.segment is None:
+        assert "segment" not in got.columns
+    else:
+        assert got["segment"].astype(str).tolist() == want.segment
+    assert th.pending == 0
+    if tie == "ntile" and bins == 5:
+        # this data needs the second (ties) round: round 1 alone is pending
+        from libcrm.rfm import rfm_partial, rfm_thresholds
+        parts = by_customer.to_delayed()
+        hists = [rfm_partial(libcrm.profiles(ldk.orders_array(p.compute()), 280)) for p in parts]
+        assert rfm_thresholds(hists, tie=tie, bins=bins).pending > 0
+
+
+def test_rfm_scores_needs_customer_partitions():
+    ddf = dd.from_pandas(few_orders(3), npartitions=3)
+    with pytest.raises(ValueError, match="customer-disjoint"):
+        ldk.rfm_scores(ddf, 280)
+
+
+def test_funnel_lifecycle_and_cohorts():
+    df = random_orders(12, n=8000, customers=900)
+    rec = ldk.orders_array(df)
+    asof = 260
+    shuffled = dd.from_pandas(df.sample(frac=1.0, random_state=3), npartitions=5, sort=False)
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=7)
+    want = libcrm.funnel(rec, asof, new_days=60)
+    assert ldk.funnel(shuffled, asof, new_days=60, scheduler="sync") == want
+    assert ldk.funnel(by_customer, asof, new_days=60, split_every=2, scheduler="sync") == want
+    contacts = [(int(c), 0) for c in df["customer_id"].unique()[:50]] + [(7, 0), (8, 86400)]
+    assert ldk.funnel(by_customer, asof, contacts=contacts, scheduler="sync") == \
+        libcrm.funnel(rec, asof, contacts=contacts)
+    stages = ldk.lifecycle(shuffled, asof, scheduler="sync")
+    assert list(stages.stage) == list(libcrm.lifecycle(rec, asof).stage)
+    got, ref = ldk.cohorts(shuffled, asof, split_every=2, scheduler="sync"), \
+        libcrm.cohorts(rec, asof)
+    assert (got.labels, got.sizes, got.active, got.matrix) == \
+        (ref.labels, ref.sizes, ref.active, ref.matrix)
+
+
+# ---- attribution ------------------------------------------------------------------
+
+def journeys(seed, n=6000):
+    rng = np.random.default_rng(seed)
+    cid = rng.integers(1, 700, n).astype(np.uint64)
+    # distinct times: same-time touches of a customer have no defined order
+    touches = pd.DataFrame({"customer_id": cid, "ts": rng.permutation(100 * DAY)[:n] * 2,
+                            "channel": rng.integers(1, 7, n).astype(np.uint32),
+                            "campaign": rng.integers(1, 5, n).astype(np.uint32),
+                            "kind": rng.integers(0, 2, n).astype(np.uint8)})
+    m = n // 4
+    conversions = pd.DataFrame({"customer_id": rng.choice(cid, m),
+                                "ts": rng.permutation(110 * DAY)[:m] * 2 + 1,
+                                "value": rng.integers(1, 10000, m) / 100.0,
+                                "weight": 1.0})
+    return touches, conversions
+
+
+def records(frame, dtype):
+    out = np.zeros(len(frame), dtype=dtype)
+    for name in frame.columns:
+        out[name] = frame[name].values
+    return out
+
+
+def assert_close_tables(got, want):
+    a, b = sorted(got.rows()), sorted(want.rows())
+    assert [r[0] for r in a] == [r[0] for r in b]
+    for x, y in zip(a, b):
+        assert x[1:] == pytest.approx(y[1:], rel=1e-12, abs=1e-12)
+    ma, mb = got.markov(), want.markov()
+    for ch, value in mb.removal_effects.items():
+        assert ma.removal_effects[ch] == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert ma.credit[ch] == pytest.approx(mb.credit[ch], rel=1e-12, abs=1e-12)
+    for model in ("first_touch", "linear", "shapley"):
+        ca, cb = got.credit(model), want.credit(model)
+        for ch in cb:
+            assert ca[ch] == pytest.approx(cb[ch], rel=1e-12, abs=1e-12)
+
+
+def test_attribution_paths_and_markov():
+    from libcrm.attribution import CONVERSION_DTYPE, TOUCH_DTYPE, PathTable
+    touches, conversions = journeys(4)
+    want = PathTable.from_events(records(touches, TOUCH_DTYPE),
+                                 records(conversions, CONVERSION_DTYPE))
+    # hash buckets of customers, same order for both tables
+    parts = 5
+    bt = [touches[touches["customer_id"] % parts == k] for k in range(parts)]
+    bc = [conversions[conversions["customer_id"] % parts == k] for k in range(parts)]
+    td = dd.from_delayed([dask.delayed(x) for x in bt], meta=touches.iloc[:0])
+    cd = dd.from_delayed([dask.delayed(x) for x in bc], meta=conversions.iloc[:0])
+    got = ldk.path_table_from_events(td, cd, aligned=True, split_every=2, scheduler="sync")
+    assert_close_tables(got, want)
+    # indexed by customer with the same divisions
+    divisions = [0, 150, 300, 450, 700]
+    ti = dd.from_pandas(touches, npartitions=1).set_index("customer_id", divisions=divisions)
+    ci = dd.from_pandas(conversions, npartitions=1).set_index("customer_id",
+                                                               divisions=divisions)
+    assert_close_tables(ldk.path_table_from_events(ti, ci, scheduler="sync"), want)
+    with pytest.raises(ValueError, match="same known divisions"):
+        ldk.path_table_from_events(td, cd, scheduler="sync")
+    # a table of path rows, any partitioning
+    rows = pd.DataFrame([(">".join(p), c, v, n) for p, c, v, n in want.rows()],
+                        columns=["path", "conversions", "value", "nulls"])
+    got_rows = ldk.path_table(dd.from_pandas(rows.sample(frac=1.0, random_state=1),
+                                             npartitions=4), scheduler="sync")
+    assert_close_tables(got_rows, want)
+
+
+# ---- CLV (skipped until the clv module is in the library) ------------------------
+
+def test_clv_counts_and_loglik_at_fixed_parameters():
+    clv = pytest.importorskip("libcrm.clv")
+    df = random_orders(30, n=12000, customers=1500)
+    rec = ldk.orders_array(df)
+    period_end = 290
+    s = clv.clv_summary(rec, period_end, unit="week")
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=5)
+    got = ldk.clv_counts(by_customer, period_end, split_every=2, scheduler="sync")
+    want = clv.clv_counts(s.x, s.t_x, s.T)
+    for name in ("x", "t_x", "T", "n"):
+        assert np.array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name)))
+    bgnbd = clv.BGNBD({"r": 0.6, "alpha": 5.0, "a": 0.9, "b": 2.4})
+    ll, grad = ldk.clv_loglik(by_customer, bgnbd, period_end, scheduler="sync")
+    ll0, grad0 = bgnbd.loglik_of(s.x, s.t_x, s.T)
+    assert ll == pytest.approx(ll0, rel=1e-12)
+    for k in grad0:
+        assert grad[k] == pytest.approx(grad0[k], rel=1e-12, abs=1e-9)
+    spend = clv.GammaGamma({"p": 6.0, "q": 4.0, "gamma": 15.0})
+    assert ldk.clv_loglik(by_customer, spend, period_end, scheduler="sync")[0] == \
+        pytest.approx(spend.loglik_of(s.x, s.m_x)[0], rel=1e-12)
+    with pytest.raises(ValueError, match="customer-disjoint"):
+        ldk.clv_loglik(dd.from_pandas(df, npartitions=3), bgnbd, period_end)
 
 
 # ---- partial bytes -----------------------------------------------------------------
@@ -200,3 +403,12 @@ def test_local_cluster_of_two_processes(client):
     # a table computed on a worker travels back by pickle (through the bytes)
     remote = client.submit(lambda t: t, got).result()
     assert_same_table(remote, got)
+    # RFM scored on the workers (histograms travel), funnel from partials
+    by_customer = dd.from_pandas(df.set_index("customer_id").sort_index(), npartitions=4)
+    want = libcrm.rfm(ldk.orders_array(df), 300)
+    th, scores = ldk.rfm_scores(by_customer, 300)
+    s = scores.compute()
+    assert np.array_equal(s["customer_id"].values, np.asarray(want.customer_id))
+    for name in ("r", "f", "m"):
+        assert np.array_equal(s[name].values, np.asarray(getattr(want, name)))
+    assert ldk.funnel(by_customer, 300) == libcrm.funnel(ldk.orders_array(df), 300)

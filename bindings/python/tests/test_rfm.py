@@ -462,3 +462,16 @@ def test_select_over_rfm_result():
     mask2 = libcrm.select(res2, "m = 5 and recency_days < 60")
     assert [bool(x) for x in mask2] == [int(m) == 5 and int(d) < 60
                                          for m, d in zip(res2.m, res2.recency_days)]
+
+
+def test_migration_by_lifecycle():
+    rng = random.Random(13)
+    orders = random_orders(rng, 150)
+    rows, cols, counts = libcrm.migration(orders, 300, 500, by="lifecycle")
+    import importlib
+    table = importlib.import_module("libcrm.lifecycle").migration_table(orders, 300, 500)
+    assert (rows, cols, counts) == (table["rows"], table["columns"], table["counts"])
+    assert rows[-1] == "(none)"
+    # population at `to`: every customer with a profile at day 500 (no contacts)
+    assert sum(map(sum, counts)) == len(libcrm.profiles(orders, 500))
+    assert libcrm.migration(orders, 300, 500, by="lifecycle", mode="frozen")[2] == counts

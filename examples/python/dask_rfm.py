@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""libcrm on Dask: RFM segments, the lifecycle funnel and Markov attribution
+of a partitioned data set, computed on a LocalCluster of 2 worker processes
+and, for comparison, in one process; prints the tables, checks that both
+agree, and reports the wall times.
+
+The data set is generated into a directory as files partitioned by
+customer (a hash of customer_id: what a warehouse export sharded by
+customer looks like): orders-NNN, touches-NNN and conversions-NNN, as
+Parquet when pyarrow or fastparquet is installed, else CSV.
+
+usage: dask_rfm.py [--orders 2e6] [--customers 1e5] [--partitions 8]
+                   [--workers 2] [--dir DIR] [--keep]
+Needs python3-dask and python3-distributed; libcrm found as in
+docs/python.md (LIBCRM_LIBRARY or an installed libcrm.so.1).
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "bindings", "python"))
+import libcrm  # noqa: E402
+import libcrm.dask as ldk  # noqa: E402
+from libcrm.attribution import PathTable  # noqa: E402
+
+DAY = 86400
+START = 19000          # 2022-01-08
+DAYS = 540
+CHANNELS = 6
+
+
+def parquet_engine():
+    for name in ("pyarrow", "fastparquet"):
+        try:
+            __import__(name)
+            return name
+        except ImportError:
+            pass
+    return None
+
+
+def generate(directory, orders, customers, parts, fmt, seed=7):
+    """Write the partitioned data set; returns the file pattern per table."""
+    rng = np.random.default_rng(seed)
+    cid = rng.integers(1, customers + 1, orders).astype(np.uint64)
+    # customers buy at their own pace: the day of each order is drawn around
+    # a customer-specific activity window
+    start = (cid * np.uint64(2654435761) % np.uint64(DAYS)).astype(np.int64)
+    day = START + np.minimum(start + rng.integers(0, 240, orders), DAYS)
+    ts = day * DAY + rng.integers(0, DAY, orders)
+    amount = rng.lognormal(8, 1, orders).astype(np.int64) + 100
+    amount[rng.random(orders) < 0.03] *= -1
+    o = pd.DataFrame({"customer_id": cid, "ts": ts, "amount": amount}).sort_values("ts")
+    # journeys: a few touches per buyer before some of its orders
+    n_t = orders // 2
+    tc = rng.choice(cid, n_t)
+    t = pd.DataFrame({"customer_id": tc, "ts": rng.integers(START, START + DAYS, n_t) * DAY,
+                      "channel": (rng.zipf(1.6, n_t) % CHANNELS + 1).astype(np.uint32),
+                      "campaign": rng.integers(1, 20, n_t).astype(np.uint32),
+                      "kind": (rng.random(n_t) < 0.7).astype(np.uint8)})
+    n_c = orders // 6
+    c = pd.DataFrame({"customer_id": rng.choice(tc, n_c),
+                      "ts": rng.integers(START + 20, START + DAYS, n_c) * DAY,
+                      "value": rng.lognormal(8, 1, n_c).round(2), "weight": 1.0})
+    os.makedirs(directory, exist_ok=True)
+    for name, frame in (("orders", o), ("touches", t), ("conversions", c)):
+        bucket = (frame["customer_id"].values * np.uint64(0x9E3779B97F4A7C15) >> np.uint64(40)) \
+            % np.uint64(parts)
+        for k in range(parts):
+            part = frame[bucket == k]
+            path = os.path.join(directory, f"{name}-{k:03d}.{fmt}")
+            if fmt == "csv":
+                part.to_csv(path, index=False)
+            else:
+                part.to_parquet(path, index=False)
+    return {name: os.path.join(directory, f"{name}-*.{fmt}")
+            for name in ("orders", "touches", "conversions")}
+
+
+def read_all(pattern, fmt):
+    """One process: every file of a table into one pandas DataFrame."""
+    import glob
+    files = sorted(glob.glob(pattern))
+    reader = pd.read_csv if fmt == "csv" else pd.read_parquet
+    return pd.concat([reader(f) for f in files], ignore_index=True)
+
+
+def read_dask(pattern, fmt):
+    """Dask: one partition per file, in file order (same buckets for every table)."""
+    import dask.dataframe as dd
+    if fmt == "csv":
+        return dd.read_csv(pattern, blocksize=None)
+    return dd.read_parquet(pattern)
+
+
+def segment_table(names, counts, revenue):
+    total = sum(counts.values()) or 1
+    lines = [f"  {'segment':<22} {'customers':>10} {'share':>7} {'revenue':>16}"]
+    for name in names:
+        n = counts.get(name, 0)
+        lines.append(f"  {name:<22} {n:>10} {n / total:>7.1%} {revenue.get(name, 0) / 100:>16,.2f}")
+    return "\n".join(lines)
+
+
+def one_process(files, fmt, asof, steps):
+    t0 = time.perf_counter()
+    orders = ldk.orders_array(read_all(files["orders"], fmt))
+    steps["read orders"] = time.perf_counter() - t0
+    prof = libcrm.profiles(orders, asof)
+    rfm = libcrm.rfm(prof)
+    seg = pd.DataFrame({"segment": rfm.segment, "monetary": np.asarray(rfm.monetary)})
+    counts = seg.groupby("segment").size().to_dict()
+    revenue = seg.groupby("segment")["monetary"].sum().to_dict()
+    funnel = libcrm.funnel(prof)
+    steps["rfm + funnel"] = time.perf_counter() - t0 - steps["read orders"]
+    t1 = time.perf_counter()
+    touches = read_all(files["touches"], fmt)
+    conversions = read_all(files["conversions"], fmt)
+    t = np.zeros(len(touches), dtype=libcrm.attribution.TOUCH_DTYPE)
+    for f in ("customer_id", "ts", "channel", "campaign", "kind"):
+        t[f] = touches[f].values
+    c = np.zeros(len(conversions), dtype=libcrm.attribution.CONVERSION_DTYPE)
+    for f in ("customer_id", "ts", "value", "weight"):
+        c[f] = conversions[f].values
+    markov = PathTable.from_events(t, c).markov()
+    steps["attribution"] = time.perf_counter() - t1
+    return time.perf_counter() - t0, (rfm.segment_names, counts, revenue, funnel, markov)
+
+
+def on_dask(files, fmt, asof, steps):
+    from distributed import wait
+    t0 = time.perf_counter()
+    orders = read_dask(files["orders"], fmt).persist()  # read once, kept on the workers
+    wait(orders)
+    steps["read orders"] = time.perf_counter() - t0
+    # files are buckets of customers: the partitions are customer-disjoint
+    thresholds, scores = ldk.rfm_scores(orders, asof, disjoint=True)
+    agg = scores.groupby("segment", observed=False)["monetary"].agg(["size", "sum"]).compute()
+    counts = {k: int(v) for k, v in agg["size"].items()}
+    revenue = {k: int(v) for k, v in agg["sum"].items()}
+    funnel = ldk.funnel(orders, asof, disjoint=True)
+    steps["rfm + funnel"] = time.perf_counter() - t0 - steps["read orders"]
+    t1 = time.perf_counter()
+    paths = ldk.path_table_from_events(read_dask(files["touches"], fmt),
+                                       read_dask(files["conversions"], fmt), aligned=True)
+    markov = paths.markov()
+    steps["attribution"] = time.perf_counter() - t1
+    return time.perf_counter() - t0, (list(agg.index), counts, revenue, funnel, markov)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--orders", type=float, default=2e6)
+    ap.add_argument("--customers", type=float, default=1e5)
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dir", default=None,
+                    help="data directory (default: a temporary one); files of a previous "
+                         "run with --keep and the same --partitions are reused")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    a = ap.parse_args()
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    fmt = "parquet" if parquet_engine() else "csv"
+    directory = a.dir or tempfile.mkdtemp(prefix="libcrm-dask-")
+    asof = START + DAYS
+    try:
+        t0 = time.perf_counter()
+        import glob
+        files = {name: os.path.join(directory, f"{name}-*.{fmt}")
+                 for name in ("orders", "touches", "conversions")}
+        if a.dir and all(len(glob.glob(p)) == a.partitions for p in files.values()):
+            print(f"data: reusing the files under {directory}")
+        else:
+            files = generate(directory, int(a.orders), int(a.customers), a.partitions, fmt)
+        print(f"data: {int(a.orders):,} orders of {int(a.customers):,} customers in "
+              f"{a.partitions} {fmt.upper()} partitions per table under {directory} "
+              f"({time.perf_counter() - t0:.1f} s to generate)")
+
+        # Workers keep freed memory (distributed's default trims it at once,
+        # and every partition then page-faults its buffers in again).
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
+        with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=40) as cluster, \
+                Client(cluster):
+            steps_d, steps_1 = {}, {}
+            t_dask, (names_d, counts_d, revenue_d, funnel_d, markov_d) = \
+                on_dask(files, fmt, asof, steps_d)
+        t_one, (names, counts, revenue, funnel, markov) = one_process(files, fmt, asof, steps_1)
+
+        print(f"\nRFM segments as of {libcrm.from_day(asof)}:")
+        print(segment_table(names, counts_d, revenue_d))
+        print("\nLifecycle funnel:")
+        for stage in funnel_d["stages"]:
+            print(f"  {stage:<12} {funnel_d['customers'][stage]:>10} "
+                  f"{funnel_d['revenue'][stage] / 100:>16,.2f}  {funnel_d['scenario'][stage]}")
+        conv = funnel_d["second_purchase_conversion"]
+        print(f"  second-purchase conversion: {'n/a' if conv is None else f'{conv:.1%}'}")
+        print("\nMarkov attribution (order 1): channel, removal effect, credited conversions")
+        for ch in sorted(markov_d.removal_effects, key=lambda c: -markov_d.credit[c][0]):
+            print(f"  channel {ch:<4} {markov_d.removal_effects[ch]:>8.4f} "
+                  f"{markov_d.credit[ch][0]:>12.2f}")
+
+        same = (counts_d == {k: counts.get(k, 0) for k in counts_d}
+                and sum(counts.values()) == sum(counts_d.values())
+                and revenue_d == {k: revenue.get(k, 0) for k in revenue_d}
+                and funnel_d == funnel
+                and all(abs(markov_d.removal_effects[k] - markov.removal_effects[k])
+                        <= 1e-12 * max(1.0, abs(markov.removal_effects[k]))
+                        for k in markov.removal_effects))
+        print(f"\nDask ({a.workers} worker processes): {t_dask:.2f} s; one process: "
+              f"{t_one:.2f} s; speed-up {t_one / t_dask:.2f}x (reading the files included); "
+              f"results {'identical' if same else 'DIFFER'}")
+        for step in steps_d:
+            print(f"  {step:<14} Dask {steps_d[step]:7.2f} s   one process {steps_1[step]:7.2f} s")
+        return 0 if same else 1
+    finally:
+        if not a.keep and a.dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
