@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     /* clv: */
     rc |= demo_clv(&in);
     /* fcap: */
+    rc |= demo_fcap(&in);
     /* attribution: */
     rc |= demo_attribution(&in);
     crm_profiles_free(profiles);

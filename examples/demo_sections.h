@@ -23,6 +23,7 @@ int demo_lifecycle(const demo_input *in);
 /* clv: */
 int demo_clv(const demo_input *in);
 /* fcap: */
+int demo_fcap(const demo_input *in);
 /* attribution: */
 int demo_attribution(const demo_input *in);
 

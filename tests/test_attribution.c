@@ -273,6 +273,9 @@ static void options_defaults_and_versions(void **state)
     assert_int_equal(j.no_reset, 0);
     assert_int_equal(crm_attribution_journey_options_init(NULL, 1), CRM_EINVAL);
     assert_int_equal(crm_attribution_journey_options_init(&j, 9), CRM_EVERSION);
+    assert_int_equal(crm_attribution_journey_options_init(&j, CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION),
+                     CRM_OK);
+    assert_int_equal(j.by_campaign, 0);
     assert_int_equal(crm_struct_size(CRM_STRUCT_TOUCH), 32);
     assert_int_equal(crm_struct_size(CRM_STRUCT_CONVERSION), 32);
     assert_int_equal(crm_struct_size(CRM_STRUCT_ATTRIBUTION_OPTIONS),
@@ -1071,6 +1074,23 @@ static void events_windows_by_hand(void **state)
     assert_close(tuc, 2, 0);
     assert_close(tuv, 50, 0);
     crm_attribution_paths_free(t);
+    /* by campaign: the converting path is (80 > 90) */
+    crm_attribution_journey_options_init(&j, CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION);
+    j.by_campaign = 1;
+    assert_int_equal(crm_attribution_paths_from_events(&t, tt, ARRAY_LEN(tt), cv, 2, &j), CRM_OK);
+    crm_attribution_options fo = opts();
+    assert_close(credit_of(t, CRM_ATTRIBUTION_FIRST_TOUCH, &fo, "80", NULL), 1, 0);
+    assert_close(credit_of(t, CRM_ATTRIBUTION_MARKOV, &fo, "80", NULL) +
+                 credit_of(t, CRM_ATTRIBUTION_MARKOV, &fo, "90", NULL), 1, 1e-15);
+    assert_true(crm_attribution_paths_channel_index(t, "8") < 0);
+    crm_attribution_paths_free(t);
+    /* a version-1 journey options struct still works */
+    crm_attribution_journey_options v1;
+    memset(&v1, 0xCD, sizeof v1);
+    assert_int_equal(crm_attribution_journey_options_init(&v1, 1), CRM_OK);
+    assert_int_equal(crm_attribution_paths_from_events(&t, tt, ARRAY_LEN(tt), cv, 2, &v1), CRM_OK);
+    assert_true(crm_attribution_paths_channel_index(t, "8") >= 0);
+    crm_attribution_paths_free(t);
 }
 
 static void events_reset_and_no_reset(void **state)
@@ -1444,7 +1464,7 @@ static void dense_and_hashed_tables_agree(void **state)
 static void threads_give_identical_results(void **state)
 {
     (void)state;
-    crm_attribution_paths *t = first_order_paths(8, 5000);
+    crm_attribution_paths *t = first_order_paths(8, 30000);
     for (uint32_t K = 1; K <= 4; K += 3) {
         crm_attribution_options o = opts();
         o.order = K;

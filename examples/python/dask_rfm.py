@@ -109,15 +109,18 @@ def segment_table(names, counts, revenue):
     return "\n".join(lines)
 
 
-def one_process(files, fmt, asof):
+def one_process(files, fmt, asof, steps):
     t0 = time.perf_counter()
     orders = ldk.orders_array(read_all(files["orders"], fmt))
+    steps["read orders"] = time.perf_counter() - t0
     prof = libcrm.profiles(orders, asof)
     rfm = libcrm.rfm(prof)
     seg = pd.DataFrame({"segment": rfm.segment, "monetary": np.asarray(rfm.monetary)})
     counts = seg.groupby("segment").size().to_dict()
     revenue = seg.groupby("segment")["monetary"].sum().to_dict()
     funnel = libcrm.funnel(prof)
+    steps["rfm + funnel"] = time.perf_counter() - t0 - steps["read orders"]
+    t1 = time.perf_counter()
     touches = read_all(files["touches"], fmt)
     conversions = read_all(files["conversions"], fmt)
     t = np.zeros(len(touches), dtype=libcrm.attribution.TOUCH_DTYPE)
@@ -127,21 +130,28 @@ def one_process(files, fmt, asof):
     for f in ("customer_id", "ts", "value", "weight"):
         c[f] = conversions[f].values
     markov = PathTable.from_events(t, c).markov()
+    steps["attribution"] = time.perf_counter() - t1
     return time.perf_counter() - t0, (rfm.segment_names, counts, revenue, funnel, markov)
 
 
-def on_dask(files, fmt, asof):
+def on_dask(files, fmt, asof, steps):
+    from distributed import wait
     t0 = time.perf_counter()
     orders = read_dask(files["orders"], fmt).persist()  # read once, kept on the workers
+    wait(orders)
+    steps["read orders"] = time.perf_counter() - t0
     # files are buckets of customers: the partitions are customer-disjoint
     thresholds, scores = ldk.rfm_scores(orders, asof, disjoint=True)
     agg = scores.groupby("segment", observed=False)["monetary"].agg(["size", "sum"]).compute()
     counts = {k: int(v) for k, v in agg["size"].items()}
     revenue = {k: int(v) for k, v in agg["sum"].items()}
     funnel = ldk.funnel(orders, asof, disjoint=True)
+    steps["rfm + funnel"] = time.perf_counter() - t0 - steps["read orders"]
+    t1 = time.perf_counter()
     paths = ldk.path_table_from_events(read_dask(files["touches"], fmt),
                                        read_dask(files["conversions"], fmt), aligned=True)
     markov = paths.markov()
+    steps["attribution"] = time.perf_counter() - t1
     return time.perf_counter() - t0, (list(agg.index), counts, revenue, funnel, markov)
 
 
@@ -151,7 +161,9 @@ def main():
     ap.add_argument("--customers", type=float, default=1e5)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--dir", default=None, help="data directory (default: a temporary one)")
+    ap.add_argument("--dir", default=None,
+                    help="data directory (default: a temporary one); files of a previous "
+                         "run with --keep and the same --partitions are reused")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     a = ap.parse_args()
 
@@ -163,7 +175,13 @@ def main():
     asof = START + DAYS
     try:
         t0 = time.perf_counter()
-        files = generate(directory, int(a.orders), int(a.customers), a.partitions, fmt)
+        import glob
+        files = {name: os.path.join(directory, f"{name}-*.{fmt}")
+                 for name in ("orders", "touches", "conversions")}
+        if a.dir and all(len(glob.glob(p)) == a.partitions for p in files.values()):
+            print(f"data: reusing the files under {directory}")
+        else:
+            files = generate(directory, int(a.orders), int(a.customers), a.partitions, fmt)
         print(f"data: {int(a.orders):,} orders of {int(a.customers):,} customers in "
               f"{a.partitions} {fmt.upper()} partitions per table under {directory} "
               f"({time.perf_counter() - t0:.1f} s to generate)")
@@ -174,8 +192,10 @@ def main():
         with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster):
-            t_dask, (names_d, counts_d, revenue_d, funnel_d, markov_d) = on_dask(files, fmt, asof)
-        t_one, (names, counts, revenue, funnel, markov) = one_process(files, fmt, asof)
+            steps_d, steps_1 = {}, {}
+            t_dask, (names_d, counts_d, revenue_d, funnel_d, markov_d) = \
+                on_dask(files, fmt, asof, steps_d)
+        t_one, (names, counts, revenue, funnel, markov) = one_process(files, fmt, asof, steps_1)
 
         print(f"\nRFM segments as of {libcrm.from_day(asof)}:")
         print(segment_table(names, counts_d, revenue_d))
@@ -200,6 +220,8 @@ def main():
         print(f"\nDask ({a.workers} worker processes): {t_dask:.2f} s; one process: "
               f"{t_one:.2f} s; speed-up {t_one / t_dask:.2f}x (reading the files included); "
               f"results {'identical' if same else 'DIFFER'}")
+        for step in steps_d:
+            print(f"  {step:<14} Dask {steps_d[step]:7.2f} s   one process {steps_1[step]:7.2f} s")
         return 0 if same else 1
     finally:
         if not a.keep and a.dir is None:

@@ -62,7 +62,7 @@ typedef struct crm_conversion {
 #define CRM_ATTRIBUTION_WINDOW_INFINITE 0xFFFFFFFFu
 
 /** Current version of ::crm_attribution_journey_options. */
-#define CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION 1u
+#define CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION 2u
 
 /**
  * @brief How events become journeys. Fill with
@@ -79,6 +79,11 @@ typedef struct crm_attribution_journey_options {
     /** Non-zero: every conversion looks back over all earlier touches
      *  instead of only those after the previous conversion. Default 0. */
     uint32_t no_reset;
+    /* version 2 */
+    /** Non-zero: crm_attribution_paths_from_events() names path elements by
+     *  campaign id instead of channel id, so every path-table model (Markov,
+     *  Shapley) credits campaigns. Default 0. */
+    uint32_t by_campaign;
 } crm_attribution_journey_options;
 
 /** Attribution models (values frozen). */

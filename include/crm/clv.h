@@ -246,7 +246,10 @@ CRM_API crm_status crm_clv_fit_options_init(crm_clv_fit_options *opt, unsigned v
  * @param[in] opt options, or NULL for defaults.
  * @return CRM_OK; CRM_EINVAL (NULL argument, bad kind or option, n = 0);
  *         CRM_EVERSION; CRM_EDATA (a bad row: the message names its index;
- *         or no start converged: the message says why); CRM_ENOMEM.
+ *         no start converged; or the best maximum is not identified, i.e. a
+ *         parameter's log has a standard error above 10 because the
+ *         likelihood keeps rising towards a boundary: the message says
+ *         which); CRM_ENOMEM.
  */
 CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
                                const double *t_x, const double *T, size_t n,
@@ -267,8 +270,9 @@ CRM_API crm_status crm_clv_fit(crm_clv_model **out, int kind, const double *x,
  * @param[in] n number of customers.
  * @param[in] opt options, or NULL for defaults.
  * @return CRM_OK; CRM_EINVAL (NULL argument, bad option, fewer than 2 rows
- *         with x > 0 and m_x > 0); CRM_EVERSION; CRM_EDATA (a bad row, named; or no
- *         convergence); CRM_ENOMEM.
+ *         with x > 0 and m_x > 0); CRM_EVERSION; CRM_EDATA (a bad row, named;
+ *         no convergence; or an unidentified maximum as for crm_clv_fit());
+ *         CRM_ENOMEM.
  */
 CRM_API crm_status crm_clv_fit_spend(crm_clv_model **out, const double *x,
                                      const double *m_x, size_t n,

@@ -10,6 +10,7 @@
 
 static const size_t jopt_size[] = {
     0, CRM__SIZE_THROUGH(crm_attribution_journey_options, no_reset),
+    CRM__SIZE_THROUGH(crm_attribution_journey_options, by_campaign),
 };
 
 CRM_API crm_status crm_attribution_journey_options_init(crm_attribution_journey_options *opt,
@@ -180,7 +181,7 @@ typedef struct pe_ctx {
     const crm_touch *touches;
     const crm_conversion *convs;
     uint32_t *seq;
-    uint64_t *chan_ids; /* channel id per table channel index */
+    bool by_campaign;
 } pe_ctx;
 
 static crm_status pe_journey(void *vctx, const uint32_t *touch, size_t k, size_t conv)
@@ -191,7 +192,8 @@ static crm_status pe_journey(void *vctx, const uint32_t *touch, size_t k, size_t
         return st;
     for (size_t q = 0; q < k; q++) {
         char name[16];
-        int len = snprintf(name, sizeof name, "%u", c->touches[touch[q]].channel);
+        const crm_touch *x = &c->touches[touch[q]];
+        int len = snprintf(name, sizeof name, "%u", c->by_campaign ? x->campaign : x->channel);
         c->seq[q] = attr_paths_channel(c->t, name, (size_t)len);
     }
     if (conv == SIZE_MAX)
@@ -215,7 +217,7 @@ CRM_API crm_status crm_attribution_paths_from_events(
     crm_status st = attr_journey_resolve(&o, opt);
     if (st)
         return st;
-    pe_ctx c = { NULL, touches, conversions, NULL, NULL };
+    pe_ctx c = { NULL, touches, conversions, NULL, o.by_campaign != 0 };
     if ((st = attr_paths_alloc(&c.t)) ||
         (st = crm__alloc_array((void **)&c.seq, n_touches + 1, 4, 0, "path buffer")))
         goto out;

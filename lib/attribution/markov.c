@@ -175,7 +175,7 @@ static crm_status add_tr(mk_chain *c, uint32_t from, uint32_t to, double w)
  * found through its base-B code; transitions are counted per (state, next
  * symbol) and turned into (from, to) records by dense_flatten(). */
 static crm_status dense_count(mk_chain *c, const crm_attribution_paths *t, const double *conv,
-                              const double *val, const double *nulls)
+                              const double *val, const double *nulls, size_t r0, size_t r1)
 {
     const size_t W = c->B + 1;
     if (c->ns) {
@@ -188,7 +188,7 @@ static crm_status dense_count(mk_chain *c, const crm_attribution_paths *t, const
     const uint64_t mask = K == 4 ? UINT64_MAX : ((uint64_t)1 << (16 * K)) - 1;
     const uint64_t B = c->B, BK1 = c->BK / c->B;
     const uint32_t *seq = (const uint32_t *)(const void *)t->rows.pool;
-    for (size_t r = 0; r < t->rows.n; r++) {
+    for (size_t r = r0; r < r1; r++) {
         double cv = conv[r], nl = nulls[r], w = cv + nl;
         if (!(w > 0))
             continue;
@@ -322,12 +322,107 @@ static crm_status hash_count(mk_chain *c, const crm_attribution_paths *t, const 
     return st;
 }
 
+/* One thread's share of the dense counting: its own chain over rows [r0, r1). */
+typedef struct cnt_job {
+    mk_chain ch;
+    const crm_attribution_paths *t;
+    const double *conv, *val, *nulls;
+    size_t r0, r1;
+    crm_status st;
+} cnt_job;
+
+static void *count_worker(void *arg)
+{
+    cnt_job *j = arg;
+    j->st = dense_count(&j->ch, j->t, j->conv, j->val, j->nulls, j->r0, j->r1);
+    return NULL;
+}
+
+#define COUNT_THREADS_MAX 64
+#define ROWS_PER_THREAD_MIN 1024
+
+/* Add a thread's chain into c. Threads cover consecutive row ranges and are
+ * merged in order, so new states get the numbers (order of first
+ * appearance) a single pass would give them. */
+static crm_status dense_absorb(mk_chain *c, const mk_chain *p)
+{
+    const size_t W = c->B + 1;
+    for (size_t i = 0; i < p->ns; i++) {
+        uint64_t dc = p->dcode[i];
+        int32_t g = c->code2state[dc];
+        if (g < 0) {
+            uint32_t id;
+            crm_status st = state_of(c, p->code[i], &id);
+            if (st)
+                return st;
+            g = (int32_t)(id - S_FIRST);
+            c->code2state[dc] = g;
+            c->dcode[g] = dc;
+            memset(c->tw + (size_t)g * W, 0, W * 8);
+            c->start_w[g] = 0;
+        }
+        const double *src = p->tw + i * W;
+        double *dst = c->tw + (size_t)g * W;
+        for (size_t k = 0; k < W; k++)
+            dst[k] += src[k];
+        c->start_w[g] += p->start_w[i];
+        c->conv_last[g] += p->conv_last[i];
+        c->val_last[g] += p->val_last[i];
+    }
+    return CRM_OK;
+}
+
 static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const double *conv,
-                              const double *val, const double *nulls)
+                              const double *val, const double *nulls, unsigned threads)
 {
     if (!c->dense)
         return hash_count(c, t, conv, val, nulls);
-    crm_status st = dense_count(c, t, conv, val, nulls);
+    size_t n = t->rows.n, T = threads > 1 ? threads : 1;
+    if (T > COUNT_THREADS_MAX)
+        T = COUNT_THREADS_MAX;
+    if (T > n / ROWS_PER_THREAD_MIN)
+        T = n / ROWS_PER_THREAD_MIN;
+    crm_status st;
+    if (T <= 1) {
+        st = dense_count(c, t, conv, val, nulls, 0, n);
+        return st ? st : dense_flatten(c);
+    }
+    cnt_job job[COUNT_THREADS_MAX];
+    pthread_t th[COUNT_THREADS_MAX];
+    bool started[COUNT_THREADS_MAX] = { false };
+    size_t made = 0;
+    st = CRM_OK;
+    for (; made < T && !st; made++) {
+        job[made] = (cnt_job){ .t = t, .conv = conv, .val = val, .nulls = nulls,
+                               .r0 = n * made / T, .r1 = n * (made + 1) / T };
+        st = chain_init(&job[made].ch, c->K, c->keep, c->B - 1u);
+    }
+    if (!st) {
+        for (size_t i = 1; i < T; i++)
+            started[i] = pthread_create(&th[i], NULL, count_worker, &job[i]) == 0;
+        count_worker(&job[0]);
+        for (size_t i = 1; i < T; i++) {
+            if (started[i])
+                pthread_join(th[i], NULL);
+            else
+                count_worker(&job[i]);
+        }
+        for (size_t i = 0; i < T && !st; i++)
+            st = job[i].st;
+    }
+    if (!st) {
+        const size_t W = c->B + 1;
+        if (c->ns) {
+            memset(c->tw, 0, c->ns * W * 8);
+            memset(c->start_w, 0, c->ns * 8);
+        }
+        for (size_t i = 0; i < c->ns; i++)
+            c->conv_last[i] = c->val_last[i] = 0;
+        for (size_t i = 0; i < T && !st; i++)
+            st = dense_absorb(c, &job[i].ch);
+    }
+    for (size_t i = 0; i < made; i++)
+        chain_free(&job[i].ch);
     return st ? st : dense_flatten(c);
 }
 
@@ -754,7 +849,8 @@ static crm_status markov_fit(crm_attribution_markov **out, const crm_attribution
         st = crm__alloc_array((void **)&m->arr[i], nch + 1, 8, 0, "markov result");
     if (st)
         goto out;
-    if ((st = chain_count(&c, t, t->conv, t->value, t->nulls)) || (st = sys_build(&s, &c)))
+    if ((st = chain_count(&c, t, t->conv, t->value, t->nulls, o->threads)) ||
+        (st = sys_build(&s, &c)))
         goto out;
     size_t n = s.n + 1;
     if ((st = work_alloc(&w, n)))
@@ -812,7 +908,7 @@ static crm_status markov_fit(crm_attribution_markov **out, const crm_attribution
             }
             mk_sys sb;
             double Pb, Eb;
-            if ((st = chain_count(&c, t, bc, bv, bn)) || (st = sys_build(&sb, &c)))
+            if ((st = chain_count(&c, t, bc, bv, bn, o->threads)) || (st = sys_build(&sb, &c)))
                 break;
             st = effects(&c, &sb, o, nch, &w, tc, tv, &Pb, &Eb, tmp[0], tmp[1], tmp[2], tmp[3]);
             sys_free(&sb);

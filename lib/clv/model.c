@@ -1,4 +1,6 @@
 /* clv public API: fit drivers, model handles, predictions, lifetime value. */
+#include <stdio.h>
+
 #include "clv/clv_internal.h"
 
 struct crm_clv_model {
@@ -129,6 +131,9 @@ static void start_point(int kind, unsigned k, double s1, double s2, double *th)
     }
 }
 
+/* Largest accepted standard error of a log-parameter (see run_fit). */
+#define CLV_MAX_SE_LOG 10.0
+
 /* One BFGS run, with the divergence check. */
 static void one_run(fit_ctx *ctx, int d, const double *th0,
                     const double (*H0)[CRM__CLV_MAXP], const crm_clv_fit_options *o,
@@ -192,19 +197,17 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *
         }
     }
     if (!have) {
-        double p[4] = { 0 };
-        for (int i = 0; i < d; i++)
-            p[i] = exp(last_fail.th[i]);
+        char pts[160];
+        size_t o2 = 0;
+        for (int i = 0; i < d && o2 < sizeof pts; i++)
+            o2 += (size_t)snprintf(pts + o2, sizeof pts - o2, "%s%s=%g", i ? " " : "",
+                                   param_names[kind][i], exp(last_fail.th[i]));
         return crm__fail(CRM_EDATA,
-                         "%s: %s fit did not converge from any of %u starts: %s "
-                         "(last point %s=%g %s=%g %s=%g%s%s%.0g, |gradient| %g after %u "
-                         "iterations)",
+                         "%s: %s fit did not converge from any of %u starts: %s (last point "
+                         "%s, |gradient| %g after %u iterations)",
                          fn, kind_name(kind), o->starts,
-                         last_fail.why ? last_fail.why : "unknown",
-                         param_names[kind][0], p[0], param_names[kind][1], p[1],
-                         param_names[kind][2], p[2], d == 4 ? " " : "",
-                         d == 4 ? param_names[kind][3] : "", d == 4 ? p[3] : 0.0,
-                         last_fail.gmax, last_fail.iter);
+                         last_fail.why ? last_fail.why : "unknown", pts, last_fail.gmax,
+                         last_fail.iter);
     }
     crm_clv_model *m = crm__malloc(sizeof *m);
     if (!m)
@@ -226,6 +229,27 @@ static crm_status run_fit(crm_clv_model **out, int kind, fit_ctx *ctx, fit_ctx *
         fi->params[i] = exp(best.th[i]);
     evals += crm__clv_stderr(objective, ctx, d, best.th, ctx->scale, fi->se);
     fi->evaluations = evals;
+    /* A maximum on the boundary (too few customers, nobody drops out, no
+     * spread in spend) shows as a flat direction: a parameter whose log the
+     * data pin down to no better than a factor e^10 is not an estimate. */
+    for (int i = 0; i < d; i++) {
+        double rel = fi->se[i] / fi->params[i];
+        if (!(rel <= CLV_MAX_SE_LOG)) {
+            char pts[160];
+            size_t o2 = 0;
+            for (int k = 0; k < d && o2 < sizeof pts; k++)
+                o2 += (size_t)snprintf(pts + o2, sizeof pts - o2, "%s%s=%g", k ? " " : "",
+                                       param_names[kind][k], fi->params[k]);
+            crm__free(m);
+            return crm__fail(CRM_EDATA,
+                             "%s: %s fit did not converge to an identified maximum: the data "
+                             "do not determine %s (standard error of log %s = %g at %s; the "
+                             "likelihood keeps rising towards a boundary: too few customers, "
+                             "or no dropout / no spread in the data)",
+                             fn, kind_name(kind), param_names[kind][i], param_names[kind][i],
+                             rel, pts);
+        }
+    }
     *out = m;
     return CRM_OK;
 }

@@ -279,10 +279,11 @@ class AttributionOptions(ctypes.Structure):
 
 
 class JourneyOptions(ctypes.Structure):
-    """``crm_attribution_journey_options`` (version 1)."""
+    """``crm_attribution_journey_options`` (version 2)."""
 
     _fields_ = [("version", ctypes.c_uint), ("click_window_days", ctypes.c_uint32),
-                ("view_window_days", ctypes.c_uint32), ("no_reset", ctypes.c_uint32)]
+                ("view_window_days", ctypes.c_uint32), ("no_reset", ctypes.c_uint32),
+                ("by_campaign", ctypes.c_uint32)]
 
 
 class UpliftResult(ctypes.Structure):

@@ -99,9 +99,10 @@ def _options(order=1, position=(0.4, 0.2, 0.4), direct=-1, half_life_days=7.0,
     return o
 
 
-def _journey_options(click_window_days, view_window_days, reset):
+def _journey_options(click_window_days, view_window_days, reset, by_campaign=False):
     j = _types.JourneyOptions()
-    lib.crm_attribution_journey_options_init(_C.byref(j), 1)
+    lib.crm_attribution_journey_options_init(_C.byref(j), 2)
+    j.by_campaign = int(bool(by_campaign))
     j.click_window_days = _INFINITE if click_window_days is None else int(click_window_days)
     j.view_window_days = _INFINITE if view_window_days is None else int(view_window_days)
     j.no_reset = 0 if reset else 1
@@ -208,15 +209,16 @@ class PathTable:
 
     @classmethod
     def from_events(cls, touches, conversions, click_window_days=30, view_window_days=1,
-                    reset=True):
+                    reset=True, by_campaign=False):
         """Journeys from events: ``touches`` as a ``TOUCH_DTYPE`` array or
         tuples ``(customer_id, ts, channel, campaign, kind)`` (kind 0 view,
         1 click), ``conversions`` as a ``CONVERSION_DTYPE`` array or tuples
         ``(customer_id, ts, value[, weight])``. A window of None is infinite.
-        Channel names are the decimal channel ids."""
+        Channel names are the decimal channel ids (campaign ids with
+        ``by_campaign``, so every model credits campaigns)."""
         ta, tn, tk = _touches(touches)
         ca, cn, ck = _conversions(conversions)
-        j = _journey_options(click_window_days, view_window_days, reset)
+        j = _journey_options(click_window_days, view_window_days, reset, by_campaign)
         h = P()
         lib.crm_attribution_paths_from_events(_C.byref(h), ta, tn, ca, cn, _C.byref(j))
         del tk, ck

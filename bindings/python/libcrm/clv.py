@@ -304,10 +304,13 @@ def _fit_options(unit, starts, max_iter, gtol):
 
 class _PurchaseModel(_Model):
     @classmethod
-    def fit(cls, x, t_x, T, unit="week", starts=None, max_iter=None, gtol=None):
-        """Maximum-likelihood fit on per-customer (x, t_x, T) in ``unit``.
+    def fit(cls, x, t_x=None, T=None, unit="week", starts=None, max_iter=None, gtol=None):
+        """Maximum-likelihood fit on per-customer (x, t_x, T) in ``unit``, or
+        on a :class:`ClvSummary` passed alone (its unit is used).
         Raises :class:`libcrm.DataError` when no start converges (the message
         says why); never returns start values or NaN."""
+        if t_x is None and T is None and isinstance(x, ClvSummary):
+            x, t_x, T, unit = x.x, x.t_x, x.T, x.unit
         n, cols = _columns(("x", "t_x", "T"), x, t_x, T)
         opt = _fit_options(unit, starts, max_iter, gtol)
         out = P()
@@ -385,8 +388,11 @@ class GammaGamma(_Model):
     PARAMS = ("p", "q", "gamma")
 
     @classmethod
-    def fit(cls, x, m_x, starts=None, max_iter=None, gtol=None):
-        """Fit on the customers with x > 0 (full density of m_x)."""
+    def fit(cls, x, m_x=None, starts=None, max_iter=None, gtol=None):
+        """Fit on the customers with x > 0 and m_x > 0 (full density of m_x);
+        ``x`` may be a :class:`ClvSummary` passed alone."""
+        if m_x is None and isinstance(x, ClvSummary):
+            x, m_x = x.x, x.m_x
         n, cols = _columns(("x", "m_x"), x, m_x)
         opt = _fit_options("week", starts, max_iter, gtol)
         out = P()

@@ -128,6 +128,8 @@ def _p_alive(p_alive, prof):
     if p_alive is None:
         return None, None
     n = len(prof)
+    if hasattr(p_alive, "index") and hasattr(p_alive, "items") and hasattr(p_alive, "to_dict"):
+        p_alive = {int(k): v for k, v in p_alive.items()}  # pandas Series keyed by customer id
     if isinstance(p_alive, dict):
         values = []
         for cid, f in zip(prof.customer_id, prof.frequency):
@@ -298,8 +300,8 @@ def lifecycle(orders, asof=None, contacts=None, new_days=90, loyal_f=4, at_risk_
     known contacts ``(customer_id, created)`` (created: Unix seconds, date,
     datetime or ISO string) or a ``CONTACT_DTYPE`` array; those created on or
     before ``asof`` without a profile are leads. ``p_alive``: P(alive) per
-    profile row (aligned with ``profiles(...).customer_id``) or a dict
-    ``{customer_id: p}``; customers with frequency >= 2 then get at_risk /
+    profile row (aligned with ``profiles(...).customer_id``), a dict
+    ``{customer_id: p}`` or a pandas Series indexed by customer id; customers with frequency >= 2 then get at_risk /
     churned from ``p_at_risk`` / ``p_churned`` instead of their cadence.
     """
     prof = _profiles_of(orders, asof)

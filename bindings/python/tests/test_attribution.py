@@ -177,6 +177,8 @@ def test_events():
     close(r["channel"]["time_decay"][9][0], w9 / (w8 + w9))
     t = PathTable.from_events(touches, convs)
     assert sorted(t.rows()) == [(("8", "9"), 1.0, 100.0, 0.0), (("9",), 0.0, 0.0, 1.0)]
+    camp = PathTable.from_events(touches, convs, by_campaign=True)
+    assert (("80", "90"), 1.0, 100.0, 0.0) in camp.rows()
     inf = PathTable.from_events(touches, convs, click_window_days=None, view_window_days=None)
     assert (("8", "7", "9"), 1.0, 100.0, 0.0) in inf.rows()
     with pytest.raises(libcrm.DataError, match=r"touches\[0\].kind"):

@@ -268,6 +268,8 @@ def test_clv_units_and_discounting():
 
 
 def test_errors():
+    with pytest.raises(libcrm.DataError, match="identified"):
+        libcrm.ParetoNBD.fit([1, 0], [1, 0], [2, 3])
     with pytest.raises(libcrm.DataError, match="no customer has a repeat"):
         libcrm.BGNBD.fit([0, 0], [0, 0], [5, 6])
     with pytest.raises(libcrm.DataError, match=r"t_x\[1\]"):
@@ -314,3 +316,24 @@ def test_counts_partials_merge_and_fit():
     data[30] ^= 1
     with pytest.raises(libcrm.StateError):
         libcrm.ClvCounts.deserialize(data)
+
+
+def test_fit_from_summary_object():
+    # orders laid out from simulated BG/NBD customers (days)
+    rng = random.Random(3)
+    xs, txs, Ts = sim_bgnbd(9, 3000, [0.6, 20.0, 0.8, 3.0], 30, 300)
+    end = 19400
+    orders = []
+    for cid, (x, tx, T) in enumerate(zip(xs, txs, Ts), 1):
+        first = end - int(T)
+        days = sorted({first + int(tx)} | {first + rng.randrange(0, int(tx) + 1)
+                                          for _ in range(int(x) - 1)} | {first}) if x else [first]
+        nu = rng.gammavariate(3.0, 1 / 15.0)   # customer spend level (Gamma-Gamma)
+        for d in days:
+            orders.append((cid, d * DAY + 3600, round(rng.gammavariate(6.0, 1 / nu) * 100)))
+    s = libcrm.clv_summary(orders, end, unit="day")
+    a = libcrm.BGNBD.fit(s)
+    b = libcrm.BGNBD.fit(s.x, s.t_x, s.T, unit="day")
+    assert a.unit == "day" and a.params == b.params
+    g = libcrm.GammaGamma.fit(s)
+    assert g.params == libcrm.GammaGamma.fit(s.x, s.m_x).params

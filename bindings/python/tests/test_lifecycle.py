@@ -119,6 +119,12 @@ def test_p_alive_dict_and_column(seed):
     assert by_dict.stage == [ref[c][0] for c in sorted(ref)]
     column = [p[int(c)] for c in prof.customer_id]
     assert libcrm.lifecycle(prof, p_alive=column).stage == by_dict.stage
+    try:
+        import pandas as pd
+    except ImportError:
+        return
+    series = pd.Series(p).sample(frac=1.0, random_state=seed)  # keyed by id, any order
+    assert libcrm.lifecycle(orders, 700, p_alive=series).stage == by_dict.stage
 
 
 def test_hand_worked_boundaries():

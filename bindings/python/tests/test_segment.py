@@ -368,3 +368,31 @@ def test_pandas_frames_and_categoricals():
     np = pytest.importorskip("numpy")
     big = [np.int64(2**62), np.int64(2**62 + 1)]  # numpy ints stay exact
     assert _as_list(libcrm.select({"v": big}, "v > 4611686018427387904")) == [0, 1]
+
+
+def test_clv_outputs_as_columns():
+    if not hasattr(libcrm, "clv_summary"):
+        pytest.skip("clv binding not available")
+    orders = _orders(23, n_orders=3000, n_customers=300)
+    prof = libcrm.profiles(orders, 20000)
+    ref = {r["customer_id"]: r for r in _profile_fields(orders, 20000)}
+    summ = libcrm.clv_summary(orders, 20000, unit="day")
+    ids = [int(c) for c in summ.customer_id]
+    x = [float(v) for v in summ.x]
+    # a ClvSummary is a source (keys() and []), aligned to the profiles by customer_id
+    got = _as_list(libcrm.select([prof, summ], "x >= 2 and frequency >= 3"))
+    xs = dict(zip(ids, x))
+    want = [c in xs and xs[c] >= 2 and ref[c]["frequency"] >= 3 for c in sorted(ref)]
+    assert got == want and any(want)
+    # model outputs as a column source with its own customer_id
+    try:
+        model = libcrm.BGNBD.fit(summ.x, summ.t_x, summ.T, unit="day")
+    except libcrm.DataError:
+        pytest.skip("BG/NBD fit did not converge on this synthetic sample")
+    p = [float(v) for v in model.p_alive(summ.x, summ.t_x, summ.T)]
+    pa = dict(zip(ids, p))
+    got = _as_list(libcrm.select([prof, {"customer_id": ids, "p_alive": p}],
+                                 "p_alive < 0.5 or monetary > 1000000"))
+    want = [(c in pa and pa[c] < 0.5) or ref[c]["monetary"] > 1000000 for c in sorted(ref)]
+    assert got == want
+
