@@ -274,7 +274,7 @@ static crm_status check_ts(const crm_order *o, size_t i)
 }
 
 /* Fold one non-refund day into a slot, assuming time order per customer. */
-static inline void slot_add_day(builder *b, slot *s, int32_t d)
+static inline void slot_add_day(size_t *out_of_order, slot *s, int32_t d)
 {
     uint32_t f = s->freq;
     if (f == 0) {
@@ -290,7 +290,7 @@ static inline void slot_add_day(builder *b, slot *s, int32_t d)
         s->last_rows++;
     } else {
         if (!(s->packed & OUT_OF_ORDER))
-            b->out_of_order++;
+            (*out_of_order)++;
         s->packed |= OUT_OF_ORDER;
     }
     s->freq = f + 1;
@@ -328,6 +328,7 @@ static crm_status slot_new(builder *b, uint64_t h, uint64_t id, size_t *row)
  * ahead the slot its bucket names is prefetched (both of its lines). */
 #define PREFETCH_D 16
 #define RING 64 /* power of two > 2 * PREFETCH_D */
+#define STREAM_AHEAD (2 * PREFETCH_D + 64) /* orders: 1.5 KiB past the hashing */
 
 static inline uint64_t stage_hash(const crm_order *orders, uint64_t *ring, size_t i)
 {
@@ -348,6 +349,8 @@ static void pipeline_start(const tagidx *m, const crm_order *orders, size_t n, u
 static inline void pipeline_step(const tagidx *m, const slot *slots, size_t count,
                                  const crm_order *orders, size_t n, uint64_t *ring, size_t i)
 {
+    if (i + STREAM_AHEAD < n) /* the hardware does not keep up with this stream */
+        crm__prefetch(&orders[i + STREAM_AHEAD]);
     if (i + 2 * PREFETCH_D < n)
         crm__prefetch(&m->bucket[stage_hash(orders, ring, i + 2 * PREFETCH_D) & m->mask]);
     if (i + PREFETCH_D < n) {
@@ -359,42 +362,56 @@ static inline void pipeline_step(const tagidx *m, const slot *slots, size_t coun
     }
 }
 
+/* Pass 1. The index, slot array and counters live in locals: stores to a
+ * slot may alias the builder's size_t fields and would force reloads. */
 static crm_status pass_one(builder *b)
 {
     const crm_order *orders = b->orders;
-    size_t n = b->n;
+    size_t n = b->n, count = b->count, out_of_order = 0;
+    int64_t asof = b->asof;
+    tagidx idx = b->idx;
+    slot *slots = b->slots;
     uint64_t ring[RING];
-    pipeline_start(&b->idx, orders, n, ring);
+    crm_status st = CRM_OK;
+    pipeline_start(&idx, orders, n, ring);
     for (size_t i = 0; i < n; i++) {
-        pipeline_step(&b->idx, b->slots, b->count, orders, n, ring, i);
+        pipeline_step(&idx, slots, count, orders, n, ring, i);
         const crm_order *o = &orders[i];
-        crm_status st = check_ts(o, i);
+        st = check_ts(o, i);
         if (st)
-            return st;
+            break;
         int32_t day = (int32_t)((uint64_t)o->ts / CRM__SECONDS_PER_DAY); /* ts >= 0 */
-        if (day > b->asof)
+        if (day > asof)
             continue;
         uint64_t h = ring[i % RING];
-        size_t r = tagidx_find(&b->idx, b->slots, h, o->customer_id);
+        size_t r = tagidx_find(&idx, slots, h, o->customer_id);
         if (r == SIZE_MAX) {
+            b->idx = idx;
             st = slot_new(b, h, o->customer_id, &r);
+            idx = b->idx; /* moved when grown */
+            slots = b->slots;
+            count = b->count;
             if (st)
-                return st;
+                break;
         }
-        slot *s = &b->slots[r];
-        if (CRM__UNLIKELY(__builtin_add_overflow(s->monetary, o->amount, &s->monetary)))
-            return crm__fail(CRM_EOVERFLOW,
-                             "orders[%zu]: monetary of customer %llu overflows int64", i,
-                             (unsigned long long)o->customer_id);
+        slot *s = &slots[r];
+        if (CRM__UNLIKELY(__builtin_add_overflow(s->monetary, o->amount, &s->monetary))) {
+            st = crm__fail(CRM_EOVERFLOW,
+                           "orders[%zu]: monetary of customer %llu overflows int64", i,
+                           (unsigned long long)o->customer_id);
+            break;
+        }
         if (o->amount < 0)
             continue;
-        if (CRM__UNLIKELY(s->freq == UINT32_MAX))
-            return crm__fail(CRM_EOVERFLOW,
-                             "orders[%zu]: customer %llu has more than %u orders", i,
-                             (unsigned long long)o->customer_id, UINT32_MAX);
-        slot_add_day(b, s, day);
+        if (CRM__UNLIKELY(s->freq == UINT32_MAX)) {
+            st = crm__fail(CRM_EOVERFLOW, "orders[%zu]: customer %llu has more than %u orders",
+                           i, (unsigned long long)o->customer_id, UINT32_MAX);
+            break;
+        }
+        slot_add_day(&out_of_order, s, day);
     }
-    return CRM_OK;
+    b->out_of_order = out_of_order;
+    return st;
 }
 
 /* ---- build: pass 2 (day lists) ------------------------------------------- */
@@ -616,8 +633,12 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
         return st;
 
     builder b = { .orders = orders, .n = n, .asof = asof };
+    /* n / 4 buckets: load ~1/4 at 10 orders per customer. Fewer probes and
+     * bucket lines shared by fewer customers beat a denser index (measured
+     * 10 % faster than n / 8 at 1e7/1e6), and pass 1 (40 + 16 bytes per
+     * customer) stays below the peak of the split into columns (~60). */
     size_t buckets = 1024;
-    while (buckets < n / 8 && buckets < ((size_t)1 << 32))
+    while (buckets < n / 4 && buckets < ((size_t)1 << 32))
         buckets <<= 1;
     st = tagidx_alloc(&b.idx, buckets);
     if (!st)

@@ -177,7 +177,7 @@ static void sorting(void **state)
 {
     (void)state;
     test_rng g = { 11 };
-    size_t sizes[] = { 0, 1, 2, 23, 24, 25, 300, 5000, 70000 };
+    size_t sizes[] = { 0, 1, 2, 23, 24, 25, 47, 48, 49, 300, 5000, 70000 };
     for (size_t si = 0; si < ARRAY_LEN(sizes); si++) {
         size_t n = sizes[si];
         for (int kind = 0; kind < 5; kind++) {

@@ -70,6 +70,7 @@ typedef struct oc_order {
     /* dense mode: rows are base-B context codes (B^K of them); counts of
      * (row, next) in cnt[(row * V + next) * S ..], row totals in ctot */
     double *cnt, *ctot;
+    double *lp; /* held-out: log p(next | row) per fold, [(row * V + next) * FOLDS + f] */
     uint64_t rows;
 } oc_order;
 
@@ -210,6 +211,53 @@ static crm_status eval_fn(oc_ctx *c, unsigned K, uint64_t ctx, uint64_t dctx,
     return CRM_OK;
 }
 
+/* Dense held-out scoring: the smoothed probability depends only on the
+ * order-K context (lower-order contexts are its suffixes), so it is
+ * tabulated once per fold and the pass over the data is table lookups. */
+static crm_status dense_logp(oc_ctx *c)
+{
+    crm_status st = CRM_OK;
+    uint64_t V = c->V;
+    for (unsigned K = 0; K <= c->maxk && !st; K++) {
+        oc_order *o = &c->ord[K];
+        if ((st = crm__alloc_array((void **)&o->lp, o->rows * V * FOLDS + 1, 8, 0,
+                                   "order probabilities")))
+            break;
+        uint64_t lower_rows = K ? c->ord[K - 1].rows : 1;
+        for (uint64_t row = 0; row < o->rows; row++)
+            for (int f = 0; f < FOLDS; f++) {
+                double cc = train(o->ctot + row * S, f);
+                double T = K ? o->distinct[row * FOLDS + (size_t)f] : 0;
+                for (uint64_t y = 0; y < V; y++) {
+                    double cp = train(o->cnt + (row * V + y) * S, f), p;
+                    if (K == 0) {
+                        p = (cp + 1.0) / (cc + (double)V);
+                    } else {
+                        double lower =
+                            c->ord[K - 1].lp[((row % lower_rows) * V + y) * FOLDS + (size_t)f];
+                        p = cc > 0 ? (cp + T * lower) / (cc + T) : lower;
+                    }
+                    o->lp[(row * V + y) * FOLDS + (size_t)f] = p;
+                }
+            }
+    }
+    for (unsigned K = 0; K <= c->maxk && !st; K++) {
+        oc_order *o = &c->ord[K];
+        for (uint64_t i = 0; i < o->rows * V * FOLDS; i++)
+            o->lp[i] = log(o->lp[i]);
+    }
+    return st;
+}
+
+static crm_status eval_dense_fn(oc_ctx *c, unsigned K, uint64_t ctx, uint64_t dctx,
+                                uint32_t next, double w, int fold, void *arg)
+{
+    (void)ctx;
+    eval_arg *e = arg;
+    e->ll[K] += w * c->ord[K].lp[(dctx * c->V + next) * FOLDS + (size_t)fold];
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
                                                 uint32_t max_order, int criterion,
                                                 uint32_t *order, double *scores)
@@ -321,7 +369,9 @@ CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
         eval_arg e;
         memset(&e, 0, sizeof e);
         e.vocab = (double)t->names.n + 2.0;
-        if (!st)
+        if (!st && c.dense && !(st = dense_logp(&c)))
+            st = visit(&c, eval_dense_fn, &e);
+        else if (!st)
             st = visit(&c, eval_fn, &e);
         for (unsigned K = 1; K <= max_order; K++)
             score[K] = e.ll[K];
@@ -343,6 +393,7 @@ CRM_API crm_status crm_attribution_choose_order(const crm_attribution_paths *t,
         oct_free(&c.ord[K].pair);
         crm__free(c.ord[K].distinct);
         crm__free(c.ord[K].cnt);
+        crm__free(c.ord[K].lp);
         crm__free(c.ord[K].ctot);
     }
     crm__free(c.seq);

@@ -5,7 +5,7 @@
  */
 #include "core/core.h"
 
-#define SMALL_SORT 24
+#define SMALL_SORT 48
 #define MAX_RECORD 256
 
 static inline uint64_t key_at(const char *rec, unsigned key_bytes)

@@ -14,6 +14,7 @@
 #include "gen.h"
 
 #define NCH 12
+#define EXIT 0.16 /* exit (conversion + null) probability per step */
 
 static crm_attribution_paths *gen_table(size_t journeys, size_t *touches)
 {
@@ -24,14 +25,14 @@ static crm_attribution_paths *gen_table(size_t journeys, size_t *touches)
         double s = 0;
         for (int j = 0; j < NCH + 2; j++)
             s += P[i][j] = 0.2 + gen_rng_unit(&r) * (j == i ? 0.3 : 1.0);
-        /* exit (conv + null) about 1/8 of the mass: mean length ~8 */
+        /* exit (conv + null) EXIT of the mass: mean length 1 / EXIT */
         double ex = P[i][NCH] + P[i][NCH + 1];
-        double scale = (1 - 0.125) / (s - ex);
+        double scale = (1 - EXIT) / (s - ex);
         for (int j = 0; j < NCH; j++)
             P[i][j] *= scale;
-        double conv = 0.125 * (0.1 + 0.3 * gen_rng_unit(&r));
+        double conv = EXIT * (0.1 + 0.3 * gen_rng_unit(&r));
         P[i][NCH] = conv;
-        P[i][NCH + 1] = 0.125 - conv;
+        P[i][NCH + 1] = EXIT - conv;
     }
     size_t cap = journeys * 10 + 64, n = 0;
     uint32_t *ch = malloc(cap * 4);

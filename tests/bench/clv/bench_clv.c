@@ -5,9 +5,14 @@
  * step (fits: 1 run each at 1e6 customers); peak memory added by the first
  * run of each step.
  * usage: bench_clv ORDERS CUSTOMERS
+ *        bench_clv sim CUSTOMERS   (the issue's heavy buyers simulated from
+ *        BG/NBD r=2, alpha=0.5, a=0.5, b=20, T ~ U(52, 104) weeks, continuous
+ *        times: every T distinct; BG/NBD and Pareto/NBD fits)
  */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "benchutil.h"
@@ -27,8 +32,66 @@ static int fail(const char *what)
     return 1;
 }
 
+/* Gamma(shape, rate) from the generator's Gamma(shape, 1). */
+static double rgamma(gen_rng *r, double shape, double rate)
+{
+    return gen_rng_gamma(r, shape) / rate;
+}
+
+static int bench_sim(size_t n)
+{
+    gen_rng g;
+    gen_rng_seed(&g, 2024);
+    double *x = malloc(n * sizeof *x), *tx = malloc(n * sizeof *tx), *T = malloc(n * sizeof *T);
+    if (!x || !tx || !T)
+        return fail("malloc");
+    for (size_t i = 0; i < n; i++) {
+        double lam = rgamma(&g, 2.0, 0.5), u = rgamma(&g, 0.5, 1.0), v = rgamma(&g, 20.0, 1.0);
+        double p = u / (u + v), TT = 52.0 + 52.0 * gen_rng_unit(&g), t = 0.0, k = 0.0, last = 0.0;
+        for (;;) {
+            t += -log(gen_rng_unit(&g)) / lam;
+            if (t > TT)
+                break;
+            k += 1.0;
+            last = t;
+            if (gen_rng_unit(&g) < p)
+                break;
+        }
+        x[i] = k;
+        tx[i] = last;
+        T[i] = TT;
+    }
+    crm_clv_fit_options fo;
+    crm_clv_fit_options_init(&fo, CRM_CLV_FIT_OPTIONS_VERSION);
+    fo.unit = CRM_CLV_UNIT_WEEK;
+    for (int k = CRM_CLV_BGNBD; k <= CRM_CLV_PARETO_NBD; k++) {
+        crm_clv_model *m = NULL;
+        bench_peak_reset();
+        double t0 = bench_now(), c0 = cpu_now();
+        crm_status st = crm_clv_fit(&m, k, x, tx, T, n, &fo);
+        double dt = bench_now() - t0, cpu = cpu_now() - c0;
+        long peak = bench_peak_added();
+        if (st)
+            return fail("fit");
+        crm_clv_fit_info fi = { .version = CRM_CLV_FIT_INFO_VERSION };
+        crm_clv_model_info(m, &fi);
+        char name[200];
+        snprintf(name, sizeof name, "clv heavy buyers (continuous) %s fit n=%zu (cpu %.3f s; "
+                 "%.4g %.4g %.4g %.4g, %u evals)", k == CRM_CLV_BGNBD ? "BG/NBD" : "Pareto/NBD",
+                 n, cpu, fi.params[0], fi.params[1], fi.params[2], fi.params[3], fi.evaluations);
+        bench_report(name, "customer", dt, n, peak, n, "customer");
+        crm_clv_model_free(m);
+    }
+    free(x);
+    free(tx);
+    free(T);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "sim"))
+        return bench_sim((size_t)atof(argv[2]));
     if (argc < 3) {
         fputs("usage: bench_clv ORDERS CUSTOMERS\n", stderr);
         return 2;
