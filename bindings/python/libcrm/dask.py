@@ -44,7 +44,7 @@ ORDER_DTYPE = np.dtype(_types.Order)
 SPLIT_EVERY = 8
 
 __all__ = ["SPLIT_EVERY", "clv_counts", "clv_loglik", "cohorts", "customer_partitioned",
-           "funnel", "lifecycle",
+           "events_credit", "funnel", "lifecycle",
            "orders_array", "partial_profiles", "path_table", "path_table_from_events",
            "profiles", "reduce_to_client", "rfm", "rfm_scores", "summary", "tree_reduce"]
 
@@ -411,15 +411,25 @@ _TOUCH_FIELDS = ("customer_id", "ts", "channel", "campaign", "kind")
 _CONVERSION_FIELDS = ("customer_id", "ts", "value", "weight")
 
 
-def _paths_chunk(touches, conversions, journey):
-    from .attribution import PathTable
+def _event_records(touches, conversions):
+    """Two aligned partitions as crm_touch and crm_conversion arrays."""
     t = _records(touches, _types.Touch, {f: f for f in _TOUCH_FIELDS if f in touches.columns
                                          or f == "customer_id"})
     names = {f: f for f in _CONVERSION_FIELDS if f in conversions.columns or f == "customer_id"}
     c = _records(conversions, _types.Conversion, names)
     if "weight" not in conversions.columns:
         c["weight"] = 1.0
-    return PathTable.from_events(t, c, **journey).to_bytes()
+    return t, c
+
+
+def _paths_chunk(touches, conversions, journey):
+    from .attribution import PathTable
+    return PathTable.from_events(*_event_records(touches, conversions), **journey).to_bytes()
+
+
+def _credit_chunk(touches, conversions, options):
+    from .attribution import events_credit_partial
+    return events_credit_partial(*_event_records(touches, conversions), **options)
 
 
 def _rows_chunk(pdf, sep):
@@ -453,8 +463,26 @@ def path_table(paths, sep=">", split_every=None, scheduler=None):
                             name="libcrm-paths", sep=sep)
 
 
-def _apply_paths(touches, conversions, journey):
-    return pd.Series([_paths_chunk(touches, conversions, journey)], dtype=object)
+def _apply_events(touches, conversions, chunk, options):
+    return pd.Series([chunk(touches, conversions, options)], dtype=object)
+
+
+def _event_partials(touches, conversions, aligned, chunk, options, name):
+    """``chunk`` on every pair of customer-aligned partitions."""
+    if aligned:
+        if touches.npartitions != conversions.npartitions:
+            raise ValueError(f"aligned=True needs as many touch partitions "
+                             f"({touches.npartitions}) as conversion partitions "
+                             f"({conversions.npartitions})")
+    elif not (touches.known_divisions and conversions.known_divisions
+              and touches.index.name == "customer_id" == conversions.index.name
+              and tuple(touches.divisions) == tuple(conversions.divisions)):
+        raise ValueError("touches and conversions must both be indexed by customer_id with "
+                         "the same known divisions (set_index('customer_id', divisions=...)), "
+                         "or be bucketed alike by customer (aligned=True)")
+    return _dd.map_partitions(_apply_events, touches, conversions, chunk, options,
+                              meta=(name, object), enforce_metadata=False,
+                              align_dataframes=not aligned)
 
 
 def path_table_from_events(touches, conversions, click_window_days=30, view_window_days=1,
@@ -467,23 +495,33 @@ def path_table_from_events(touches, conversions, click_window_days=30, view_wind
     ``set_index("customer_id", divisions=...)`` on both), or, with
     ``aligned=True``, partition i of both holds the same customers (files
     bucketed by a hash of the customer id, in the same order)."""
-    if aligned:
-        if touches.npartitions != conversions.npartitions:
-            raise ValueError(f"aligned=True needs as many touch partitions "
-                             f"({touches.npartitions}) as conversion partitions "
-                             f"({conversions.npartitions})")
-    elif not (touches.known_divisions and conversions.known_divisions
-            and touches.index.name == "customer_id" == conversions.index.name
-            and tuple(touches.divisions) == tuple(conversions.divisions)):
-        raise ValueError("touches and conversions must both be indexed by customer_id with "
-                         "the same known divisions (set_index('customer_id', divisions=...))")
     journey = {"click_window_days": click_window_days, "view_window_days": view_window_days,
                "reset": reset}
-    pairs = _dd.map_partitions(_apply_paths, touches, conversions, journey,
-                               meta=("libcrm-paths", object), enforce_metadata=False,
-                               align_dataframes=not aligned)
+    pairs = _event_partials(touches, conversions, aligned, _paths_chunk, journey,
+                            "libcrm-paths")
     top = _tree(pairs, _paths_combine, split_every, "libcrm-paths")
     return _finish(top, _paths_merge, scheduler)
+
+
+def _credit_finish(parts):
+    from .attribution import events_credit_from_partials
+    return events_credit_from_partials(_flatten(parts))
+
+
+def events_credit(touches, conversions, aligned=False, split_every=None, scheduler=None,
+                  **options):
+    """Heuristic credit from events per channel and per campaign, the dict
+    of ``libcrm.attribution.events_credit`` (first/last touch, linear,
+    position based, last non-direct, time decay, ad-server last) for all
+    events: every customer-aligned pair of partitions computes its credit
+    partial (the attribution module's), the client merges them. Partitioning
+    as for :func:`path_table_from_events`; ``options`` as for
+    ``events_credit`` (click/view windows, reset, position, direct,
+    half_life_days)."""
+    pairs = _event_partials(touches, conversions, aligned, _credit_chunk, options,
+                            "libcrm-credit")
+    top = _tree(pairs, _flatten, split_every, "libcrm-credit")
+    return _finish(top, _credit_finish, scheduler)
 
 
 # ---- CLV -------------------------------------------------------------------------

@@ -297,6 +297,22 @@ def test_attribution_paths_and_markov():
     assert_close_tables(ldk.path_table_from_events(ti, ci, scheduler="sync"), want)
     with pytest.raises(ValueError, match="same known divisions"):
         ldk.path_table_from_events(td, cd, scheduler="sync")
+    # heuristic credit from events: per-partition credit partials merged
+    from libcrm.attribution import events_credit
+    ref = events_credit(records(touches, TOUCH_DTYPE), records(conversions, CONVERSION_DTYPE),
+                        half_life_days=3)
+    for kw in ({"aligned": True, "split_every": 2}, {}):
+        pair = (td, cd) if kw else (ti, ci)
+        credit = ldk.events_credit(*pair, half_life_days=3, scheduler="sync", **kw)
+        assert credit.keys() == ref.keys()
+        assert credit["unattributed"] == pytest.approx(ref["unattributed"], rel=1e-12)
+        for level in ("channel", "campaign"):
+            assert credit[level].keys() == ref[level].keys()
+            for model, by_id in ref[level].items():
+                assert credit[level][model].keys() == by_id.keys()
+                for key, value in by_id.items():
+                    assert credit[level][model][key] == pytest.approx(value, rel=1e-12,
+                                                                      abs=1e-9)
     # a table of path rows, any partitioning
     rows = pd.DataFrame([(">".join(p), c, v, n) for p, c, v, n in want.rows()],
                         columns=["path", "conversions", "value", "nulls"])
