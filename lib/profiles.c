@@ -633,8 +633,12 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
         return st;
 
     builder b = { .orders = orders, .n = n, .asof = asof };
+    /* n / 4 buckets: load ~1/4 at 10 orders per customer. Fewer probes and
+     * bucket lines shared by fewer customers beat a denser index (measured
+     * 10 % faster than n / 8 at 1e7/1e6), and pass 1 (40 + 16 bytes per
+     * customer) stays below the peak of the split into columns (~60). */
     size_t buckets = 1024;
-    while (buckets < n / 8 && buckets < ((size_t)1 << 32))
+    while (buckets < n / 4 && buckets < ((size_t)1 << 32))
         buckets <<= 1;
     st = tagidx_alloc(&b.idx, buckets);
     if (!st)

@@ -474,3 +474,41 @@ def test_errors():
     # idempotent: the same cand_id again is ALREADY_SENT
     assert fc.decide([{**base, "t": T0 + 5}])[0]["reason"] == "ALREADY_SENT"
     assert "FrequencyCap(5 caps" in repr(fc)
+
+
+def test_prune_horizon_and_tagged_records():
+    np = pytest.importorskip("numpy")
+    fc = FrequencyCap(EXAMPLE_RULES)
+    assert fc.horizon == 31 * 86400  # the month cap is the longest window
+    fc.add_history([{"customer_id": 1, "t": T0 - 40 * 86400, "channel": "sms",
+                     "campaign_id": 1, "category": "content", "cand_id": 77},
+                    {"customer_id": 1, "t": T0 - 86400, "channel": "sms",
+                     "campaign_id": 2, "category": "content"}])
+    assert (fc.customers, fc.events) == (1, 2)
+    fc.prune(T0)
+    assert (fc.customers, fc.events) == (1, 1)
+    with pytest.raises(DataError, match="prune time"):
+        fc.decide([{"cand_id": 5, "customer_id": 1, "t": T0 - 1, "campaign_id": 3,
+                    "category": "content", "priority": 1, "value": 1, "channels": "email"}])
+    # record input with tags: 4 emails from sender:b this week, then a fifth
+    ev = np.zeros(4, dtype=libcrm.fcap.EVENT_DTYPE)
+    ev["customer_id"] = 9
+    ev["t"] = [T0 - k * 86400 for k in (1, 2, 3, 4)]
+    ev["campaign_id"] = [10, 11, 12, 13]
+    ev["cand_id"] = np.uint64((1 << 64) - 1)
+    ev["channel"] = fc.channel_id("email")
+    ev["category"] = 1
+    ev["counts"] = -1
+    ev["tag_off"] = 0
+    ev["tag_n"] = 1
+    b = fc.tag_id("sender:b")
+    fc.add_history_records(ev, np.array([b], dtype=np.uint32))
+    c = np.zeros(1, dtype=libcrm.fcap.CANDIDATE_DTYPE)
+    c["cand_id"], c["customer_id"], c["t"], c["campaign_id"] = 6, 9, T0, 20
+    c["category"], c["consent"], c["preferred"] = 1, np.uint64((1 << 64) - 1), -1
+    c["n_channels"], c["tag_n"] = 1, 1
+    c["channels"][:, 0] = fc.channel_id("email")
+    d = fc.decide_records(c, np.array([b], dtype=np.uint32))
+    assert d["send"][0] == 0 and d["reason"][0] == 4
+    assert fc.cap_ids[d["reason_arg"][0]] == "email_sender_week"
+    assert d["retry_at"][0] == T0 - 4 * 86400 + 604800

@@ -303,3 +303,22 @@ def test_migration_by_lifecycle():
     assert counts[STAGES.index("new")][STAGES.index("reactivated")] == 1
     frozen = libcrm.migration(orders, 150, 300, by="lifecycle", mode="frozen", contacts=contacts)
     assert frozen == (rows, cols, counts)
+
+
+def test_p_alive_from_clv_module():
+    """The documented pipeline: P(alive) from a BG/NBD model drives the
+    at_risk / churned split (frequency >= 2 only)."""
+    if not hasattr(libcrm, "BGNBD"):
+        pytest.skip("clv binding not present")
+    rng = random.Random(77)
+    orders, _ = random_data(rng, customers=400, contacts=0, span=500)
+    asof = 800
+    s = libcrm.clv_summary(orders, asof, unit="week")
+    # the published CDNOW parameters (Fader, Hardie & Lee 2005): no fit needed
+    model = libcrm.BGNBD({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, unit="week")
+    p = dict(zip((int(c) for c in s["customer_id"]), model.p_alive(s["x"], s["t_x"], s["T"])))
+    res = libcrm.lifecycle(orders, asof, p_alive=p)
+    ref = ref_stages(orders, asof, p_alive=p)
+    assert res.stage == [ref[c][0] for c in sorted(ref)]
+    e = res.explain(next(c for c in sorted(ref) if len(ref[c][2]) >= 2))
+    assert e["p_alive"] is not None and e["p_at_risk"] == 0.5
