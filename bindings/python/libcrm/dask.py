@@ -461,7 +461,10 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
         segment_map = DEFAULT_MAP
     load = load or _load_default
     if workers is None:
-        workers = sorted(client.scheduler_info()["workers"])
+        workers = sorted(client.ncores())  # asked now: the client's cached info may be stale
+        if not workers:
+            client.wait_for_workers(1, timeout=60)
+            workers = sorted(client.ncores())
     workers = list(workers)
     if not workers:
         raise ValueError("the client has no workers")

@@ -105,7 +105,7 @@ def main():
     cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=40, memory_limit=0)
     client = Client(cluster)
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.ncores())
     asof = DAYS
     print(f"libcrm {libcrm.version()}: {orders:.3g} orders, {customers:.3g} customers, "
           f"{parts} partitions (.npy), {a.workers} worker processes x 1 thread, "
