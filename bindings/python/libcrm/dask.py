@@ -430,7 +430,8 @@ def _shard_final(th, ties):
 
 
 def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
-                       segment_map=None, cuts=None, workers=None, thresholds=False):
+                       segment_map=None, cuts=None, workers=None, thresholds=False,
+                       timeout=None):
     """RFM segment sizes of customer-disjoint record-array partitions on a
     ``distributed.Client``: no pandas, no per-customer data leaves a worker
     and nothing large goes through the client (docs/partial.md, "RFM at
@@ -455,7 +456,8 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     equal to the counts of ``libcrm.rfm(all_orders, asof, bins, tie,
     segment_map, cuts)``; with ``thresholds=True`` also ``"thresholds"``:
     the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
-    from a worker: the size of the merged histograms)."""
+    from a worker: the size of the merged histograms). ``timeout``: seconds
+    to wait for the counts (default: no limit)."""
     from .rfm import DEFAULT_MAP
     if segment_map is None:
         segment_map = DEFAULT_MAP
@@ -472,7 +474,9 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     options = {"bins": bins, "tie": tie, "segment_map": segment_map, "cuts": cuts}
 
     def on(w, fn, *args):
-        return client.submit(fn, *args, workers=[w], allow_other_workers=False, pure=False)
+        # placement is a preference: if a worker is lost, dask recomputes
+        # its shard elsewhere (every step is a pure function of its inputs)
+        return client.submit(fn, *args, workers=[w], allow_other_workers=True, pure=False)
 
     shards = [list(partitions[i::len(workers)]) for i in range(len(workers))]
     tables = [on(w, _shard_tables, shard, load, asof) for w, shard in zip(workers, shards)]
@@ -483,6 +487,9 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     counts = [on(w, _shard_counts, t, th) for w, t, th in zip(workers, tables, final)]
     futures = tables + hists + ths + ties + final
     try:
+        if timeout is not None:
+            from distributed import wait
+            wait(counts, timeout=timeout)
         parts = client.gather(counts)
         th = client.gather(final[0]) if thresholds else None
     finally:

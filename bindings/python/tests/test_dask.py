@@ -472,17 +472,19 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
     for k, p in enumerate(parts):
         paths.append(str(tmp_path / f"part-{k}.npy"))
         np.save(paths[-1], p)
-    got = ldk.rfm_segment_counts(client, paths, 280, tie=tie, bins=bins, thresholds=True)
+    got = ldk.rfm_segment_counts(client, paths, 280, tie=tie, bins=bins, thresholds=True,
+                                 timeout=300)
     assert got["customers"] == len(want) == got["thresholds"].customers
     assert got["segments"] == want_segs
     for d in ("r", "f", "m"):
         assert got[d] == want_dims[d], d
     # as arrays already on the workers, and with a single worker
     held = client.scatter(parts)
-    again = ldk.rfm_segment_counts(client, held, 280, tie=tie, bins=bins)
+    again = ldk.rfm_segment_counts(client, held, 280, tie=tie, bins=bins, timeout=300)
     assert again["segments"] == want_segs and again["r"] == want_dims["r"]
     one = sorted(client.ncores())[:1]
-    alone = ldk.rfm_segment_counts(client, parts, 280, tie=tie, bins=bins, workers=one)
+    alone = ldk.rfm_segment_counts(client, parts, 280, tie=tie, bins=bins, workers=one,
+                                   timeout=300)
     assert alone["segments"] == want_segs and alone["m"] == want_dims["m"]
 
 
