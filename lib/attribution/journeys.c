@@ -16,14 +16,10 @@ static const size_t jopt_size[] = {
 CRM_API crm_status crm_attribution_journey_options_init(crm_attribution_journey_options *opt,
                                                         unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_attribution_journey_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION,
-                                      "crm_attribution_journey_options");
+    crm_status s = crm__options_init(opt, version, NULL, jopt_size, CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION,
+                                     "crm_attribution_journey_options");
     if (s)
         return s;
-    memset(opt, 0, jopt_size[version]);
-    opt->version = version;
     opt->click_window_days = 30;
     opt->view_window_days = 1;
     return CRM_OK;

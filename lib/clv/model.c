@@ -12,16 +12,10 @@ static const size_t info_size[] = { 0, CRM__SIZE_THROUGH(crm_clv_fit_info, se) }
 
 CRM_API crm_status crm_clv_fit_options_init(crm_clv_fit_options *opt, unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_clv_fit_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_CLV_FIT_OPTIONS_VERSION,
-                                      "crm_clv_fit_options");
-    if (s)
-        return s;
-    crm_clv_fit_options o = { .version = version, .unit = CRM_CLV_UNIT_DAY, .starts = 4,
+    crm_clv_fit_options o = { .unit = CRM_CLV_UNIT_DAY, .starts = 4,
                               .max_iter = 500, .gtol = 1e-9 };
-    memcpy(opt, &o, fit_opt_size[version]);
-    return CRM_OK;
+    return crm__options_init(opt, version, &o, fit_opt_size, CRM_CLV_FIT_OPTIONS_VERSION,
+                             "crm_clv_fit_options");
 }
 
 static crm_status resolve_fit_opt(crm_clv_fit_options *o, const crm_clv_fit_options *opt,
