@@ -68,18 +68,8 @@ static bool ev_sorted(const ev_key *k, size_t n)
     return true;
 }
 
-static crm_status validate(const crm_touch *touches, size_t nt, const crm_conversion *convs,
-                           size_t nc)
+crm_status attr_check_conversions(const crm_conversion *convs, size_t nc)
 {
-    for (size_t i = 0; i < nt; i++) {
-        const crm_touch *t = &touches[i];
-        if (t->ts < 0 || t->ts > CRM_TS_MAX)
-            return crm__fail(CRM_EDATA, "touches[%zu].ts = %lld is outside [0, %lld]", i,
-                             (long long)t->ts, (long long)CRM_TS_MAX);
-        if (t->kind > CRM_TOUCH_CLICK)
-            return crm__fail(CRM_EDATA, "touches[%zu].kind = %u is not view (0) or click (1)",
-                             i, t->kind);
-    }
     for (size_t i = 0; i < nc; i++) {
         const crm_conversion *c = &convs[i];
         if (c->ts < 0 || c->ts > CRM_TS_MAX)
@@ -93,6 +83,21 @@ static crm_status validate(const crm_touch *touches, size_t nt, const crm_conver
                              i, c->weight);
     }
     return CRM_OK;
+}
+
+static crm_status validate(const crm_touch *touches, size_t nt, const crm_conversion *convs,
+                           size_t nc)
+{
+    for (size_t i = 0; i < nt; i++) {
+        const crm_touch *t = &touches[i];
+        if (t->ts < 0 || t->ts > CRM_TS_MAX)
+            return crm__fail(CRM_EDATA, "touches[%zu].ts = %lld is outside [0, %lld]", i,
+                             (long long)t->ts, (long long)CRM_TS_MAX);
+        if (t->kind > CRM_TOUCH_CLICK)
+            return crm__fail(CRM_EDATA, "touches[%zu].kind = %u is not view (0) or click (1)",
+                             i, t->kind);
+    }
+    return attr_check_conversions(convs, nc);
 }
 
 static bool eligible(const crm_touch *t, int64_t T, const crm_attribution_journey_options *o)
