@@ -551,6 +551,19 @@ CRM_API crm_status crm_clv_p_alive(double *out, const crm_clv_model *m, const do
     return CRM_OK;
 }
 
+/* The per-call caches of the prediction loops: c keyed by (x, T) for every
+ * model, hc (2n slots) only for Pareto/NBD (zeroed otherwise). Both are
+ * freed again on failure. */
+static crm_status caches_init(const crm_clv_model *m, size_t n, crm__clv_cache *c,
+                              crm__clv_cache *hc)
+{
+    memset(hc, 0, sizeof *hc);
+    crm_status s = crm__clv_cache_init(c, n);
+    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(hc, 2 * n)))
+        crm__clv_cache_free(c);
+    return s;
+}
+
 CRM_API crm_status crm_clv_expected_purchases(double *out, const crm_clv_model *m, double t,
                                               const double *x, const double *t_x,
                                               const double *T, size_t n)
@@ -561,10 +574,8 @@ CRM_API crm_status crm_clv_expected_purchases(double *out, const crm_clv_model *
         return s;
     if (!(t >= 0.0 && t < INFINITY))
         return crm__fail(CRM_EINVAL, "%s: t = %g is not finite and >= 0", fn, t);
-    crm__clv_cache c, hc = { 0 };
-    s = crm__clv_cache_init(&c, n);
-    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
-        crm__clv_cache_free(&c);
+    crm__clv_cache c, hc;
+    s = caches_init(m, n, &c, &hc);
     if (s)
         return s;
     for (size_t i = 0; i < n; i++) {
@@ -685,10 +696,8 @@ CRM_API crm_status crm_clv_value(double *out, const crm_clv_model *m,
     if (kmax < 1.0)
         kmax = 1.0;
     uint32_t K = (uint32_t)kmax;
-    crm__clv_cache c, hc = { 0 };
-    s = crm__clv_cache_init(&c, n);
-    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
-        crm__clv_cache_free(&c);
+    crm__clv_cache c, hc;
+    s = caches_init(m, n, &c, &hc);
     if (s)
         return s;
     double ld = log1p(discount_rate);
