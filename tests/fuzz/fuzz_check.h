@@ -23,4 +23,15 @@
         } \
     } while (0)
 
+/* A load that failed on fuzzed bytes: the status says damaged, newer or too
+ * big (CRM_ESTATE, CRM_EVERSION, CRM_EOVERFLOW), the out pointer `left` was
+ * cleared and crm_last_error() says why. Needs crm/crm.h. */
+#define CHECK_REFUSED(s, left) \
+    do { \
+        CHECK((left) == NULL, "failed load left a table"); \
+        CHECK((s) == CRM_ESTATE || (s) == CRM_EVERSION || (s) == CRM_EOVERFLOW, \
+              "status %d (%s)", (s), crm_last_error()); \
+        CHECK(crm_last_error()[0] != '\0', "no message"); \
+    } while (0)
+
 #endif
