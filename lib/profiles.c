@@ -34,14 +34,10 @@ static const size_t summary_size[] = {
 CRM_API crm_status crm_profiles_options_init(crm_profiles_options *opt,
                                              unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_profiles_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_PROFILES_OPTIONS_VERSION,
-                                      "crm_profiles_options");
+    crm_status s = crm__options_init(opt, version, NULL, options_size, CRM_PROFILES_OPTIONS_VERSION,
+                                     "crm_profiles_options");
     if (s)
         return s;
-    memset(opt, 0, options_size[version]);
-    opt->version = version;
     return CRM_OK;
 }
 
@@ -202,7 +198,8 @@ static crm_status tagidx_alloc(tagidx *m, size_t capacity)
     memset(b, 0, capacity * sizeof(uint32_t));
     m->bucket = b;
     m->mask = capacity - 1;
-    m->rowmask = capacity >= ((size_t)1 << 32) ? UINT32_MAX : (uint32_t)(capacity - 1);
+    m->rowmask = (uint64_t)capacity >= (UINT64_C(1) << 32) ? UINT32_MAX
+                                                          : (uint32_t)(capacity - 1);
     return CRM_OK;
 }
 
@@ -225,7 +222,7 @@ static void tagidx_put(tagidx *m, uint64_t h, size_t r)
 static crm_status tagidx_grow(tagidx *m, const slot *slots, size_t count)
 {
     size_t capacity = (m->mask + 1) * 2;
-    if (count >= UINT32_MAX - 1 || capacity > ((size_t)1 << 33))
+    if (count >= UINT32_MAX - 1 || (uint64_t)capacity > (UINT64_C(1) << 33))
         return crm__fail(CRM_EOVERFLOW, "hash index: more than %u keys", UINT32_MAX - 2);
     tagidx g;
     crm_status s = tagidx_alloc(&g, capacity);
@@ -638,7 +635,7 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
      * 10 % faster than n / 8 at 1e7/1e6), and pass 1 (40 + 16 bytes per
      * customer) stays below the peak of the split into columns (~60). */
     size_t buckets = 1024;
-    while (buckets < n / 4 && buckets < ((size_t)1 << 32))
+    while (buckets < n / 4 && (uint64_t)buckets < (UINT64_C(1) << 32))
         buckets <<= 1;
     st = tagidx_alloc(&b.idx, buckets);
     if (!st)

@@ -415,11 +415,23 @@ static void csv_parse(void **state)
     assert_int_equal(crm_attribution_paths_parse(&t, nan, strlen(nan), ';', NULL), CRM_EDATA);
     const char *few = "h;c;v;n\na;1\n";
     assert_int_equal(crm_attribution_paths_parse(&t, few, strlen(few), ';', NULL), CRM_EDATA);
+    const char nul[] = "h;c;v;n\na\0b;1;2;3\n";
+    assert_int_equal(crm_attribution_paths_parse(&t, nul, sizeof nul - 1, ';', NULL), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "line 2"));
     assert_int_equal(crm_attribution_paths_parse(NULL, bad, 3, ';', NULL), CRM_EINVAL);
     assert_int_equal(crm_attribution_paths_parse(&t, NULL, 3, ';', NULL), CRM_EINVAL);
     assert_int_equal(crm_attribution_paths_parse(&t, bad, 3, '"', NULL), CRM_EINVAL);
     assert_int_equal(crm_attribution_paths_parse(&t, "", 0, ';', NULL), CRM_OK);
     assert_int_equal(crm_attribution_paths_n_rows(t), 0);
+    /* an empty table round-trips through the wire format */
+    void *b;
+    size_t bl;
+    assert_int_equal(crm_attribution_paths_serialize(t, &b, &bl), CRM_OK);
+    crm_attribution_paths *e = NULL;
+    assert_int_equal(crm_attribution_paths_deserialize(&e, b, bl), CRM_OK);
+    assert_int_equal(crm_attribution_paths_n_channels(e), 0);
+    crm_bytes_free(b);
+    crm_attribution_paths_free(e);
     crm_attribution_paths_free(t);
 }
 

@@ -71,7 +71,7 @@ crm_status attr_seqset_reserve(attr_seqset *s, size_t rows, size_t elems)
     if (__builtin_add_overflow(s->n, rows, &need_rows) ||
         __builtin_add_overflow(s->pool_len, elems, &need_elems) || need_rows >= UINT32_MAX)
         return crm__fail(CRM_EOVERFLOW, "attribution: table too large");
-    if (need_rows > s->rows_cap) {
+    if (need_rows > s->rows_cap || s->off == NULL) {
         size_t cap = s->rows_cap ? s->rows_cap : 16;
         while (cap < need_rows)
             cap *= 2;
@@ -304,6 +304,8 @@ static crm_status paths_add_text(crm_attribution_paths *t, const char *path, siz
                                  const char *sep, double conv, double value, double nulls)
 {
     size_t slen = strlen(sep);
+    if (memchr(path, '\0', plen))
+        return crm__fail(CRM_EDATA, "path contains a NUL byte");
     size_t n = split_names(path, plen, sep, slen, NULL, 0);
     /* scratch holds 2n spans (size_t) then n indices */
     size_t words = 2 * n + n / 2 + 1;
@@ -551,6 +553,8 @@ CRM_API crm_status crm_attribution_paths_parse(crm_attribution_paths **out,
         /* re-read the path field (unquoted) into buf */
         next_field(path_beg, le, field_sep, buf, maxline + 2, &flen, &trunc);
         st = paths_add_text(t, buf, flen, path_sep, conv, value, nulls);
+        if (st == CRM_EDATA)
+            st = crm__fail(CRM_EDATA, "line %zu: the path contains a NUL byte", line);
         p = eol + (eol < end);
     }
     crm__free(buf);

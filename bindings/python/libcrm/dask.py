@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import _types
 from ._convert import to_day
-from .partial import merge_profiles, profiles_from_bytes, profiles_to_bytes
+from .partial import merge_profiles, _merge_tree, profiles_from_bytes, profiles_to_bytes
 from .profiles import profiles as _build_profiles
 
 try:
@@ -569,12 +569,7 @@ def _cohorts_chunk(pdf, asof, columns):
 def _cohorts_merge(parts):
     from .lifecycle import Cohorts
     tables = [Cohorts.from_bytes(b) for b in parts]
-    while len(tables) > 1:
-        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
-        if len(tables) % 2:
-            merged.append(tables[-1])
-        tables = merged
-    return tables[0]
+    return _merge_tree(tables)
 
 
 def _cohorts_combine(parts):
@@ -637,12 +632,7 @@ def _rows_chunk(pdf, sep):
 def _paths_merge(parts):
     from .attribution import PathTable
     tables = [PathTable.from_bytes(b) for b in parts]
-    while len(tables) > 1:
-        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
-        if len(tables) % 2:
-            merged.append(tables[-1])
-        tables = merged
-    return tables[0]
+    return _merge_tree(tables)
 
 
 def _paths_combine(parts):
@@ -736,12 +726,7 @@ def _clv_counts_chunk(pdf, period_end, unit, columns):
 def _clv_counts_merge(parts):
     from .clv import ClvCounts
     tables = [ClvCounts.deserialize(b) for b in parts]
-    while len(tables) > 1:
-        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
-        if len(tables) % 2:
-            merged.append(tables[-1])
-        tables = merged
-    return tables[0]
+    return _merge_tree(tables)
 
 
 def _clv_counts_combine(parts):

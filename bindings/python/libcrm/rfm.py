@@ -7,6 +7,7 @@ from . import _types
 from ._arrays import as_records, column
 from ._convert import to_day
 from ._lib import P, SZ, c_status, declare_all, lib
+from .errors import InvalidArgument
 from .profiles import Profiles, profiles as _build_profiles
 
 _P_OPT = ctypes.POINTER(_types.RfmOptions)
@@ -375,6 +376,9 @@ def rfm_lint(segment_map, bins=5):
     """Lint a segment map over its bins^3 cells: dict with ``unreachable``
     and ``shadowed`` (segment names) and ``others_cells`` ((r, f, m) tuples
     that fall to "Others")."""
+    if isinstance(segment_map, str) and bins != 5:
+        raise InvalidArgument(f"rfm_lint: the built-in map {segment_map!r} is defined for "
+                              f"bins=5 only, not {bins}")
     m = _Map(segment_map, bins)
     try:
         labels = m.labels()

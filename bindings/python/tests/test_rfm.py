@@ -263,6 +263,8 @@ def test_lint_published_figures():
     assert len(lint["others_cells"]) == 36  # and 36 of 125 cells in "Others"
     assert lint == ref_lint(RFM11, 5)
     assert libcrm.rfm_lint("rf10") == {"unreachable": [], "shadowed": [], "others_cells": []}
+    with pytest.raises(libcrm.InvalidArgument):
+        libcrm.rfm_lint("rf10", bins=4)
 
 
 def test_lint_custom_maps():
