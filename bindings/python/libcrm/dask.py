@@ -339,7 +339,15 @@ def _merged_partial(tables, make):
 def _shard_tables(sources, load, asof):
     """Worker: load every partition of a shard (``load(source)`` -> orders
     array) and build its plain profile table. The tables stay on the worker."""
-    return [_build_profiles(load(s), asof) for s in sources]
+    return [_build_profiles(_aligned(load(s)), asof) for s in sources]
+
+
+def _aligned(orders):
+    """crm_order needs 8-byte alignment; arrays unpickled from a transfer
+    may start anywhere in their frame: copy those (rare, one pass)."""
+    if isinstance(orders, np.ndarray) and orders.ctypes.data % 8:
+        return orders.copy()
+    return orders
 
 
 def _shard_hist(tables):
