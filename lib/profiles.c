@@ -34,14 +34,10 @@ static const size_t summary_size[] = {
 CRM_API crm_status crm_profiles_options_init(crm_profiles_options *opt,
                                              unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_profiles_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_PROFILES_OPTIONS_VERSION,
-                                      "crm_profiles_options");
+    crm_status s = crm__options_init(opt, version, NULL, options_size, CRM_PROFILES_OPTIONS_VERSION,
+                                     "crm_profiles_options");
     if (s)
         return s;
-    memset(opt, 0, options_size[version]);
-    opt->version = version;
     return CRM_OK;
 }
 

@@ -700,6 +700,17 @@ static void cohorts_merge_equals_whole(void **state)
     free_data(&ds);
 }
 
+static void cohorts_truncated(void *ctx, const uint8_t *buf, size_t n, size_t at,
+                              uint8_t mask)
+{
+    (void)ctx;
+    (void)at;
+    (void)mask;
+    crm_lifecycle_cohorts *out = (void *)1;
+    assert_int_equal(crm_lifecycle_cohorts_load(&out, buf, n), CRM_ESTATE);
+    assert_null(out);
+}
+
 static void cohorts_bad_blobs(void **state)
 {
     (void)state;
@@ -710,11 +721,7 @@ static void cohorts_bad_blobs(void **state)
     size_t len;
     assert_int_equal(crm_lifecycle_cohorts_serialize(c, &b, &len), CRM_OK);
     uint8_t *bytes = b;
-    for (size_t cut = 0; cut < len; cut += 7) {
-        out = (void *)1;
-        assert_int_equal(crm_lifecycle_cohorts_load(&out, b, cut), CRM_ESTATE);
-        assert_null(out);
-    }
+    blob_damage_sweep(b, len, 7, 0, BLOB_FLIP_NONE, cohorts_truncated, NULL);
     bytes[30] ^= 1;
     assert_int_equal(crm_lifecycle_cohorts_load(&out, b, len), CRM_ESTATE);
     assert_non_null(strstr(crm_last_error(), "byte"));

@@ -1395,6 +1395,21 @@ static void partials_equal_whole(void **state)
     assert_true(split > 0); /* the round-2 path ran */
 }
 
+static void rfm_partial_refused(void *ctx, const uint8_t *buf, size_t n, size_t at,
+                                uint8_t mask)
+{
+    (void)ctx;
+    (void)mask;
+    crm_rfm_partial *q = (crm_rfm_partial *)1;
+    crm_status s = crm_rfm_partial_deserialize(&q, buf, n);
+    if (at == BLOB_CUT) {
+        assert_int_not_equal(s, CRM_OK);
+        assert_null(q);
+    } else {
+        assert_true(s == CRM_ESTATE || s == CRM_EVERSION);
+    }
+}
+
 static void partial_errors(void **state)
 {
     (void)state;
@@ -1411,20 +1426,8 @@ static void partial_errors(void **state)
     void *bytes;
     size_t len;
     assert_int_equal(crm_rfm_partial_serialize(&bytes, &len, h), CRM_OK);
-    uint8_t *copy = malloc(len);
     /* every truncation and every single-byte corruption is refused */
-    for (size_t cut = 0; cut < len; cut++) {
-        q = (crm_rfm_partial *)1;
-        assert_int_not_equal(crm_rfm_partial_deserialize(&q, bytes, cut), CRM_OK);
-        assert_null(q);
-    }
-    for (size_t at = 0; at < len; at += 3) {
-        memcpy(copy, bytes, len);
-        copy[at] ^= 0x40;
-        crm_status s = crm_rfm_partial_deserialize(&q, copy, len);
-        assert_true(s == CRM_ESTATE || s == CRM_EVERSION);
-    }
-    free(copy);
+    blob_damage_sweep(bytes, len, 1, 3, 0x40, rfm_partial_refused, NULL);
     assert_int_equal(crm_rfm_partial_deserialize(&q, NULL, len), CRM_EINVAL);
     assert_int_equal(crm_rfm_partial_deserialize(NULL, bytes, len), CRM_EINVAL);
     crm_bytes_free(bytes);

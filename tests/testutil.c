@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 uint64_t test_rng_next(test_rng *r)
 {
@@ -79,4 +80,31 @@ long oom_sweep(crm_status (*call)(void *ctx), void *ctx)
     }
     fail_msg("oom_sweep: call never succeeded");
     return -1;
+}
+
+void blob_damage_sweep(const void *bytes, size_t len, size_t cut_step, size_t flip_step,
+                       int flip, blob_damage_fn check, void *ctx)
+{
+    uint8_t *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    for (size_t cut = 0; cut_step && cut < len; cut += cut_step) {
+        uint8_t *part = malloc(cut ? cut : 1);
+        assert_non_null(part);
+        memcpy(part, bytes, cut);
+        check(ctx, part, cut, BLOB_CUT, 0);
+        free(part);
+    }
+    for (size_t at = 0; flip != BLOB_FLIP_NONE && flip_step && at < len; at += flip_step) {
+        for (int bit = 0; bit < 8; bit++) {
+            uint8_t mask = flip > 0 ? (uint8_t)flip
+                           : flip == BLOB_FLIP_ROTATING ? (uint8_t)(1u << (at % 8))
+                                                        : (uint8_t)(1u << bit);
+            memcpy(buf, bytes, len);
+            buf[at] ^= mask;
+            check(ctx, buf, len, at, mask);
+            if (flip != BLOB_FLIP_EVERY_BIT)
+                break;
+        }
+    }
+    free(buf);
 }

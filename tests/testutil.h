@@ -43,4 +43,24 @@ void failalloc_install(failalloc *f);
  */
 long oom_sweep(crm_status (*call)(void *ctx), void *ctx);
 
+/*
+ * Blob damage sweep, for "every damaged blob is refused" tests. Calls
+ * check(ctx, buf, n, at, mask) on damaged copies of the len bytes at `bytes`
+ * (each copy in its own exactly-sized heap buffer, so an over-read shows
+ * under ASan):
+ *   - truncations: n = 0, cut_step, 2 * cut_step, ... < len, at = BLOB_CUT,
+ *     mask = 0 (cut_step 0: none);
+ *   - flips: n = len, byte at = 0, flip_step, ... < len XORed with mask:
+ *     flip > 0: that mask; BLOB_FLIP_ROTATING: 1 << (at % 8);
+ *     BLOB_FLIP_EVERY_BIT: each of the 8 bits in turn (8 calls per byte);
+ *     BLOB_FLIP_NONE (or flip_step 0): no flips.
+ * `check` makes the test's own assertions.
+ */
+#define BLOB_CUT ((size_t)-1)
+enum { BLOB_FLIP_NONE = 0, BLOB_FLIP_ROTATING = -1, BLOB_FLIP_EVERY_BIT = -2 };
+typedef void (*blob_damage_fn)(void *ctx, const uint8_t *buf, size_t n, size_t at,
+                               uint8_t mask);
+void blob_damage_sweep(const void *bytes, size_t len, size_t cut_step, size_t flip_step,
+                       int flip, blob_damage_fn check, void *ctx);
+
 #endif

@@ -70,6 +70,9 @@ crm_status attr_journeys(const crm_touch *touches, size_t nt,
                          const crm_conversion *convs, size_t nc,
                          const crm_attribution_journey_options *opt,
                          attr_journey_fn fn, void *ctx);
+/* Check each conversion: ts in [0, CRM_TS_MAX], value finite >= 0, weight
+ * finite > 0 (CRM_EDATA naming conversions[i]). */
+crm_status attr_check_conversions(const crm_conversion *convs, size_t nc);
 crm_status attr_journey_resolve(crm_attribution_journey_options *o,
                                 const crm_attribution_journey_options *in);
 

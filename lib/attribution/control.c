@@ -179,18 +179,9 @@ CRM_API crm_status crm_attribution_outcomes(const uint64_t *customer_ids, size_t
     if (washout_days > 3650)
         return crm__fail(CRM_EINVAL, "crm_attribution_outcomes: washout_days = %u > 3650",
                          washout_days);
-    for (size_t i = 0; i < n_conversions; i++) {
-        const crm_conversion *c = &conversions[i];
-        if (c->ts < 0 || c->ts > CRM_TS_MAX)
-            return crm__fail(CRM_EDATA, "conversions[%zu].ts = %lld is outside [0, %lld]", i,
-                             (long long)c->ts, (long long)CRM_TS_MAX);
-        if (!isfinite(c->value) || c->value < 0)
-            return crm__fail(CRM_EDATA, "conversions[%zu].value = %g is not finite and >= 0",
-                             i, c->value);
-        if (!isfinite(c->weight) || !(c->weight > 0))
-            return crm__fail(CRM_EDATA, "conversions[%zu].weight = %g is not finite and > 0",
-                             i, c->weight);
-    }
+    crm_status vs = attr_check_conversions(conversions, n_conversions);
+    if (vs)
+        return vs;
     id_pos *ix = NULL;
     crm_status st = crm__alloc_array((void **)&ix, n + 1, sizeof *ix, 0, "customer index");
     if (st)

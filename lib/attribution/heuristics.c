@@ -15,14 +15,10 @@ static const size_t opt_size[] = {
 CRM_API crm_status crm_attribution_options_init(crm_attribution_options *opt,
                                                 unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_attribution_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_ATTRIBUTION_OPTIONS_VERSION,
-                                      "crm_attribution_options");
+    crm_status s = crm__options_init(opt, version, NULL, opt_size, CRM_ATTRIBUTION_OPTIONS_VERSION,
+                                     "crm_attribution_options");
     if (s)
         return s;
-    memset(opt, 0, opt_size[version]);
-    opt->version = version;
     opt->order = 1;
     opt->position_first = 0.4;
     opt->position_middle = 0.2;

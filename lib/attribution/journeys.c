@@ -16,14 +16,10 @@ static const size_t jopt_size[] = {
 CRM_API crm_status crm_attribution_journey_options_init(crm_attribution_journey_options *opt,
                                                         unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_attribution_journey_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION,
-                                      "crm_attribution_journey_options");
+    crm_status s = crm__options_init(opt, version, NULL, jopt_size, CRM_ATTRIBUTION_JOURNEY_OPTIONS_VERSION,
+                                     "crm_attribution_journey_options");
     if (s)
         return s;
-    memset(opt, 0, jopt_size[version]);
-    opt->version = version;
     opt->click_window_days = 30;
     opt->view_window_days = 1;
     return CRM_OK;
@@ -72,18 +68,8 @@ static bool ev_sorted(const ev_key *k, size_t n)
     return true;
 }
 
-static crm_status validate(const crm_touch *touches, size_t nt, const crm_conversion *convs,
-                           size_t nc)
+crm_status attr_check_conversions(const crm_conversion *convs, size_t nc)
 {
-    for (size_t i = 0; i < nt; i++) {
-        const crm_touch *t = &touches[i];
-        if (t->ts < 0 || t->ts > CRM_TS_MAX)
-            return crm__fail(CRM_EDATA, "touches[%zu].ts = %lld is outside [0, %lld]", i,
-                             (long long)t->ts, (long long)CRM_TS_MAX);
-        if (t->kind > CRM_TOUCH_CLICK)
-            return crm__fail(CRM_EDATA, "touches[%zu].kind = %u is not view (0) or click (1)",
-                             i, t->kind);
-    }
     for (size_t i = 0; i < nc; i++) {
         const crm_conversion *c = &convs[i];
         if (c->ts < 0 || c->ts > CRM_TS_MAX)
@@ -97,6 +83,21 @@ static crm_status validate(const crm_touch *touches, size_t nt, const crm_conver
                              i, c->weight);
     }
     return CRM_OK;
+}
+
+static crm_status validate(const crm_touch *touches, size_t nt, const crm_conversion *convs,
+                           size_t nc)
+{
+    for (size_t i = 0; i < nt; i++) {
+        const crm_touch *t = &touches[i];
+        if (t->ts < 0 || t->ts > CRM_TS_MAX)
+            return crm__fail(CRM_EDATA, "touches[%zu].ts = %lld is outside [0, %lld]", i,
+                             (long long)t->ts, (long long)CRM_TS_MAX);
+        if (t->kind > CRM_TOUCH_CLICK)
+            return crm__fail(CRM_EDATA, "touches[%zu].kind = %u is not view (0) or click (1)",
+                             i, t->kind);
+    }
+    return attr_check_conversions(convs, nc);
 }
 
 static bool eligible(const crm_touch *t, int64_t T, const crm_attribution_journey_options *o)

@@ -12,16 +12,10 @@ static const size_t info_size[] = { 0, CRM__SIZE_THROUGH(crm_clv_fit_info, se) }
 
 CRM_API crm_status crm_clv_fit_options_init(crm_clv_fit_options *opt, unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_clv_fit_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_CLV_FIT_OPTIONS_VERSION,
-                                      "crm_clv_fit_options");
-    if (s)
-        return s;
-    crm_clv_fit_options o = { .version = version, .unit = CRM_CLV_UNIT_DAY, .starts = 4,
+    crm_clv_fit_options o = { .unit = CRM_CLV_UNIT_DAY, .starts = 4,
                               .max_iter = 500, .gtol = 1e-9 };
-    memcpy(opt, &o, fit_opt_size[version]);
-    return CRM_OK;
+    return crm__options_init(opt, version, &o, fit_opt_size, CRM_CLV_FIT_OPTIONS_VERSION,
+                             "crm_clv_fit_options");
 }
 
 static crm_status resolve_fit_opt(crm_clv_fit_options *o, const crm_clv_fit_options *opt,
@@ -557,6 +551,19 @@ CRM_API crm_status crm_clv_p_alive(double *out, const crm_clv_model *m, const do
     return CRM_OK;
 }
 
+/* The per-call caches of the prediction loops: c keyed by (x, T) for every
+ * model, hc (2n slots) only for Pareto/NBD (zeroed otherwise). Both are
+ * freed again on failure. */
+static crm_status caches_init(const crm_clv_model *m, size_t n, crm__clv_cache *c,
+                              crm__clv_cache *hc)
+{
+    memset(hc, 0, sizeof *hc);
+    crm_status s = crm__clv_cache_init(c, n);
+    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(hc, 2 * n)))
+        crm__clv_cache_free(c);
+    return s;
+}
+
 CRM_API crm_status crm_clv_expected_purchases(double *out, const crm_clv_model *m, double t,
                                               const double *x, const double *t_x,
                                               const double *T, size_t n)
@@ -567,10 +574,8 @@ CRM_API crm_status crm_clv_expected_purchases(double *out, const crm_clv_model *
         return s;
     if (!(t >= 0.0 && t < INFINITY))
         return crm__fail(CRM_EINVAL, "%s: t = %g is not finite and >= 0", fn, t);
-    crm__clv_cache c, hc = { 0 };
-    s = crm__clv_cache_init(&c, n);
-    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
-        crm__clv_cache_free(&c);
+    crm__clv_cache c, hc;
+    s = caches_init(m, n, &c, &hc);
     if (s)
         return s;
     for (size_t i = 0; i < n; i++) {
@@ -691,10 +696,8 @@ CRM_API crm_status crm_clv_value(double *out, const crm_clv_model *m,
     if (kmax < 1.0)
         kmax = 1.0;
     uint32_t K = (uint32_t)kmax;
-    crm__clv_cache c, hc = { 0 };
-    s = crm__clv_cache_init(&c, n);
-    if (!s && m->info.kind == CRM_CLV_PARETO_NBD && (s = crm__clv_cache_init(&hc, 2 * n)))
-        crm__clv_cache_free(&c);
+    crm__clv_cache c, hc;
+    s = caches_init(m, n, &c, &hc);
     if (s)
         return s;
     double ld = log1p(discount_rate);

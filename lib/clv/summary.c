@@ -23,16 +23,10 @@ static const size_t opt_size[] = { 0, CRM__SIZE_THROUGH(crm_clv_summary_options,
 CRM_API crm_status crm_clv_summary_options_init(crm_clv_summary_options *opt,
                                                 unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_clv_summary_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_CLV_SUMMARY_OPTIONS_VERSION,
-                                      "crm_clv_summary_options");
-    if (s)
-        return s;
-    crm_clv_summary_options o = { .version = version, .unit = CRM_CLV_UNIT_DAY,
+    crm_clv_summary_options o = { .unit = CRM_CLV_UNIT_DAY,
                                   .merge_same_day = 1 };
-    memcpy(opt, &o, opt_size[version]);
-    return CRM_OK;
+    return crm__options_init(opt, version, &o, opt_size, CRM_CLV_SUMMARY_OPTIONS_VERSION,
+                             "crm_clv_summary_options");
 }
 
 CRM_API void crm_clv_summary_free(crm_clv_summary *s)

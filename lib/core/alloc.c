@@ -118,6 +118,23 @@ crm_status crm__check_version(unsigned version, unsigned max_version,
     return CRM_OK;
 }
 
+crm_status crm__options_init(void *opt, unsigned version, const void *defaults,
+                             const size_t *sizes, unsigned max_version,
+                             const char *type_name)
+{
+    if (!opt)
+        return crm__fail(CRM_EINVAL, "%s_init: opt is NULL", type_name);
+    crm_status s = crm__check_version(version, max_version, type_name);
+    if (s)
+        return s;
+    if (defaults)
+        memcpy(opt, defaults, sizes[version]);
+    else
+        memset(opt, 0, sizes[version]);
+    *(unsigned *)opt = version;
+    return CRM_OK;
+}
+
 crm_status crm__options_resolve(void *out, const void *in, const size_t *sizes,
                                 unsigned max_version, const char *type_name)
 {

@@ -75,6 +75,15 @@ crm_status crm__realloc_array(void **ptr, size_t n, size_t size,
  */
 crm_status crm__options_resolve(void *out, const void *in, const size_t *sizes,
                                 unsigned max_version, const char *type_name);
+/* Body of every public `crm_X_options_init(opt, version)`: fail CRM_EINVAL
+ * if opt is NULL (message "<type_name>_init: opt is NULL"), check `version`
+ * against 1..max_version, then fill the sizes[version] bytes the caller's
+ * version knows: copied from `defaults` (a current-version struct), or zeroed
+ * if defaults is NULL; finally set opt->version = version. Callers that pass
+ * NULL assign their own defaults afterwards. */
+crm_status crm__options_init(void *opt, unsigned version, const void *defaults,
+                             const size_t *sizes, unsigned max_version,
+                             const char *type_name);
 /* Check `version` against 1..max_version; message names type_name. */
 crm_status crm__check_version(unsigned version, unsigned max_version,
                               const char *type_name);

@@ -93,18 +93,12 @@ CRM_API const char *crm_lifecycle_rule_text(int rule)
 
 CRM_API crm_status crm_lifecycle_options_init(crm_lifecycle_options *opt, unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_lifecycle_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_LIFECYCLE_OPTIONS_VERSION,
-                                      "crm_lifecycle_options");
-    if (s)
-        return s;
     crm_lifecycle_options d = {
-        .version = version, .new_days = 90, .loyal_f = 4, .min_gap_days = 7,
+        .new_days = 90, .loyal_f = 4, .min_gap_days = 7,
         .at_risk_k = 2.0, .churn_k = 4.0, .p_at_risk = 0.5, .p_churned = 0.2,
     };
-    memcpy(opt, &d, options_size[version]);
-    return CRM_OK;
+    return crm__options_init(opt, version, &d, options_size, CRM_LIFECYCLE_OPTIONS_VERSION,
+                             "crm_lifecycle_options");
 }
 
 static crm_status check_options(const crm_lifecycle_options *o)

@@ -26,13 +26,10 @@ static const size_t stats_size[] = {
 
 CRM_API crm_status crm_rfm_options_init(crm_rfm_options *opt, unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_rfm_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_RFM_OPTIONS_VERSION, "crm_rfm_options");
+    crm_status s = crm__options_init(opt, version, NULL, options_size, CRM_RFM_OPTIONS_VERSION,
+                                     "crm_rfm_options");
     if (s)
         return s;
-    memset(opt, 0, options_size[version]);
-    opt->version = version;
     opt->bins = 5;
     opt->tie = CRM_RFM_TIE_NTILE;
     return CRM_OK;

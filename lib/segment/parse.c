@@ -19,14 +19,10 @@ static const size_t options_size[] = {
 
 CRM_API crm_status crm_segment_options_init(crm_segment_options *opt, unsigned version)
 {
-    if (!opt)
-        return crm__fail(CRM_EINVAL, "crm_segment_options_init: opt is NULL");
-    crm_status s = crm__check_version(version, CRM_SEGMENT_OPTIONS_VERSION,
-                                      "crm_segment_options");
+    crm_status s = crm__options_init(opt, version, NULL, options_size, CRM_SEGMENT_OPTIONS_VERSION,
+                                     "crm_segment_options");
     if (s)
         return s;
-    memset(opt, 0, options_size[version]);
-    opt->version = version;
     opt->max_length = CRM_SEGMENT_DEFAULT_MAX_LENGTH;
     opt->max_depth = CRM_SEGMENT_DEFAULT_MAX_DEPTH;
     return CRM_OK;

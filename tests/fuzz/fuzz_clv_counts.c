@@ -26,16 +26,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond, ...) \
-    do { \
-        if (!(cond)) { \
-            fprintf(stderr, "fuzz_clv_counts: %s:%d: check failed: %s: ", __FILE__, __LINE__, \
-                    #cond); \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr); \
-            abort(); \
-        } \
-    } while (0)
+#define FUZZ_NAME "fuzz_clv_counts"
+#include "fuzz_check.h"
 
 static void check_rows(const crm_clv_counts *c)
 {
@@ -82,23 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    const int reseal = data[0] & 1;
-    size_t len = size - 1;
-    uint8_t *blob = malloc(len ? len : 1);
+    size_t len;
+    uint8_t *blob = blob_fuzz_input(data, size, &len);
     CHECK(blob != NULL, "out of memory");
-    if (len)
-        memcpy(blob, data + 1, len);
-    if (reseal && len >= 20) {
-        blob_put(blob + 8, len - 20, 8);
-        blob_reseal(blob, len);
-    }
     crm_clv_counts *c = (crm_clv_counts *)(uintptr_t)1;
     crm_status s = crm_clv_counts_deserialize(&c, blob, len);
     if (s != CRM_OK) {
-        CHECK(c == NULL, "failed load left a table");
-        CHECK(s == CRM_ESTATE || s == CRM_EVERSION || s == CRM_EOVERFLOW, "status %d (%s)", s,
-              crm_last_error());
-        CHECK(crm_last_error()[0] != '\0', "no message");
+        CHECK_REFUSED(s, c);
         free(blob);
         return 0;
     }

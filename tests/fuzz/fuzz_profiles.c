@@ -32,16 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 __extension__ typedef __int128 wide;
 
-#define CHECK(cond, ...) \
-    do { \
-        if (!(cond)) { \
-            fprintf(stderr, "fuzz_profiles: %s:%d: check failed: %s: ", __FILE__, __LINE__, \
-                    #cond); \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr); \
-            abort(); \
-        } \
-    } while (0)
+#define FUZZ_NAME "fuzz_profiles"
+#include "fuzz_check.h"
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 

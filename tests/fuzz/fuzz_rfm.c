@@ -35,18 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
-    uint8_t mode = data[0];
-    size_t len = size - 1;
-    uint8_t *blob = malloc(len ? len : 1);
+    size_t len;
+    uint8_t *blob = blob_fuzz_input(data, size, &len);
     if (!blob)
         return 0;
-    memcpy(blob, data + 1, len);
-    if ((mode & 1) && len >= 20) {
-        blob_put(blob + 8, len - 20, 8);
-        blob_reseal(blob, len);
-    }
+    const uint8_t mode = data[0];
     crm_rfm_partial *p = (crm_rfm_partial *)1;
     crm_status s = crm_rfm_partial_deserialize(&p, blob, len);
     if (s != CRM_OK) {

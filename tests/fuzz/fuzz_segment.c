@@ -34,16 +34,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond, ...) \
-    do { \
-        if (!(cond)) { \
-            fprintf(stderr, "fuzz_segment: %s:%d: check failed: %s: ", __FILE__, __LINE__, \
-                    #cond); \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr); \
-            abort(); \
-        } \
-    } while (0)
+#define FUZZ_NAME "fuzz_segment"
+#include "fuzz_check.h"
 
 #define N 300
 #define WORDS ((N + 63) / 64)

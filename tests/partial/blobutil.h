@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78). */
 static inline uint32_t blob_crc32c(const uint8_t *p, size_t n)
@@ -38,6 +40,28 @@ static inline void blob_put(uint8_t *p, uint64_t v, int bytes)
 static inline void blob_reseal(uint8_t *b, size_t len)
 {
     blob_put(b + len - 4, blob_crc32c(b, len - 4), 4);
+}
+
+/* Fuzz input -> blob to load: a malloc'ed copy of data[1..size) (*len bytes;
+ * free() it). If data[0] is odd and the blob has room for the header and
+ * checksum (>= 20 bytes), its payload-length field (offset 8) is set to match
+ * and the checksum re-sealed, so the mutations reach the payload decoder
+ * instead of stopping at the checksum. NULL if size < 1 or out of memory. */
+static inline uint8_t *blob_fuzz_input(const uint8_t *data, size_t size, size_t *len)
+{
+    if (size < 1)
+        return NULL;
+    *len = size - 1;
+    uint8_t *blob = malloc(*len ? *len : 1);
+    if (!blob)
+        return NULL;
+    if (*len)
+        memcpy(blob, data + 1, *len);
+    if ((data[0] & 1) && *len >= 20) {
+        blob_put(blob + 8, *len - 20, 8);
+        blob_reseal(blob, *len);
+    }
+    return blob;
 }
 
 #endif

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import _types
 from ._convert import to_day
-from .partial import merge_profiles, profiles_from_bytes, profiles_to_bytes
+from .partial import merge_profiles, _merge_tree, profiles_from_bytes, profiles_to_bytes
 from .profiles import profiles as _build_profiles
 
 try:
@@ -46,7 +46,8 @@ SPLIT_EVERY = 8
 __all__ = ["SPLIT_EVERY", "clv_counts", "clv_loglik", "cohorts", "customer_partitioned",
            "events_credit", "funnel", "lifecycle",
            "orders_array", "partial_profiles", "path_table", "path_table_from_events",
-           "profiles", "reduce_to_client", "rfm", "rfm_scores", "summary", "tree_reduce"]
+           "profiles", "reduce_to_client", "rfm", "rfm_scores", "rfm_segment_counts",
+           "summary", "tree_reduce"]
 
 
 # ---- partitions to records ---------------------------------------------------
@@ -315,6 +316,209 @@ def rfm_scores(df, asof, bins=5, tie="ntile", segment_map=None, cuts=None,
     return th, scores
 
 
+# ---- RFM on record-array shards held by the workers -----------------------------
+
+def _merged_partial(tables, make):
+    """One crm_rfm_partial (a _Partial) of ``make(table)`` over ``tables``,
+    merged here (on the worker) so one blob per worker travels."""
+    import ctypes
+    from ._lib import P, lib
+    from .rfm import _Partial
+    acc = None
+    for t in tables:
+        nxt = _Partial(make(t))
+        if acc is None:
+            acc = nxt
+            continue
+        out = P()
+        lib.crm_rfm_partial_merge(ctypes.byref(out), acc.h, nxt.h)
+        acc = _Partial(out.value)
+    return acc
+
+
+def _shard_tables(sources, load, asof):
+    """Worker: load every partition of a shard (``load(source)`` -> orders
+    array) and build its plain profile table. The tables stay on the worker."""
+    return [_build_profiles(_aligned(load(s)), asof) for s in sources]
+
+
+def _aligned(orders):
+    """crm_order needs 8-byte alignment; arrays unpickled from a transfer
+    may start anywhere in their frame: copy those (rare, one pass)."""
+    if isinstance(orders, np.ndarray) and orders.ctypes.data % 8:
+        return orders.copy()
+    return orders
+
+
+def _shard_hist(tables):
+    """Worker: round-1 histograms of a shard, merged, as bytes."""
+    import ctypes
+    from ._lib import P, lib
+
+    def make(t):
+        out = P()
+        lib.crm_rfm_partial_new(ctypes.byref(out), t._h)
+        return out.value
+    return _merged_partial(tables, make).to_bytes() if tables else None
+
+
+def _shard_ties(tables, th):
+    """Worker: round-2 tie ids of a shard, merged, as bytes."""
+    import ctypes
+    from ._lib import P, lib
+
+    def make(t):
+        out = P()
+        lib.crm_rfm_partial_ties(ctypes.byref(out), t._h, th._h)
+        return out.value
+    return _merged_partial(tables, make).to_bytes() if tables else None
+
+
+def _score_counts(table, th):
+    """Score one table; return (segment counts or None, segment names or
+    None, r, f, m counts indexed by score). Reads the C result's columns
+    directly: no per-customer Python objects."""
+    import ctypes
+    from ._arrays import column
+    from ._lib import P, lib
+    out = P()
+    lib.crm_rfm_score_thresholds(ctypes.byref(out), table._h, th._h)
+    try:
+        n, bins = lib.crm_rfm_count(out), lib.crm_rfm_bins(out)
+        dims = [np.bincount(column(None, getattr(lib, f"crm_rfm_{d}")(out), ctypes.c_uint8, n),
+                            minlength=bins + 1) for d in ("r", "f", "m")]
+        nseg = lib.crm_rfm_segment_count(out)
+        seg = lib.crm_rfm_segment(out)
+        if not seg:
+            return (None, None, *dims)
+        names = [lib.crm_rfm_segment_name(out, i).decode() for i in range(nseg)]
+        segs = np.bincount(column(None, seg, ctypes.c_uint16, n), minlength=nseg)
+        return (segs, names, *dims)
+    finally:
+        lib.crm_rfm_free(out)
+
+
+def _shard_counts(tables, th):
+    """Worker: score every customer of a shard; only the counts travel:
+    customers per segment code and per R, F and M score (index = score)."""
+    acc = None
+    for t in tables:
+        acc = _add_counts(acc, _score_counts(t, th))
+    return acc
+
+
+def _add_counts(a, b):
+    if a is None:
+        return b
+    segs = b[0] if a[0] is None else a[0] if b[0] is None else a[0] + b[0]
+    return (segs, a[1] or b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4])
+
+
+def _load_default(source):
+    """An orders array as is (e.g. a future resolved on the worker), else
+    a ``.npy`` path loaded with ``numpy.load``."""
+    return source if isinstance(source, np.ndarray) else np.load(source)
+
+
+def _shard_thresholds(hists, options):
+    """Worker: thresholds of the whole population from every shard's
+    round-1 blob (each worker builds its own copy: nothing large goes
+    through the client)."""
+    from .rfm import rfm_thresholds
+    return rfm_thresholds([h for h in hists if h is not None], **options)
+
+
+def _shard_ties_if(tables, th):
+    return _shard_ties(tables, th) if th.pending else None
+
+
+def _shard_final(th, ties):
+    """Worker: the thresholds completed by every shard's round-2 blob."""
+    return th.with_ties([b for b in ties if b is not None]) if th.pending else th
+
+
+def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
+                       segment_map=None, cuts=None, workers=None, thresholds=False,
+                       timeout=None):
+    """RFM segment sizes of customer-disjoint record-array partitions on a
+    ``distributed.Client``: no pandas, no per-customer data leaves a worker
+    and nothing large goes through the client (docs/partial.md, "RFM at
+    speed").
+
+    ``partitions``: one source per partition; ``load(source)`` (run on the
+    workers; default: arrays and futures of arrays as they are, else
+    ``numpy.load`` of a ``.npy`` path) returns its orders as a
+    ``libcrm.ORDER_DTYPE`` array. No customer may have orders in two
+    partitions (e.g. files bucketed by ``customer_id % P``). The partitions
+    are dealt round-robin into one shard per worker (``workers``: addresses,
+    default all of the client's; partition k goes to ``workers[k % W]``).
+    One graph is submitted: every worker loads and profiles its shard
+    (tables stay there) and merges its round-1 histograms into one blob;
+    every worker builds the thresholds from all blobs (worker to worker,
+    16 bytes per distinct value); if a rank rule splits a value, the same
+    again with the round-2 tie ids; then every worker scores its customers
+    and only the counts come back.
+
+    Returns a dict ``{"customers": n, "segments": {name: customers} (None
+    without segments), "r"|"f"|"m": [customers with score 1..bins]}``,
+    equal to the counts of ``libcrm.rfm(all_orders, asof, bins, tie,
+    segment_map, cuts)``; with ``thresholds=True`` also ``"thresholds"``:
+    the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
+    from a worker: the size of the merged histograms). ``timeout``: seconds
+    to wait for the counts (default: no limit)."""
+    from .rfm import DEFAULT_MAP
+    if segment_map is None:
+        segment_map = DEFAULT_MAP
+    load = load or _load_default
+    if workers is None:
+        workers = sorted(client.ncores())  # asked now: the client's cached info may be stale
+        if not workers:
+            client.wait_for_workers(1, timeout=60)
+            workers = sorted(client.ncores())
+    workers = list(workers)
+    if not workers:
+        raise ValueError("the client has no workers")
+    asof = to_day(asof)
+    options = {"bins": bins, "tie": tie, "segment_map": segment_map, "cuts": cuts}
+
+    def on(w, fn, *args):
+        # placement is a preference: if a worker is lost, dask recomputes
+        # its shard elsewhere (every step is a pure function of its inputs)
+        return client.submit(fn, *args, workers=[w], allow_other_workers=True, pure=False)
+
+    shards = [list(partitions[i::len(workers)]) for i in range(len(workers))]
+    tables = [on(w, _shard_tables, shard, load, asof) for w, shard in zip(workers, shards)]
+    hists = [on(w, _shard_hist, t) for w, t in zip(workers, tables)]
+    ths = [on(w, _shard_thresholds, hists, options) for w in workers]
+    ties = [on(w, _shard_ties_if, t, th) for w, t, th in zip(workers, tables, ths)]
+    final = [on(w, _shard_final, th, ties) for w, th in zip(workers, ths)]
+    counts = [on(w, _shard_counts, t, th) for w, t, th in zip(workers, tables, final)]
+    futures = tables + hists + ths + ties + final
+    try:
+        if timeout is not None:
+            from distributed import wait
+            wait(counts, timeout=timeout)
+        parts = client.gather(counts)
+        th = client.gather(final[0]) if thresholds else None
+    finally:
+        for f in futures + counts:
+            f.release()
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        raise ValueError("no partitions")
+    acc = None
+    for p in parts:
+        acc = _add_counts(acc, p)
+    total = {"customers": int(acc[2].sum())}
+    for i, dim in enumerate(("r", "f", "m"), start=2):
+        total[dim] = [int(v) for v in acc[i][1:]]
+    total["segments"] = None if acc[1] is None else \
+        {n: int(c) for n, c in zip(acc[1], acc[0])}
+    if thresholds:
+        total["thresholds"] = th
+    return total
+
+
 # ---- lifecycle ---------------------------------------------------------------
 
 def lifecycle(df, asof, contacts=None, customer_id="customer_id", ts="ts", amount="amount",
@@ -373,12 +577,7 @@ def _cohorts_chunk(pdf, asof, columns):
 def _cohorts_merge(parts):
     from .lifecycle import Cohorts
     tables = [Cohorts.from_bytes(b) for b in parts]
-    while len(tables) > 1:
-        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
-        if len(tables) % 2:
-            merged.append(tables[-1])
-        tables = merged
-    return tables[0]
+    return _merge_tree(tables)
 
 
 def _cohorts_combine(parts):
@@ -441,12 +640,7 @@ def _rows_chunk(pdf, sep):
 def _paths_merge(parts):
     from .attribution import PathTable
     tables = [PathTable.from_bytes(b) for b in parts]
-    while len(tables) > 1:
-        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
-        if len(tables) % 2:
-            merged.append(tables[-1])
-        tables = merged
-    return tables[0]
+    return _merge_tree(tables)
 
 
 def _paths_combine(parts):
@@ -540,12 +734,7 @@ def _clv_counts_chunk(pdf, period_end, unit, columns):
 def _clv_counts_merge(parts):
     from .clv import ClvCounts
     tables = [ClvCounts.deserialize(b) for b in parts]
-    while len(tables) > 1:
-        merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
-        if len(tables) % 2:
-            merged.append(tables[-1])
-        tables = merged
-    return tables[0]
+    return _merge_tree(tables)
 
 
 def _clv_counts_combine(parts):

@@ -80,6 +80,13 @@ def merge_profiles(tables, disjoint=False):
         raise ValueError("merge_profiles needs at least one table")
     if disjoint:
         return merge_disjoint(tables)
+    return _merge_tree(tables)
+
+
+def _merge_tree(tables):
+    """Merge a non-empty list of partial tables (anything with ``a.merge(b)``)
+    as a balanced tree of pairwise merges, neighbours first, so the order of
+    the partitions is kept and the depth is log2(len(tables))."""
     while len(tables) > 1:
         merged = [a.merge(b) for a, b in zip(tables[0::2], tables[1::2])]
         if len(tables) % 2:

@@ -428,3 +428,69 @@ def test_local_cluster_of_two_processes(client):
     for name in ("r", "f", "m"):
         assert np.array_equal(s[name].values, np.asarray(getattr(want, name)))
     assert ldk.funnel(by_customer, 300) == libcrm.funnel(ldk.orders_array(df), 300)
+
+
+def bucketed_records(df, rng, parts):
+    """Customer-disjoint record arrays: customers dealt to random buckets
+    (some empty, one possibly holding most), each bucket shuffled."""
+    rec = ldk.orders_array(df)
+    ids = np.unique(rec["customer_id"])
+    weights = [rng.random() ** 3 for _ in range(parts)]
+    weights[rng.randrange(parts)] = 0.0  # an empty partition
+    bucket_of = {int(c): rng.choices(range(parts), weights)[0] for c in ids}
+    buckets = np.array([bucket_of[int(c)] for c in rec["customer_id"]])
+    out = []
+    for k in range(parts):
+        part = rec[buckets == k]
+        out.append(part[np.random.default_rng(k).permutation(len(part))])
+    return out
+
+
+def counts_of(res):
+    """Brute-force segment and score counts of a single-process result."""
+    segs = None
+    if res.segment is not None:
+        segs = {name: 0 for name in res.segment_names}
+        for s in res.segment:
+            segs[s] += 1
+    dims = {d: [int((np.asarray(getattr(res, d)) == k).sum()) for k in range(1, res.bins + 1)]
+            for d in ("r", "f", "m")}
+    return segs, dims
+
+
+@pytest.mark.parametrize("tie,bins", [("ntile", 5), ("qcut_rank", 5), ("rfm_r", 5),
+                                      ("ntile", 3)])
+def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
+    client.wait_for_workers(2, timeout=120)
+    rng = random.Random(tie + str(bins))
+    df = few_orders(5)  # coarse amounts: the ntile rule needs the ties round
+    want = libcrm.rfm(ldk.orders_array(df), 280, tie=tie, bins=bins)
+    want_segs, want_dims = counts_of(want)
+    parts = bucketed_records(df, rng, 5)
+    # as .npy files loaded by the workers
+    paths = []
+    for k, p in enumerate(parts):
+        paths.append(str(tmp_path / f"part-{k}.npy"))
+        np.save(paths[-1], p)
+    got = ldk.rfm_segment_counts(client, paths, 280, tie=tie, bins=bins, thresholds=True,
+                                 timeout=300)
+    assert got["customers"] == len(want) == got["thresholds"].customers
+    assert got["segments"] == want_segs
+    for d in ("r", "f", "m"):
+        assert got[d] == want_dims[d], d
+    # as arrays already on the workers, and with a single worker
+    held = client.scatter(parts)
+    again = ldk.rfm_segment_counts(client, held, 280, tie=tie, bins=bins, timeout=300)
+    assert again["segments"] == want_segs and again["r"] == want_dims["r"]
+    one = sorted(client.ncores())[:1]
+    alone = ldk.rfm_segment_counts(client, parts, 280, tie=tie, bins=bins, workers=one,
+                                   timeout=300)
+    assert alone["segments"] == want_segs and alone["m"] == want_dims["m"]
+
+
+def test_rfm_segment_counts_round_two_is_exercised():
+    df = few_orders(5)
+    from libcrm.rfm import rfm_partial, rfm_thresholds
+    parts = bucketed_records(df, random.Random(0), 5)
+    hists = [rfm_partial(libcrm.profiles(p, 280)) for p in parts if len(p)]
+    assert rfm_thresholds(hists).pending > 0

@@ -1,0 +1,152 @@
+"""RFM at speed on Dask: libcrm.dask.rfm_segment_counts on a LocalCluster of
+W worker processes x 1 thread against libcrm.rfm in one process, same data,
+same counts (checked). See docs/partial.md, "RFM at speed".
+
+Data: P customer-disjoint partitions (customers with id % P == k), each a
+.npy file of libcrm.ORDER_DTYPE records written once into --cache (seeded;
+chronological inside a partition). Both sides read the same files.
+
+Timed (best of --reps, wall clock on the client; cluster start-up and
+worker imports are NOT included, the cluster is warmed by one run first):
+  compute  one process: libcrm.rfm(all, asof) + segment counts, orders
+           already in memory as one array; Dask: orders already in worker
+           memory (futures of the partitions), rfm_segment_counts.
+  load+compute  same, including reading the .npy files (page cache warm):
+           one process np.load of every file into one array; Dask: every
+           worker np.loads its own partitions.
+
+usage: bench_rfm_dask.py [--orders 2e7] [--customers 1e6] [--partitions 32]
+                         [--workers 2] [--reps 5] [--cache DIR]
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                "bindings", "python"))
+import libcrm  # noqa: E402
+import libcrm.dask as ldk  # noqa: E402
+
+DAY = 86400
+DAYS = 730
+
+
+def make_partition(k, parts, orders, customers, seed=12345):
+    """Orders of customer bucket k (id % parts == k) as ORDER_DTYPE records."""
+    rng = np.random.default_rng(seed + k)
+    n = orders // parts + (1 if k < orders % parts else 0)
+    out = np.empty(n, libcrm.ORDER_DTYPE)
+    per = customers // parts
+    out["customer_id"] = rng.integers(0, per, n, dtype=np.uint64) * np.uint64(parts) + np.uint64(k)
+    out["ts"] = np.sort(rng.integers(0, DAYS * DAY, n))
+    amount = rng.integers(100, 20000, n)
+    amount[rng.random(n) < 0.03] *= -1
+    out["amount"] = amount
+    return out
+
+
+def ensure_files(cache, parts, orders, customers):
+    d = os.path.join(cache, f"o{orders}-c{customers}-p{parts}")
+    os.makedirs(d, exist_ok=True)
+    paths = [os.path.join(d, f"part-{k:04d}.npy") for k in range(parts)]
+    for k, p in enumerate(paths):
+        if not os.path.exists(p):
+            np.save(p + ".tmp.npy", make_partition(k, parts, orders, customers))
+            os.replace(p + ".tmp.npy", p)
+    return paths
+
+
+def load_all(paths):
+    """One process: every file into one array."""
+    arrays = [np.load(p, mmap_mode="r") for p in paths]
+    out = np.empty(sum(len(a) for a in arrays), libcrm.ORDER_DTYPE)
+    i = 0
+    for a in arrays:
+        out[i:i + len(a)] = a
+        i += len(a)
+    return out
+
+
+def counts_one(rec, asof):
+    res = libcrm.rfm(rec, asof)
+    c = np.bincount(np.asarray(res.segment_code), minlength=len(res.segment_names))
+    return {n: int(v) for n, v in zip(res.segment_names, c)}, \
+        [int(v) for v in np.bincount(np.asarray(res.r), minlength=6)[1:]]
+
+
+def best_of(reps, fn):
+    times, out = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), sorted(times)[len(times) // 2], out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orders", type=float, default=2e7)
+    ap.add_argument("--customers", type=float, default=1e6)
+    ap.add_argument("--partitions", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--cache", default="/tmp/libcrm-bench-rfm")
+    a = ap.parse_args()
+    orders, customers, parts = int(a.orders), int(a.customers), a.partitions
+    paths = ensure_files(a.cache, parts, orders, customers)
+
+    import dask
+    from distributed import Client, LocalCluster, wait
+    # see bench_dask.py: keep glibc from unmapping every freed buffer
+    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
+    cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=40, memory_limit=0)
+    client = Client(cluster)
+    workers = sorted(client.ncores())
+    asof = DAYS
+    print(f"libcrm {libcrm.version()}: {orders:.3g} orders, {customers:.3g} customers, "
+          f"{parts} partitions (.npy), {a.workers} worker processes x 1 thread, "
+          f"{os.cpu_count()} CPUs; best (median) of {a.reps}; "
+          f"load average before {os.getloadavg()[0]:.2f}")
+
+    # warm-up: imports on the workers, page cache of the files
+    ldk.rfm_segment_counts(client, paths, asof, workers=workers)
+    rec = load_all(paths)
+    want = counts_one(rec, asof)
+
+    def dask_files():
+        return ldk.rfm_segment_counts(client, paths, asof, workers=workers)
+
+    held = [client.submit(np.load, p, workers=[workers[k % len(workers)]],
+                          allow_other_workers=False, pure=False) for k, p in enumerate(paths)]
+    wait(held)
+
+    def dask_held():
+        return ldk.rfm_segment_counts(client, held, asof, workers=workers)
+
+    c1, c1m, got1 = best_of(a.reps, lambda: counts_one(rec, asof))
+    cw, cwm, gotw = best_of(a.reps, dask_held)
+    del rec
+    l1, l1m, _ = best_of(a.reps, lambda: counts_one(load_all(paths), asof))
+    lw, lwm, gotl = best_of(a.reps, dask_files)
+    for got in (gotw, gotl):
+        assert got["segments"] == want[0], (got["segments"], want[0])
+        assert got["r"] == want[1]
+    assert got1 == want
+    load = os.getloadavg()
+    print(f"compute:      one process {c1:.3f} s (median {c1m:.3f}, "
+          f"{c1 / orders * 1e9:.1f} ns/order); Dask {cw:.3f} s (median {cwm:.3f}, "
+          f"{cw / orders * 1e9:.1f} ns/order); speed-up {c1 / cw:.2f}x (medians {c1m / cwm:.2f}x)")
+    print(f"load+compute: one process {l1:.3f} s (median {l1m:.3f}); Dask {lw:.3f} s "
+          f"(median {lwm:.3f}); speed-up {l1 / lw:.2f}x (medians {l1m / lwm:.2f}x)")
+    print(f"{gotw['customers']} customers; counts equal; load average after "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    client.close()
+    cluster.close()
+
+
+if __name__ == "__main__":
+    main()
