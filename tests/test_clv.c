@@ -1069,10 +1069,7 @@ static crm_status oom_summary(void *vc)
     oom_ctx *c = vc;
     crm_clv_summary *s = NULL;
     crm_status st = crm_clv_summary_build(&s, c->o, c->n, 400, NULL);
-    if (st)
-        assert_null(s);
-    crm_clv_summary_free(s);
-    return st;
+    return OOM_RESULT(st, s, crm_clv_summary_free);
 }
 
 static crm_status oom_fit(void *vc)
@@ -1083,10 +1080,7 @@ static crm_status oom_fit(void *vc)
     crm_clv_fit_options_init(&o, 1);
     o.starts = 1;
     crm_status st = crm_clv_fit(&m, CRM_CLV_BGNBD, c->s->x, c->s->tx, c->s->T, c->s->n, &o);
-    if (st)
-        assert_null(m);
-    crm_clv_model_free(m);
-    return st;
+    return OOM_RESULT(st, m, crm_clv_model_free);
 }
 
 static crm_status oom_fit_spend(void *vc)

@@ -518,12 +518,7 @@ static crm_status oom_serialize(void *c)
     void *b = (void *)(uintptr_t)1;
     size_t len = 1;
     crm_status s = crm_profiles_serialize(&b, &len, x->p);
-    if (s) {
-        assert_null(b);
-        return s;
-    }
-    crm_bytes_free(b);
-    return s;
+    return OOM_RESULT(s, b, crm_bytes_free);
 }
 
 static crm_status oom_deserialize(void *c)
@@ -531,24 +526,14 @@ static crm_status oom_deserialize(void *c)
     oom_ctx *x = c;
     crm_profiles *p = (crm_profiles *)(uintptr_t)1;
     crm_status s = crm_profiles_deserialize(&p, x->bytes, x->len);
-    if (s) {
-        assert_null(p);
-        return s;
-    }
-    crm_profiles_free(p);
-    return s;
+    return OOM_RESULT(s, p, crm_profiles_free);
 }
 
 static crm_status oom_merge_disjoint(void *c)
 {
     crm_profiles *p = (crm_profiles *)(uintptr_t)1;
     crm_status s = crm_profiles_merge_disjoint(&p, (const crm_profiles *const *)c, 2);
-    if (s) {
-        assert_null(p);
-        return s;
-    }
-    crm_profiles_free(p);
-    return s;
+    return OOM_RESULT(s, p, crm_profiles_free);
 }
 
 static void allocation_failures(void **state)

@@ -620,12 +620,7 @@ static crm_status oom_build(void *c)
     opt.mergeable = (uint32_t)x->mergeable;
     crm_profiles *p = (crm_profiles *)(uintptr_t)1;
     crm_status s = crm_profiles_build(&p, x->o, x->n, 5000, &opt);
-    if (s) {
-        assert_null(p);
-        return s;
-    }
-    crm_profiles_free(p);
-    return s;
+    return OOM_RESULT(s, p, crm_profiles_free);
 }
 
 static crm_status oom_merge(void *c)
@@ -633,12 +628,7 @@ static crm_status oom_merge(void *c)
     oom_ctx *x = c;
     crm_profiles *p = (crm_profiles *)(uintptr_t)1;
     crm_status s = crm_profiles_merge(&p, x->a, x->b);
-    if (s) {
-        assert_null(p);
-        return s;
-    }
-    crm_profiles_free(p);
-    return s;
+    return OOM_RESULT(s, p, crm_profiles_free);
 }
 
 static void allocation_failures(void **state)

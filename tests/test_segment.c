@@ -925,10 +925,7 @@ static crm_status oom_compile(void *ctx)
     oom_ctx *c = ctx;
     crm_segment_program *p = NULL;
     crm_status s = crm_segment_compile(&p, c->expr, strlen(c->expr), c->env, NULL, NULL);
-    if (s)
-        assert_null(p);
-    crm_segment_program_free(p);
-    return s;
+    return OOM_RESULT(s, p, crm_segment_program_free);
 }
 
 static crm_status oom_env(void *ctx)

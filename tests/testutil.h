@@ -43,6 +43,11 @@ void failalloc_install(failalloc *f);
  */
 long oom_sweep(crm_status (*call)(void *ctx), void *ctx);
 
+/* Ending of an oom_sweep callback: a failed call must have left its output
+ * handle NULL; a successful one is released with free_fn. Yields status. */
+#define OOM_RESULT(status, out, free_fn) \
+    ((status) ? (assert_null(out), (status)) : (free_fn(out), (status)))
+
 /*
  * Blob damage sweep, for "every damaged blob is refused" tests. Calls
  * check(ctx, buf, n, at, mask) on damaged copies of the len bytes at `bytes`
