@@ -344,6 +344,7 @@ typedef struct dctx {
     size_t nev;
     int64_t t, off;
     int64_t *tmp; /* scratch, >= nev */
+    bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
 } dctx;
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -424,37 +425,46 @@ static bool cap_fails_one(const dctx *x, const crm_fcap_cap *k, unsigned ch, uin
         return true;
     }
     const crm_fcap_candidate *c = x->c;
-    int64_t pidx = k->sliding ? 0 : period_of(x, k, x->t);
-    int64_t lo = k->sliding ? x->t - k->window : 0;
+    /* the window as lo < e <= t: a calendar period is an interval of time
+     * (period_of is monotone), so e is in t's period iff e >= its start */
+    int64_t pidx = 0, lo;
+    if (k->sliding) {
+        lo = x->t - k->window;
+    } else {
+        pidx = period_of(x, k, x->t);
+        lo = period_start(x, k, pidx) - 1;
+    }
+    uint64_t chm = k->channels;
+    unsigned catm = k->categories;
+    bool any = k->key == CRM_FCAP_KEY_ANY;
+    uint64_t camp = 0;
+    bool by_camp = false, by_tag = false;
+    switch (k->scope) {
+    case CRM_FCAP_SCOPE_CHANNEL:
+        chm &= UINT64_C(1) << (any ? ch : (unsigned)k->key);
+        break;
+    case CRM_FCAP_SCOPE_CAMPAIGN:
+        by_camp = true;
+        camp = any ? c->campaign_id : (uint64_t)k->key;
+        break;
+    case CRM_FCAP_SCOPE_CATEGORY:
+        catm &= 1u << (any ? c->category : (unsigned)k->key);
+        break;
+    case CRM_FCAP_SCOPE_TAG:
+        by_tag = true;
+        break;
+    default:
+        break;
+    }
     size_t n = 0;
+    const sev *ev = x->ev;
     for (size_t i = 0; i < x->nev; i++) {
-        const sev *e = &x->ev[i];
-        if (!(e->flags & FEV_COUNTS) || e->t > x->t || (excl && is_batch(x, e)))
+        const sev *e = &ev[i];
+        if (!(e->flags & FEV_COUNTS) || e->t <= lo || e->t > x->t ||
+            !((chm >> e->channel) & 1) || !((catm >> e->cat) & 1))
             continue;
-        if (!((k->channels >> e->channel) & 1) || !((k->categories >> e->cat) & 1))
-            continue;
-        bool any = k->key == CRM_FCAP_KEY_ANY;
-        switch (k->scope) {
-        case CRM_FCAP_SCOPE_CHANNEL:
-            if (e->channel != (any ? (int64_t)ch : k->key))
-                continue;
-            break;
-        case CRM_FCAP_SCOPE_CAMPAIGN:
-            if (e->campaign != (any ? c->campaign_id : (uint64_t)k->key))
-                continue;
-            break;
-        case CRM_FCAP_SCOPE_CATEGORY:
-            if (e->cat != (any ? (int64_t)c->category : k->key))
-                continue;
-            break;
-        case CRM_FCAP_SCOPE_TAG:
-            if (!has_tag(e->tags, e->ntags, tag))
-                continue;
-            break;
-        default:
-            break;
-        }
-        if (k->sliding ? e->t <= lo : period_of(x, k, e->t) != pidx)
+        if ((by_camp && e->campaign != camp) || (by_tag && !has_tag(e->tags, e->ntags, tag)) ||
+            (excl && is_batch(x, e)))
             continue;
         if (retry && k->sliding)
             x->tmp[n] = e->t;
@@ -571,10 +581,11 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
         if (!cap_applies(x, k, ch) || !cap_fails(x, k, ch, false, retry))
             continue;
         *arg = (uint16_t)i;
-        return cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP : CRM_FCAP_OUTRANKED_CAP;
+        return !x->anybatch || cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP
+                                                               : CRM_FCAP_OUTRANKED_CAP;
     }
     if (f->r.sim_max && sim_fails(x, ch, false, retry))
-        return sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
+        return !x->anybatch || sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
                                             : CRM_FCAP_OUTRANKED_SIMULTANEOUS;
     return CRM_FCAP_OK;
 }
@@ -679,17 +690,21 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (n == 0)
         return CRM_OK;
     uint32_t maxtags = 0;
+    size_t sumtags = 0;
     for (size_t i = 0; i < n; i++) {
         crm_status s = check_candidate(f, &cands[i], i, n_tags);
         if (s)
             return s;
         if (cands[i].tag_n > maxtags)
             maxtags = cands[i].tag_n;
+        sumtags += cands[i].tag_n;
     }
     okey *ord = NULL;
     idpair *ids = NULL;
-    uint32_t *ctag = NULL;
+    uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
+    size_t nstag = 0;
     fscratch sc = {0};
+    fstage st = {0};
     int64_t *tmp = NULL;
     fnew *sends = NULL;
     size_t cap_ev = 0, nsend = 0;
@@ -700,6 +715,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates");
     if (!s)
         s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0, "fcap tags");
+    if (!s)
+        s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags");
     if (!s)
         s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
     if (s)
@@ -784,6 +801,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = fcap__sort_unique(ctag, c->tag_n);
             x.t = c->t;
             x.nev = nev;
+            x.anybatch = false;
+            for (size_t j = 0; j < nev; j++)
+                x.anybatch |= is_batch(&x, &ev[j]);
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
             bool already = false;
@@ -835,7 +855,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     sends[nsend] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
                                           n_tags ? tags + c->tag_off : NULL, c->tag_n,
                                           order[j], c->category, fl};
-                    ev[nev++] = sends[nsend++];
+                    fnew *e = &ev[nev++];
+                    *e = sends[nsend++];
+                    memcpy(stag + nstag, ctag, x.nctags * sizeof *stag);
+                    e->tags = stag + nstag;
+                    e->ntags = x.nctags;
+                    nstag += x.nctags;
                     break;
                 }
                 if (retry != CRM_FCAP_NEVER && (best == CRM_FCAP_NEVER || retry < best))
@@ -843,6 +868,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
             d->retry_at = best;
         }
+        /* the customer's new event list, encoded now (applied at the end) */
+        if (nev > nstored &&
+            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nev)))
+            goto done;
     }
     if (f->logfd >= 0) {
         fcap__log_begin(f, &w, FLOG_DECIDE);
@@ -859,12 +888,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__wbuf_u16(&w, out[i].reason_arg);
         }
     }
-    s = fcap__commit(f, sends, nsend, f->logfd >= 0 ? &w : NULL);
+    s = fcap__stage_apply(f, &st, sends, nsend, f->logfd >= 0 ? &w : NULL);
 done:
     crm__wbuf_free(&w);
     crm__free(ord);
     crm__free(ids);
     crm__free(ctag);
+    crm__free(stag);
+    fcap__stage_free(&st);
     fcap__scratch_free(&sc);
     crm__free(tmp);
     crm__free(sends);

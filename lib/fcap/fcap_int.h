@@ -125,6 +125,31 @@ void fcap__pool_trim(crm_fcap *f);
 
 /* Sort and deduplicate v[0..n) in place; returns the new length. */
 uint32_t fcap__sort_unique(uint32_t *v, uint32_t n);
+/* A change being prepared: the new blobs of the customers it touches. */
+typedef struct fgroup {
+    size_t slot; /* SIZE_MAX: new customer */
+    uint64_t id;
+    size_t enc, len; /* encoded blob in the stage */
+    size_t region;   /* pool bytes to allocate, 0 when rewritten in place */
+} fgroup;
+
+typedef struct fstage {
+    fgroup *grp;
+    size_t ngrp, grpcap;
+    uint8_t *enc;
+    size_t enclen, enccap;
+    size_t newcust, need;
+} fstage;
+
+/* Stage the complete new event list ev[0..m) of customer id (slot, or
+ * SIZE_MAX when new); tags of ev must be sorted and unique; ev is sorted
+ * here. The state is not changed. */
+crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                                fnew *ev, size_t m);
+/* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
+ * cand ids join the set); `log` as fcap__commit. */
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);
+void fcap__stage_free(fstage *st);
 /* Add events (all-or-nothing); `log` (may be NULL) is the payload of the log
  * record to write before the change is applied. */
 crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log);

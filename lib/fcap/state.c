@@ -45,26 +45,43 @@ static inline size_t put_var(uint8_t *p, uint64_t v)
 static inline uint64_t get_var(const uint8_t **pp)
 {
     const uint8_t *p = *pp;
-    uint64_t v = *p++;
-    if (v & 0x80) {
-        v &= 0x7f;
-        unsigned sh = 7;
-        uint8_t b;
-        do {
-            b = *p++;
-            v |= (uint64_t)(b & 0x7f) << sh;
-            sh += 7;
-        } while ((b & 0x80) && sh < 70);
+    uint64_t v = p[0];
+    if (v < 0x80) {
+        *pp = p + 1;
+        return v;
     }
+    v = (v & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
+    if (p[1] < 0x80) {
+        *pp = p + 2;
+        return v;
+    }
+    v |= (uint64_t)(p[2] & 0x7f) << 14;
+    if (p[2] < 0x80) {
+        *pp = p + 3;
+        return v;
+    }
+    p += 3;
+    unsigned sh = 21;
+    uint8_t b;
+    do {
+        b = *p++;
+        v |= (uint64_t)(b & 0x7f) << sh;
+        sh += 7;
+    } while ((b & 0x80) && sh < 70);
     *pp = p;
     return v;
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
-static bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
 {
     uint64_t x = 0;
     size_t o = *off;
+    if (o < end && p[o] < 0x80) { /* one byte: most fields */
+        *v = p[o];
+        *off = o + 1;
+        return true;
+    }
     for (unsigned sh = 0;; sh += 7) {
         if (o >= end || sh > 63)
             return false;
@@ -445,18 +462,25 @@ static void page_set(fpage *t, size_t cap, size_t *n, uint64_t key1, uint64_t bi
     }
 }
 
+/* Pages are few when ids are dense: keep their table at load <= 0.5 so that
+ * a lookup of an absent page (every new candidate) stays short. */
+static size_t pages_size(size_t n)
+{
+    return 2 * n + 16;
+}
+
 static crm_status pages_make(fpage **t, size_t *cap, size_t n)
 {
-    *cap = table_size(n);
+    *cap = pages_size(n);
     return crm__alloc_array((void **)t, *cap, sizeof **t, 1, "fcap cand ids");
 }
 
 crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
 {
     size_t want = f->npage + more;
-    if (want <= f->pcap / 20 * 17)
+    if (want <= f->pcap / 5 * 3)
         return CRM_OK;
-    size_t cap = want + want / 2 + 16, n = 0;
+    size_t cap = pages_size(want + want / 2), n = 0;
     fpage *t;
     crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap cand ids");
     if (s)
@@ -657,13 +681,6 @@ typedef struct cpair {
     uint64_t idx;
 } cpair;
 
-typedef struct cgroup {
-    size_t slot;   /* SIZE_MAX: new customer */
-    uint64_t id;
-    size_t enc, len; /* encoded blob in the scratch */
-    size_t region; /* pool bytes to allocate, 0 when rewritten in place */
-} cgroup;
-
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -689,36 +706,115 @@ uint32_t fcap__sort_unique(uint32_t *v, uint32_t n)
     return m;
 }
 
+void fcap__stage_free(fstage *st)
+{
+    crm__free(st->grp);
+    crm__free(st->enc);
+    memset(st, 0, sizeof *st);
+}
+
+crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                                fnew *ev, size_t m)
+{
+    ev_sort(ev, m);
+    size_t ntags = 0;
+    for (size_t i = 0; i < m; i++)
+        ntags += ev[i].ntags;
+    size_t bound = enc_bound(m, ntags);
+    crm_status s;
+    if (st->enclen + bound > st->enccap) {
+        size_t c = (st->enclen + bound) * 2;
+        if ((s = crm__realloc_array((void **)&st->enc, c, 1, "fcap events")))
+            return s;
+        st->enccap = c;
+    }
+    if (st->ngrp == st->grpcap) {
+        size_t c = st->grpcap * 2 + 16;
+        if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
+            return s;
+        st->grpcap = c;
+    }
+    size_t len = blob_encode(st->enc + st->enclen, ev, m);
+    if (len >= FSLOT_MAXCAP)
+        return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
+                         (unsigned long long)id);
+    fgroup *g = &st->grp[st->ngrp++];
+    *g = (fgroup){slot, id, st->enclen, len, 0};
+    st->enclen += len;
+    if (slot == SIZE_MAX)
+        st->newcust++;
+    if (slot == SIZE_MAX || len > FSLOT_CAP(f->slot[slot].pos)) {
+        g->region = region_for(len);
+        st->need += g->region;
+    }
+    return CRM_OK;
+}
+
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log)
+{
+    /* new cand pages: distinct pages not yet in the set */
+    uint64_t *pages = NULL;
+    size_t npg = 0, dp = 0;
+    crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
+    if (s)
+        return s;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
+            pages[npg++] = v[i].cand >> 6;
+    crm__sort_u64(pages, npg);
+    for (size_t i = 0; i < npg; i++)
+        dp += i == 0 || pages[i] != pages[i - 1];
+    crm__free(pages);
+    /* capacity first (invisible), then the log, then the change */
+    if ((s = table_reserve(f, st->newcust)))
+        return s;
+    for (size_t i = 0; i < st->ngrp; i++) /* the table may have been rebuilt */
+        if (st->grp[i].slot != SIZE_MAX)
+            st->grp[i].slot = fcap__find(f, st->grp[i].id);
+    if ((s = pool_room(f, st->need)) || (s = fcap__pages_reserve(f, dp)))
+        return s;
+    if (log && (s = fcap__log_write(f, log)))
+        return s;
+    for (size_t i = 0; i < st->ngrp; i++) {
+        fgroup *g = &st->grp[i];
+        if (!g->region) {
+            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), st->enc + g->enc, g->len);
+            continue;
+        }
+        uint64_t pos = (uint64_t)f->poollen | (uint64_t)g->region << 40;
+        memcpy(f->pool + f->poollen, st->enc + g->enc, g->len);
+        f->poollen += g->region;
+        if (g->slot == SIZE_MAX) {
+            slot_insert(f->slot, f->tcap, g->id, pos);
+            f->ncust++;
+        } else {
+            f->garbage += FSLOT_CAP(f->slot[g->slot].pos);
+            f->slot[g->slot].pos = pos;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].cand != CRM_FCAP_NO_CAND)
+            cand_add(f, v[i].cand);
+    f->nevents += n;
+    f->seq++;
+    return CRM_OK;
+}
+
 crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
 {
     cpair *ord = NULL;
-    cgroup *grp = NULL;
-    uint64_t *pages = NULL;
     fscratch sc = {0};
-    uint8_t *enc = NULL;
-    size_t ngrp = 0, enclen = 0, enccap = 0, newcust = 0, need = 0, npg = 0;
+    fstage st = {0};
     crm_status s = crm__alloc_array((void **)&ord, n + 1, sizeof *ord, 0, "fcap events");
-    if (!s)
-        s = crm__alloc_array((void **)&grp, n + 1, sizeof *grp, 0, "fcap events");
-    if (!s)
-        s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
     if (s)
         goto out;
     bool sorted = true;
     for (size_t i = 0; i < n; i++) {
         ord[i] = (cpair){v[i].customer, i};
         sorted &= i == 0 || v[i].customer >= v[i - 1].customer;
-        if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
-            pages[npg++] = v[i].cand >> 6;
     }
     if (!sorted)
         crm__sort_records_u64(ord, n, sizeof *ord);
-    /* new pages: distinct pages not yet in the set */
-    crm__sort_u64(pages, npg);
-    size_t dp = 0;
-    for (size_t i = 0; i < npg; i++)
-        if (i == 0 || pages[i] != pages[i - 1])
-            dp++;
     for (size_t a = 0, b; a < n; a = b) {
         uint64_t id = ord[a].customer;
         for (b = a + 1; b < n && ord[b].customer == id; b++)
@@ -744,68 +840,14 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
             tg += e.ntags;
             sc.ev[m++] = e;
         }
-        ev_sort(sc.ev, m);
-        size_t bound = enc_bound(m, (size_t)(tg - sc.tags));
-        if (enclen + bound > enccap) {
-            size_t c = (enclen + bound) * 2;
-            if ((s = crm__realloc_array((void **)&enc, c, 1, "fcap events")))
-                goto out;
-            enccap = c;
-        }
-        size_t len = blob_encode(enc + enclen, sc.ev, m);
-        if (len >= FSLOT_MAXCAP) {
-            s = crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
-                          (unsigned long long)id);
+        if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m)))
             goto out;
-        }
-        cgroup *g = &grp[ngrp++];
-        *g = (cgroup){sl, id, enclen, len, 0};
-        enclen += len;
-        if (sl == SIZE_MAX)
-            newcust++;
-        if (sl == SIZE_MAX || len > FSLOT_CAP(f->slot[sl].pos)) {
-            g->region = region_for(len);
-            need += g->region;
-        }
     }
-    /* capacity first (invisible), then the log, then the change */
-    if ((s = table_reserve(f, newcust)))
-        goto out;
-    for (size_t i = 0; i < ngrp; i++) /* the table may have been rebuilt */
-        if (grp[i].slot != SIZE_MAX)
-            grp[i].slot = fcap__find(f, grp[i].id);
-    if ((s = pool_room(f, need)) || (s = fcap__pages_reserve(f, dp)))
-        goto out;
-    if (log && (s = fcap__log_write(f, log)))
-        goto out;
-    for (size_t i = 0; i < ngrp; i++) {
-        cgroup *g = &grp[i];
-        if (!g->region) {
-            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), enc + g->enc, g->len);
-            continue;
-        }
-        uint64_t pos = (uint64_t)f->poollen | (uint64_t)g->region << 40;
-        memcpy(f->pool + f->poollen, enc + g->enc, g->len);
-        f->poollen += g->region;
-        if (g->slot == SIZE_MAX) {
-            slot_insert(f->slot, f->tcap, g->id, pos);
-            f->ncust++;
-        } else {
-            f->garbage += FSLOT_CAP(f->slot[g->slot].pos);
-            f->slot[g->slot].pos = pos;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        if (v[i].cand != CRM_FCAP_NO_CAND)
-            cand_add(f, v[i].cand);
-    f->nevents += n;
-    f->seq++;
+    s = fcap__stage_apply(f, &st, v, n, log);
 out:
     crm__free(ord);
-    crm__free(grp);
-    crm__free(pages);
-    crm__free(enc);
     fcap__scratch_free(&sc);
+    fcap__stage_free(&st);
     return s;
 }
 
