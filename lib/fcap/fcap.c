@@ -776,7 +776,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         /* this customer's events: stored (decoded), then this call's sends */
         size_t row = fcap__find(f, ord[a].customer), L = 0;
         if (row != SIZE_MAX)
-            (void)fcap__blob(f, row, &L);
+            (void)fcap__blob_at(f, f->slot[row].pos, &L);
         if ((s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
             goto done;
         if (L + (b - a) + 1 > cap_ev) {

@@ -236,41 +236,37 @@ static size_t blob_len(const uint8_t *p, size_t *body)
     return (size_t)(q - p) + L;
 }
 
-const uint8_t *fcap__blob(const crm_fcap *f, size_t i, size_t *len)
+const uint8_t *fcap__blob_at(const crm_fcap *f, uint64_t pos, size_t *len)
 {
-    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[i].pos);
+    const uint8_t *p = f->pool + FSLOT_OFF(pos);
     *len = blob_len(p, NULL);
     return p;
 }
 
+/* *p holds at least `need` items of `size` bytes afterwards; its contents
+ * are dropped when it grows (scratch only). */
+static crm_status grow_fresh(void **p, size_t *cap, size_t need, size_t size, const char *what)
+{
+    if (need <= *cap)
+        return CRM_OK;
+    size_t c = need + need / 2 + 16;
+    crm__free(*p);
+    *p = NULL;
+    *cap = 0;
+    crm_status st = crm__alloc_array(p, c, size, 0, what);
+    if (!st)
+        *cap = c;
+    return st;
+}
+
 crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc)
 {
-    crm_status st = CRM_OK;
-    if (nev > s->evcap) {
-        size_t c = nev + nev / 2 + 16;
-        crm__free(s->ev);
-        s->ev = NULL;
-        s->evcap = 0;
-        if ((st = crm__alloc_array((void **)&s->ev, c, sizeof *s->ev, 0, "fcap events")))
-            return st;
-        s->evcap = c;
-    }
-    if (ntags > s->tagcap) {
-        size_t c = ntags + ntags / 2 + 16;
-        crm__free(s->tags);
-        s->tags = NULL;
-        s->tagcap = 0;
-        if ((st = crm__alloc_array((void **)&s->tags, c, sizeof *s->tags, 0, "fcap tags")))
-            return st;
-        s->tagcap = c;
-    }
-    if (nenc > s->enccap) {
-        size_t c = nenc + nenc / 2 + 64;
-        if ((st = crm__realloc_array((void **)&s->enc, c, 1, "fcap events")))
-            return st;
-        s->enccap = c;
-    }
-    return CRM_OK;
+    crm_status st = grow_fresh((void **)&s->ev, &s->evcap, nev, sizeof *s->ev, "fcap events");
+    if (!st)
+        st = grow_fresh((void **)&s->tags, &s->tagcap, ntags, sizeof *s->tags, "fcap tags");
+    if (!st)
+        st = grow_fresh((void **)&s->enc, &s->enccap, nenc, 1, "fcap events");
+    return st;
 }
 
 void fcap__scratch_free(fscratch *s)
@@ -543,6 +539,8 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
     return false;
 }
 
+static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m);
+
 /* ---- pool ------------------------------------------------------------------------- */
 
 /* Pool region for a blob of len bytes that may grow by sends. */
@@ -652,7 +650,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
 }
 
 crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_t len,
-                            size_t nev, const fnew *ev)
+                            size_t nev, const fnew *ev, uint64_t *pos)
 {
     size_t ncand = 0;
     for (size_t i = 0; i < nev; i++)
@@ -663,15 +661,22 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
-    slot_insert(f->slot, f->tcap, id, (uint64_t)f->poollen | (uint64_t)len << 40);
+    *pos = (uint64_t)f->poollen | (uint64_t)len << 40;
     memcpy(f->pool + f->poollen, blob, len);
     f->poollen += len;
-    f->ncust++;
     f->nevents += nev;
-    for (size_t i = 0; i < nev; i++)
-        if (ev[i].cand != CRM_FCAP_NO_CAND)
-            cand_add(f, ev[i].cand);
+    pages_add_events(f->page, f->pcap, &f->npage, ev, nev);
     return CRM_OK;
+}
+
+void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n)
+            crm__prefetch(&f->slot[fcap__home(f->tcap, v[i + 16].id)]);
+        slot_insert(f->slot, f->tcap, v[i].id, v[i].pos);
+    }
+    f->ncust += n;
 }
 
 /* ---- adding events (all-or-nothing) -------------------------------------------------- */
@@ -863,10 +868,47 @@ static size_t keep_after(fnew *ev, size_t m, int64_t cut)
     return k;
 }
 
+/* Add the cand ids of ev[0..m) to a page table (one probe per run of ids
+ * in one page). */
+static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m)
+{
+    uint64_t key1 = 0, bits = 0;
+    for (size_t j = 0; j < m; j++) {
+        uint64_t c = ev[j].cand;
+        if (c == CRM_FCAP_NO_CAND)
+            continue;
+        if ((c >> 6) + 1 != key1) {
+            if (key1)
+                page_set(t, cap, np, key1, bits);
+            key1 = (c >> 6) + 1;
+            bits = 0;
+        }
+        bits |= UINT64_C(1) << (c & 63);
+    }
+    if (key1)
+        page_set(t, cap, np, key1, bits);
+}
+
+crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
+{
+    fcref *v;
+    crm_status s = crm__alloc_array((void **)&v, f->ncust + 1, sizeof *v, 0, "fcap customers");
+    if (s)
+        return s;
+    size_t n = 0;
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1)
+            v[n++] = (fcref){f->slot[i].id1 - 1, f->slot[i].pos};
+    crm__sort_records_u64(v, n, sizeof *v);
+    *out = v;
+    return CRM_OK;
+}
+
 crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
 {
     int64_t cut = now - f->horizon; /* events e <= cut can never matter again */
     fscratch sc = {0};
+    fcref *ord = NULL;
     size_t live = 0, bytes = 0, maxL = 0;
     for (size_t i = 0; i < f->tcap; i++)
         if (f->slot[i].id1) {
@@ -875,17 +917,20 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
             if (L > maxL)
                 maxL = L;
         }
-    crm_status s = fcap__scratch_reserve(&sc, maxL / 4 + 1, maxL + 1,
-                                         enc_bound(maxL / 4 + 1, maxL));
+    /* customers in id order: the rebuilt pool is then in the order snapshots
+     * are written in */
+    crm_status s = fcap__customers_by_id(f, &ord);
+    if (!s)
+        s = fcap__scratch_reserve(&sc, maxL / 4 + 1, maxL + 1, enc_bound(maxL / 4 + 1, maxL));
     if (s) {
+        crm__free(ord);
         fcap__scratch_free(&sc);
         return s;
     }
     /* pass 1: sizes */
-    for (size_t i = 0; i < f->tcap; i++) {
-        if (!f->slot[i].id1)
-            continue;
-        size_t m = keep_after(sc.ev, fcap__decode_slot(f, i, &sc), cut);
+    for (size_t i = 0; i < f->ncust; i++) {
+        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
+                              cut);
         if (m) {
             live++;
             bytes += blob_encode(sc.enc, sc.ev, m);
@@ -901,26 +946,24 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         crm__free(t);
         crm__free(pool);
         crm__free(pg);
+        crm__free(ord);
         fcap__scratch_free(&sc);
         return s;
     }
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
-    for (size_t i = 0; i < f->tcap; i++) {
-        if (!f->slot[i].id1)
-            continue;
-        size_t m = keep_after(sc.ev, fcap__decode_slot(f, i, &sc), cut);
+    for (size_t i = 0; i < f->ncust; i++) {
+        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
+                              cut);
         if (!m)
             continue;
         size_t len = blob_encode(pool + at, sc.ev, m);
-        slot_insert(t, tcap, f->slot[i].id1 - 1, (uint64_t)at | (uint64_t)len << 40);
+        slot_insert(t, tcap, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
         at += len;
         nev += m;
-        for (size_t j = 0; j < m; j++)
-            if (sc.ev[j].cand != CRM_FCAP_NO_CAND)
-                page_set(pg, pcap, &npage, (sc.ev[j].cand >> 6) + 1,
-                         UINT64_C(1) << (sc.ev[j].cand & 63));
+        pages_add_events(pg, pcap, &npage, sc.ev, m);
     }
+    crm__free(ord);
     fcap__scratch_free(&sc);
     fcap__state_free(f);
     f->slot = t;
