@@ -73,15 +73,10 @@ static inline uint64_t get_var(const uint8_t **pp)
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
-static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+static bool get_var_slow(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
 {
     uint64_t x = 0;
     size_t o = *off;
-    if (o < end && p[o] < 0x80) { /* one byte: most fields */
-        *v = p[o];
-        *off = o + 1;
-        return true;
-    }
     for (unsigned sh = 0;; sh += 7) {
         if (o >= end || sh > 63)
             return false;
@@ -98,6 +93,31 @@ static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64
     *off = o;
     *v = x;
     return true;
+}
+
+static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+{
+    size_t o = *off;
+    if (o < end && p[o] < 0x80) { /* one byte: most fields */
+        *v = p[o];
+        *off = o + 1;
+        return true;
+    }
+    if (end - o >= 3 && p[o + 1] < 0x80) { /* two bytes */
+        if (!p[o + 1])
+            return false;
+        *v = (uint64_t)(p[o] & 0x7f) | (uint64_t)p[o + 1] << 7;
+        *off = o + 2;
+        return true;
+    }
+    if (end - o >= 4 && p[o + 1] >= 0x80 && p[o + 2] < 0x80) { /* three bytes */
+        if (!p[o + 2])
+            return false;
+        *v = (uint64_t)(p[o] & 0x7f) | (uint64_t)(p[o + 1] & 0x7f) << 7 | (uint64_t)p[o + 2] << 14;
+        *off = o + 3;
+        return true;
+    }
+    return get_var_slow(p, end, off, v);
 }
 
 static inline uint64_t zz(uint64_t d)
