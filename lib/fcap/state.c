@@ -1,11 +1,11 @@
 /* Compact customer store of the frequency-cap engine.
  *
  * Customers live in one open-addressing table of 16-byte slots (load <= 0.85,
- * sized to 0.8 when rebuilt); each slot points at its customer's events in
+ * 0.83 when rebuilt); each slot points at its customer's events in
  * a byte pool, encoded as one canonical blob:
  *
- *   blob  = varint L, body of L bytes
- *   body  = varint n (>= 1), n events in canonical order (fcap__ev_cmp)
+ *   blob  = varint L (>= 1), body of L bytes
+ *   body  = the events in canonical order (fcap__ev_cmp), back to back
  *   event = varint dt          t - t of the previous event (first: t)
  *           u8  channel | category << 6
  *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
@@ -180,7 +180,7 @@ static size_t enc_bound(size_t n, size_t ntags)
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
     uint8_t *o = out + 10;
-    size_t k = put_var(o, n);
+    size_t k = 0;
     int64_t pt = 0;
     uint64_t pc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -210,11 +210,11 @@ static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
  * L tags (L = body length). */
 static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
 {
-    (void)get_var(&p); /* L */
-    size_t n = (size_t)get_var(&p);
+    size_t L = (size_t)get_var(&p), n = 0;
+    const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; p < end; i++, n++) {
         fnew *e = &ev[i];
         pt += (int64_t)get_var(&p);
         e->t = pt;
@@ -306,7 +306,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
                         size_t *nev, const char **why, size_t *at)
 {
     size_t off = 0;
-    uint64_t L, n;
+    uint64_t L;
 #define BAD(msg) \
     do { \
         *why = msg; \
@@ -317,17 +317,17 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     if (!get_var_chk(p, avail, &off, &L) || L > avail - off)
         BAD("bad or truncated event block length");
     size_t end = off + (size_t)L;
-    o0 = off;
-    if (!get_var_chk(p, end, &off, &n) || n == 0 || n > L / 4)
-        BAD("bad event count");
-    if (fcap__scratch_reserve(s, (size_t)n, (size_t)L, 0)) {
+    if (L == 0)
+        BAD("empty event block");
+    if (fcap__scratch_reserve(s, (size_t)L / 4 + 1, (size_t)L, 0)) {
         *why = NULL;
         return 0;
     }
     int64_t pt = 0;
     uint64_t pc = 0;
     uint32_t *tags = s->tags;
-    for (size_t i = 0; i < n; i++) {
+    size_t n = 0;
+    for (size_t i = 0; off < end; i++, n++) {
         fnew *e = &s->ev[i];
         uint64_t v;
         o0 = off;
@@ -416,7 +416,7 @@ static size_t slot_insert(fslot *t, size_t cap, uint64_t id, uint64_t pos)
 
 static size_t table_size(size_t n)
 {
-    return n + n / 4 + 16; /* load 0.8 */
+    return n + n / 5 + 16; /* load 0.83 */
 }
 
 /* Room for `more` new customers (rehash; unchanged on failure). */
@@ -478,11 +478,12 @@ static void page_set(fpage *t, size_t cap, size_t *n, uint64_t key1, uint64_t bi
     }
 }
 
-/* Pages are few when ids are dense: keep their table at load <= 0.5 so that
- * a lookup of an absent page (every new candidate) stays short. */
+/* Pages are few when ids are dense: keep their table at load <= 0.7 (0.67
+ * when rebuilt) so that a lookup of an absent page (every new candidate)
+ * stays short. */
 static size_t pages_size(size_t n)
 {
-    return 2 * n + 16;
+    return n + n / 2 + 16;
 }
 
 static crm_status pages_make(fpage **t, size_t *cap, size_t n)
@@ -494,7 +495,7 @@ static crm_status pages_make(fpage **t, size_t *cap, size_t n)
 crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
 {
     size_t want = f->npage + more;
-    if (want <= f->pcap / 5 * 3)
+    if (want <= f->pcap / 10 * 7)
         return CRM_OK;
     size_t cap = pages_size(want + want / 2), n = 0;
     fpage *t;
@@ -524,11 +525,11 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
 /* Does the trusted blob at p hold an event with cand at time <= t? */
 static bool blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
 {
-    (void)get_var(&p);
-    size_t n = (size_t)get_var(&p);
+    size_t L = (size_t)get_var(&p);
+    const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
-    for (size_t i = 0; i < n; i++) {
+    while (p < end) {
         pt += (int64_t)get_var(&p);
         if (pt > t)
             return false; /* events ascend in time */
