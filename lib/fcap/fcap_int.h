@@ -87,6 +87,10 @@ typedef struct fcref {
 } fcref;
 
 /* ---- state.c ---- */
+/* Ask for transparent huge pages on a large fresh buffer (best effort): at
+ * 1e6 customers the page faults of a snapshot or a load cost as much as
+ * copying the bytes. */
+void fcap__advise_huge(void *p, size_t len);
 /* Every customer, ascending by id (*out: crm__free). */
 crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out);
 /* Empty customer store. */

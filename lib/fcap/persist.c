@@ -70,6 +70,12 @@ static bool get_body(crm__rbuf *r, const crm_fcap *f, fnew *e, uint32_t *tagbuf,
 
 /* ---- snapshots ------------------------------------------------------------------- */
 
+static void store_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static void put_rules(crm__wbuf *w, const crm_fcap *f)
 {
     const crm_fcap_rules *r = &f->r;
@@ -121,12 +127,17 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
     if (s)
         return s;
     for (size_t i = 0; i < f->ncust; i++)
-        if (ids[i].id >= lo && ids[i].id <= hi) {
+        if (ids[i].id >= lo && ids[i].id <= hi)
+            ids[n++] = ids[i];
+    if (n == f->ncust) { /* everyone: the pool's live regions bound the blobs */
+        bytes = f->poollen - f->garbage + 8 * n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
             size_t bl;
             (void)fcap__blob_at(f, ids[i].pos, &bl);
             bytes += 8 + bl;
-            ids[n++] = ids[i];
         }
+    }
     /* one allocation for the whole snapshot: rules and userdata + blobs */
     crm__wbuf w;
     crm__wbuf_init(&w);
@@ -137,6 +148,7 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
         return crm__fail(CRM_ENOMEM, "fcap snapshot: out of memory (%zu bytes)", want);
     }
     w.cap = want;
+    fcap__advise_huge(w.p, want);
     crm__blob_begin(&w, CRM__BLOB_FCAP, SNAP_VERSION);
     put_rules(&w, f);
     crm__wbuf_i64(&w, f->floor);
@@ -144,13 +156,18 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
     crm__wbuf_u64(&w, f->userlen);
     crm__wbuf_put(&w, f->user, f->userlen);
     crm__wbuf_u64(&w, n);
-    for (size_t i = 0; i < n && !w.err; i++) {
-        if (i + 8 < n)
-            crm__prefetch(f->pool + FSLOT_OFF(ids[i + 8].pos));
-        size_t bl;
-        const uint8_t *b = fcap__blob_at(f, ids[i].pos, &bl);
-        crm__wbuf_u64(&w, ids[i].id);
-        crm__wbuf_put(&w, b, bl);
+    if (!w.err) { /* customers: id, blob; room is reserved above */
+        uint8_t *o = w.p + w.len;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 8 < n)
+                crm__prefetch(f->pool + FSLOT_OFF(ids[i + 8].pos));
+            size_t bl;
+            const uint8_t *b = fcap__blob_at(f, ids[i].pos, &bl);
+            store_u64(o, ids[i].id);
+            memcpy(o + 8, b, bl);
+            o += 8 + bl;
+        }
+        w.len = (size_t)(o - w.p);
     }
     crm__free(ids);
     return crm__blob_end(&w, out, out_len, "fcap snapshot");
