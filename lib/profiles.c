@@ -123,7 +123,9 @@ static crm_status table_finish(crm_profiles *p)
  * columns. Days are kept as 16-bit offsets from base = max(0, asof - 65535).
  * A customer whose rows this summary cannot follow (a row out of time
  * order, a day before base, more than ROWS_MAX rows on its last day) is
- * flagged REDO; pass 2 then rebuilds its day fields from its rows.
+ * flagged REDO; pass 2 then rebuilds its day fields from its rows, back
+ * into the slot (REDO cleared) or, if they still do not fit, into a side
+ * array (REDO kept).
  */
 #define DAY_SPAN 65535
 #define PDAYS_MASK ((UINT32_C(1) << 17) - 1) /* distinct days: <= DAY_SPAN + 1 */
@@ -145,6 +147,16 @@ typedef struct dayfields {
     int32_t first, second, last, prev; /* second, prev: -1 = none */
     uint32_t pdays, last_rows;
 } dayfields;
+
+/* Store exact fields f in s (f.first >= base, f.last_rows <= ROWS_MAX). */
+static inline void slot_encode(slot *s, const dayfields *f, int32_t base)
+{
+    s->first = (uint16_t)(f->first - base);
+    s->second = (uint16_t)(f->second - base); /* unused when -1 (freq < 2) */
+    s->last = (uint16_t)(f->last - base);
+    s->prev = (uint16_t)(f->prev - base);     /* unused when -1 (pdays < 2) */
+    s->meta = f->pdays | f->last_rows << ROWS_SHIFT;
+}
 
 static inline dayfields slot_decode(const slot *s, int32_t base)
 {
@@ -473,11 +485,12 @@ static inline bool needs_days(const slot *s, int all)
     return s->freq && (all || (s->meta & REDO));
 }
 
-/* Result of pass 2: exact day fields of the customers that needed them, in
- * slot order, and (for mergeable tables) their distinct days at
- * days[start[k]] for slot k. */
+/* Result of pass 2: the day fields that do not fit a slot (a day before
+ * base, too many rows on the last day), in slot order, for the slots that
+ * keep REDO; and (for mergeable tables) the distinct days of slot k at
+ * days[start[k]]. */
 typedef struct redone {
-    dayfields *exact;
+    dayfields *exact; /* room for every flagged customer; pages untouched unless used */
     size_t nexact;
     size_t *start;
     int32_t *days;
@@ -539,10 +552,16 @@ static crm_status pass_two(builder *b, int all, redone *out)
             rd.days[rd.start[r]++] = (int32_t)day;
     }
     for (size_t r = 0; r < nslots; r++) {
-        const slot *s = &b->slots[r];
+        slot *s = &b->slots[r];
         if (needs_days(s, all)) {
             rd.start[r] -= s->freq;
-            rd.exact[rd.nexact++] = fields_from_days(rd.days + rd.start[r], s->freq);
+            dayfields f = fields_from_days(rd.days + rd.start[r], s->freq);
+            if (f.first >= b->base && f.last_rows <= ROWS_MAX) {
+                slot_encode(s, &f, b->base);
+            } else {
+                s->meta |= REDO;
+                rd.exact[rd.nexact++] = f;
+            }
         }
     }
 done:
@@ -566,15 +585,14 @@ done:
  * slots and the (not yet touched) column pages are never resident together:
  * the peak stays near max(slots, columns) instead of their sum.
  */
-static void split_columns(crm_profiles *p, builder *b, size_t nslots, const redone *rd,
-                          int all)
+static void split_columns(crm_profiles *p, builder *b, size_t nslots, const redone *rd)
 {
     size_t r = p->n, e = rd->nexact;
     for (size_t k = nslots; k-- > 0;) {
         const slot *s = &b->slots[k];
         if (s->freq) {
             r--;
-            dayfields f = needs_days(s, all) ? rd->exact[--e] : slot_decode(s, b->base);
+            dayfields f = s->meta & REDO ? rd->exact[--e] : slot_decode(s, b->base);
             p->customer_id[r] = s->id;
             p->monetary[r] = s->monetary;
             p->frequency[r] = s->freq;
@@ -620,25 +638,28 @@ static crm_status merge_data_new(crm_profiles *p, size_t total, size_t refund_on
 }
 
 /* Keep distinct-day lists (in table order) and refund-only customers; every
- * customer with orders has its day fields in rd (pass 2 ran with `all`). */
-static crm_status keep_merge_data(crm_profiles *p, const slot *slots, size_t nslots,
-                                  const redone *rd)
+ * customer with orders has its distinct days in rd (pass 2 ran with `all`). */
+static crm_status keep_merge_data(crm_profiles *p, builder *b, const redone *rd)
 {
-    size_t total = 0;
-    for (size_t e = 0; e < rd->nexact; e++)
-        total += rd->exact[e].pdays;
+    size_t total = 0, nslots = b->count, e = 0;
+    for (size_t k = 0; k < nslots; k++) {
+        const slot *s = &b->slots[k];
+        if (s->freq)
+            total += s->meta & REDO ? rd->exact[e++].pdays : slot_decode(s, b->base).pdays;
+    }
     crm_status st = merge_data_new(p, total, nslots - p->n);
     if (st)
         return st;
     size_t at = 0, row = 0, ro = 0;
+    e = 0;
     for (size_t k = 0; k < nslots; k++) {
-        const slot *s = &slots[k];
+        const slot *s = &b->slots[k];
         if (s->freq == 0) {
             p->ro_id[ro] = s->id;
             p->ro_money[ro++] = s->monetary;
             continue;
         }
-        size_t pdays = rd->exact[row].pdays;
+        size_t pdays = s->meta & REDO ? rd->exact[e++].pdays : slot_decode(s, b->base).pdays;
         memcpy(p->days + at, rd->days + rd->start[k], pdays * sizeof(int32_t));
         at += pdays;
         p->day_off[++row] = at;
@@ -657,9 +678,9 @@ static crm_status assemble(crm_profiles **out, builder *b, size_t nslots, const 
     if (st)
         return st;
     if (mergeable) /* reads every slot: before split_columns empties them */
-        st = keep_merge_data(p, b->slots, nslots, rd);
+        st = keep_merge_data(p, b, rd);
     if (!st) {
-        split_columns(p, b, nslots, rd, mergeable);
+        split_columns(p, b, nslots, rd);
         st = table_finish(p);
     }
     if (st) {
