@@ -212,6 +212,15 @@ static void test_already_sent(void **state)
     cand(&r, 101, 1, T0 + 20, 8, CONTENT, 1, 1, CH(SMS));
     const char *want2[] = {"1,REJECT,,ALREADY_SENT,,sms:ALREADY_SENT"};
     expect_decisions(f, &r, want2);
+    /* the cand_id of another customer's event counts too (the engine's id
+     * set, then a scan of every customer); one only in the future does not */
+    rows r2 = {0};
+    hist(&r2, 7, T0 - 5, SMS, 9, PROMO, 0, -1, 300);
+    hist(&r2, 8, T0 + 50, SMS, 9, PROMO, 0, -1, 301);
+    cand(&r2, 300, 1, T0 + 30, 7, SERVICE, 1, 1, CH(PUSH));
+    cand(&r2, 301, 2, T0 + 30, 7, SERVICE, 1, 1, CH(PUSH));
+    const char *want3[] = {"1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT", "1,SEND,push,,,push:OK"};
+    expect_decisions(f, &r2, want3);
     crm_fcap_free(f);
 }
 

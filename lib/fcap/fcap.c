@@ -345,6 +345,11 @@ typedef struct dctx {
     int64_t t, off;
     int64_t *tmp; /* scratch, >= nev */
     bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
+    /* per cap, for the current candidate: outcome of a cap that does not
+     * depend on the channel tried (-2 it does, -1 not known yet, 0 passes or
+     * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at */
+    int8_t *capc;
+    int64_t *capr;
 } dctx;
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -583,11 +588,24 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
         return CRM_FCAP_OK;
     for (size_t i = 0; i < f->r.n_caps; i++) {
         const crm_fcap_cap *k = &f->caps[i];
-        if (!cap_applies(x, k, ch) || !cap_fails(x, k, ch, false, retry))
+        int8_t r = x->capc[i];
+        if (r == 0)
             continue;
+        if (r > 0) { /* known from an earlier channel of this candidate */
+            *retry = x->capr[i];
+        } else {
+            r = 0;
+            if (cap_applies(x, k, ch) && cap_fails(x, k, ch, false, retry))
+                r = !x->anybatch || cap_fails(x, k, ch, true, NULL) ? 1 : 2;
+            if (x->capc[i] == -1) {
+                x->capc[i] = r;
+                x->capr[i] = *retry;
+            }
+            if (!r)
+                continue;
+        }
         *arg = (uint16_t)i;
-        return !x->anybatch || cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP
-                                                               : CRM_FCAP_OUTRANKED_CAP;
+        return r == 1 ? CRM_FCAP_CAP : CRM_FCAP_OUTRANKED_CAP;
     }
     if (f->r.sim_max && sim_fails(x, ch, false, retry))
         return !x->anybatch || sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
@@ -707,6 +725,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     okey *ord = NULL;
     idpair *ids = NULL;
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
+    int8_t *capc = NULL, *capc0 = NULL;
+    int64_t *capr = NULL;
     size_t nstag = 0;
     fscratch sc = {0};
     fstage st = {0};
@@ -723,9 +743,22 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (!s)
         s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags");
     if (!s)
+        s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
+    if (!s)
+        s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
+    if (!s)
         s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
     if (s)
         goto done;
+    /* caps whose outcome is the same on every channel are checked once per
+     * candidate */
+    capc0 = capc + f->r.n_caps + 1;
+    for (size_t i = 0; i < f->r.n_caps; i++) {
+        const crm_fcap_cap *k = &f->caps[i];
+        uint64_t all = channel_mask(f->r.n_channels);
+        capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
+                                                                                          : -2);
+    }
     /* unique cand ids */
     for (size_t i = 0; i < n; i++)
         ids[i] = (idpair){cands[i].cand_id, i};
@@ -808,7 +841,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         sev *ev = sc.ev;
         size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc) : 0, nstored = nev;
-        dctx x = {.f = f, .ev = ev, .tmp = tmp, .off = 60 * (int64_t)c0->utc_offset_min};
+        dctx x = {.f = f, .ev = ev, .tmp = tmp, .off = 60 * (int64_t)c0->utc_offset_min,
+                  .capc = capc, .capr = capr};
         uint32_t rank = 0;
         for (size_t i = a; i < b; i++) {
             const crm_fcap_candidate *c = &cands[ord[i].idx];
@@ -821,6 +855,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.t = c->t;
             x.nev = nev;
             x.anybatch = false;
+            memcpy(capc, capc0, f->r.n_caps);
             for (size_t j = 0; j < nev; j++)
                 x.anybatch |= is_batch(&x, &ev[j]);
             /* ALREADY_SENT: an event with this cand_id at or before t (the
@@ -914,6 +949,8 @@ done:
     crm__free(ids);
     crm__free(ctag);
     crm__free(stag);
+    crm__free(capc);
+    crm__free(capr);
     fcap__stage_free(&st);
     fcap__scratch_free(&sc);
     crm__free(tmp);
