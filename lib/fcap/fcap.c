@@ -700,10 +700,6 @@ static void okey_sort(okey *v, size_t n)
     }
 }
 
-typedef struct idpair {
-    uint64_t key;
-    uint64_t idx;
-} idpair;
 
 CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands, size_t n,
                                    const uint32_t *tags, size_t n_tags, crm_fcap_decision *out)
@@ -723,7 +719,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         sumtags += cands[i].tag_n;
     }
     okey *ord = NULL;
-    idpair *ids = NULL;
+    fcref *ids = NULL;
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
     int8_t *capc = NULL, *capc0 = NULL;
     int64_t *capr = NULL;
@@ -761,29 +757,30 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     }
     /* unique cand ids */
     for (size_t i = 0; i < n; i++)
-        ids[i] = (idpair){cands[i].cand_id, i};
-    crm__sort_records_u64(ids, n, sizeof *ids);
+        ids[i] = (fcref){cands[i].cand_id, i};
+    if ((s = fcap__sort_pairs(ids, n)))
+        goto done;
     for (size_t i = 1; i < n; i++)
-        if (ids[i].key == ids[i - 1].key) {
-            size_t a = ids[i - 1].idx < ids[i].idx ? ids[i - 1].idx : ids[i].idx;
-            size_t b = ids[i - 1].idx < ids[i].idx ? ids[i].idx : ids[i - 1].idx;
+        if (ids[i].id == ids[i - 1].id) {
+            size_t a = ids[i - 1].pos < ids[i].pos ? ids[i - 1].pos : ids[i].pos;
+            size_t b = ids[i - 1].pos < ids[i].pos ? ids[i].pos : ids[i - 1].pos;
             s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): cand_id already used by "
-                          "candidates[%zu]", b, (unsigned long long)ids[i].key, a);
+                          "candidates[%zu]", b, (unsigned long long)ids[i].id, a);
             goto done;
         }
     /* group by customer: sort (customer, index) pairs, then rank each group */
     bool sorted = true;
     for (size_t i = 0; i < n; i++) {
-        ids[i] = (idpair){cands[i].customer_id, i};
+        ids[i] = (fcref){cands[i].customer_id, i};
         sorted &= i == 0 || cands[i].customer_id >= cands[i - 1].customer_id;
     }
-    if (!sorted)
-        crm__sort_records_u64(ids, n, sizeof *ids);
+    if (!sorted && (s = fcap__sort_pairs(ids, n)))
+        goto done;
     for (size_t i = 0; i < n; i++) {
         if (!sorted && i + 16 < n) /* random order: candidates are far apart */
-            crm__prefetch(&cands[ids[i + 16].idx]);
-        const crm_fcap_candidate *c = &cands[ids[i].idx];
-        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].idx};
+            crm__prefetch(&cands[ids[i + 16].pos]);
+        const crm_fcap_candidate *c = &cands[ids[i].pos];
+        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].pos};
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
     for (unsigned i = 0; i < 8; i++)
