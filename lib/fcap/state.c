@@ -228,34 +228,32 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
     const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
-    for (size_t i = 0; p < end; i++, n++) {
-        fnew *e = &ev[i];
+    while (p < end) {
+        /* fields into locals first: stores through ev and tags may alias the
+         * byte pointer, so interleaving them would serialise the reads */
         pt += (int64_t)get_var(&p);
-        e->t = pt;
-        uint8_t b0 = p[0], b1 = p[1];
+        unsigned b0 = p[0], b1 = p[1];
         p += 2;
-        e->channel = b0 & 63;
-        e->cat = (uint8_t)(b0 >> 6);
-        e->flags = b1 & 3;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
             nt += (uint32_t)get_var(&p);
-        e->campaign = get_var(&p);
+        uint64_t camp = get_var(&p), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
             pc += unzz(get_var(&p));
-            e->cand = pc;
-        } else {
-            e->cand = CRM_FCAP_NO_CAND;
+            cand = pc;
         }
-        e->tags = tags;
-        e->ntags = nt;
-        uint32_t tg = 0;
-        for (uint32_t j = 0; j < nt; j++) {
-            uint32_t d = (uint32_t)get_var(&p);
-            tg = j ? tg + 1 + d : d;
-            tags[j] = tg;
+        uint32_t *tg0 = tags;
+        if (nt) {
+            uint32_t tg = (uint32_t)get_var(&p);
+            tags[0] = tg;
+            for (uint32_t j = 1; j < nt; j++) {
+                tg += 1 + (uint32_t)get_var(&p);
+                tags[j] = tg;
+            }
+            tags += nt;
         }
-        tags += nt;
+        ev[n++] = (fnew){0, pt, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
+                         (uint8_t)(b1 & 3)};
     }
     return n;
 }
