@@ -783,6 +783,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].pos};
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
+    dctx x = {.f = f, .capc = capc, .capr = capr};
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
     for (size_t a = 0, b; a < n; a = b) {
@@ -838,8 +839,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         sev *ev = sc.ev;
         size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc) : 0, nstored = nev;
-        dctx x = {.f = f, .ev = ev, .tmp = tmp, .off = 60 * (int64_t)c0->utc_offset_min,
-                  .capc = capc, .capr = capr};
+        x.ev = ev;
+        x.tmp = tmp;
+        x.off = 60 * (int64_t)c0->utc_offset_min;
+        /* sends of an earlier decide call at the same t count as this
+         * batch's: only stored events flagged as sends can be */
+        bool stored_sends = false;
+        for (size_t j = 0; j < nstored; j++)
+            stored_sends |= (ev[j].flags & FEV_SENT) != 0;
         uint32_t rank = 0;
         for (size_t i = a; i < b; i++) {
             const crm_fcap_candidate *c = &cands[ord[i].idx];
@@ -851,10 +858,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = fcap__sort_unique(ctag, c->tag_n);
             x.t = c->t;
             x.nev = nev;
-            x.anybatch = false;
+            /* this call's sends for the customer ascend in t: the last one
+             * tells whether there is one at t */
+            x.anybatch = nev > nstored && ev[nev - 1].t == c->t;
+            for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
+                x.anybatch = is_batch(&x, &ev[j]);
             memcpy(capc, capc0, f->r.n_caps);
-            for (size_t j = 0; j < nev; j++)
-                x.anybatch |= is_batch(&x, &ev[j]);
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
             bool already = false;
