@@ -111,17 +111,10 @@ static crm_status hist_of(crm_rfm_partial *p, int d, uint64_t *tmp, size_t n)
     return CRM_OK;
 }
 
-CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles *profiles)
+/* Round-1 partial of n customers given as columns. */
+crm_status crm__rfm_hist_build(crm_rfm_partial **out, size_t n, const int32_t *rec,
+                               const uint32_t *freq, const int64_t *mon)
 {
-    if (!out)
-        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: out is NULL");
-    *out = NULL;
-    if (!profiles)
-        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: profiles is NULL");
-    size_t n = crm_profiles_count(profiles);
-    const int32_t *rec = crm_profiles_recency_days(profiles);
-    const uint32_t *freq = crm_profiles_frequency(profiles);
-    const int64_t *mon = crm_profiles_monetary(profiles);
     crm_rfm_partial *p = NULL;
     crm_status st = partial_alloc(&p, HIST);
     if (st)
@@ -142,6 +135,18 @@ CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles
     }
     *out = p;
     return CRM_OK;
+}
+
+CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles *profiles)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: out is NULL");
+    *out = NULL;
+    if (!profiles)
+        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: profiles is NULL");
+    return crm__rfm_hist_build(out, crm_profiles_count(profiles),
+                               crm_profiles_recency_days(profiles),
+                               crm_profiles_frequency(profiles), crm_profiles_monetary(profiles));
 }
 
 /* ---- merge ----------------------------------------------------------------------- */
@@ -621,6 +626,44 @@ CRM_API crm_status crm_rfm_thresholds_new(crm_rfm_thresholds **out,
 
 /* ---- round 2 --------------------------------------------------------------------- */
 
+/* Round-2 partial of the customers of cols (rule[] set to th's): per
+ * pending boundary the smallest `need` ids at its key. `ascending`: cols
+ * are in id order (stop at the need-th), else all are collected, sorted. */
+crm_status crm__rfm_ties_build(crm_rfm_partial **out, const crm_rfm_result *cols,
+                               const crm_rfm_thresholds *th, int ascending)
+{
+    crm_rfm_partial *p = NULL;
+    crm_status st = partial_alloc(&p, TIES);
+    if (!st)
+        st = crm__alloc_array((void **)&p->te, th->pending, sizeof *p->te, 1, "rfm ties");
+    for (int d = 0; d < 3 && !st; d++)
+        for (size_t b = 0; b < th->nb[d] && !st; b++) {
+            if (!th->bneed[d][b])
+                continue;
+            tie_entry *t = &p->te[p->nt++];
+            *t = (tie_entry){ .dim = (uint8_t)d, .b = (uint8_t)(b + 1), .key = th->bkey[d][b],
+                              .need = th->bneed[d][b] };
+            size_t have = 0;
+            for (size_t i = 0; i < cols->n && (!ascending || have < t->need); i++)
+                have += crm__rfm_key(cols, d, i) == t->key;
+            st = crm__alloc_array((void **)&t->ids, have, 8, 0, "rfm tie ids");
+            for (size_t i = 0; i < cols->n && t->nids < have && !st; i++)
+                if (crm__rfm_key(cols, d, i) == t->key)
+                    t->ids[t->nids++] = cols->id[i];
+            if (!ascending)
+                crm__sort_u64(t->ids, t->nids);
+            if (t->nids > t->need)
+                t->nids = (size_t)t->need; /* the rest cannot matter */
+            p->n += t->nids;
+        }
+    if (st) {
+        crm_rfm_partial_free(p);
+        return st;
+    }
+    *out = p;
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_rfm_partial_ties(crm_rfm_partial **out, const crm_profiles *profiles,
                                         const crm_rfm_thresholds *th)
 {
@@ -635,58 +678,19 @@ CRM_API crm_status crm_rfm_partial_ties(crm_rfm_partial **out, const crm_profile
     if (st)
         return st;
     memcpy(cols->rule, th->rule, sizeof cols->rule);
-    crm_rfm_partial *p = NULL;
-    st = partial_alloc(&p, TIES);
-    if (!st)
-        st = crm__alloc_array((void **)&p->te, th->pending, sizeof *p->te, 1, "rfm ties");
-    for (int d = 0; d < 3 && !st; d++)
-        for (size_t b = 0; b < th->nb[d] && !st; b++) {
-            if (!th->bneed[d][b])
-                continue;
-            tie_entry *t = &p->te[p->nt++];
-            *t = (tie_entry){ .dim = (uint8_t)d, .b = (uint8_t)(b + 1), .key = th->bkey[d][b],
-                              .need = th->bneed[d][b] };
-            size_t have = 0;
-            for (size_t i = 0; i < cols->n && have < t->need; i++)
-                have += crm__rfm_key(cols, d, i) == t->key;
-            st = crm__alloc_array((void **)&t->ids, have, 8, 0, "rfm tie ids");
-            for (size_t i = 0; i < cols->n && t->nids < have && !st; i++)
-                if (crm__rfm_key(cols, d, i) == t->key)
-                    t->ids[t->nids++] = cols->id[i]; /* ascending: table order */
-            p->n += t->nids;
-        }
+    st = crm__rfm_ties_build(out, cols, th, 1); /* table order: ascending ids */
     crm_rfm_free(cols);
-    if (st) {
-        crm_rfm_partial_free(p);
-        return st;
-    }
-    *out = p;
-    return CRM_OK;
+    return st;
 }
 
 /* ---- scoring a partition ------------------------------------------------------------- */
 
-CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out, const crm_profiles *profiles,
-                                            const crm_rfm_thresholds *th)
+/* Score res (columns filled, id order) with th; frees res on failure. */
+crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
+                               const crm_rfm_thresholds *th)
 {
-    static const char fn[] = "crm_rfm_score_thresholds";
-    if (!out)
-        return crm__fail(CRM_EINVAL, "%s: out is NULL", fn);
-    *out = NULL;
-    if (!profiles || !th)
-        return crm__fail(CRM_EINVAL, "%s: %s is NULL", fn, profiles ? "th" : "profiles");
-    if (th->pending)
-        return crm__fail(CRM_EINVAL,
-                         "%s: %zu boundaries still need the round-2 ties partial", fn,
-                         th->pending);
-    if (crm_profiles_count(profiles) > th->n)
-        return crm__fail(CRM_EINVAL, "%s: the partition has %zu customers, the thresholds %llu",
-                         fn, crm_profiles_count(profiles), (unsigned long long)th->n);
     uint32_t N = th->opt.bins;
-    crm_rfm_result *res;
-    crm_status st = crm__rfm_result_of(&res, profiles, N);
-    if (st)
-        return st;
+    crm_status st = CRM_OK;
     memcpy(res->rule, th->rule, sizeof res->rule);
     for (int d = 0; d < 3 && !st; d++) {
         st = crm__alloc_array((void **)&res->score[d], res->n, 1, 0, "rfm score column");
@@ -717,4 +721,46 @@ CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out, const crm_prof
     }
     *out = res;
     return CRM_OK;
+}
+
+/* Common argument checks of the scoring entry points. */
+crm_status crm__rfm_score_check(const char *fn, const crm_rfm_thresholds *th, size_t n)
+{
+    if (th->pending)
+        return crm__fail(CRM_EINVAL,
+                         "%s: %zu boundaries still need the round-2 ties partial", fn,
+                         th->pending);
+    if (n > th->n)
+        return crm__fail(CRM_EINVAL, "%s: the partition has %zu customers, the thresholds %llu",
+                         fn, n, (unsigned long long)th->n);
+    return CRM_OK;
+}
+
+uint32_t crm__rfm_th_bins(const crm_rfm_thresholds *th)
+{
+    return th->opt.bins;
+}
+
+const uint32_t *crm__rfm_th_rules(const crm_rfm_thresholds *th)
+{
+    return th->rule;
+}
+
+CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out, const crm_profiles *profiles,
+                                            const crm_rfm_thresholds *th)
+{
+    static const char fn[] = "crm_rfm_score_thresholds";
+    if (!out)
+        return crm__fail(CRM_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!profiles || !th)
+        return crm__fail(CRM_EINVAL, "%s: %s is NULL", fn, profiles ? "th" : "profiles");
+    crm_status st = crm__rfm_score_check(fn, th, crm_profiles_count(profiles));
+    if (st)
+        return st;
+    crm_rfm_result *res;
+    st = crm__rfm_result_of(&res, profiles, th->opt.bins);
+    if (st)
+        return st;
+    return crm__rfm_score_with(out, res, th);
 }

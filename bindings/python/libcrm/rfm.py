@@ -57,6 +57,13 @@ declare_all({
     "crm_rfm_thresholds_pending": (SZ, [P]),
     "crm_rfm_thresholds_free": (None, [P]),
     "crm_rfm_score_thresholds": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_shard_new": (c_status, [ctypes.POINTER(P), ctypes.c_int64]),
+    "crm_rfm_shard_add": (c_status, [P, P, SZ]),
+    "crm_rfm_shard_free": (None, [P]),
+    "crm_rfm_shard_count": (SZ, [P]),
+    "crm_rfm_shard_partial": (c_status, [ctypes.POINTER(P), P]),
+    "crm_rfm_shard_ties": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_shard_score": (c_status, [ctypes.POINTER(P), P, P]),
 })
 
 TIES = {"ntile": 0, "qcut_rank": 1, "rfm_r": 2}
@@ -614,3 +621,67 @@ def rfm_thresholds(blobs, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=Non
     customer-disjoint partition) into :class:`RfmThresholds` of the whole."""
     merged = _merge_blobs(blobs).to_bytes()
     return RfmThresholds(merged, None, bins, tie, segment_map, cuts)
+
+
+class RfmShard:
+    """Recency, frequency and monetary of the customers of one or more
+    customer-disjoint partitions, aggregated straight from their orders
+    (``crm_rfm_shard``): the fast worker side of partitioned scoring, no
+    profile table. ``add(orders)`` once per partition (one pass, a hash
+    table sized for the partition); ``partial()`` is the round-1 blob for
+    :func:`rfm_thresholds`, ``ties_partial(th)`` the round-2 blob for
+    ``th.with_ties``, ``score(th)`` the customers' scores, equal to
+    :func:`rfm` of all orders. No customer may have orders in two
+    partitions. Stays where it is built (not picklable)."""
+
+    def __init__(self, asof):
+        out = P()
+        lib.crm_rfm_shard_new(ctypes.byref(out), to_day(asof))
+        self._h = P(out.value)
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None and h.value:
+            lib.crm_rfm_shard_free(h)
+            self._h = None
+
+    def __reduce__(self):
+        raise TypeError("an RfmShard stays in the process that built it: ship its "
+                        "partial() bytes instead")
+
+    def add(self, orders):
+        """Aggregate one partition's orders (records, e.g. ``ORDER_DTYPE``);
+        returns self."""
+        addr, n, keep = as_records(orders, _types.Order)
+        lib.crm_rfm_shard_add(self._h, addr, n)
+        del keep
+        return self
+
+    def __len__(self):
+        return lib.crm_rfm_shard_count(self._h)
+
+    def partial(self):
+        """Round-1 partial (bytes) of the shard's customers."""
+        out = P()
+        lib.crm_rfm_shard_partial(ctypes.byref(out), self._h)
+        return _Partial(out.value).to_bytes()
+
+    def ties_partial(self, thresholds):
+        """Round-2 partial (bytes) for pending ``thresholds``."""
+        out = P()
+        lib.crm_rfm_shard_ties(ctypes.byref(out), self._h, thresholds._h)
+        return _Partial(out.value).to_bytes()
+
+    def score(self, thresholds):
+        """Scores of the shard's customers (an :class:`RfmResult`, ascending ids)."""
+        out = P()
+        lib.crm_rfm_shard_score(ctypes.byref(out), self._h, thresholds._h)
+        return RfmResult(out.value)
+
+
+def rfm_shard(asof, partitions=()):
+    """An :class:`RfmShard` with every orders array of ``partitions`` added."""
+    shard = RfmShard(asof)
+    for orders in partitions:
+        shard.add(orders)
+    return shard
