@@ -47,9 +47,22 @@ struct crm_rfm_result {
 /* ---- shared by rfm.c and rfm_partial.c ------------------------------------ */
 
 /* R is reversed (score = N + 1 - bin of recency ascending) under this rule. */
-int crm__rfm_r_reversed(uint32_t rule);
+static inline int crm__rfm_r_reversed(uint32_t rule)
+{
+    return rule == CRM_RFM_TIE_QCUT_RANK || rule == CRM_RFM_TIE_RFM_R;
+}
 /* Key of a row in dimension dim under res->rule[dim]. */
-int64_t crm__rfm_key(const crm_rfm_result *res, int dim, size_t row);
+static inline int64_t crm__rfm_key(const crm_rfm_result *res, int dim, size_t row)
+{
+    switch (dim) {
+    case CRM_RFM_DIM_R:
+        return crm__rfm_r_reversed(res->rule[0]) ? res->rec[row] : -(int64_t)res->rec[row];
+    case CRM_RFM_DIM_F:
+        return res->freq[row];
+    default:
+        return res->mon[row];
+    }
+}
 /* Bin formulas of a 1-based rank r among len customers. */
 uint32_t crm__rfm_ntile_bin(uint64_t r, uint64_t len, uint32_t N);
 uint32_t crm__rfm_qcut_bin(uint64_t r, uint64_t len, uint32_t N);
@@ -109,6 +122,10 @@ crm_status crm__rfm_score_check(const char *fn, const crm_rfm_thresholds *th, si
 /* Score res (columns filled, id order) with th; frees res on failure. */
 crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
                                const crm_rfm_thresholds *th);
+/* Add the customers of cols (rule[] set to th's) to cells[bins^3] by
+ * their (R, F, M) cell, index ((R - 1) * bins + F - 1) * bins + M - 1. */
+void crm__rfm_cell_counts(uint64_t *cells, const crm_rfm_result *cols,
+                          const crm_rfm_thresholds *th);
 /* Bins and per-dimension rules of thresholds. */
 uint32_t crm__rfm_th_bins(const crm_rfm_thresholds *th);
 const uint32_t *crm__rfm_th_rules(const crm_rfm_thresholds *th);

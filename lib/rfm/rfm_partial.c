@@ -89,8 +89,38 @@ static crm_status hist_alloc(crm_rfm_partial *p, int d, size_t nv)
 
 /* ---- round 1 ------------------------------------------------------------------ */
 
+/* Histogram of dimension d of the n values in tmp (int64 bit patterns):
+ * counting when their range is small (recency, frequency, most money),
+ * else a radix sort. */
 static crm_status hist_of(crm_rfm_partial *p, int d, uint64_t *tmp, size_t n)
 {
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = (int64_t)tmp[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
+    if (n && range < 4 * (uint64_t)n + 4096) {
+        uint64_t *cnt;
+        crm_status st = crm__alloc_array((void **)&cnt, (size_t)range + 1, sizeof *cnt, 1,
+                                         "rfm histogram buffer");
+        if (st)
+            return st;
+        for (size_t i = 0; i < n; i++)
+            cnt[tmp[i] - (uint64_t)lo]++;
+        size_t nv = 0;
+        for (uint64_t k = 0; k <= range; k++)
+            nv += cnt[k] != 0;
+        st = hist_alloc(p, d, nv);
+        for (uint64_t k = 0, j = 0; k <= range && !st; k++)
+            if (cnt[k]) {
+                p->val[d][j] = (int64_t)((uint64_t)lo + k);
+                p->cnt[d][j++] = cnt[k];
+            }
+        crm__free(cnt);
+        return st;
+    }
     for (size_t i = 0; i < n; i++) /* order-preserving u64 of the value */
         tmp[i] ^= UINT64_C(1) << 63;
     crm__sort_u64(tmp, n);
@@ -636,26 +666,41 @@ crm_status crm__rfm_ties_build(crm_rfm_partial **out, const crm_rfm_result *cols
     crm_status st = partial_alloc(&p, TIES);
     if (!st)
         st = crm__alloc_array((void **)&p->te, th->pending, sizeof *p->te, 1, "rfm ties");
-    for (int d = 0; d < 3 && !st; d++)
-        for (size_t b = 0; b < th->nb[d] && !st; b++) {
-            if (!th->bneed[d][b])
-                continue;
-            tie_entry *t = &p->te[p->nt++];
-            *t = (tie_entry){ .dim = (uint8_t)d, .b = (uint8_t)(b + 1), .key = th->bkey[d][b],
-                              .need = th->bneed[d][b] };
-            size_t have = 0;
-            for (size_t i = 0; i < cols->n && (!ascending || have < t->need); i++)
-                have += crm__rfm_key(cols, d, i) == t->key;
-            st = crm__alloc_array((void **)&t->ids, have, 8, 0, "rfm tie ids");
-            for (size_t i = 0; i < cols->n && t->nids < have && !st; i++)
-                if (crm__rfm_key(cols, d, i) == t->key)
-                    t->ids[t->nids++] = cols->id[i];
-            if (!ascending)
-                crm__sort_u64(t->ids, t->nids);
-            if (t->nids > t->need)
-                t->nids = (size_t)t->need; /* the rest cannot matter */
-            p->n += t->nids;
+    for (int d = 0; d < 3 && !st; d++) {
+        tie_entry *t = &p->te[p->nt];
+        size_t k = 0, have[NB] = { 0 };
+        for (size_t b = 0; b < th->nb[d]; b++)
+            if (th->bneed[d][b])
+                t[k++] = (tie_entry){ .dim = (uint8_t)d, .b = (uint8_t)(b + 1),
+                                      .key = th->bkey[d][b], .need = th->bneed[d][b] };
+        if (!k)
+            continue;
+        p->nt += k;
+        /* count, then collect: one pass over the customers each */
+        for (size_t i = 0; i < cols->n; i++) {
+            int64_t key = crm__rfm_key(cols, d, i);
+            for (size_t j = 0; j < k; j++)
+                have[j] += key == t[j].key;
         }
+        for (size_t j = 0; j < k && !st; j++) {
+            if (ascending && have[j] > t[j].need) /* the first `need` ids are enough */
+                have[j] = (size_t)t[j].need;
+            st = crm__alloc_array((void **)&t[j].ids, have[j], 8, 0, "rfm tie ids");
+        }
+        for (size_t i = 0; i < cols->n && !st; i++) {
+            int64_t key = crm__rfm_key(cols, d, i);
+            for (size_t j = 0; j < k; j++)
+                if (key == t[j].key && t[j].nids < have[j])
+                    t[j].ids[t[j].nids++] = cols->id[i];
+        }
+        for (size_t j = 0; j < k && !st; j++) {
+            if (!ascending)
+                crm__sort_u64(t[j].ids, t[j].nids);
+            if (t[j].nids > t[j].need)
+                t[j].nids = (size_t)t[j].need; /* the rest cannot matter */
+            p->n += t[j].nids;
+        }
+    }
     if (st) {
         crm_rfm_partial_free(p);
         return st;
@@ -685,33 +730,31 @@ CRM_API crm_status crm_rfm_partial_ties(crm_rfm_partial **out, const crm_profile
 
 /* ---- scoring a partition ------------------------------------------------------------- */
 
+/* Score 1..N of a customer (key, id) in dimension d. */
+static inline uint32_t th_score(const crm_rfm_thresholds *th, int d, int64_t key, uint64_t id)
+{
+    uint32_t N = th->opt.bins, bin;
+    if (th->rule[d] == CRM_RFM_RULE_CUTS)
+        return crm__rfm_cut_bin(th->acut[d], th->nacut[d], key, N);
+    bin = 1; /* branch-free: keys are in random order */
+    for (size_t b = 0; b < th->nb[d]; b++)
+        bin += (uint32_t)(key > th->bkey[d][b]) |
+               ((uint32_t)(key == th->bkey[d][b]) & (uint32_t)(id > th->bid[d][b]));
+    return d == 0 && crm__rfm_r_reversed(th->rule[d]) ? N + 1 - bin : bin;
+}
+
 /* Score res (columns filled, id order) with th; frees res on failure. */
 crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
                                const crm_rfm_thresholds *th)
 {
-    uint32_t N = th->opt.bins;
     crm_status st = CRM_OK;
     memcpy(res->rule, th->rule, sizeof res->rule);
     for (int d = 0; d < 3 && !st; d++) {
         st = crm__alloc_array((void **)&res->score[d], res->n, 1, 0, "rfm score column");
         if (!st)
             st = crm__rfm_set_cuts(res, d, th->acut[d], th->nacut[d]);
-        if (st)
-            break;
-        int rev = d == 0 && th->rule[d] != CRM_RFM_RULE_CUTS && crm__rfm_r_reversed(th->rule[d]);
-        for (size_t i = 0; i < res->n; i++) {
-            int64_t key = crm__rfm_key(res, d, i);
-            uint32_t bin;
-            if (th->rule[d] == CRM_RFM_RULE_CUTS) {
-                bin = crm__rfm_cut_bin(th->acut[d], th->nacut[d], key, N);
-            } else {
-                bin = 1;
-                for (size_t b = 0; b < th->nb[d]; b++)
-                    bin += key > th->bkey[d][b] ||
-                           (key == th->bkey[d][b] && res->id[i] > th->bid[d][b]);
-            }
-            res->score[d][i] = (uint8_t)(rev ? N + 1 - bin : bin);
-        }
+        for (size_t i = 0; i < res->n && !st; i++)
+            res->score[d][i] = (uint8_t)th_score(th, d, crm__rfm_key(res, d, i), res->id[i]);
     }
     if (!st)
         st = crm__rfm_segments(res, &th->opt);
@@ -721,6 +764,18 @@ crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
     }
     *out = res;
     return CRM_OK;
+}
+
+void crm__rfm_cell_counts(uint64_t *cells, const crm_rfm_result *cols,
+                          const crm_rfm_thresholds *th)
+{
+    size_t N = th->opt.bins;
+    for (size_t i = 0; i < cols->n; i++) {
+        size_t r = th_score(th, 0, crm__rfm_key(cols, 0, i), cols->id[i]);
+        size_t f = th_score(th, 1, crm__rfm_key(cols, 1, i), cols->id[i]);
+        size_t m = th_score(th, 2, crm__rfm_key(cols, 2, i), cols->id[i]);
+        cells[((r - 1) * N + f - 1) * N + m - 1]++;
+    }
 }
 
 /* Common argument checks of the scoring entry points. */

@@ -188,3 +188,24 @@ CRM_API crm_status crm_rfm_shard_score(crm_rfm_result **out, const crm_rfm_shard
         return st;
     return crm__rfm_score_with(out, res, th);
 }
+
+CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, size_t n_cells,
+                                       const crm_rfm_shard *shard, const crm_rfm_thresholds *th)
+{
+    static const char fn[] = "crm_rfm_shard_cells";
+    if (!cells || !shard || !th)
+        return crm__fail(CRM_EINVAL, "%s: %s is NULL", fn,
+                         !cells ? "cells" : (!shard ? "shard" : "th"));
+    size_t N = crm__rfm_th_bins(th);
+    if (n_cells != N * N * N)
+        return crm__fail(CRM_EINVAL, "%s: n_cells = %zu, the thresholds have %zu^3 = %zu cells",
+                         fn, n_cells, N, N * N * N);
+    crm_status st = crm__rfm_score_check(fn, th, shard->n);
+    if (st)
+        return st;
+    crm_rfm_result v;
+    shard_view(&v, shard, th);
+    memset(cells, 0, n_cells * sizeof *cells);
+    crm__rfm_cell_counts(cells, &v, th);
+    return CRM_OK;
+}

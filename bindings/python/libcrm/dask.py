@@ -318,30 +318,6 @@ def rfm_scores(df, asof, bins=5, tie="ntile", segment_map=None, cuts=None,
 
 # ---- RFM on record-array shards held by the workers -----------------------------
 
-def _merged_partial(tables, make):
-    """One crm_rfm_partial (a _Partial) of ``make(table)`` over ``tables``,
-    merged here (on the worker) so one blob per worker travels."""
-    import ctypes
-    from ._lib import P, lib
-    from .rfm import _Partial
-    acc = None
-    for t in tables:
-        nxt = _Partial(make(t))
-        if acc is None:
-            acc = nxt
-            continue
-        out = P()
-        lib.crm_rfm_partial_merge(ctypes.byref(out), acc.h, nxt.h)
-        acc = _Partial(out.value)
-    return acc
-
-
-def _shard_tables(sources, load, asof):
-    """Worker: load every partition of a shard (``load(source)`` -> orders
-    array) and build its plain profile table. The tables stay on the worker."""
-    return [_build_profiles(_aligned(load(s)), asof) for s in sources]
-
-
 def _aligned(orders):
     """crm_order needs 8-byte alignment; arrays unpickled from a transfer
     may start anywhere in their frame: copy those (rare, one pass)."""
@@ -350,114 +326,71 @@ def _aligned(orders):
     return orders
 
 
-def _shard_hist(tables):
-    """Worker: round-1 histograms of a shard, merged, as bytes."""
-    import ctypes
-    from ._lib import P, lib
-
-    def make(t):
-        out = P()
-        lib.crm_rfm_partial_new(ctypes.byref(out), t._h)
-        return out.value
-    return _merged_partial(tables, make).to_bytes() if tables else None
-
-
-def _shard_ties(tables, th):
-    """Worker: round-2 tie ids of a shard, merged, as bytes."""
-    import ctypes
-    from ._lib import P, lib
-
-    def make(t):
-        out = P()
-        lib.crm_rfm_partial_ties(ctypes.byref(out), t._h, th._h)
-        return out.value
-    return _merged_partial(tables, make).to_bytes() if tables else None
-
-
-def _score_counts(table, th):
-    """Score one table; return (segment counts or None, segment names or
-    None, r, f, m counts indexed by score). Reads the C result's columns
-    directly: no per-customer Python objects."""
-    import ctypes
-    from ._arrays import column
-    from ._lib import P, lib
-    out = P()
-    lib.crm_rfm_score_thresholds(ctypes.byref(out), table._h, th._h)
-    try:
-        n, bins = lib.crm_rfm_count(out), lib.crm_rfm_bins(out)
-        dims = [np.bincount(column(None, getattr(lib, f"crm_rfm_{d}")(out), ctypes.c_uint8, n),
-                            minlength=bins + 1) for d in ("r", "f", "m")]
-        nseg = lib.crm_rfm_segment_count(out)
-        seg = lib.crm_rfm_segment(out)
-        if not seg:
-            return (None, None, *dims)
-        names = [lib.crm_rfm_segment_name(out, i).decode() for i in range(nseg)]
-        segs = np.bincount(column(None, seg, ctypes.c_uint16, n), minlength=nseg)
-        return (segs, names, *dims)
-    finally:
-        lib.crm_rfm_free(out)
-
-
-def _shard_counts(tables, th):
-    """Worker: score every customer of a shard; only the counts travel:
-    customers per segment code and per R, F and M score (index = score)."""
-    acc = None
-    for t in tables:
-        acc = _add_counts(acc, _score_counts(t, th))
-    return acc
-
-
-def _add_counts(a, b):
-    if a is None:
-        return b
-    segs = b[0] if a[0] is None else a[0] if b[0] is None else a[0] + b[0]
-    return (segs, a[1] or b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4])
-
-
 def _load_default(source):
     """An orders array as is (e.g. a future resolved on the worker), else
     a ``.npy`` path loaded with ``numpy.load``."""
     return source if isinstance(source, np.ndarray) else np.load(source)
 
 
-def _shard_thresholds(hists, options):
-    """Worker: thresholds of the whole population from every shard's
-    round-1 blob (each worker builds its own copy: nothing large goes
-    through the client)."""
+def _shard_build(sources, load, asof):
+    """Worker: load every partition of its share and aggregate it straight
+    into one RfmShard (one pass over each partition's orders, a hash table
+    sized for the partition). The shard stays on the worker."""
+    from .rfm import RfmShard
+    shard = RfmShard(asof)
+    for s in sources:
+        shard.add(_aligned(load(s)))
+    return shard
+
+
+def _shard_hist(shard):
+    """Worker: the round-1 blob of its shard (16 bytes per distinct value)."""
+    return shard.partial()
+
+
+def _shard_ties(shard, hists, options):
+    """Worker: thresholds from every worker's round-1 blob (each worker
+    builds its own: nothing goes through the client); the round-2 blob if
+    a rank rule split a value, else None."""
     from .rfm import rfm_thresholds
-    return rfm_thresholds([h for h in hists if h is not None], **options)
+    th = rfm_thresholds(hists, **options)
+    return shard.ties_partial(th) if th.pending else None
 
 
-def _shard_ties_if(tables, th):
-    return _shard_ties(tables, th) if th.pending else None
+def _final_thresholds(hists, ties, options):
+    from .rfm import rfm_thresholds
+    th = rfm_thresholds(hists, **options)
+    return th.with_ties(ties) if th.pending else th
 
 
-def _shard_final(th, ties):
-    """Worker: the thresholds completed by every shard's round-2 blob."""
-    return th.with_ties([b for b in ties if b is not None]) if th.pending else th
+def _shard_cells(shard, hists, ties, options):
+    """Worker: customers of its shard per (R, F, M) score cell (bins^3
+    integers: all that travels back)."""
+    return shard.cell_counts(_final_thresholds(hists, ties, options))
 
 
 def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
                        segment_map=None, cuts=None, workers=None, thresholds=False,
                        timeout=None):
     """RFM segment sizes of customer-disjoint record-array partitions on a
-    ``distributed.Client``: no pandas, no per-customer data leaves a worker
-    and nothing large goes through the client (docs/partial.md, "RFM at
-    speed").
+    ``distributed.Client``: no pandas, no profile tables, no per-customer
+    data leaves a worker and nothing large goes through the client
+    (docs/partial.md, "RFM at speed").
 
     ``partitions``: one source per partition; ``load(source)`` (run on the
     workers; default: arrays and futures of arrays as they are, else
     ``numpy.load`` of a ``.npy`` path) returns its orders as a
     ``libcrm.ORDER_DTYPE`` array. No customer may have orders in two
     partitions (e.g. files bucketed by ``customer_id % P``). The partitions
-    are dealt round-robin into one shard per worker (``workers``: addresses,
+    are dealt round-robin into one share per worker (``workers``: addresses,
     default all of the client's; partition k goes to ``workers[k % W]``).
-    One graph is submitted: every worker loads and profiles its shard
-    (tables stay there) and merges its round-1 histograms into one blob;
-    every worker builds the thresholds from all blobs (worker to worker,
-    16 bytes per distinct value); if a rank rule splits a value, the same
-    again with the round-2 tie ids; then every worker scores its customers
-    and only the counts come back.
+    One graph is submitted, four tasks per worker: load its partitions and
+    aggregate them straight from the orders into one ``RfmShard`` (stays
+    there); its round-1 histograms (16 bytes per distinct value, sent
+    worker to worker); thresholds from all of them and, if a rank rule
+    splits a value, the round-2 tie ids (8 bytes per id, worker to worker);
+    the customers per (R, F, M) score cell (bins^3 integers), gathered and
+    summed on the client.
 
     Returns a dict ``{"customers": n, "segments": {name: customers} (None
     without segments), "r"|"f"|"m": [customers with score 1..bins]}``,
@@ -466,7 +399,7 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
     from a worker: the size of the merged histograms). ``timeout``: seconds
     to wait for the counts (default: no limit)."""
-    from .rfm import DEFAULT_MAP
+    from .rfm import DEFAULT_MAP, cell_summary
     if segment_map is None:
         segment_map = DEFAULT_MAP
     load = load or _load_default
@@ -486,34 +419,25 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
         # its shard elsewhere (every step is a pure function of its inputs)
         return client.submit(fn, *args, workers=[w], allow_other_workers=True, pure=False)
 
-    shards = [list(partitions[i::len(workers)]) for i in range(len(workers))]
-    tables = [on(w, _shard_tables, shard, load, asof) for w, shard in zip(workers, shards)]
-    hists = [on(w, _shard_hist, t) for w, t in zip(workers, tables)]
-    ths = [on(w, _shard_thresholds, hists, options) for w in workers]
-    ties = [on(w, _shard_ties_if, t, th) for w, t, th in zip(workers, tables, ths)]
-    final = [on(w, _shard_final, th, ties) for w, th in zip(workers, ths)]
-    counts = [on(w, _shard_counts, t, th) for w, t, th in zip(workers, tables, final)]
-    futures = tables + hists + ths + ties + final
+    shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
+    shards = [on(w, _shard_build, share, load, asof) for w, share in zip(workers, shares)]
+    hists = [on(w, _shard_hist, sh) for w, sh in zip(workers, shards)]
+    ties = [on(w, _shard_ties, sh, hists, options) for w, sh in zip(workers, shards)]
+    cells = [on(w, _shard_cells, sh, hists, ties, options) for w, sh in zip(workers, shards)]
+    futures = shards + hists + ties + cells
     try:
         if timeout is not None:
             from distributed import wait
-            wait(counts, timeout=timeout)
-        parts = client.gather(counts)
-        th = client.gather(final[0]) if thresholds else None
+            wait(cells, timeout=timeout)
+        parts = client.gather(cells)
+        th = None
+        if thresholds:
+            th = client.submit(_final_thresholds, hists, ties, options, workers=[workers[0]],
+                               allow_other_workers=True, pure=False).result()
     finally:
-        for f in futures + counts:
+        for f in futures:
             f.release()
-    parts = [p for p in parts if p is not None]
-    if not parts:
-        raise ValueError("no partitions")
-    acc = None
-    for p in parts:
-        acc = _add_counts(acc, p)
-    total = {"customers": int(acc[2].sum())}
-    for i, dim in enumerate(("r", "f", "m"), start=2):
-        total[dim] = [int(v) for v in acc[i][1:]]
-    total["segments"] = None if acc[1] is None else \
-        {n: int(c) for n, c in zip(acc[1], acc[0])}
+    total = cell_summary(sum(parts[1:], parts[0]), segment_map)
     if thresholds:
         total["thresholds"] = th
     return total

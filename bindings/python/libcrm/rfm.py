@@ -64,6 +64,7 @@ declare_all({
     "crm_rfm_shard_partial": (c_status, [ctypes.POINTER(P), P]),
     "crm_rfm_shard_ties": (c_status, [ctypes.POINTER(P), P, P]),
     "crm_rfm_shard_score": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_shard_cells": (c_status, [P, SZ, P, P]),
 })
 
 TIES = {"ntile": 0, "qcut_rank": 1, "rfm_r": 2}
@@ -678,6 +679,16 @@ class RfmShard:
         lib.crm_rfm_shard_score(ctypes.byref(out), self._h, thresholds._h)
         return RfmResult(out.value)
 
+    def cell_counts(self, thresholds):
+        """Customers per (R, F, M) score cell: a numpy uint64 array of shape
+        (bins, bins, bins) indexed [R - 1, F - 1, M - 1]; no per-customer
+        result is built (see :func:`cell_summary`)."""
+        import numpy as np
+        bins = thresholds._args[2]
+        cells = np.zeros(bins ** 3, np.uint64)
+        lib.crm_rfm_shard_cells(cells.ctypes.data, cells.size, self._h, thresholds._h)
+        return cells.reshape(bins, bins, bins)
+
 
 def rfm_shard(asof, partitions=()):
     """An :class:`RfmShard` with every orders array of ``partitions`` added."""
@@ -685,3 +696,35 @@ def rfm_shard(asof, partitions=()):
     for orders in partitions:
         shard.add(orders)
     return shard
+
+
+def cell_summary(cells, segment_map=DEFAULT_MAP):
+    """Counts from customers per (R, F, M) cell (``RfmShard.cell_counts``,
+    summed over shards): ``{"customers": n, "r"|"f"|"m": [customers with
+    score 1..bins], "segments": {name: customers} or None}``, segments by
+    ``segment_map`` (as in :func:`rfm`; the default is ``rf10`` for 5 bins,
+    none otherwise). Exact integers."""
+    import numpy as np
+    cells = np.asarray(cells, dtype=np.uint64)
+    bins = cells.shape[0]
+    if cells.shape != (bins, bins, bins):
+        raise ValueError(f"need a (bins, bins, bins) array, got shape {cells.shape}")
+    out = {"customers": int(cells.sum())}
+    for axis, dim in enumerate(DIMS):
+        other = tuple(a for a in range(3) if a != axis)
+        out[dim] = [int(v) for v in cells.sum(axis=other)]
+    if isinstance(segment_map, _DefaultMap) and bins != 5:
+        segment_map = None
+    if segment_map is None:
+        out["segments"] = None
+        return out
+    m = _Map(str(segment_map) if isinstance(segment_map, _DefaultMap) else segment_map, bins)
+    try:
+        labels = m.labels()
+        codes = np.array(column(None, lib.crm_rfm_map_cells(m.h), ctypes.c_uint16, bins ** 3))
+    finally:
+        m.close()
+    seg = np.zeros(len(labels), np.uint64)
+    np.add.at(seg, codes, cells.ravel())
+    out["segments"] = {name: int(c) for name, c in zip(labels, seg)}
+    return out
