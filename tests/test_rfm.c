@@ -1680,7 +1680,7 @@ static void shard_hand_worked(void **state)
      * frequency 1; R (-8 -3 | -1 0) and M (0 30 | 150 500) are not split */
     assert_int_equal(crm_rfm_thresholds_pending(th), 1);
     uint64_t cells[8];
-    assert_int_equal(crm_rfm_shard_cells(cells, 8, sa, th), CRM_EINVAL); /* pending */
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 8, sa, th), CRM_EINVAL); /* pending */
     crm_rfm_partial *ta, *tb, *t;
     assert_int_equal(crm_rfm_shard_ties(&ta, sa, th), CRM_OK);
     assert_int_equal(crm_rfm_shard_ties(&tb, sb, th), CRM_OK);
@@ -1697,10 +1697,16 @@ static void shard_hand_worked(void **state)
      * ((R-1)*2 + F-1)*2 + M-1: c1 7, c3 5, c2 0, c4 2 */
     static const uint64_t want_a[8] = { 0, 0, 0, 0, 0, 1, 0, 1 };
     static const uint64_t want_b[8] = { 1, 0, 1, 0, 0, 0, 0, 0 };
-    assert_int_equal(crm_rfm_shard_cells(cells, 8, sa, th), CRM_OK);
+    int64_t rev[8];
+    static const int64_t rev_a[8] = { 0, 0, 0, 0, 0, 500, 0, 150 };
+    static const int64_t rev_b[8] = { 30, 0, 0, 0, 0, 0, 0, 0 }; /* c4 nets 0 */
+    assert_int_equal(crm_rfm_shard_cells(cells, rev, 8, sa, th), CRM_OK);
     assert_memory_equal(cells, want_a, sizeof cells);
-    assert_int_equal(crm_rfm_shard_cells(cells, 8, sb, th), CRM_OK);
+    assert_memory_equal(rev, rev_a, sizeof rev);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 8, sb, th), CRM_OK);
     assert_memory_equal(cells, want_b, sizeof cells);
+    assert_int_equal(crm_rfm_shard_cells(cells, rev, 8, sb, th), CRM_OK);
+    assert_memory_equal(rev, rev_b, sizeof rev);
     crm_rfm_result *r;
     assert_int_equal(crm_rfm_shard_score(&r, sa, th), CRM_OK);
     assert_int_equal(crm_rfm_count(r), 2);
@@ -1791,13 +1797,19 @@ static size_t shards_equal_whole(test_rng *g, const crm_order *o, size_t n, size
     }
     size_t N = crm_rfm_bins(rw), nc = N * N * N;
     uint64_t want[1000], got[1000], sum[1000] = { 0 };
+    int64_t rev[1000], rev_sum[1000] = { 0 }, rev_want[1000] = { 0 };
+    for (size_t i = 0; i < crm_rfm_count(rw); i++) /* brute-force revenue per cell */
+        rev_want[((size_t)(crm_rfm_r(rw)[i] - 1) * N + (crm_rfm_f(rw)[i] - 1)) * N +
+                 (crm_rfm_m(rw)[i] - 1)] += crm_rfm_monetary(rw)[i];
     cells_of(rw, want, N);
     const uint64_t *wid = crm_rfm_customer_id(rw);
     size_t seen = 0;
     for (size_t s = 0; s < w; s++) {
-        assert_int_equal(crm_rfm_shard_cells(got, nc, sh[s], th), CRM_OK);
-        for (size_t c = 0; c < nc; c++)
+        assert_int_equal(crm_rfm_shard_cells(got, rev, nc, sh[s], th), CRM_OK);
+        for (size_t c = 0; c < nc; c++) {
             sum[c] += got[c];
+            rev_sum[c] += rev[c];
+        }
         crm_rfm_result *rp;
         assert_int_equal(crm_rfm_shard_score(&rp, sh[s], th), CRM_OK);
         cells_of(rp, want + 0, N); /* the shard's own cells, from its result */
@@ -1831,6 +1843,7 @@ static size_t shards_equal_whole(test_rng *g, const crm_order *o, size_t n, size
     }
     cells_of(rw, want, N);
     assert_memory_equal(sum, want, nc * sizeof *sum);
+    assert_memory_equal(rev_sum, rev_want, nc * sizeof *rev_sum);
     assert_int_equal(seen, crm_rfm_count(rw));
     crm_rfm_thresholds_free(th);
     crm_rfm_partial_free(hist);
@@ -1942,10 +1955,10 @@ static void shard_errors(void **state)
     assert_null(t);
     assert_int_equal(crm_rfm_shard_ties(&t, s, NULL), CRM_EINVAL);
     uint64_t cells[125];
-    assert_int_equal(crm_rfm_shard_cells(NULL, 125, s, th), CRM_EINVAL);
-    assert_int_equal(crm_rfm_shard_cells(cells, 125, NULL, th), CRM_EINVAL);
-    assert_int_equal(crm_rfm_shard_cells(cells, 125, s, NULL), CRM_EINVAL);
-    assert_int_equal(crm_rfm_shard_cells(cells, 124, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(NULL, NULL, 125, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, NULL, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, s, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 124, s, th), CRM_EINVAL);
     assert_non_null(strstr(crm_last_error(), "125"));
     crm_rfm_result *r = (crm_rfm_result *)1;
     assert_int_equal(crm_rfm_shard_score(NULL, s, th), CRM_EINVAL);
@@ -1954,7 +1967,7 @@ static void shard_errors(void **state)
     assert_int_equal(crm_rfm_shard_score(&r, s, NULL), CRM_EINVAL);
     /* the thresholds counted fewer customers than the shard holds */
     assert_int_equal(crm_rfm_shard_add(s, o + 2, 1), CRM_OK);
-    assert_int_equal(crm_rfm_shard_cells(cells, 125, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, s, th), CRM_EINVAL);
     assert_int_equal(crm_rfm_shard_score(&r, s, th), CRM_EINVAL);
     crm_rfm_thresholds_free(th);
     crm_rfm_partial_free(h);
@@ -1970,6 +1983,27 @@ static void shard_errors(void **state)
     crm_rfm_partial_free(h);
     crm_rfm_shard_free(s);
     crm_rfm_shard_free(NULL);
+    /* revenue of a cell beyond int64: both customers in cell (1, 1, 1) */
+    const crm_order big[2] = { { 1, 3 * DAY, INT64_C(1) << 62 }, { 2, 4 * DAY, INT64_C(1) << 62 } };
+    static const int64_t never[] = { INT64_MAX };
+    crm_rfm_options co;
+    crm_rfm_options_init(&co, CRM_RFM_OPTIONS_VERSION);
+    co.r_cuts = co.f_cuts = co.m_cuts = never;
+    co.n_r_cuts = co.n_f_cuts = co.n_m_cuts = 1;
+    assert_int_equal(crm_rfm_shard_new(&s, 20), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(s, big, 2), CRM_OK);
+    assert_int_equal(crm_rfm_shard_partial(&h, s), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &co), CRM_OK);
+    int64_t rev[125];
+    cells[0] = 7;
+    assert_int_equal(crm_rfm_shard_cells(cells, rev, 125, s, th), CRM_EOVERFLOW);
+    assert_int_equal(cells[0], 7); /* untouched */
+    assert_non_null(strstr(crm_last_error(), "revenue overflows"));
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, s, th), CRM_OK);
+    assert_int_equal(cells[0], 2);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(h);
+    crm_rfm_shard_free(s);
 }
 
 typedef struct oom_shard {
@@ -1985,6 +2019,7 @@ static crm_status oom_shard_protocol(void *ctx)
     crm_rfm_thresholds *th = NULL, *th2 = NULL;
     crm_rfm_result *r = NULL;
     uint64_t cells[125];
+    int64_t rev[125];
     crm_status st = crm_rfm_shard_new(&s, 500);
     if (!st) /* customer-disjoint halves: even and odd ids */
         st = crm_rfm_shard_add(s, c->o, c->cut);
@@ -1999,7 +2034,7 @@ static crm_status oom_shard_protocol(void *ctx)
     if (!st)
         st = crm_rfm_thresholds_new(&th2, h, t, NULL);
     if (!st)
-        st = crm_rfm_shard_cells(cells, 125, s, th2);
+        st = crm_rfm_shard_cells(cells, rev, 125, s, th2);
     if (!st)
         st = crm_rfm_shard_score(&r, s, th2);
     crm_rfm_free(r);

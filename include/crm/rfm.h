@@ -763,21 +763,26 @@ CRM_API crm_status crm_rfm_shard_score(crm_rfm_result **out, const crm_rfm_shard
                                        const crm_rfm_thresholds *th);
 
 /**
- * @brief Customers of the shard per (R, F, M) score cell, without a
- *        per-customer result: the cell counts of crm_rfm_shard_score()
- *        (summed over all shards: of crm_rfm_score_orders() over all
- *        orders). Segment sizes follow through crm_rfm_map_cells(), the
- *        customers per score by summing cells. A customer added twice is
- *        counted twice (not checked here).
+ * @brief Customers of the shard per (R, F, M) score cell, and their
+ *        revenue, without a per-customer result: the cell counts of
+ *        crm_rfm_shard_score() (summed over all shards: of
+ *        crm_rfm_score_orders() over all orders). Segment sizes and
+ *        revenues follow through crm_rfm_map_cells(), the customers per
+ *        score by summing cells. A customer added twice is counted twice
+ *        (not checked here).
  * @param[out] cells receives bins^3 counts, index
  *             ((R - 1) * bins + (F - 1)) * bins + (M - 1) (overwritten).
- * @param[in] n_cells number of entries of @p cells: bins^3 of @p th.
+ * @param[out] revenue receives bins^3 sums of monetary (minor units), same
+ *             index, or NULL when not wanted.
+ * @param[in] n_cells number of entries of @p cells (and @p revenue): bins^3 of @p th.
  * @param[in] shard shard.
  * @param[in] th thresholds with no pending boundary.
  * @return CRM_OK; CRM_EINVAL (NULL argument, n_cells != bins^3, pending
- *         boundaries, more customers than the thresholds counted).
+ *         boundaries, more customers than the thresholds counted);
+ *         CRM_EOVERFLOW (a cell's revenue beyond int64). Outputs are
+ *         untouched on failure.
  */
-CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, size_t n_cells,
+CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, int64_t *revenue, size_t n_cells,
                                        const crm_rfm_shard *shard, const crm_rfm_thresholds *th);
 
 #ifdef __cplusplus

@@ -123,9 +123,10 @@ crm_status crm__rfm_score_check(const char *fn, const crm_rfm_thresholds *th, si
 crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
                                const crm_rfm_thresholds *th);
 /* Add the customers of cols (rule[] set to th's) to cells[bins^3] by
- * their (R, F, M) cell, index ((R - 1) * bins + F - 1) * bins + M - 1. */
-void crm__rfm_cell_counts(uint64_t *cells, const crm_rfm_result *cols,
-                          const crm_rfm_thresholds *th);
+ * their (R, F, M) cell, index ((R - 1) * bins + F - 1) * bins + M - 1, and
+ * their monetary to revenue[] (when not NULL; CRM_EOVERFLOW beyond int64). */
+crm_status crm__rfm_cell_counts(uint64_t *cells, int64_t *revenue, const crm_rfm_result *cols,
+                                const crm_rfm_thresholds *th);
 /* Bins and per-dimension rules of thresholds. */
 uint32_t crm__rfm_th_bins(const crm_rfm_thresholds *th);
 const uint32_t *crm__rfm_th_rules(const crm_rfm_thresholds *th);

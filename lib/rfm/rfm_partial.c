@@ -766,16 +766,23 @@ crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
     return CRM_OK;
 }
 
-void crm__rfm_cell_counts(uint64_t *cells, const crm_rfm_result *cols,
-                          const crm_rfm_thresholds *th)
+crm_status crm__rfm_cell_counts(uint64_t *cells, int64_t *revenue, const crm_rfm_result *cols,
+                                const crm_rfm_thresholds *th)
 {
     size_t N = th->opt.bins;
     for (size_t i = 0; i < cols->n; i++) {
         size_t r = th_score(th, 0, crm__rfm_key(cols, 0, i), cols->id[i]);
         size_t f = th_score(th, 1, crm__rfm_key(cols, 1, i), cols->id[i]);
         size_t m = th_score(th, 2, crm__rfm_key(cols, 2, i), cols->id[i]);
-        cells[((r - 1) * N + f - 1) * N + m - 1]++;
+        size_t c = ((r - 1) * N + f - 1) * N + m - 1;
+        cells[c]++;
+        if (revenue && __builtin_add_overflow(revenue[c], cols->mon[i], &revenue[c]))
+            return crm__fail(CRM_EOVERFLOW,
+                             "rfm cell revenue overflows int64 at customer %llu (R %zu F %zu "
+                             "M %zu)",
+                             (unsigned long long)cols->id[i], r, f, m);
     }
+    return CRM_OK;
 }
 
 /* Common argument checks of the scoring entry points. */

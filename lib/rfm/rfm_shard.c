@@ -189,7 +189,7 @@ CRM_API crm_status crm_rfm_shard_score(crm_rfm_result **out, const crm_rfm_shard
     return crm__rfm_score_with(out, res, th);
 }
 
-CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, size_t n_cells,
+CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, int64_t *revenue, size_t n_cells,
                                        const crm_rfm_shard *shard, const crm_rfm_thresholds *th)
 {
     static const char fn[] = "crm_rfm_shard_cells";
@@ -205,7 +205,15 @@ CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, size_t n_cells,
         return st;
     crm_rfm_result v;
     shard_view(&v, shard, th);
-    memset(cells, 0, n_cells * sizeof *cells);
-    crm__rfm_cell_counts(cells, &v, th);
+    uint64_t tmp[CRM_RFM_BINS_MAX * CRM_RFM_BINS_MAX * CRM_RFM_BINS_MAX];
+    int64_t rev[CRM_RFM_BINS_MAX * CRM_RFM_BINS_MAX * CRM_RFM_BINS_MAX];
+    memset(tmp, 0, n_cells * sizeof *tmp);
+    memset(rev, 0, n_cells * sizeof *rev);
+    st = crm__rfm_cell_counts(tmp, revenue ? rev : NULL, &v, th);
+    if (st)
+        return st;
+    memcpy(cells, tmp, n_cells * sizeof *tmp);
+    if (revenue)
+        memcpy(revenue, rev, n_cells * sizeof *rev);
     return CRM_OK;
 }

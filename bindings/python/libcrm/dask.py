@@ -21,6 +21,7 @@ table per partition (32 bytes per customer in it plus 4 per distinct
 purchase day).
 """
 import functools
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -348,25 +349,33 @@ def _shard_hist(shard):
     return shard.partial()
 
 
-def _shard_ties(shard, hists, options):
+# Worker-local: the thresholds a worker built in _shard_ties, picked up by
+# its _shard_cells (rebuilt from the blobs if missing, e.g. after a retry).
+_THRESHOLDS = {}
+
+
+def _shard_ties(shard, hists, options, run):
     """Worker: thresholds from every worker's round-1 blob (each worker
     builds its own: nothing goes through the client); the round-2 blob if
     a rank rule split a value, else None."""
     from .rfm import rfm_thresholds
     th = rfm_thresholds(hists, **options)
+    while len(_THRESHOLDS) >= 8:  # runs that never reached _shard_cells
+        _THRESHOLDS.pop(next(iter(_THRESHOLDS)))
+    _THRESHOLDS[run] = th
     return shard.ties_partial(th) if th.pending else None
 
 
-def _final_thresholds(hists, ties, options):
+def _final_thresholds(hists, ties, options, run=None):
     from .rfm import rfm_thresholds
-    th = rfm_thresholds(hists, **options)
+    th = _THRESHOLDS.pop(run, None) or rfm_thresholds(hists, **options)
     return th.with_ties(ties) if th.pending else th
 
 
-def _shard_cells(shard, hists, ties, options):
-    """Worker: customers of its shard per (R, F, M) score cell (bins^3
-    integers: all that travels back)."""
-    return shard.cell_counts(_final_thresholds(hists, ties, options))
+def _shard_cells(shard, hists, ties, options, run):
+    """Worker: customers of its shard per (R, F, M) score cell and their
+    revenue (2 x bins^3 integers: all that travels back)."""
+    return shard.cell_counts(_final_thresholds(hists, ties, options, run), revenue=True)
 
 
 def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
@@ -393,7 +402,8 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     summed on the client.
 
     Returns a dict ``{"customers": n, "segments": {name: customers} (None
-    without segments), "r"|"f"|"m": [customers with score 1..bins]}``,
+    without segments), "revenue": {name: minor units} (None without
+    segments), "r"|"f"|"m": [customers with score 1..bins]}``,
     equal to the counts of ``libcrm.rfm(all_orders, asof, bins, tie,
     segment_map, cuts)``; with ``thresholds=True`` also ``"thresholds"``:
     the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
@@ -422,8 +432,9 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
     shards = [on(w, _shard_build, share, load, asof) for w, share in zip(workers, shares)]
     hists = [on(w, _shard_hist, sh) for w, sh in zip(workers, shards)]
-    ties = [on(w, _shard_ties, sh, hists, options) for w, sh in zip(workers, shards)]
-    cells = [on(w, _shard_cells, sh, hists, ties, options) for w, sh in zip(workers, shards)]
+    run = uuid.uuid4().hex
+    ties = [on(w, _shard_ties, sh, hists, options, run) for w, sh in zip(workers, shards)]
+    cells = [on(w, _shard_cells, sh, hists, ties, options, run) for w, sh in zip(workers, shards)]
     futures = shards + hists + ties + cells
     try:
         if timeout is not None:
@@ -437,7 +448,12 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     finally:
         for f in futures:
             f.release()
-    total = cell_summary(sum(parts[1:], parts[0]), segment_map)
+    cells = sum((p[0] for p in parts[1:]), parts[0][0])
+    revenue = [int(v) for v in parts[0][1].ravel()]  # Python ints: exact sums
+    for p in parts[1:]:
+        revenue = [a + int(b) for a, b in zip(revenue, p[1].ravel())]
+    total = cell_summary(cells, segment_map,
+                         revenue=np.array(revenue, dtype=object).reshape(cells.shape))
     if thresholds:
         total["thresholds"] = th
     return total

@@ -476,6 +476,13 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
                                  timeout=300)
     assert got["customers"] == len(want) == got["thresholds"].customers
     assert got["segments"] == want_segs
+    if want.segment is None:
+        assert got["revenue"] is None
+    else:  # brute-force revenue per segment
+        want_rev = {name: 0 for name in want.segment_names}
+        for seg, mon in zip(want.segment, want.monetary):
+            want_rev[seg] += int(mon)
+        assert got["revenue"] == want_rev
     for d in ("r", "f", "m"):
         assert got[d] == want_dims[d], d
     # as arrays already on the workers, and with a single worker

@@ -466,16 +466,18 @@ def test_shards_straight_from_orders_equal_whole(tie, bins):
     th = pickle.loads(pickle.dumps(th))
     want = {int(c): (int(whole.r[i]), int(whole.f[i]), int(whole.m[i]))
             for i, c in enumerate(whole.customer_id)}
-    got, cells = {}, 0
+    got, cells, revenue = {}, 0, 0
     for s in shards:
         res = s.score(th)
         assert res.thresholds == whole.thresholds
         for i, cid in enumerate(res.customer_id):
             got[int(cid)] = (int(res.r[i]), int(res.f[i]), int(res.m[i]))
-        cells = cells + s.cell_counts(th)
+        c, rev = s.cell_counts(th, revenue=True)
+        assert (c == s.cell_counts(th)).all()
+        cells, revenue = cells + c, revenue + rev
     assert got == want
     # counts from the summed cells == brute-force counts of the whole
-    summary = libcrm.cell_summary(cells)
+    summary = libcrm.cell_summary(cells, revenue=revenue)
     assert summary["customers"] == len(whole)
     for d in ("r", "f", "m"):
         col = [int(x) for x in getattr(whole, d)]
@@ -483,8 +485,12 @@ def test_shards_straight_from_orders_equal_whole(tie, bins):
     if bins == 5:
         assert summary["segments"] == {n: list(whole.segment).count(n)
                                        for n in whole.segment_names}
+        want_rev = {n: 0 for n in whole.segment_names}
+        for seg, mon in zip(whole.segment, whole.monetary):
+            want_rev[seg] += int(mon)
+        assert summary["revenue"] == want_rev
     else:
-        assert summary["segments"] is None
+        assert summary["segments"] is None and summary["revenue"] is None
     named = libcrm.cell_summary(cells, segment_map=None)
     assert named["segments"] is None
 
