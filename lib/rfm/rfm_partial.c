@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "core/blob.h"
+#include "core/varint.h"
 #include "rfm/rfm_internal.h"
 
 #define HIST 0
@@ -290,7 +291,10 @@ CRM_API uint64_t crm_rfm_partial_count(const crm_rfm_partial *p)
 
 /* ---- bytes ------------------------------------------------------------------------ */
 
-#define BLOB_VERSION 1
+/* 1: fixed-width arrays; 2 (written): values and ids as varint gaps of
+ * the ascending sequence, counts as varints (~2 bytes per distinct value
+ * instead of 16, ~1-2 per tie id instead of 8). */
+#define BLOB_VERSION 2
 
 CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
                                              const crm_rfm_partial *p)
@@ -309,8 +313,8 @@ CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
     if (p->kind == HIST) {
         for (int d = 0; d < 3; d++) {
             crm__wbuf_u64(&w, p->nv[d]);
-            crm__wbuf_i64s(&w, p->val[d], p->nv[d]);
-            crm__wbuf_u64s(&w, p->cnt[d], p->nv[d]);
+            crm__wbuf_ascending_i64s(&w, p->val[d], p->nv[d]);
+            crm__wbuf_uvarints(&w, p->cnt[d], p->nv[d]);
         }
     } else {
         crm__wbuf_u64(&w, p->nt);
@@ -321,7 +325,7 @@ CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
             crm__wbuf_i64(&w, t->key);
             crm__wbuf_u64(&w, t->need);
             crm__wbuf_u64(&w, t->nids);
-            crm__wbuf_u64s(&w, t->ids, t->nids);
+            crm__wbuf_ascending_u64s(&w, t->ids, t->nids);
         }
     }
     return crm__blob_end(&w, out, out_len, "rfm partial");
@@ -338,18 +342,20 @@ static bool get_count(crm__rbuf *r, uint64_t *v, size_t item, const char *field)
     return true;
 }
 
-static crm_status load_hist(crm__rbuf *r, crm_rfm_partial *p)
+static crm_status load_hist(crm__rbuf *r, crm_rfm_partial *p, uint16_t version)
 {
     for (int d = 0; d < 3; d++) {
         uint64_t nv;
-        if (!get_count(r, &nv, 16, "distinct values"))
+        if (!get_count(r, &nv, version == 1 ? 16 : 2, "distinct values"))
             return r->err;
         crm_status st = hist_alloc(p, d, (size_t)nv);
         if (st)
             return st;
         size_t at = r->off;
-        if (!crm__rbuf_i64s(r, p->val[d], (size_t)nv, "values") ||
-            !crm__rbuf_u64s(r, p->cnt[d], (size_t)nv, "counts"))
+        if (version == 1 ? !crm__rbuf_i64s(r, p->val[d], (size_t)nv, "values") ||
+                               !crm__rbuf_u64s(r, p->cnt[d], (size_t)nv, "counts")
+                         : !crm__rbuf_ascending_i64s(r, p->val[d], (size_t)nv, "values") ||
+                               !crm__rbuf_uvarints(r, p->cnt[d], (size_t)nv, "counts"))
             return r->err;
         uint64_t sum = 0;
         for (size_t k = 0; k < nv; k++) {
@@ -375,7 +381,7 @@ static crm_status load_hist(crm__rbuf *r, crm_rfm_partial *p)
     return CRM_OK;
 }
 
-static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p)
+static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p, uint16_t version)
 {
     uint64_t nt, held = 0;
     if (!get_count(r, &nt, 26, "boundaries"))
@@ -389,7 +395,7 @@ static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p)
         uint64_t nids;
         if (!crm__rbuf_u8(r, &t->dim, "dim") || !crm__rbuf_u8(r, &t->b, "boundary") ||
             !crm__rbuf_i64(r, &t->key, "key") || !crm__rbuf_u64(r, &t->need, "need") ||
-            !get_count(r, &nids, 8, "ids"))
+            !get_count(r, &nids, version == 1 ? 8 : 1, "ids"))
             return r->err;
         if (t->dim > 2 || t->b < 1 || t->b > NB || nids > t->need) {
             crm__rbuf_bad(r, "boundary %zu: dim %u, b %u or %llu ids out of range", i, t->dim,
@@ -400,7 +406,8 @@ static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p)
         if (st)
             return st;
         t->nids = (size_t)nids;
-        if (!crm__rbuf_u64s(r, t->ids, t->nids, "ids"))
+        if (version == 1 ? !crm__rbuf_u64s(r, t->ids, t->nids, "ids")
+                         : !crm__rbuf_ascending_u64s(r, t->ids, t->nids, "ids"))
             return r->err;
         for (size_t k = 1; k < t->nids; k++)
             if (t->ids[k] <= t->ids[k - 1]) {
@@ -443,7 +450,7 @@ CRM_API crm_status crm_rfm_partial_deserialize(crm_rfm_partial **out, const void
     if (!crm__rbuf_u64(&r, &p->n, "count"))
         st = r.err;
     if (!st)
-        st = p->kind == HIST ? load_hist(&r, p) : load_ties(&r, p);
+        st = p->kind == HIST ? load_hist(&r, p, version) : load_ties(&r, p, version);
     if (!st)
         st = crm__rbuf_finish(&r);
     if (st) {
