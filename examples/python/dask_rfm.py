@@ -209,7 +209,12 @@ def main():
 
         # Workers keep freed memory (distributed's default trims it at once,
         # and every partition then page-faults its buffers in again).
-        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
+        # Large blocks come from the heap and stay there (distributed's nanny
+        # sets MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc from
+        # raising its mmap threshold: every big buffer would be page-faulted in
+        # again, for every task).
+        for var in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+            dask.config.set({f"distributed.nanny.pre-spawn-environ.{var}": 1 << 30})
         with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster) as client:

@@ -334,9 +334,9 @@ def _load_default(source):
 
 
 def _shard_build(sources, load, asof):
-    """Worker: load every partition of its share and aggregate it straight
+    """Load every partition of a worker's share and aggregate it straight
     into one RfmShard (one pass over each partition's orders, a hash table
-    sized for the partition). The shard stays on the worker."""
+    sized for the partition)."""
     from .rfm import RfmShard
     shard = RfmShard(asof)
     for s in sources:
@@ -344,38 +344,55 @@ def _shard_build(sources, load, asof):
     return shard
 
 
-def _shard_hist(shard):
-    """Worker: the round-1 blob of its shard (16 bytes per distinct value)."""
+# Worker-local state of a run between its tasks, keyed by (run, share):
+# the shard (built by _shard_hist, used by _shard_ties and _shard_cells,
+# dropped by the latter) and the thresholds of _shard_ties. A task that
+# finds nothing (a retry on another worker) rebuilds it from its inputs.
+_RUNS = {}
+
+
+def _stash(key, value):
+    while len(_RUNS) >= 8:  # runs that failed before _shard_cells
+        _RUNS.pop(next(iter(_RUNS)))
+    _RUNS[key] = value
+    return value
+
+
+def _shard_of(run, k, sources, load, asof):
+    shard = _RUNS.get((run, k, "shard"))
+    return shard if shard is not None else \
+        _stash((run, k, "shard"), _shard_build(sources, load, asof))
+
+
+def _shard_hist(run, k, sources, load, asof):
+    """Worker: build its shard (kept on the worker) and return the shard's
+    round-1 blob (varints: ~2 bytes per distinct value)."""
+    shard = _stash((run, k, "shard"), _shard_build(sources, load, asof))
     return shard.partial()
 
 
-# Worker-local: the thresholds a worker built in _shard_ties, picked up by
-# its _shard_cells (rebuilt from the blobs if missing, e.g. after a retry).
-_THRESHOLDS = {}
-
-
-def _shard_ties(shard, hists, options, run):
+def _shard_ties(run, k, sources, load, asof, hists, options):
     """Worker: thresholds from every worker's round-1 blob (each worker
     builds its own: nothing goes through the client); the round-2 blob if
     a rank rule split a value, else None."""
     from .rfm import rfm_thresholds
-    th = rfm_thresholds(hists, **options)
-    while len(_THRESHOLDS) >= 8:  # runs that never reached _shard_cells
-        _THRESHOLDS.pop(next(iter(_THRESHOLDS)))
-    _THRESHOLDS[run] = th
-    return shard.ties_partial(th) if th.pending else None
+    th = _stash((run, k, "th"), rfm_thresholds(hists, **options))
+    return _shard_of(run, k, sources, load, asof).ties_partial(th) if th.pending else None
 
 
-def _final_thresholds(hists, ties, options, run=None):
+def _final_thresholds(hists, ties, options, run=None, k=None):
     from .rfm import rfm_thresholds
-    th = _THRESHOLDS.pop(run, None) or rfm_thresholds(hists, **options)
+    th = _RUNS.pop((run, k, "th"), None) or rfm_thresholds(hists, **options)
     return th.with_ties(ties) if th.pending else th
 
 
-def _shard_cells(shard, hists, ties, options, run):
+def _shard_cells(run, k, sources, load, asof, hists, ties, options):
     """Worker: customers of its shard per (R, F, M) score cell and their
     revenue (2 x bins^3 integers: all that travels back)."""
-    return shard.cell_counts(_final_thresholds(hists, ties, options, run), revenue=True)
+    th = _final_thresholds(hists, ties, options, run, k)
+    shard = _shard_of(run, k, sources, load, asof)
+    _RUNS.pop((run, k, "shard"), None)
+    return shard.cell_counts(th, revenue=True)
 
 
 def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
@@ -393,13 +410,13 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     partitions (e.g. files bucketed by ``customer_id % P``). The partitions
     are dealt round-robin into one share per worker (``workers``: addresses,
     default all of the client's; partition k goes to ``workers[k % W]``).
-    One graph is submitted, four tasks per worker: load its partitions and
-    aggregate them straight from the orders into one ``RfmShard`` (stays
-    there); its round-1 histograms (16 bytes per distinct value, sent
-    worker to worker); thresholds from all of them and, if a rank rule
-    splits a value, the round-2 tie ids (8 bytes per id, worker to worker);
-    the customers per (R, F, M) score cell (bins^3 integers), gathered and
-    summed on the client.
+    Three tasks per worker: load its partitions, aggregate them straight
+    from the orders into one ``RfmShard`` (kept in the worker) and return
+    its round-1 histograms (about 2 bytes per distinct value, sent worker
+    to worker); thresholds from all of them and, if a rank rule splits a
+    value, the round-2 tie ids (1-2 bytes per id, worker to worker); the
+    customers and revenue per (R, F, M) score cell (2 x bins^3 integers),
+    gathered and summed on the client.
 
     Returns a dict ``{"customers": n, "segments": {name: customers} (None
     without segments), "revenue": {name: minor units} (None without
@@ -430,12 +447,12 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
         return client.submit(fn, *args, workers=[w], allow_other_workers=True, pure=False)
 
     shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
-    shards = [on(w, _shard_build, share, load, asof) for w, share in zip(workers, shares)]
-    hists = [on(w, _shard_hist, sh) for w, sh in zip(workers, shards)]
     run = uuid.uuid4().hex
-    ties = [on(w, _shard_ties, sh, hists, options, run) for w, sh in zip(workers, shards)]
-    cells = [on(w, _shard_cells, sh, hists, ties, options, run) for w, sh in zip(workers, shards)]
-    futures = shards + hists + ties + cells
+    args = [(run, k, share, load, asof) for k, share in enumerate(shares)]
+    hists = [on(w, _shard_hist, *a) for w, a in zip(workers, args)]
+    ties = [on(w, _shard_ties, *a, hists, options) for w, a in zip(workers, args)]
+    cells = [on(w, _shard_cells, *a, hists, ties, options) for w, a in zip(workers, args)]
+    futures = hists + ties + cells
     try:
         if timeout is not None:
             from distributed import wait

@@ -21,6 +21,7 @@ usage: bench_rfm_dask.py [--orders 2e7] [--customers 1e6] [--partitions 32]
                          [--workers 2] [--reps 5] [--cache DIR]
 """
 import argparse
+import ctypes
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ import libcrm.dask as ldk  # noqa: E402
 
 DAY = 86400
 DAYS = 730
+MALLOC_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
 def make_partition(k, parts, orders, customers, seed=12345):
@@ -115,8 +117,15 @@ def main():
 
     import dask
     from distributed import Client, LocalCluster, wait
-    # see bench_dask.py: keep glibc from unmapping every freed buffer
-    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
+    # glibc: keep freed memory and serve large blocks from the heap, so a
+    # run does not page-fault its buffers in again (docs/partial.md, "Worker
+    # memory"); the same settings for the workers and for this process,
+    # which runs the one-process side
+    for var in MALLOC_SETTINGS:
+        dask.config.set({f"distributed.nanny.pre-spawn-environ.{var}": 1 << 30})
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
     cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=40, memory_limit=0)
     client = Client(cluster)
