@@ -441,30 +441,37 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     asof = to_day(asof)
     options = {"bins": bins, "tie": tie, "segment_map": segment_map, "cuts": cuts}
 
-    def on(w, fn, *args):
-        # placement is a preference: if a worker is lost, dask recomputes
-        # its shard elsewhere (every step is a pure function of its inputs)
-        return client.submit(fn, *args, workers=[w], allow_other_workers=True, pure=False)
-
     shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
     run = uuid.uuid4().hex
-    args = [(run, k, share, load, asof) for k, share in enumerate(shares)]
-    hists = [on(w, _shard_hist, *a) for w, a in zip(workers, args)]
-    ties = [on(w, _shard_ties, *a, hists, options) for w, a in zip(workers, args)]
-    cells = [on(w, _shard_cells, *a, hists, ties, options) for w, a in zip(workers, args)]
-    futures = hists + ties + cells
+    hists, ties, cells = [], [], []
+    for k, (w, share) in enumerate(zip(workers, shares)):
+        # placement is a preference: if a worker is lost, dask reruns its
+        # tasks elsewhere (they rebuild the shard from their inputs)
+        with _dask.annotate(workers=[w], allow_other_workers=True):
+            hists.append(_delayed(_shard_hist, pure=False)(run, k, share, load, asof))
+    for k, (w, share) in enumerate(zip(workers, shares)):
+        with _dask.annotate(workers=[w], allow_other_workers=True):
+            ties.append(_delayed(_shard_ties, pure=False)(run, k, share, load, asof, hists,
+                                                          options))
+    for k, (w, share) in enumerate(zip(workers, shares)):
+        with _dask.annotate(workers=[w], allow_other_workers=True):
+            cells.append(_delayed(_shard_cells, pure=False)(run, k, share, load, asof, hists,
+                                                            ties, options))
+    wanted = cells
+    if thresholds:
+        with _dask.annotate(workers=[workers[0]], allow_other_workers=True):
+            wanted = cells + [_delayed(_final_thresholds, pure=False)(hists, ties, options)]
+    # one graph, submitted at once
+    futures = client.compute(wanted, optimize_graph=False)
     try:
         if timeout is not None:
             from distributed import wait
-            wait(cells, timeout=timeout)
-        parts = client.gather(cells)
-        th = None
-        if thresholds:
-            th = client.submit(_final_thresholds, hists, ties, options, workers=[workers[0]],
-                               allow_other_workers=True, pure=False).result()
+            wait(futures, timeout=timeout)
+        parts = client.gather(futures)
     finally:
         for f in futures:
             f.release()
+    th = parts.pop() if thresholds else None
     cells = sum((p[0] for p in parts[1:]), parts[0][0])
     revenue = [int(v) for v in parts[0][1].ravel()]  # Python ints: exact sums
     for p in parts[1:]:
