@@ -1,13 +1,15 @@
 /*
  * Per-customer profiles (specs/segmentation.md, "Input and profiles").
  *
- * Build: one pass over the caller's orders aggregates into 40-byte slots
- * (dense, in first-seen order) found through a tagged hash index, with the
- * index bucket and the slot of each order prefetched well ahead. When a
- * customer's rows arrive in time order (the usual POS export), its
- * distinct-day count, previous day, rows on the last day and second order
- * day are exact after that pass. A customer seen out of order is flagged.
- * Slots are then sorted by customer id in place; if any customer was
+ * Build: one pass over the caller's orders aggregates into 32-byte slots
+ * (dense, in first-seen order, one cache line each) found through a tagged
+ * hash index, with the index bucket and the slot of each order prefetched
+ * well ahead. When a customer's rows arrive in time order (the usual POS
+ * export), its distinct-day count, previous day, rows on the last day and
+ * second order day are exact after that pass. A customer seen out of order
+ * (or whose days do not fit the slot's 16-bit day offsets) is flagged.
+ * Slots are then sorted by customer id in place (the index memory serves
+ * as the sort's scratch); if any customer was
  * flagged, a second pass (through a temporary index over the sorted slots)
  * buckets the days of flagged customers only, sorts them and recomputes
  * those fields. Finally the slots are split into columns.
@@ -115,47 +117,58 @@ static crm_status table_finish(crm_profiles *p)
 /* ---- build: per-customer state --------------------------------------------- */
 
 /*
- * A customer is a 40-byte slot in a dense array in insertion order, found
- * through a tagged hash index; afterwards the slots are sorted by id in
- * place and split into columns. The day fields that change rarely are
- * packed: days fit in 19 bits (CRM_DAY_MAX < 2^19).
+ * A customer is a 32-byte slot (two to a cache line: the array is aligned
+ * to 64 bytes) in a dense array in insertion order, found through a tagged
+ * hash index; afterwards the slots are sorted by id in place and split into
+ * columns. Days are kept as 16-bit offsets from base = max(0, asof - 65535).
+ * A customer whose rows this summary cannot follow (a row out of time
+ * order, a day before base, more than ROWS_MAX rows on its last day) is
+ * flagged REDO; pass 2 then rebuilds its day fields from its rows, back
+ * into the slot (REDO cleared) or, if they still do not fit, into a side
+ * array (REDO kept).
  */
-#define DAY_BITS 19
-#define DAY_MASK ((UINT64_C(1) << DAY_BITS) - 1)
+#define DAY_SPAN 65535
+#define PDAYS_MASK ((UINT32_C(1) << 17) - 1) /* distinct days: <= DAY_SPAN + 1 */
+#define ROWS_SHIFT 17
+#define ROWS_MAX ((UINT32_C(1) << 14) - 1)  /* rows on the last day */
+#define REDO (UINT32_C(1) << 31)
 
 typedef struct slot {
     uint64_t id;        /* key: first member (sorting) */
     int64_t monetary;
     uint32_t freq;
-    uint32_t last_rows;
-    int32_t last;       /* non-refund days; freq == 0: none */
-    int32_t prev;       /* second-latest distinct day or -1 */
-    uint64_t packed;    /* first | second + 1 | pdays | OUT_OF_ORDER */
+    uint32_t meta;      /* pdays | last_rows << ROWS_SHIFT | REDO */
+    uint16_t first, second, last, prev; /* day - base; valid when freq (second: freq >= 2,
+                                           prev: pdays >= 2) and not REDO */
 } slot;
 
-#define SECOND_SHIFT DAY_BITS        /* day of the second row + 1, 0 = none */
-#define PDAYS_SHIFT (2 * DAY_BITS)   /* distinct days (<= CRM_DAY_MAX + 1) */
-#define OUT_OF_ORDER (UINT64_C(1) << (3 * DAY_BITS))
+/* Day fields of a customer with orders, as the table stores them. */
+typedef struct dayfields {
+    int32_t first, second, last, prev; /* second, prev: -1 = none */
+    uint32_t pdays, last_rows;
+} dayfields;
 
-static inline int32_t slot_first(const slot *s)
+/* Store exact fields f in s (f.first >= base, f.last_rows <= ROWS_MAX). */
+static inline void slot_encode(slot *s, const dayfields *f, int32_t base)
 {
-    return (int32_t)(s->packed & DAY_MASK);
+    s->first = (uint16_t)(f->first - base);
+    s->second = (uint16_t)(f->second - base); /* unused when -1 (freq < 2) */
+    s->last = (uint16_t)(f->last - base);
+    s->prev = (uint16_t)(f->prev - base);     /* unused when -1 (pdays < 2) */
+    s->meta = f->pdays | f->last_rows << ROWS_SHIFT;
 }
 
-static inline int32_t slot_second(const slot *s)
+static inline dayfields slot_decode(const slot *s, int32_t base)
 {
-    return (int32_t)((s->packed >> SECOND_SHIFT) & DAY_MASK) - 1;
-}
-
-static inline uint32_t slot_pdays(const slot *s)
-{
-    return (uint32_t)((s->packed >> PDAYS_SHIFT) & DAY_MASK);
-}
-
-static inline void slot_set_packed(slot *s, int32_t first, int32_t second, size_t pdays)
-{
-    s->packed = (s->packed & OUT_OF_ORDER) | (uint64_t)first |
-                (uint64_t)(second + 1) << SECOND_SHIFT | (uint64_t)pdays << PDAYS_SHIFT;
+    uint32_t pdays = s->meta & PDAYS_MASK;
+    return (dayfields){
+        .first = base + s->first,
+        .second = s->freq >= 2 ? base + s->second : -1,
+        .last = base + s->last,
+        .prev = pdays >= 2 ? base + s->prev : -1,
+        .pdays = pdays,
+        .last_rows = (s->meta >> ROWS_SHIFT) & ROWS_MAX,
+    };
 }
 
 /*
@@ -175,10 +188,12 @@ typedef struct builder {
     const crm_order *orders;
     size_t n;
     int64_t asof;
+    int32_t base;        /* day of slot day offset 0 */
     tagidx idx;
+    void *raw;           /* the slot allocation; slots: its first 64-byte boundary */
     slot *slots;
     size_t cap, count;   /* slots allocated, customers */
-    size_t out_of_order; /* customers flagged OUT_OF_ORDER */
+    size_t redo;         /* customers flagged REDO */
 } builder;
 
 /* ---- build: the index ------------------------------------------------------ */
@@ -270,43 +285,71 @@ static crm_status check_ts(const crm_order *o, size_t i)
     return CRM_OK;
 }
 
-/* Fold one non-refund day into a slot, assuming time order per customer. */
-static inline void slot_add_day(size_t *out_of_order, slot *s, int32_t d)
+static inline void slot_flag(size_t *redo, slot *s)
+{
+    if (!(s->meta & REDO))
+        (*redo)++;
+    s->meta |= REDO;
+}
+
+/* Fold one non-refund row on day base + rel into a slot, assuming time
+ * order per customer; anything else flags it for pass 2. */
+static inline void slot_add_day(size_t *redo, slot *s, int64_t rel)
 {
     uint32_t f = s->freq;
+    s->freq = f + 1;
+    if (s->meta & REDO)
+        return;
+    if (CRM__UNLIKELY(rel < 0)) { /* rel <= DAY_SPAN: days are <= asof */
+        slot_flag(redo, s);
+        return;
+    }
+    uint16_t d = (uint16_t)rel;
     if (f == 0) {
+        s->first = d;
         s->last = d;
-        s->last_rows = 1;
-        s->packed |= (uint64_t)d | UINT64_C(1) << PDAYS_SHIFT;
+        s->meta = 1 | UINT32_C(1) << ROWS_SHIFT;
     } else if (d > s->last) {
         s->prev = s->last;
         s->last = d;
-        s->packed += UINT64_C(1) << PDAYS_SHIFT;
-        s->last_rows = 1;
-    } else if (d == s->last) {
-        s->last_rows++;
+        s->meta = ((s->meta & PDAYS_MASK) + 1) | UINT32_C(1) << ROWS_SHIFT;
+    } else if (d == s->last && ((s->meta >> ROWS_SHIFT) & ROWS_MAX) < ROWS_MAX) {
+        s->meta += UINT32_C(1) << ROWS_SHIFT;
     } else {
-        if (!(s->packed & OUT_OF_ORDER))
-            (*out_of_order)++;
-        s->packed |= OUT_OF_ORDER;
+        slot_flag(redo, s);
+        return;
     }
-    s->freq = f + 1;
     if (f == 1)
-        s->packed |= (uint64_t)(d + 1) << SECOND_SHIFT;
+        s->second = d;
+}
+
+/* Room for `cap` slots on a 64-byte boundary (count of them kept). A new
+ * block and a copy rather than realloc: moving pages to another address
+ * (mremap) would split the 2 MiB pages the random access needs. */
+static crm_status slots_reserve(builder *b, size_t cap)
+{
+    void *p;
+    crm_status st = crm__alloc_array(&p, cap + 2, sizeof(slot), 0, "profiles slots");
+    if (st)
+        return st;
+    crm__advise_random(p, (cap + 2) * sizeof(slot)); /* before the first touch */
+    slot *at = (slot *)(void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+    if (b->count)
+        memcpy(at, b->slots, b->count * sizeof(slot));
+    crm__free(b->raw);
+    b->raw = p;
+    b->slots = at;
+    b->cap = cap;
+    return CRM_OK;
 }
 
 /* Row of a new customer (key hash h), growing the slots and the index. */
 static crm_status slot_new(builder *b, uint64_t h, uint64_t id, size_t *row)
 {
     if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        void *p = b->slots;
-        crm_status st = crm__realloc_array(&p, cap, sizeof(slot), "profiles slots");
+        crm_status st = slots_reserve(b, b->cap ? b->cap * 2 : 1024);
         if (st)
             return st;
-        crm__advise_random(p, cap * sizeof(slot));
-        b->slots = p;
-        b->cap = cap;
     }
     if (b->count >= (b->idx.mask + 1) / 2) {
         crm_status st = tagidx_grow(&b->idx, b->slots, b->count);
@@ -315,14 +358,14 @@ static crm_status slot_new(builder *b, uint64_t h, uint64_t id, size_t *row)
     }
     size_t r = b->count++;
     tagidx_put(&b->idx, h, r);
-    b->slots[r] = (slot){ .id = id, .prev = -1 };
+    b->slots[r] = (slot){ .id = id };
     *row = r;
     return CRM_OK;
 }
 
 /* Orders are visited through a ring of key hashes computed 2 * PREFETCH_D
  * orders ahead, when the key's bucket is prefetched; PREFETCH_D orders
- * ahead the slot its bucket names is prefetched (both of its lines). */
+ * ahead the slot its bucket names is prefetched. */
 #define PREFETCH_D 16
 #define RING 64 /* power of two > 2 * PREFETCH_D */
 #define STREAM_AHEAD (2 * PREFETCH_D + 64) /* orders: 1.5 KiB past the hashing */
@@ -352,10 +395,8 @@ static inline void pipeline_step(const tagidx *m, const slot *slots, size_t coun
         crm__prefetch(&m->bucket[stage_hash(orders, ring, i + 2 * PREFETCH_D) & m->mask]);
     if (i + PREFETCH_D < n) {
         uint32_t k = tagidx_candidate(m, ring[(i + PREFETCH_D) % RING]);
-        if (k && k <= count) {
+        if (k && k <= count)
             crm__prefetch(&slots[k - 1]);
-            crm__prefetch((const char *)&slots[k] - 1);
-        }
     }
 }
 
@@ -364,8 +405,8 @@ static inline void pipeline_step(const tagidx *m, const slot *slots, size_t coun
 static crm_status pass_one(builder *b)
 {
     const crm_order *orders = b->orders;
-    size_t n = b->n, count = b->count, out_of_order = 0;
-    int64_t asof = b->asof;
+    size_t n = b->n, count = b->count, redo = 0;
+    int64_t asof = b->asof, base = b->base;
     tagidx idx = b->idx;
     slot *slots = b->slots;
     uint64_t ring[RING];
@@ -405,48 +446,72 @@ static crm_status pass_one(builder *b)
                            i, (unsigned long long)o->customer_id, UINT32_MAX);
             break;
         }
-        slot_add_day(&out_of_order, s, day);
+        slot_add_day(&redo, s, day - base);
     }
-    b->out_of_order = out_of_order;
+    b->redo = redo;
     return st;
 }
 
+/* Scratch bytes for the sort by id: buckets of ~1/256 of the slots of a
+ * million customers finish by LSD passes inside the L2 cache. */
+#define SORT_SCRATCH ((size_t)1 << 20)
+
 /* ---- build: pass 2 (day lists) ------------------------------------------- */
 
-/* Exact day fields of one customer from its ascending day list (rows, with
- * repeats); then the list is reduced to its distinct days, front-packed. */
-static void slot_from_days(slot *s, int32_t *days, size_t rows)
+/* Exact day fields of one customer from its day list (rows, with repeats);
+ * then the list is sorted and reduced to its distinct days, front-packed. */
+static dayfields fields_from_days(int32_t *days, size_t rows)
 {
+    dayfields e;
     crm__sort_i32(days, rows);
-    s->last = days[rows - 1];
-    s->last_rows = 0;
-    for (size_t k = rows; k > 0 && days[k - 1] == s->last; k--)
-        s->last_rows++;
-    int32_t second = rows >= 2 ? days[1] : -1;
+    e.last = days[rows - 1];
+    e.last_rows = 0;
+    for (size_t k = rows; k > 0 && days[k - 1] == e.last; k--)
+        e.last_rows++;
+    e.second = rows >= 2 ? days[1] : -1;
     size_t distinct = 0;
     for (size_t k = 0; k < rows; k++)
         if (distinct == 0 || days[distinct - 1] != days[k])
             days[distinct++] = days[k];
-    slot_set_packed(s, days[0], second, distinct);
-    s->prev = distinct >= 2 ? days[distinct - 2] : -1;
+    e.first = days[0];
+    e.pdays = (uint32_t)distinct;
+    e.prev = distinct >= 2 ? days[distinct - 2] : -1;
+    return e;
 }
 
 /* Customers whose day list pass 2 rebuilds. */
 static inline bool needs_days(const slot *s, int all)
 {
-    return s->freq && (all || (s->packed & OUT_OF_ORDER));
+    return s->freq && (all || (s->meta & REDO));
+}
+
+/* Result of pass 2: the day fields that do not fit a slot (a day before
+ * base, too many rows on the last day), in slot order, for the slots that
+ * keep REDO; and (for mergeable tables) the distinct days of slot k at
+ * days[start[k]]. */
+typedef struct redone {
+    dayfields *exact; /* room for every flagged customer; pages untouched unless used */
+    size_t nexact;
+    size_t *start;
+    int32_t *days;
+} redone;
+
+static void redone_free(redone *r)
+{
+    crm__free(r->exact);
+    crm__free(r->start);
+    crm__free(r->days);
 }
 
 /*
  * Bucket the days of the customers that need them (all with orders when
- * `all`, else those flagged OUT_OF_ORDER), fix their fields, and leave
- * their distinct days at days[start[r] ..] with count slot_pdays(). Runs on
- * the sorted slots, found through a temporary index (bucket, then slot,
- * both prefetched ahead).
+ * `all`, else those flagged REDO) and compute their day fields. Runs on the
+ * sorted slots, found through a temporary index (bucket, then slot, both
+ * prefetched ahead).
  */
-static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **days_out)
+static crm_status pass_two(builder *b, int all, redone *out)
 {
-    size_t nslots = b->count, total = 0, buckets = 1024;
+    size_t nslots = b->count, total = 0, nexact = 0, buckets = 1024;
     while (buckets < 2 * nslots)
         buckets <<= 1;
     tagidx idx;
@@ -455,17 +520,22 @@ static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **da
         return st;
     for (size_t r = 0; r < nslots; r++)
         tagidx_put(&idx, crm__mix64(b->slots[r].id), r);
-    size_t *start = NULL;
-    int32_t *days = NULL;
-    st = crm__alloc_array((void **)&start, nslots, sizeof *start, 0, "profiles day offsets");
+    redone rd = { 0 };
+    st = crm__alloc_array((void **)&rd.start, nslots, sizeof *rd.start, 0,
+                          "profiles day offsets");
     if (st)
         goto done;
     for (size_t r = 0; r < nslots; r++) {
-        start[r] = total;
-        if (needs_days(&b->slots[r], all))
+        rd.start[r] = total;
+        if (needs_days(&b->slots[r], all)) {
             total += b->slots[r].freq;
+            nexact++;
+        }
     }
-    st = crm__alloc_array((void **)&days, total, sizeof *days, 0, "profiles day lists");
+    st = crm__alloc_array((void **)&rd.days, total, sizeof *rd.days, 0, "profiles day lists");
+    if (!st)
+        st = crm__alloc_array((void **)&rd.exact, nexact, sizeof *rd.exact, 0,
+                              "profiles day fields");
     if (st)
         goto done;
     /* start[r] runs ahead as a write cursor, then is rewound below. */
@@ -479,24 +549,28 @@ static crm_status pass_two(builder *b, int all, size_t **start_out, int32_t **da
             continue;
         size_t r = tagidx_find(&idx, b->slots, ring[i % RING], o->customer_id);
         if (needs_days(&b->slots[r], all))
-            days[start[r]++] = (int32_t)day;
+            rd.days[rd.start[r]++] = (int32_t)day;
     }
     for (size_t r = 0; r < nslots; r++) {
         slot *s = &b->slots[r];
         if (needs_days(s, all)) {
-            start[r] -= s->freq;
-            slot_from_days(s, days + start[r], s->freq);
+            rd.start[r] -= s->freq;
+            dayfields f = fields_from_days(rd.days + rd.start[r], s->freq);
+            if (f.first >= b->base && f.last_rows <= ROWS_MAX) {
+                slot_encode(s, &f, b->base);
+            } else {
+                s->meta |= REDO;
+                rd.exact[rd.nexact++] = f;
+            }
         }
     }
 done:
     tagidx_free(&idx);
     if (st) {
-        crm__free(start);
-        crm__free(days);
+        redone_free(&rd);
         return st;
     }
-    *start_out = start;
-    *days_out = days;
+    *out = rd;
     return CRM_OK;
 }
 
@@ -511,28 +585,32 @@ done:
  * slots and the (not yet touched) column pages are never resident together:
  * the peak stays near max(slots, columns) instead of their sum.
  */
-static void split_columns(crm_profiles *p, builder *b, size_t nslots)
+static void split_columns(crm_profiles *p, builder *b, size_t nslots, const redone *rd)
 {
-    size_t r = p->n;
+    size_t r = p->n, e = rd->nexact;
     for (size_t k = nslots; k-- > 0;) {
         const slot *s = &b->slots[k];
         if (s->freq) {
             r--;
+            dayfields f = s->meta & REDO ? rd->exact[--e] : slot_decode(s, b->base);
             p->customer_id[r] = s->id;
             p->monetary[r] = s->monetary;
-            p->first_day[r] = slot_first(s);
-            p->last_day[r] = s->last;
             p->frequency[r] = s->freq;
-            p->purchase_days[r] = slot_pdays(s);
-            p->prev_day[r] = s->prev;
-            p->last_day_orders[r] = s->last_rows;
-            p->second_day[r] = slot_second(s);
+            p->first_day[r] = f.first;
+            p->last_day[r] = f.last;
+            p->purchase_days[r] = f.pdays;
+            p->prev_day[r] = f.prev;
+            p->last_day_orders[r] = f.last_rows;
+            p->second_day[r] = f.second;
         }
         if (k % SHRINK_STEP == 0 && k > 0) {
             /* Shrinking cannot lose data; a failed shrink just keeps the block. */
-            void *smaller = crm__realloc(b->slots, k * sizeof(slot));
-            if (smaller)
-                b->slots = smaller;
+            size_t off = (size_t)((char *)b->slots - (char *)b->raw);
+            void *smaller = crm__realloc(b->raw, off + k * sizeof(slot));
+            if (smaller) {
+                b->raw = smaller;
+                b->slots = (slot *)(void *)((char *)smaller + off);
+            }
         }
     }
 }
@@ -559,33 +637,38 @@ static crm_status merge_data_new(crm_profiles *p, size_t total, size_t refund_on
     return st;
 }
 
-/* Keep distinct-day lists (in table order) and refund-only customers. */
-static crm_status keep_merge_data(crm_profiles *p, const slot *slots, size_t nslots,
-                                  const size_t *start, const int32_t *days)
+/* Keep distinct-day lists (in table order) and refund-only customers; every
+ * customer with orders has its distinct days in rd (pass 2 ran with `all`). */
+static crm_status keep_merge_data(crm_profiles *p, builder *b, const redone *rd)
 {
-    size_t total = 0;
-    for (size_t k = 0; k < nslots; k++)
-        total += slots[k].freq ? slot_pdays(&slots[k]) : 0;
+    size_t total = 0, nslots = b->count, e = 0;
+    for (size_t k = 0; k < nslots; k++) {
+        const slot *s = &b->slots[k];
+        if (s->freq)
+            total += s->meta & REDO ? rd->exact[e++].pdays : slot_decode(s, b->base).pdays;
+    }
     crm_status st = merge_data_new(p, total, nslots - p->n);
     if (st)
         return st;
     size_t at = 0, row = 0, ro = 0;
+    e = 0;
     for (size_t k = 0; k < nslots; k++) {
-        const slot *s = &slots[k];
+        const slot *s = &b->slots[k];
         if (s->freq == 0) {
             p->ro_id[ro] = s->id;
             p->ro_money[ro++] = s->monetary;
             continue;
         }
-        memcpy(p->days + at, days + start[k], slot_pdays(s) * sizeof(int32_t));
-        at += slot_pdays(s);
+        size_t pdays = s->meta & REDO ? rd->exact[e++].pdays : slot_decode(s, b->base).pdays;
+        memcpy(p->days + at, rd->days + rd->start[k], pdays * sizeof(int32_t));
+        at += pdays;
         p->day_off[++row] = at;
     }
     return CRM_OK;
 }
 
-static crm_status assemble(crm_profiles **out, builder *b, size_t nslots,
-                           const size_t *start, const int32_t *days, int mergeable)
+static crm_status assemble(crm_profiles **out, builder *b, size_t nslots, const redone *rd,
+                           int mergeable)
 {
     size_t kept = 0;
     for (size_t k = 0; k < nslots; k++)
@@ -595,9 +678,9 @@ static crm_status assemble(crm_profiles **out, builder *b, size_t nslots,
     if (st)
         return st;
     if (mergeable) /* reads every slot: before split_columns empties them */
-        st = keep_merge_data(p, b->slots, nslots, start, days);
+        st = keep_merge_data(p, b, rd);
     if (!st) {
-        split_columns(p, b, nslots);
+        split_columns(p, b, nslots, rd);
         st = table_finish(p);
     }
     if (st) {
@@ -629,7 +712,8 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
     if (st)
         return st;
 
-    builder b = { .orders = orders, .n = n, .asof = asof };
+    builder b = { .orders = orders, .n = n, .asof = asof,
+                  .base = asof > DAY_SPAN ? (int32_t)(asof - DAY_SPAN) : 0 };
     /* n / 4 buckets: load ~1/4 at 10 orders per customer. Fewer probes and
      * bucket lines shared by fewer customers beat a denser index (measured
      * 10 % faster than n / 8 at 1e7/1e6), and pass 1 (40 + 16 bytes per
@@ -640,19 +724,22 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
     st = tagidx_alloc(&b.idx, buckets);
     if (!st)
         st = pass_one(&b);
-    tagidx_free(&b.idx);
-    size_t *start = NULL;
-    int32_t *days = NULL;
+    redone rd = { 0 };
     if (!st) {
-        crm__sort_records_u64(b.slots, b.count, sizeof(slot));
-        if (o.mergeable || b.out_of_order)
-            st = pass_two(&b, o.mergeable != 0, &start, &days);
-        if (!st)
-            st = assemble(out, &b, b.count, start, days, o.mergeable != 0);
+        /* The index is done with: its first MiB is the sort's scratch. */
+        size_t scratch = (b.idx.mask + 1) * sizeof(uint32_t);
+        crm__sort_records_u64_scratch(b.slots, b.count, sizeof(slot), b.idx.bucket,
+                                      scratch < SORT_SCRATCH ? scratch : SORT_SCRATCH);
     }
-    crm__free(start);
-    crm__free(days);
-    crm__free(b.slots);
+    tagidx_free(&b.idx);
+    if (!st) {
+        if (o.mergeable || b.redo)
+            st = pass_two(&b, o.mergeable != 0, &rd);
+        if (!st)
+            st = assemble(out, &b, b.count, &rd, o.mergeable != 0);
+    }
+    redone_free(&rd);
+    crm__free(b.raw);
     return st;
 }
 

@@ -199,12 +199,26 @@ static void sorting(void **state)
             crm__sort_i32(c, n);
             qsort(d, n, 4, cmp_i32);
             assert_memory_equal(c, d, n * 4);
+            row *r2 = malloc((n + 1) * sizeof *r);
+            memcpy(r2, r, n * sizeof *r);
             crm__sort_records_u64(r, n, sizeof *r);
             for (size_t i = 0; i < n; i++) {
                 assert_int_equal(r[i].key, b[i]);
                 assert_int_equal(r[i].payload, b[i] * 3 + 1);
             }
-            free(a), free(b), free(c), free(d), free(r);
+            /* with scratch buffers of several sizes (none, too small, ample) */
+            size_t scratch_bytes[] = { 0, 64, 4096, n * sizeof *r };
+            for (size_t k = 0; k < ARRAY_LEN(scratch_bytes); k++) {
+                void *buf = malloc(scratch_bytes[k] + 1);
+                memcpy(r, r2, n * sizeof *r);
+                crm__sort_records_u64_scratch(r, n, sizeof *r, buf, scratch_bytes[k]);
+                for (size_t i = 0; i < n; i++) {
+                    assert_int_equal(r[i].key, b[i]);
+                    assert_int_equal(r[i].payload, b[i] * 3 + 1);
+                }
+                free(buf);
+            }
+            free(a), free(b), free(c), free(d), free(r), free(r2);
         }
     }
 }
@@ -227,15 +241,27 @@ static void sorting_record_sizes(void **state)
             for (size_t b = 8; b < size; b++) /* payload: a function of the key */
                 r[i * size + b] = (unsigned char)(v * (b + 1) >> 7);
         }
-        crm__sort_records_u64(r, n, size);
         qsort(keys, n, 8, cmp_u64);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t v;
-            memcpy(&v, r + i * size, 8);
-            assert_int_equal(v, keys[i]);
-            for (size_t b = 8; b < size; b++)
-                assert_int_equal(r[i * size + b], (unsigned char)(v * (b + 1) >> 7));
+        /* without scratch, then with one that holds buckets (keys differing
+         * in up to 3 low bytes after a level: the LSD path) but not all */
+        unsigned char *copy = malloc(n * size), *buf = malloc(n * size / 4);
+        memcpy(copy, r, n * size);
+        for (int with = 0; with <= 1; with++) {
+            memcpy(r, copy, n * size);
+            if (with)
+                crm__sort_records_u64_scratch(r, n, size, buf, n * size / 4);
+            else
+                crm__sort_records_u64(r, n, size);
+            for (size_t i = 0; i < n; i++) {
+                uint64_t v;
+                memcpy(&v, r + i * size, 8);
+                assert_int_equal(v, keys[i]);
+                for (size_t b = 8; b < size; b++)
+                    assert_int_equal(r[i * size + b], (unsigned char)(v * (b + 1) >> 7));
+            }
         }
+        free(copy);
+        free(buf);
         free(r);
         free(keys);
     }

@@ -603,6 +603,86 @@ static void large_input(void **state)
     }
 }
 
+/* Days far before asof (the build keeps days as 16-bit offsets from
+ * asof - 65535 and rebuilds the other customers exactly): customers with all
+ * days before that base, straddling it, or after it, chronological and
+ * shuffled, against the reference. */
+static void wide_day_span(void **state)
+{
+    (void)state;
+    const int64_t asof = 200000, base = asof - 65535;
+    for (int shuffle = 0; shuffle <= 1; shuffle++) {
+        test_rng g = { 99 + (uint64_t)shuffle };
+        size_t customers = 4000, n = 0;
+        crm_order *o = malloc(customers * 8 * sizeof *o);
+        for (size_t c = 0; c < customers; c++) {
+            int64_t lo = c % 4 == 0 ? 0 : c % 4 == 1 ? base - 300 : c % 4 == 2 ? base : 0;
+            int64_t hi = c % 4 == 0 ? base - 1 : c % 4 == 1 ? base + 300 : asof + 5;
+            int k = (int)test_rng_range(&g, 1, 8);
+            for (int j = 0; j < k; j++) {
+                int64_t amount = test_rng_range(&g, 0, 9) == 0 ? -7 : test_rng_range(&g, 0, 999);
+                o[n++] = (crm_order){ 1000 + c * 13, test_rng_range(&g, lo, hi) * DAY + j,
+                                      amount };
+            }
+        }
+        if (shuffle) {
+            for (size_t i = n; i > 1; i--) {
+                size_t j = (size_t)test_rng_range(&g, 0, (int64_t)i - 1);
+                crm_order x = o[i - 1];
+                o[i - 1] = o[j];
+                o[j] = x;
+            }
+        } else {
+            qsort(o, n, sizeof *o, cmp_ts);
+        }
+        expect_reference_and_merge(o, n, asof);
+        free(o);
+    }
+}
+
+/* Customers with more rows on one day than the build's 14-bit counter of
+ * rows on the last day holds (16383), hand-worked: 1 has exactly 16383 rows
+ * on day 10; 2 has 16385 on day 10 then 2 on day 12; 3 has 20000 on day 11
+ * (its last day) after one on day 4. Chronological input. */
+static void busy_days(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    crm_order *o = malloc(60000 * sizeof *o);
+    for (int i = 0; i < 16383; i++)
+        o[n++] = (crm_order){ 1, 10 * DAY + i, 2 };
+    for (int i = 0; i < 16385; i++)
+        o[n++] = (crm_order){ 2, 10 * DAY + i, 3 };
+    o[n++] = (crm_order){ 2, 12 * DAY, 5 };
+    o[n++] = (crm_order){ 2, 12 * DAY + 1, 5 };
+    o[n++] = (crm_order){ 3, 4 * DAY, 1 };
+    for (int i = 0; i < 20000; i++)
+        o[n++] = (crm_order){ 3, 11 * DAY + i, 1 };
+    qsort(o, n, sizeof *o, cmp_ts);
+    for (int mergeable = 0; mergeable <= 1; mergeable++) {
+        crm_profiles *p = build_ok(o, n, 20, mergeable);
+        assert_int_equal(crm_profiles_count(p), 3);
+        const uint32_t freq[] = { 16383, 16387, 20001 }, rows[] = { 16383, 2, 20000 },
+                       pdays[] = { 1, 2, 2 };
+        const int32_t first[] = { 10, 10, 4 }, last[] = { 10, 12, 11 }, prev[] = { -1, 10, 4 },
+                      second[] = { 10, 10, 11 };
+        const int64_t money[] = { 2 * 16383, 3 * 16385 + 10, 20001 };
+        for (size_t r = 0; r < 3; r++) {
+            assert_int_equal(crm_profiles_customer_id(p)[r], r + 1);
+            assert_int_equal(crm_profiles_frequency(p)[r], freq[r]);
+            assert_int_equal(crm_profiles_last_day_orders(p)[r], rows[r]);
+            assert_int_equal(crm_profiles_purchase_days(p)[r], pdays[r]);
+            assert_int_equal(crm_profiles_first_day(p)[r], first[r]);
+            assert_int_equal(crm_profiles_last_day(p)[r], last[r]);
+            assert_int_equal(crm_profiles_prev_day(p)[r], prev[r]);
+            assert_int_equal(crm_profiles_second_day(p)[r], second[r]);
+            assert_int_equal(crm_profiles_monetary(p)[r], money[r]);
+        }
+        crm_profiles_free(p);
+    }
+    free(o);
+}
+
 /* ---- allocation failures ------------------------------------------------- */
 
 typedef struct oom_ctx {
@@ -662,6 +742,8 @@ int main(void)
         cmocka_unit_test(against_reference),
         cmocka_unit_test(large_table),
         cmocka_unit_test(large_input),
+        cmocka_unit_test(wide_day_span),
+        cmocka_unit_test(busy_days),
         cmocka_unit_test(merge_equals_whole),
         cmocka_unit_test(merge_refund_only_part),
         cmocka_unit_test(build_errors),

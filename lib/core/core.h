@@ -197,6 +197,12 @@ static inline bool crm__u64idx_full(const crm__u64idx *m)
 /* Sort records of `size` bytes (size <= 256) whose first member is a
  * uint64_t key, ascending by key, in place (MSD radix, no extra memory). */
 void crm__sort_records_u64(void *rows, size_t n, size_t size);
+/* The same, faster, with a scratch buffer of `bytes` bytes (buckets of
+ * records that fit in it are finished by LSD passes through it); any size
+ * works, a few hundred KiB (more than rows / 256 of the records) suits
+ * large sorts. */
+void crm__sort_records_u64_scratch(void *rows, size_t n, size_t size, void *buf,
+                                   size_t bytes);
 /* Sort int32 values ascending in place (radix for large n). */
 void crm__sort_i32(int32_t *v, size_t n);
 /* Sort uint64 values ascending in place. */

@@ -135,79 +135,6 @@ crm_status fcap__set_rules(crm_fcap *f, const crm_fcap_rules *rules)
     return CRM_OK;
 }
 
-/* ---- the cand-id set ---------------------------------------------------------- */
-
-__extension__ typedef unsigned __int128 fcap_u128;
-
-/* Slot to start probing at: the hash scaled to the capacity (cap = mask + 1
- * need not be a power of two, so the set is sized to its load). */
-static size_t cset_home(size_t mask, uint64_t cand)
-{
-    return (size_t)(((fcap_u128)crm__mix64(cand + 1) * (mask + 1)) >> 64);
-}
-
-/* Slot of cand, or NULL. */
-static const fcand *cset_find(const crm_fcap *f, uint64_t cand)
-{
-    for (size_t i = cset_home(f->cmask, cand);; i = i == f->cmask ? 0 : i + 1) {
-        const fcand *s = &f->cset[i];
-        if (s->key == cand + 1)
-            return s;
-        if (!s->key)
-            return NULL;
-    }
-}
-
-/* Add (cand, t), keeping the earliest time; capacity must suffice. */
-static void cset_put(fcand *set, size_t mask, size_t *count, uint64_t cand, int64_t t)
-{
-    for (size_t i = cset_home(mask, cand);; i = i == mask ? 0 : i + 1) {
-        fcand *s = &set[i];
-        if (s->key == cand + 1) {
-            if (t < s->tmin)
-                s->tmin = t;
-            return;
-        }
-        if (!s->key) {
-            s->key = cand + 1;
-            s->tmin = t;
-            ++*count;
-            return;
-        }
-    }
-}
-
-/* Empty set for `expected` keys at load <= 0.7. */
-static crm_status cset_make(fcand **set, size_t *mask, size_t expected)
-{
-    if (expected > SIZE_MAX / 16)
-        return crm__fail(CRM_EOVERFLOW, "fcap: %zu cand ids are too many", expected);
-    size_t cap = expected / 7 * 10 + 16;
-    crm_status s = crm__alloc_array((void **)set, cap, sizeof(fcand), 1, "fcap cand ids");
-    if (!s)
-        *mask = cap - 1;
-    return s;
-}
-
-/* Room for `more` keys (rehash into a larger set; unchanged on failure). */
-static crm_status cset_reserve(crm_fcap *f, size_t more)
-{
-    if (f->ccount + more <= (f->cmask + 1) / 10 * 7)
-        return CRM_OK;
-    fcand *set;
-    size_t mask, count = 0, want = f->ccount + more;
-    crm_status s = cset_make(&set, &mask, want + want / 2); /* grow by half at least */
-    if (s)
-        return s;
-    for (size_t i = 0; i <= f->cmask; i++)
-        if (f->cset[i].key)
-            cset_put(set, mask, &count, f->cset[i].key - 1, f->cset[i].tmin);
-    crm__free(f->cset);
-    f->cset = set;
-    f->cmask = mask;
-    return CRM_OK;
-}
-
 /* ---- engine ----------------------------------------------------------------- */
 
 crm_status fcap__alloc(crm_fcap **out)
@@ -217,23 +144,7 @@ crm_status fcap__alloc(crm_fcap **out)
         return crm__fail(CRM_ENOMEM, "crm_fcap: out of memory");
     memset(f, 0, sizeof *f);
     f->logfd = -1;
-    crm_status s = crm__u64idx_init(&f->cidx, 16);
-    if (!s)
-        s = cset_make(&f->cset, &f->cmask, 0);
-    if (!s) {
-        void *b = NULL, *ts = NULL;
-        s = crm__alloc_array(&b, 16, sizeof(uint32_t), 1, "fcap tag sets");
-        if (!s && (s = crm__alloc_array(&ts, 16, sizeof(ftagset), 0, "fcap tag sets")))
-            crm__free(b);
-        if (!s) {
-            f->tsbucket = b;
-            f->tsmask = 15;
-            f->ts = ts;
-            f->capts = 16;
-            f->nts = 1; /* set 0: no tags */
-            f->ts[0].off = f->ts[0].n = 0;
-        }
-    }
+    crm_status s = fcap__state_init(f);
     if (s) {
         crm_fcap_free(f);
         return s;
@@ -267,14 +178,7 @@ CRM_API void crm_fcap_free(crm_fcap *f)
         return;
     if (f->logfd >= 0)
         close(f->logfd);
-    for (size_t i = 0; i < f->ncust; i++)
-        crm__free(f->cust[i].ev);
-    crm__free(f->cust);
-    crm__u64idx_free(&f->cidx);
-    crm__free(f->cset);
-    crm__free(f->tagpool);
-    crm__free(f->ts);
-    crm__free(f->tsbucket);
+    fcap__state_free(f);
     crm__free(f->caps);
     crm__free(f->quiet);
     crm__free(f->user);
@@ -288,7 +192,7 @@ CRM_API int64_t crm_fcap_horizon(const crm_fcap *f)
 
 CRM_API size_t crm_fcap_customers(const crm_fcap *f)
 {
-    return f ? f->nlive : 0;
+    return f ? f->ncust : 0;
 }
 
 CRM_API size_t crm_fcap_events(const crm_fcap *f)
@@ -305,15 +209,8 @@ CRM_API size_t crm_fcap_memory(const crm_fcap *f)
 {
     if (!f)
         return 0;
-    size_t b = sizeof *f + (f->r.n_caps + 1) * sizeof(crm_fcap_cap) +
-               (f->r.n_quiet + 1) * sizeof(crm_fcap_quiet) + f->userlen;
-    b += f->capcust * sizeof(fcust) + (f->cidx.mask + 1) * sizeof(uint32_t);
-    for (size_t i = 0; i < f->ncust; i++)
-        b += (size_t)f->cust[i].cap * sizeof(fev);
-    b += (f->cmask + 1) * sizeof(fcand);
-    b += f->captagpool * sizeof(uint32_t) + f->capts * sizeof(ftagset) +
-         (f->tsmask + 1) * sizeof(uint32_t);
-    return b;
+    return sizeof *f + (f->r.n_caps + 1) * sizeof(crm_fcap_cap) +
+           (f->r.n_quiet + 1) * sizeof(crm_fcap_quiet) + f->userlen + fcap__state_memory(f);
 }
 
 CRM_API crm_status crm_fcap_set_userdata(crm_fcap *f, const void *data, size_t len)
@@ -352,213 +249,6 @@ CRM_API const void *crm_fcap_userdata(const crm_fcap *f, size_t *len)
     if (len)
         *len = f ? f->userlen : 0;
     return f ? f->user : NULL;
-}
-
-/* ---- growth helpers (state unchanged on failure) ------------------------------ */
-
-static crm_status reserve(void **p, size_t *cap, size_t need, size_t size, const char *what)
-{
-    if (need <= *cap)
-        return CRM_OK;
-    size_t c = *cap ? *cap : need; /* exact when first sized (a loaded customer) */
-    while (c < need)
-        c = c > SIZE_MAX / 4 ? need : c * 2;
-    crm_status s = crm__realloc_array(p, c, size, what);
-    if (!s)
-        *cap = c;
-    return s;
-}
-
-/* ---- tag sets --------------------------------------------------------------- */
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sort and deduplicate v[0..n) in place; returns the new length. */
-static uint32_t sort_unique(uint32_t *v, uint32_t n)
-{
-    if (n < 2)
-        return n;
-    if (n <= 16) {
-        for (uint32_t i = 1; i < n; i++) {
-            uint32_t x = v[i], j = i;
-            for (; j > 0 && v[j - 1] > x; j--)
-                v[j] = v[j - 1];
-            v[j] = x;
-        }
-    } else {
-        qsort(v, n, sizeof *v, cmp_u32);
-    }
-    uint32_t m = 1;
-    for (uint32_t i = 1; i < n; i++)
-        if (v[i] != v[m - 1])
-            v[m++] = v[i];
-    return m;
-}
-
-static uint64_t tags_hash(const uint32_t *v, uint32_t n)
-{
-    uint64_t h = n;
-    for (uint32_t i = 0; i < n; i++)
-        h = crm__mix64(h ^ v[i]);
-    return h;
-}
-
-/* Intern the sorted unique set v[0..n): its index (0 for empty). */
-static crm_status tagset_intern(crm_fcap *f, const uint32_t *v, uint32_t n, uint32_t *out)
-{
-    if (n == 0) {
-        *out = 0;
-        return CRM_OK;
-    }
-    uint64_t h = tags_hash(v, n);
-    size_t i = (size_t)h & f->tsmask;
-    for (;; i = (i + 1) & f->tsmask) {
-        uint32_t b = f->tsbucket[i];
-        if (!b)
-            break;
-        const ftagset *t = &f->ts[b - 1];
-        if (t->n == n && memcmp(f->tagpool + t->off, v, n * sizeof *v) == 0) {
-            *out = b - 1;
-            return CRM_OK;
-        }
-    }
-    if (f->nts >= UINT32_MAX - 1 || f->ntagpool + n > UINT32_MAX)
-        return crm__fail(CRM_EOVERFLOW, "fcap: too many distinct tag sets");
-    crm_status s = reserve((void **)&f->tagpool, &f->captagpool, f->ntagpool + n,
-                           sizeof(uint32_t), "fcap tags");
-    if (!s)
-        s = reserve((void **)&f->ts, &f->capts, f->nts + 1, sizeof(ftagset), "fcap tag sets");
-    if (!s && (f->nts + 1) * 2 > f->tsmask + 1) {
-        size_t cap = (f->tsmask + 1) * 2;
-        void *nb;
-        if (!(s = crm__alloc_array(&nb, cap, sizeof(uint32_t), 1, "fcap tag sets"))) {
-            uint32_t *b = nb;
-            for (size_t k = 1; k < f->nts; k++) {
-                size_t j = (size_t)tags_hash(f->tagpool + f->ts[k].off, f->ts[k].n) & (cap - 1);
-                while (b[j])
-                    j = (j + 1) & (cap - 1);
-                b[j] = (uint32_t)(k + 1);
-            }
-            crm__free(f->tsbucket);
-            f->tsbucket = b;
-            f->tsmask = cap - 1;
-            i = (size_t)h & f->tsmask;
-            while (f->tsbucket[i])
-                i = (i + 1) & f->tsmask;
-        }
-    }
-    if (s)
-        return s;
-    memcpy(f->tagpool + f->ntagpool, v, n * sizeof *v);
-    f->ts[f->nts].off = (uint32_t)f->ntagpool;
-    f->ts[f->nts].n = n;
-    f->ntagpool += n;
-    f->tsbucket[i] = (uint32_t)(f->nts + 1);
-    *out = (uint32_t)f->nts++;
-    return CRM_OK;
-}
-
-/* ---- adding events (all-or-nothing) ----------------------------------------- */
-
-static size_t find_cust(const crm_fcap *f, uint64_t id)
-{
-    return crm__u64idx_find(&f->cidx, id, f->cust, sizeof(fcust));
-}
-
-crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
-{
-    size_t *row = NULL;
-    uint32_t *set = NULL, *tmp = NULL;
-    uint32_t maxtags = 0;
-    for (size_t i = 0; i < n; i++)
-        if (v[i].ntags > maxtags)
-            maxtags = v[i].ntags;
-    crm_status s = crm__alloc_array((void **)&row, n + 1, sizeof *row, 0, "fcap events");
-    if (!s)
-        s = crm__alloc_array((void **)&set, n + 1, sizeof *set, 0, "fcap events");
-    if (!s)
-        s = crm__alloc_array((void **)&tmp, (size_t)maxtags + 1, sizeof *tmp, 0, "fcap tags");
-    /* customers: rows for new ids (an empty row is invisible state), grown
-     * as needed so that the index stays sized to the real customer count */
-    size_t ncand = 0;
-    for (size_t i = 0; i < n; i++)
-        ncand += v[i].cand != CRM_FCAP_NO_CAND;
-    for (size_t i = 0; !s && i < n; i++) {
-        if (f->ncust == f->capcust &&
-            (s = reserve((void **)&f->cust, &f->capcust, f->ncust + 1, sizeof(fcust),
-                         "fcap customers")))
-            break;
-        if (crm__u64idx_full(&f->cidx) && (s = crm__u64idx_grow(&f->cidx, f->cust, sizeof(fcust))))
-            break;
-        if (i + 16 < n)
-            crm__prefetch(&f->cidx.bucket[crm__u64idx_home(&f->cidx, v[i + 16].customer)]);
-        bool added;
-        row[i] = crm__u64idx_upsert(&f->cidx, v[i].customer, f->cust, sizeof(fcust), &added);
-        if (added) {
-            fcust *c = &f->cust[f->ncust++];
-            c->id = v[i].customer;
-            c->ev = NULL;
-            c->n = c->cap = 0;
-        }
-    }
-    /* event capacity: count per row in n (undone below) */
-    size_t counted = 0;
-    if (!s)
-        for (; counted < n; counted++)
-            f->cust[row[counted]].n++;
-    for (size_t i = 0; !s && i < n; i++) {
-        fcust *c = &f->cust[row[i]];
-        if (c->n > c->cap) {
-            size_t cap = c->cap;
-            s = reserve((void **)&c->ev, &cap, c->n, sizeof(fev), "fcap events");
-            if (!s && cap > UINT32_MAX)
-                s = crm__fail(CRM_EOVERFLOW, "fcap: too many events for customer %llu",
-                              (unsigned long long)c->id);
-            if (!s)
-                c->cap = (uint32_t)cap;
-        }
-    }
-    for (size_t i = 0; i < counted; i++)
-        f->cust[row[i]].n--;
-    for (size_t i = 0; !s && i < n; i++) {
-        if (v[i].ntags)
-            memcpy(tmp, v[i].tags, v[i].ntags * sizeof *tmp);
-        s = tagset_intern(f, tmp, sort_unique(tmp, v[i].ntags), &set[i]);
-    }
-    if (!s)
-        s = cset_reserve(f, ncand);
-    if (!s && log)
-        s = fcap__log_write(f, log);
-    if (!s) {
-        for (size_t i = 0; i < n; i++) {
-            if (i + 16 < n && v[i + 16].cand != CRM_FCAP_NO_CAND)
-                crm__prefetch(&f->cset[cset_home(f->cmask, v[i + 16].cand)]);
-            fcust *c = &f->cust[row[i]];
-            if (c->n == 0)
-                f->nlive++;
-            fev *e = &c->ev[c->n++];
-            e->t = v[i].t;
-            e->campaign = v[i].campaign;
-            e->cand = v[i].cand;
-            e->tagset = set[i];
-            e->channel = v[i].channel;
-            e->cat = v[i].cat;
-            e->flags = v[i].flags;
-            e->pad = 0;
-            f->nevents++;
-            if (v[i].cand != CRM_FCAP_NO_CAND)
-                cset_put(f->cset, f->cmask, &f->ccount, v[i].cand, v[i].t);
-        }
-        f->seq++;
-    }
-    crm__free(row);
-    crm__free(set);
-    crm__free(tmp);
-    return s;
 }
 
 static crm_status check_event(const crm_fcap *f, const crm_fcap_event *e, size_t i, size_t n_tags)
@@ -621,71 +311,6 @@ CRM_API crm_status crm_fcap_add_history(crm_fcap *f, const crm_fcap_event *event
     return s;
 }
 
-/* ---- pruning ------------------------------------------------------------------ */
-
-crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
-{
-    int64_t cut = now - f->horizon; /* events e <= cut can never matter again */
-    size_t live = 0, cands = 0;
-    for (size_t i = 0; i < f->ncust; i++) {
-        const fcust *c = &f->cust[i];
-        bool any = false;
-        for (uint32_t j = 0; j < c->n; j++)
-            if (c->ev[j].t > cut) {
-                any = true;
-                cands += c->ev[j].cand != CRM_FCAP_NO_CAND;
-            }
-        live += any;
-    }
-    crm__u64idx ci;
-    fcand *kv = NULL;
-    size_t kmask = 0;
-    crm_status s = crm__u64idx_init(&ci, live);
-    if (s)
-        return s;
-    if ((s = cset_make(&kv, &kmask, cands)) || (log && (s = fcap__log_write(f, log)))) {
-        crm__free(kv);
-        crm__u64idx_free(&ci);
-        return s;
-    }
-    /* nothing fails below */
-    size_t out = 0, nk = 0, nev = 0;
-    for (size_t i = 0; i < f->ncust; i++) {
-        fcust c = f->cust[i];
-        uint32_t m = 0;
-        for (uint32_t j = 0; j < c.n; j++) {
-            if (c.ev[j].t <= cut)
-                continue;
-            fev e = c.ev[j];
-            c.ev[m++] = e;
-            if (e.cand != CRM_FCAP_NO_CAND)
-                cset_put(kv, kmask, &nk, e.cand, e.t);
-        }
-        if (m == 0) {
-            crm__free(c.ev);
-            continue;
-        }
-        c.n = m;
-        nev += m;
-        bool added;
-        crm__u64idx_upsert(&ci, c.id, f->cust, sizeof(fcust), &added);
-        f->cust[out++] = c;
-    }
-    crm__u64idx_free(&f->cidx);
-    crm__free(f->cset);
-    f->cidx = ci;
-    f->cset = kv;
-    f->cmask = kmask;
-    f->ccount = nk;
-    f->ncust = out;
-    f->nlive = out;
-    f->nevents = nev;
-    if (now > f->floor)
-        f->floor = now;
-    f->seq++;
-    return CRM_OK;
-}
-
 CRM_API crm_status crm_fcap_prune(crm_fcap *f, int64_t now)
 {
     if (!f)
@@ -706,14 +331,9 @@ CRM_API crm_status crm_fcap_prune(crm_fcap *f, int64_t now)
 
 /* ---- checks ------------------------------------------------------------------- */
 
-/* An event as the checks see it: stored, or sent earlier in this call. */
-typedef struct sev {
-    int64_t t;
-    uint64_t campaign;
-    const uint32_t *tags;
-    uint32_t ntags;
-    uint8_t channel, cat, flags;
-} sev;
+/* An event as the checks see it: stored (decoded), or sent earlier in this
+ * call. */
+typedef fnew sev;
 
 typedef struct dctx {
     const crm_fcap *f;
@@ -724,6 +344,7 @@ typedef struct dctx {
     size_t nev;
     int64_t t, off;
     int64_t *tmp; /* scratch, >= nev */
+    bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
 } dctx;
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -804,37 +425,46 @@ static bool cap_fails_one(const dctx *x, const crm_fcap_cap *k, unsigned ch, uin
         return true;
     }
     const crm_fcap_candidate *c = x->c;
-    int64_t pidx = k->sliding ? 0 : period_of(x, k, x->t);
-    int64_t lo = k->sliding ? x->t - k->window : 0;
+    /* the window as lo < e <= t: a calendar period is an interval of time
+     * (period_of is monotone), so e is in t's period iff e >= its start */
+    int64_t pidx = 0, lo;
+    if (k->sliding) {
+        lo = x->t - k->window;
+    } else {
+        pidx = period_of(x, k, x->t);
+        lo = period_start(x, k, pidx) - 1;
+    }
+    uint64_t chm = k->channels;
+    unsigned catm = k->categories;
+    bool any = k->key == CRM_FCAP_KEY_ANY;
+    uint64_t camp = 0;
+    bool by_camp = false, by_tag = false;
+    switch (k->scope) {
+    case CRM_FCAP_SCOPE_CHANNEL:
+        chm &= UINT64_C(1) << (any ? ch : (unsigned)k->key);
+        break;
+    case CRM_FCAP_SCOPE_CAMPAIGN:
+        by_camp = true;
+        camp = any ? c->campaign_id : (uint64_t)k->key;
+        break;
+    case CRM_FCAP_SCOPE_CATEGORY:
+        catm &= 1u << (any ? c->category : (unsigned)k->key);
+        break;
+    case CRM_FCAP_SCOPE_TAG:
+        by_tag = true;
+        break;
+    default:
+        break;
+    }
     size_t n = 0;
+    const sev *ev = x->ev;
     for (size_t i = 0; i < x->nev; i++) {
-        const sev *e = &x->ev[i];
-        if (!(e->flags & FEV_COUNTS) || e->t > x->t || (excl && is_batch(x, e)))
+        const sev *e = &ev[i];
+        if (!(e->flags & FEV_COUNTS) || e->t <= lo || e->t > x->t ||
+            !((chm >> e->channel) & 1) || !((catm >> e->cat) & 1))
             continue;
-        if (!((k->channels >> e->channel) & 1) || !((k->categories >> e->cat) & 1))
-            continue;
-        bool any = k->key == CRM_FCAP_KEY_ANY;
-        switch (k->scope) {
-        case CRM_FCAP_SCOPE_CHANNEL:
-            if (e->channel != (any ? (int64_t)ch : k->key))
-                continue;
-            break;
-        case CRM_FCAP_SCOPE_CAMPAIGN:
-            if (e->campaign != (any ? c->campaign_id : (uint64_t)k->key))
-                continue;
-            break;
-        case CRM_FCAP_SCOPE_CATEGORY:
-            if (e->cat != (any ? (int64_t)c->category : k->key))
-                continue;
-            break;
-        case CRM_FCAP_SCOPE_TAG:
-            if (!has_tag(e->tags, e->ntags, tag))
-                continue;
-            break;
-        default:
-            break;
-        }
-        if (k->sliding ? e->t <= lo : period_of(x, k, e->t) != pidx)
+        if ((by_camp && e->campaign != camp) || (by_tag && !has_tag(e->tags, e->ntags, tag)) ||
+            (excl && is_batch(x, e)))
             continue;
         if (retry && k->sliding)
             x->tmp[n] = e->t;
@@ -951,10 +581,11 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
         if (!cap_applies(x, k, ch) || !cap_fails(x, k, ch, false, retry))
             continue;
         *arg = (uint16_t)i;
-        return cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP : CRM_FCAP_OUTRANKED_CAP;
+        return !x->anybatch || cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP
+                                                               : CRM_FCAP_OUTRANKED_CAP;
     }
     if (f->r.sim_max && sim_fails(x, ch, false, retry))
-        return sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
+        return !x->anybatch || sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
                                             : CRM_FCAP_OUTRANKED_SIMULTANEOUS;
     return CRM_FCAP_OK;
 }
@@ -1059,17 +690,21 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (n == 0)
         return CRM_OK;
     uint32_t maxtags = 0;
+    size_t sumtags = 0;
     for (size_t i = 0; i < n; i++) {
         crm_status s = check_candidate(f, &cands[i], i, n_tags);
         if (s)
             return s;
         if (cands[i].tag_n > maxtags)
             maxtags = cands[i].tag_n;
+        sumtags += cands[i].tag_n;
     }
     okey *ord = NULL;
     idpair *ids = NULL;
-    uint32_t *ctag = NULL;
-    sev *ev = NULL;
+    uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
+    size_t nstag = 0;
+    fscratch sc = {0};
+    fstage st = {0};
     int64_t *tmp = NULL;
     fnew *sends = NULL;
     size_t cap_ev = 0, nsend = 0;
@@ -1080,6 +715,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates");
     if (!s)
         s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0, "fcap tags");
+    if (!s)
+        s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags");
     if (!s)
         s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
     if (s)
@@ -1109,21 +746,17 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].idx};
     }
     for (size_t a = 0, b; a < n; a = b) {
-        /* hide memory latency: index buckets 16 rows ahead, rows 8 ahead,
-         * event arrays 4 ahead */
+        /* hide memory latency: table slots 16 groups ahead, cand pages 16
+         * ahead, the blob 4 ahead (its slot is cached by then) */
         if (a + 16 < n) {
-            crm__prefetch(&f->cidx.bucket[crm__u64idx_home(&f->cidx, ord[a + 16].customer)]);
-            crm__prefetch(&f->cset[cset_home(f->cmask, ord[a + 16].cand)]);
-        }
-        if (a + 8 < n) { /* the home bucket is cached now: fetch its row */
-            uint32_t b8 = f->cidx.bucket[crm__u64idx_home(&f->cidx, ord[a + 8].customer)];
-            if (b8)
-                crm__prefetch(&f->cust[b8 - 1]);
+            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 16].customer)]);
+            crm__prefetch(&f->page[fcap__home(f->pcap, ((ord[a + 16].cand >> 6) + 1) ^
+                                                           UINT64_C(0x5851F42D4C957F2D))]);
         }
         if (a + 4 < n) {
-            size_t r4 = find_cust(f, ord[a + 4].customer);
-            if (r4 != SIZE_MAX && f->cust[r4].ev)
-                crm__prefetch(f->cust[r4].ev);
+            size_t r4 = fcap__find(f, ord[a + 4].customer);
+            if (r4 != SIZE_MAX)
+                crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
         }
         for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
             ;
@@ -1140,33 +773,22 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 goto done;
             }
         }
-        /* this customer's events: stored, then this call's sends */
-        size_t row = find_cust(f, ord[a].customer);
-        const fcust *cu = row == SIZE_MAX ? NULL : &f->cust[row];
-        size_t need = (cu ? cu->n : 0) + (b - a);
-        if (need > cap_ev) {
-            size_t nc = need * 2;
-            crm__free(ev);
+        /* this customer's events: stored (decoded), then this call's sends */
+        size_t row = fcap__find(f, ord[a].customer), L = 0;
+        if (row != SIZE_MAX)
+            (void)fcap__blob(f, row, &L);
+        if ((s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
+            goto done;
+        if (L + (b - a) + 1 > cap_ev) {
+            size_t nc = (L + (b - a) + 1) * 2;
             crm__free(tmp);
-            ev = NULL;
             tmp = NULL;
-            if ((s = crm__alloc_array((void **)&ev, nc, sizeof *ev, 0, "fcap events")) ||
-                (s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
+            if ((s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
                 goto done;
             cap_ev = nc;
         }
-        size_t nev = 0;
-        if (cu)
-            for (uint32_t j = 0; j < cu->n; j++) {
-                const fev *e = &cu->ev[j];
-                sev *d = &ev[nev++];
-                d->t = e->t;
-                d->campaign = e->campaign;
-                d->tags = fcap__tags(f, e->tagset, &d->ntags);
-                d->channel = e->channel;
-                d->cat = e->cat;
-                d->flags = e->flags;
-            }
+        sev *ev = sc.ev;
+        size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc) : 0, nstored = nev;
         dctx x = {.f = f, .ev = ev, .tmp = tmp, .off = 60 * (int64_t)c0->utc_offset_min};
         uint32_t rank = 0;
         for (size_t i = a; i < b; i++) {
@@ -1176,12 +798,21 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             memcpy(ctag, n_tags ? tags + c->tag_off : ctag, c->tag_n * sizeof *ctag);
             x.c = c;
             x.ctags = ctag;
-            x.nctags = sort_unique(ctag, c->tag_n);
+            x.nctags = fcap__sort_unique(ctag, c->tag_n);
             x.t = c->t;
             x.nev = nev;
-            /* ALREADY_SENT: an event with this cand_id at or before t */
-            const fcand *k = cset_find(f, c->cand_id);
-            bool already = k && k->tmin <= c->t;
+            x.anybatch = false;
+            for (size_t j = 0; j < nev; j++)
+                x.anybatch |= is_batch(&x, &ev[j]);
+            /* ALREADY_SENT: an event with this cand_id at or before t (the
+             * sends of this call have other cand ids) */
+            bool already = false;
+            if (fcap__cand_maybe(f, c->cand_id)) {
+                for (size_t j = 0; j < nstored && !already; j++)
+                    already = ev[j].cand == c->cand_id && ev[j].t <= c->t;
+                if (!already)
+                    already = fcap__cand_sent(f, c->cand_id, c->t);
+            }
             uint8_t order[CRM_FCAP_MAX_TRIES];
             unsigned no = 0;
             int pref = -1;
@@ -1221,11 +852,15 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     best = CRM_FCAP_NEVER;
                     bool counts = f->r.counts[c->category];
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
-                    sev *e = &ev[nev++];
-                    *e = (sev){c->t, c->campaign_id, n_tags ? tags + c->tag_off : NULL,
-                               c->tag_n, order[j], c->category, fl};
-                    sends[nsend++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
-                                            e->tags, c->tag_n, order[j], c->category, fl};
+                    sends[nsend] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
+                                          n_tags ? tags + c->tag_off : NULL, c->tag_n,
+                                          order[j], c->category, fl};
+                    fnew *e = &ev[nev++];
+                    *e = sends[nsend++];
+                    memcpy(stag + nstag, ctag, x.nctags * sizeof *stag);
+                    e->tags = stag + nstag;
+                    e->ntags = x.nctags;
+                    nstag += x.nctags;
                     break;
                 }
                 if (retry != CRM_FCAP_NEVER && (best == CRM_FCAP_NEVER || retry < best))
@@ -1233,6 +868,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
             d->retry_at = best;
         }
+        /* the customer's new event list, encoded now (applied at the end) */
+        if (nev > nstored &&
+            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nev)))
+            goto done;
     }
     if (f->logfd >= 0) {
         fcap__log_begin(f, &w, FLOG_DECIDE);
@@ -1249,13 +888,15 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__wbuf_u16(&w, out[i].reason_arg);
         }
     }
-    s = fcap__commit(f, sends, nsend, f->logfd >= 0 ? &w : NULL);
+    s = fcap__stage_apply(f, &st, sends, nsend, f->logfd >= 0 ? &w : NULL);
 done:
     crm__wbuf_free(&w);
     crm__free(ord);
     crm__free(ids);
     crm__free(ctag);
-    crm__free(ev);
+    crm__free(stag);
+    fcap__stage_free(&st);
+    fcap__scratch_free(&sc);
     crm__free(tmp);
     crm__free(sends);
     return s;

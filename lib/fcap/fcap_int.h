@@ -1,5 +1,6 @@
 /* Internal state of the frequency-cap engine, shared by fcap.c (rules,
- * decisions) and persist.c (snapshots, decision log). */
+ * decisions), state.c (the compact customer store) and persist.c
+ * (snapshots, decision log). */
 #ifndef CRM_FCAP_INT_H
 #define CRM_FCAP_INT_H
 
@@ -10,99 +11,164 @@
 #define FEV_COUNTS 1u /* a counted event */
 #define FEV_SENT 2u   /* recorded by crm_fcap_decide (a batch send at its t) */
 
-/* A stored event: 32 bytes. */
-typedef struct fev {
-    int64_t t;
-    uint64_t campaign;
-    uint64_t cand;   /* CRM_FCAP_NO_CAND when none */
-    uint32_t tagset; /* index into the interned tag sets (0 = no tags) */
-    uint8_t channel;
-    uint8_t cat;
-    uint8_t flags;   /* FEV_* */
-    uint8_t pad;
-} fev;
-
-/* A customer: id first (crm__u64idx key). */
-typedef struct fcust {
-    uint64_t id;
-    fev *ev;
-    uint32_t n, cap;
-} fcust;
-
-/* A slot of the cand-id set (open addressing, linear probing): key =
- * cand_id + 1 (0 = empty slot), the earliest time of an event with it. */
-typedef struct fcand {
-    uint64_t key;
-    int64_t tmin;
-} fcand;
-
-typedef struct ftagset {
-    uint32_t off, n; /* into tagpool, sorted ascending, unique */
-} ftagset;
-
-/* An event to add (history row, send, or replayed record): tags sorted or
- * not, duplicates allowed; interned as a sorted set. */
+/* An event, decoded (history row, send, replayed record, or a stored event
+ * unpacked for the checks): tags sorted or not, duplicates allowed when
+ * added; a decoded stored event has them sorted and unique. */
 typedef struct fnew {
     uint64_t customer;
     int64_t t;
     uint64_t campaign;
-    uint64_t cand;
+    uint64_t cand; /* CRM_FCAP_NO_CAND when none */
     const uint32_t *tags;
     uint32_t ntags;
     uint8_t channel, cat, flags;
 } fnew;
 
+/* A customer: one slot of an open-addressing table (linear probing,
+ * capacity not a power of two). Its events live in the byte pool as one
+ * canonical, compactly encoded blob (see state.c):
+ *   pos = byte offset of the blob in the pool (bits 0..39) | capacity of
+ *   its pool region (bits 40..63). */
+typedef struct fslot {
+    uint64_t id1; /* customer id + 1; 0 = empty slot */
+    uint64_t pos;
+} fslot;
+
+#define FSLOT_OFF(p) ((p) & ((UINT64_C(1) << 40) - 1))
+#define FSLOT_CAP(p) ((size_t)((p) >> 40))
+#define FSLOT_MAXCAP ((size_t)1 << 24)
+
+/* A page of the cand-id set: bit j of `bits` is set when some stored event
+ * carries cand_id 64 * (key1 - 1) + j (an exact set, compact for the dense
+ * id ranges candidate ids come from). */
+typedef struct fpage {
+    uint64_t key1; /* page + 1; 0 = empty slot */
+    uint64_t bits;
+} fpage;
+
+/* Growable scratch for decoding one customer's events. */
+typedef struct fscratch {
+    fnew *ev;
+    size_t evcap;
+    uint32_t *tags;
+    size_t tagcap;
+    uint8_t *enc;
+    size_t enccap;
+} fscratch;
+
 struct crm_fcap {
-    crm_fcap_rules r;      /* caps/quiet point at the owned arrays below */
+    crm_fcap_rules r; /* caps/quiet point at the owned arrays below */
     crm_fcap_cap *caps;
     crm_fcap_quiet *quiet;
     int64_t horizon;
 
-    fcust *cust;
-    size_t ncust, capcust, nlive; /* rows, capacity, rows with events */
-    crm__u64idx cidx;
+    fslot *slot;         /* customer table */
+    size_t tcap, ncust;  /* slots, customers (each has >= 1 event) */
+    uint8_t *pool;       /* event blobs */
+    size_t poolcap, poollen, garbage; /* bytes: allocated, used, freed regions */
     size_t nevents;
 
-    fcand *cset;          /* cand ids of stored events, load <= 3/4 */
-    size_t cmask, ccount; /* capacity - 1, keys */
+    fpage *page;         /* cand-id set */
+    size_t pcap, npage;
 
-    uint32_t *tagpool;
-    size_t ntagpool, captagpool;
-    ftagset *ts;
-    size_t nts, capts;
-    uint32_t *tsbucket; /* set index + 1, 0 = empty */
-    size_t tsmask;
-
-    int64_t floor;  /* prune time: decisions before it are refused */
-    uint64_t seq;   /* state changes applied */
+    int64_t floor; /* prune time: decisions before it are refused */
+    uint64_t seq;  /* state changes applied */
     uint8_t *user;
     size_t userlen;
 
-    int logfd;      /* -1 when no log is attached */
+    int logfd; /* -1 when no log is attached */
     int logsync;
 };
 
-/* Validate rules (CRM_ERULE naming the item) and copy them into f. */
-crm_status fcap__set_rules(crm_fcap *f, const crm_fcap_rules *rules);
-/* Empty engine (no rules yet). */
-crm_status fcap__alloc(crm_fcap **out);
+/* ---- state.c ---- */
+/* Empty customer store. */
+crm_status fcap__state_init(crm_fcap *f);
+void fcap__state_free(crm_fcap *f);
+size_t fcap__state_memory(const crm_fcap *f);
+/* Slot index of customer id, or SIZE_MAX. */
+size_t fcap__find(const crm_fcap *f, uint64_t id);
+/* Home slot of id (for prefetching). */
+static inline size_t fcap__home(size_t cap, uint64_t id)
+{
+    __extension__ typedef unsigned __int128 u128;
+    return (size_t)(((u128)crm__mix64(id) * cap) >> 64);
+}
+/* Does the cand-id set contain cand? */
+bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);
+/* Exact: some stored event carries cand at time <= t (scans every blob
+ * when the set has cand: call it only when the customer's own events do
+ * not settle the question). */
+bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
+/* Decode the blob of slot i into s->ev (tags into s->tags); returns the
+ * number of events (the pool is trusted). */
+size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s);
+/* Room for n events / n tags / n bytes in s (contents kept). */
+crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc);
+void fcap__scratch_free(fscratch *s);
+/* Blob of slot i: bytes and length (varint length prefix included). */
+const uint8_t *fcap__blob(const crm_fcap *f, size_t i, size_t *len);
+/* Validate one encoded blob at p (at most avail bytes): its length and
+ * canonical content. Returns its total byte length, or 0 with *why / *at
+ * (offset from p) describing the first problem. Counts events into *nev. */
+size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscratch *s,
+                        size_t *nev, const char **why, size_t *at);
+/* Insert a customer known to be absent with a blob of len bytes (copied);
+ * table, pool and page capacity must suffice (see fcap__reserve_load). */
+crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_t len,
+                            size_t nev, const fnew *ev);
+/* Capacity for a load of ncust customers and `bytes` blob bytes. */
+crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes);
+/* Room for `more` cand ids in the page set. */
+crm_status fcap__pages_reserve(crm_fcap *f, size_t more);
+/* Release unused pool capacity (after a load). */
+void fcap__pool_trim(crm_fcap *f);
+
+/* Sort and deduplicate v[0..n) in place; returns the new length. */
+uint32_t fcap__sort_unique(uint32_t *v, uint32_t n);
+/* A change being prepared: the new blobs of the customers it touches. */
+typedef struct fgroup {
+    size_t slot; /* SIZE_MAX: new customer */
+    uint64_t id;
+    size_t enc, len; /* encoded blob in the stage */
+    size_t region;   /* pool bytes to allocate, 0 when rewritten in place */
+} fgroup;
+
+typedef struct fstage {
+    fgroup *grp;
+    size_t ngrp, grpcap;
+    uint8_t *enc;
+    size_t enclen, enccap;
+    size_t newcust, need;
+} fstage;
+
+/* Stage the complete new event list ev[0..m) of customer id (slot, or
+ * SIZE_MAX when new); tags of ev must be sorted and unique; ev is sorted
+ * here. The state is not changed. */
+crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                                fnew *ev, size_t m);
+/* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
+ * cand ids join the set); `log` as fcap__commit. */
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);
+void fcap__stage_free(fstage *st);
 /* Add events (all-or-nothing); `log` (may be NULL) is the payload of the log
  * record to write before the change is applied. */
 crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log);
 /* Drop events e <= now - horizon; `log` as above. */
 crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log);
+
+/* ---- fcap.c / persist.c ---- */
+/* Validate rules (CRM_ERULE naming the item) and copy them into f. */
+crm_status fcap__set_rules(crm_fcap *f, const crm_fcap_rules *rules);
+/* Empty engine (no rules yet). */
+crm_status fcap__alloc(crm_fcap **out);
 /* Write a framed log record whose payload is log->p[0..len) (if attached). */
 crm_status fcap__log_write(crm_fcap *f, crm__wbuf *payload);
 /* Start a log record payload of `type` with the next sequence number. */
 void fcap__log_begin(const crm_fcap *f, crm__wbuf *w, uint8_t type);
-/* Append an event to a log payload / snapshot. */
+/* Append an event to a log payload. */
 void fcap__put_event(crm__wbuf *w, const fnew *e);
-/* Tags of an interned set. */
-static inline const uint32_t *fcap__tags(const crm_fcap *f, uint32_t set, uint32_t *n)
-{
-    *n = f->ts[set].n;
-    return f->tagpool + f->ts[set].off;
-}
+/* Canonical event order: t, channel, category, flags, campaign, cand, tags. */
+int fcap__ev_cmp(const fnew *a, const fnew *b);
 
 #define FLOG_HISTORY 1u
 #define FLOG_DECIDE 2u

@@ -9,7 +9,7 @@
 
 #include "fcap/fcap_int.h"
 
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 1: event records of fixed fields (no longer read) */
 #define LOG_MAGIC UINT32_C(0x474C4346) /* "FCLG" */
 #define LOG_FRAME 12u                  /* magic, payload length, CRC */
 
@@ -72,40 +72,8 @@ static bool get_body(crm__rbuf *r, const crm_fcap *f, fnew *e, uint32_t *tagbuf,
 
 typedef struct cref {
     uint64_t id;
-    uint64_t row;
+    uint64_t slot;
 } cref;
-
-/* Canonical event order: every field, tags last. */
-static int fev_cmp_f(const crm_fcap *f, const fev *a, const fev *b)
-{
-#define CMP(x, y) \
-    if ((x) != (y)) \
-        return (x) < (y) ? -1 : 1
-    CMP(a->t, b->t);
-    CMP(a->channel, b->channel);
-    CMP(a->cat, b->cat);
-    CMP(a->flags, b->flags);
-    CMP(a->campaign, b->campaign);
-    CMP(a->cand, b->cand);
-    uint32_t na, nb;
-    const uint32_t *ta = fcap__tags(f, a->tagset, &na), *tb = fcap__tags(f, b->tagset, &nb);
-    for (uint32_t i = 0; i < na && i < nb; i++)
-        CMP(ta[i], tb[i]);
-    CMP(na, nb);
-    return 0;
-#undef CMP
-}
-
-static void fev_sort(const crm_fcap *f, fev *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        fev x = v[i];
-        size_t j = i;
-        for (; j > 0 && fev_cmp_f(f, &v[j - 1], &x) > 0; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-}
 
 static void put_rules(crm__wbuf *w, const crm_fcap *f)
 {
@@ -153,26 +121,30 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
         return crm__fail(CRM_EINVAL, "crm_fcap_save_range: lo %llu > hi %llu",
                          (unsigned long long)lo, (unsigned long long)hi);
     cref *ids = NULL;
-    fev *tmp = NULL;
-    size_t n = 0, maxev = 0;
+    size_t n = 0, bytes = 0;
     crm_status s = crm__alloc_array((void **)&ids, f->ncust + 1, sizeof *ids, 0, "fcap snapshot");
     if (s)
         return s;
-    for (size_t i = 0; i < f->ncust; i++) {
-        const fcust *c = &f->cust[i];
-        if (c->n && c->id >= lo && c->id <= hi) {
-            ids[n++] = (cref){c->id, i};
-            if (c->n > maxev)
-                maxev = c->n;
+    for (size_t i = 0; i < f->tcap; i++) {
+        uint64_t k = f->slot[i].id1;
+        if (k && k - 1 >= lo && k - 1 <= hi) {
+            size_t bl;
+            (void)fcap__blob(f, i, &bl);
+            bytes += 8 + bl;
+            ids[n++] = (cref){k - 1, i};
         }
     }
-    if ((s = crm__alloc_array((void **)&tmp, maxev + 1, sizeof *tmp, 0, "fcap snapshot"))) {
-        crm__free(ids);
-        return s;
-    }
     crm__sort_records_u64(ids, n, sizeof *ids);
+    /* one allocation for the whole snapshot: rules and userdata + blobs */
     crm__wbuf w;
     crm__wbuf_init(&w);
+    size_t want = 256 + f->userlen + 64 * (f->r.n_caps + f->r.n_quiet) + bytes;
+    w.p = crm__malloc(want);
+    if (!w.p) {
+        crm__free(ids);
+        return crm__fail(CRM_ENOMEM, "fcap snapshot: out of memory (%zu bytes)", want);
+    }
+    w.cap = want;
     crm__blob_begin(&w, CRM__BLOB_FCAP, SNAP_VERSION);
     put_rules(&w, f);
     crm__wbuf_i64(&w, f->floor);
@@ -181,20 +153,14 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
     crm__wbuf_put(&w, f->user, f->userlen);
     crm__wbuf_u64(&w, n);
     for (size_t i = 0; i < n && !w.err; i++) {
-        const fcust *c = &f->cust[ids[i].row];
-        memcpy(tmp, c->ev, c->n * sizeof *tmp);
-        fev_sort(f, tmp, c->n);
-        crm__wbuf_u64(&w, c->id);
-        crm__wbuf_u32(&w, c->n);
-        for (uint32_t j = 0; j < c->n; j++) {
-            const fev *e = &tmp[j];
-            uint32_t nt;
-            const uint32_t *tg = fcap__tags(f, e->tagset, &nt);
-            put_body(&w, e->t, e->campaign, e->cand, e->channel, e->cat, e->flags, tg, nt);
-        }
+        if (i + 8 < n)
+            crm__prefetch(f->pool + FSLOT_OFF(f->slot[ids[i + 8].slot].pos));
+        size_t bl;
+        const uint8_t *b = fcap__blob(f, ids[i].slot, &bl);
+        crm__wbuf_u64(&w, ids[i].id);
+        crm__wbuf_put(&w, b, bl);
     }
     crm__free(ids);
-    crm__free(tmp);
     return crm__blob_end(&w, out, out_len, "fcap snapshot");
 }
 
@@ -266,11 +232,14 @@ CRM_API crm_status crm_fcap_load(crm_fcap **out, const void *data, size_t len)
                                   "fcap snapshot");
     if (s)
         return s;
+    if (version < SNAP_VERSION)
+        return crm__fail(CRM_EVERSION, "fcap snapshot: format version %u at byte 6 is older "
+                         "than version %u, the only one this libcrm reads (rebuild the state "
+                         "from its history)", (unsigned)version, SNAP_VERSION);
     crm_fcap *f = NULL;
     crm_fcap_cap *caps = NULL;
     crm_fcap_quiet *quiet = NULL;
-    fnew *v = NULL;
-    uint32_t *tagbuf = NULL;
+    fscratch sc = {0};
     crm_fcap_rules ru;
     if ((s = fcap__alloc(&f)))
         return s;
@@ -302,81 +271,45 @@ CRM_API crm_status crm_fcap_load(crm_fcap **out, const void *data, size_t len)
     r.off += (size_t)ulen;
     if (!crm__rbuf_u64(&r, &ncust, "customer count"))
         goto fail;
-    /* pass 1: validate, count events and tags */
-    size_t body = r.off, nev = 0, ntag = 0;
-    for (uint64_t i = 0; i < ncust && !r.err; i++) {
-        uint64_t id;
-        uint32_t n;
-        size_t idat = r.off;
-        if (!crm__rbuf_u64(&r, &id, "customer id") || !crm__rbuf_u32(&r, &n, "event count"))
-            break;
-        if (id > CRM_FCAP_ID_MAX || n == 0 || n > crm__rbuf_left(&r) / 31) {
-            r.off = idat;
-            crm__rbuf_bad(&r, "customer %llu: bad id or event count %u", (unsigned long long)id, n);
-            break;
-        }
-        for (uint32_t j = 0; j < n; j++) {
-            fnew e;
-            if (!get_body(&r, f, &e, NULL, &ntag))
-                break;
-        }
-        nev += n;
-    }
-    if (r.err)
+    if (ncust > crm__rbuf_left(&r) / 14) {
+        crm__rbuf_bad(&r, "%llu customers need more bytes than remain",
+                      (unsigned long long)ncust);
         goto fail;
-    if ((s = crm__rbuf_finish(&r)))
+    }
+    /* customers: id, then the event blob exactly as the engine keeps it */
+    if ((s = fcap__reserve_load(f, (size_t)ncust, crm__rbuf_left(&r))))
         goto out;
-    /* pass 2: decode, check the canonical order, add */
-    if ((s = crm__alloc_array((void **)&v, nev + 1, sizeof *v, 0, "fcap snapshot")) ||
-        (s = crm__alloc_array((void **)&tagbuf, ntag + 1, sizeof *tagbuf, 0, "fcap snapshot")))
-        goto out;
-    r.off = body;
-    size_t k = 0;
-    ntag = 0;
     uint64_t prev = 0;
     for (uint64_t i = 0; i < ncust; i++) {
         uint64_t id;
-        uint32_t n;
-        size_t idat = r.off;
-        crm__rbuf_u64(&r, &id, "customer id");
-        crm__rbuf_u32(&r, &n, "event count");
-        if (i > 0 && id <= prev) {
+        size_t idat = r.off, nev, bat;
+        const char *why;
+        if (!crm__rbuf_u64(&r, &id, "customer id"))
+            goto fail;
+        if (id > CRM_FCAP_ID_MAX || (i > 0 && id <= prev)) {
             r.off = idat;
-            crm__rbuf_bad(&r, "customer %llu not after customer %llu", (unsigned long long)id,
-                          (unsigned long long)prev);
+            crm__rbuf_bad(&r, "customer %llu: id above 2^63-1 or not after customer %llu",
+                          (unsigned long long)id, (unsigned long long)prev);
             goto fail;
         }
         prev = id;
-        for (uint32_t j = 0; j < n; j++, k++) {
-            size_t evat = r.off;
-            get_body(&r, f, &v[k], tagbuf, &ntag);
-            v[k].customer = id;
-            const fnew *e = &v[k], *p = j ? &v[k - 1] : NULL;
-            bool ok = true;
-            for (uint32_t t = 1; t < e->ntags; t++)
-                ok &= e->tags[t - 1] < e->tags[t];
-            if (ok && p) {
-                int c = (p->t > e->t) - (p->t < e->t);
-                if (!c) c = (p->channel > e->channel) - (p->channel < e->channel);
-                if (!c) c = (p->cat > e->cat) - (p->cat < e->cat);
-                if (!c) c = (p->flags > e->flags) - (p->flags < e->flags);
-                if (!c) c = (p->campaign > e->campaign) - (p->campaign < e->campaign);
-                if (!c) c = (p->cand > e->cand) - (p->cand < e->cand);
-                for (uint32_t t = 0; !c && t < p->ntags && t < e->ntags; t++)
-                    c = (p->tags[t] > e->tags[t]) - (p->tags[t] < e->tags[t]);
-                if (!c) c = (p->ntags > e->ntags) - (p->ntags < e->ntags);
-                ok = c <= 0;
+        size_t bl = fcap__blob_check(f, r.p + r.off, r.len - r.off, &sc, &nev, &why, &bat);
+        if (!bl) {
+            if (!why) {
+                s = CRM_ENOMEM;
+                goto out;
             }
-            if (!ok) {
-                r.off = evat;
-                crm__rbuf_bad(&r, "customer %llu: event %u out of canonical order",
-                              (unsigned long long)id, j);
-                goto fail;
-            }
+            r.off += bat;
+            crm__rbuf_bad(&r, "customer %llu: %s", (unsigned long long)id, why);
+            goto fail;
         }
+        if ((s = fcap__put_loaded(f, id, r.p + r.off, bl, nev, sc.ev)))
+            goto out;
+        r.off += bl;
     }
-    if ((s = fcap__commit(f, v, nev, NULL)))
+    if ((s = crm__rbuf_finish(&r)))
         goto out;
+    fcap__pool_trim(f);
     f->floor = floor;
     f->seq = seq;
     goto out;
@@ -385,8 +318,7 @@ fail:
 out:
     crm__free(caps);
     crm__free(quiet);
-    crm__free(v);
-    crm__free(tagbuf);
+    fcap__scratch_free(&sc);
     if (s) {
         crm_fcap_free(f);
         return s;

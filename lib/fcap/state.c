@@ -1,0 +1,941 @@
+/* Compact customer store of the frequency-cap engine.
+ *
+ * Customers live in one open-addressing table of 16-byte slots (load <= 0.85,
+ * sized to 0.8 when rebuilt); each slot points at its customer's events in
+ * a byte pool, encoded as one canonical blob:
+ *
+ *   blob  = varint L, body of L bytes
+ *   body  = varint n (>= 1), n events in canonical order (fcap__ev_cmp)
+ *   event = varint dt          t - t of the previous event (first: t)
+ *           u8  channel | category << 6
+ *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
+ *           [varint ntags - 15]  when the field is 15
+ *           varint campaign
+ *           [varint zigzag(cand - previous cand)]  when has_cand (first: - 0)
+ *           tags ascending: varint first, then varint (tag - previous - 1)
+ *
+ * Varints are LEB128 and minimal, so a blob is a canonical function of the
+ * customer's events: snapshots copy blobs verbatim. With the example rules
+ * and a week of history an event takes about 8 bytes.
+ *
+ * cand ids of stored events are kept in an exact set of 64-id pages
+ * (fpage); ALREADY_SENT needs "an event with this cand_id at time <= t",
+ * so a hit that the customer's own events do not explain is confirmed by
+ * a scan of all blobs (a cand_id reused across customers, or an event after
+ * t: rare by construction).
+ */
+#include <stdlib.h>
+
+#include "fcap/fcap_int.h"
+
+/* ---- varints ------------------------------------------------------------------ */
+
+static inline size_t put_var(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Trusted input (the pool). */
+static inline uint64_t get_var(const uint8_t **pp)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = p[0];
+    if (v < 0x80) {
+        *pp = p + 1;
+        return v;
+    }
+    v = (v & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
+    if (p[1] < 0x80) {
+        *pp = p + 2;
+        return v;
+    }
+    v |= (uint64_t)(p[2] & 0x7f) << 14;
+    if (p[2] < 0x80) {
+        *pp = p + 3;
+        return v;
+    }
+    p += 3;
+    unsigned sh = 21;
+    uint8_t b;
+    do {
+        b = *p++;
+        v |= (uint64_t)(b & 0x7f) << sh;
+        sh += 7;
+    } while ((b & 0x80) && sh < 70);
+    *pp = p;
+    return v;
+}
+
+/* Untrusted input: bounds, minimal form, 64-bit range. */
+static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+{
+    uint64_t x = 0;
+    size_t o = *off;
+    if (o < end && p[o] < 0x80) { /* one byte: most fields */
+        *v = p[o];
+        *off = o + 1;
+        return true;
+    }
+    for (unsigned sh = 0;; sh += 7) {
+        if (o >= end || sh > 63)
+            return false;
+        uint8_t b = p[o++];
+        if (sh == 63 && b > 1)
+            return false;
+        x |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) {
+            if (b == 0 && sh)
+                return false; /* not minimal */
+            break;
+        }
+    }
+    *off = o;
+    *v = x;
+    return true;
+}
+
+static inline uint64_t zz(uint64_t d)
+{
+    return (d << 1) ^ (uint64_t)((int64_t)d >> 63);
+}
+
+static inline uint64_t unzz(uint64_t z)
+{
+    return (z >> 1) ^ (UINT64_C(0) - (z & 1));
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+int fcap__ev_cmp(const fnew *a, const fnew *b)
+{
+#define CMP(x, y) \
+    if ((x) != (y)) \
+        return (x) < (y) ? -1 : 1
+    CMP(a->t, b->t);
+    CMP(a->channel, b->channel);
+    CMP(a->cat, b->cat);
+    CMP(a->flags, b->flags);
+    CMP(a->campaign, b->campaign);
+    CMP(a->cand, b->cand);
+    for (uint32_t i = 0; i < a->ntags && i < b->ntags; i++)
+        CMP(a->tags[i], b->tags[i]);
+    CMP(a->ntags, b->ntags);
+    return 0;
+#undef CMP
+}
+
+static int ev_qcmp(const void *a, const void *b)
+{
+    return fcap__ev_cmp(a, b);
+}
+
+static void ev_sort(fnew *v, size_t n)
+{
+    if (n > 24) {
+        qsort(v, n, sizeof *v, ev_qcmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        fnew x = v[i];
+        size_t j = i;
+        for (; j > 0 && fcap__ev_cmp(&v[j - 1], &x) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* Bytes an encoding of n events with `ntags` tags in all can need. */
+static size_t enc_bound(size_t n, size_t ntags)
+{
+    return 24 + n * 38 + ntags * 5;
+}
+
+/* Encode sorted events (tags sorted, unique) as a blob at out; its length. */
+static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
+{
+    uint8_t *o = out + 10;
+    size_t k = put_var(o, n);
+    int64_t pt = 0;
+    uint64_t pc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const fnew *e = &ev[i];
+        k += put_var(o + k, (uint64_t)(e->t - pt));
+        pt = e->t;
+        o[k++] = (uint8_t)(e->channel | e->cat << 6);
+        unsigned hc = e->cand != CRM_FCAP_NO_CAND;
+        uint32_t nt = e->ntags;
+        o[k++] = (uint8_t)(e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3);
+        if (nt >= 15)
+            k += put_var(o + k, nt - 15);
+        k += put_var(o + k, e->campaign);
+        if (hc) {
+            k += put_var(o + k, zz(e->cand - pc));
+            pc = e->cand;
+        }
+        for (uint32_t j = 0; j < nt; j++)
+            k += put_var(o + k, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+    }
+    size_t h = put_var(out, k);
+    memmove(out + h, o, k);
+    return h + k;
+}
+
+/* Decode a trusted blob; returns n. ev / tags need room for L/4 events and
+ * L tags (L = body length). */
+static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
+{
+    (void)get_var(&p); /* L */
+    size_t n = (size_t)get_var(&p);
+    int64_t pt = 0;
+    uint64_t pc = 0;
+    for (size_t i = 0; i < n; i++) {
+        fnew *e = &ev[i];
+        pt += (int64_t)get_var(&p);
+        e->t = pt;
+        uint8_t b0 = p[0], b1 = p[1];
+        p += 2;
+        e->channel = b0 & 63;
+        e->cat = (uint8_t)(b0 >> 6);
+        e->flags = b1 & 3;
+        uint32_t nt = (b1 >> 3) & 15;
+        if (nt == 15)
+            nt += (uint32_t)get_var(&p);
+        e->campaign = get_var(&p);
+        if (b1 & 4) {
+            pc += unzz(get_var(&p));
+            e->cand = pc;
+        } else {
+            e->cand = CRM_FCAP_NO_CAND;
+        }
+        e->tags = tags;
+        e->ntags = nt;
+        uint32_t tg = 0;
+        for (uint32_t j = 0; j < nt; j++) {
+            uint32_t d = (uint32_t)get_var(&p);
+            tg = j ? tg + 1 + d : d;
+            tags[j] = tg;
+        }
+        tags += nt;
+    }
+    return n;
+}
+
+/* Length of the blob at p (prefix included) and of its body. */
+static size_t blob_len(const uint8_t *p, size_t *body)
+{
+    const uint8_t *q = p;
+    size_t L = (size_t)get_var(&q);
+    if (body)
+        *body = L;
+    return (size_t)(q - p) + L;
+}
+
+const uint8_t *fcap__blob(const crm_fcap *f, size_t i, size_t *len)
+{
+    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[i].pos);
+    *len = blob_len(p, NULL);
+    return p;
+}
+
+crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc)
+{
+    crm_status st = CRM_OK;
+    if (nev > s->evcap) {
+        size_t c = nev + nev / 2 + 16;
+        crm__free(s->ev);
+        s->ev = NULL;
+        s->evcap = 0;
+        if ((st = crm__alloc_array((void **)&s->ev, c, sizeof *s->ev, 0, "fcap events")))
+            return st;
+        s->evcap = c;
+    }
+    if (ntags > s->tagcap) {
+        size_t c = ntags + ntags / 2 + 16;
+        crm__free(s->tags);
+        s->tags = NULL;
+        s->tagcap = 0;
+        if ((st = crm__alloc_array((void **)&s->tags, c, sizeof *s->tags, 0, "fcap tags")))
+            return st;
+        s->tagcap = c;
+    }
+    if (nenc > s->enccap) {
+        size_t c = nenc + nenc / 2 + 64;
+        if ((st = crm__realloc_array((void **)&s->enc, c, 1, "fcap events")))
+            return st;
+        s->enccap = c;
+    }
+    return CRM_OK;
+}
+
+void fcap__scratch_free(fscratch *s)
+{
+    crm__free(s->ev);
+    crm__free(s->tags);
+    crm__free(s->enc);
+    memset(s, 0, sizeof *s);
+}
+
+size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s)
+{
+    return blob_decode(f->pool + FSLOT_OFF(f->slot[i].pos), s->ev, s->tags);
+}
+
+size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscratch *s,
+                        size_t *nev, const char **why, size_t *at)
+{
+    size_t off = 0;
+    uint64_t L, n;
+#define BAD(msg) \
+    do { \
+        *why = msg; \
+        *at = o0; \
+        return 0; \
+    } while (0)
+    size_t o0 = 0;
+    if (!get_var_chk(p, avail, &off, &L) || L > avail - off)
+        BAD("bad or truncated event block length");
+    size_t end = off + (size_t)L;
+    o0 = off;
+    if (!get_var_chk(p, end, &off, &n) || n == 0 || n > L / 4)
+        BAD("bad event count");
+    if (fcap__scratch_reserve(s, (size_t)n, (size_t)L, 0)) {
+        *why = NULL;
+        return 0;
+    }
+    int64_t pt = 0;
+    uint64_t pc = 0;
+    uint32_t *tags = s->tags;
+    for (size_t i = 0; i < n; i++) {
+        fnew *e = &s->ev[i];
+        uint64_t v;
+        o0 = off;
+        if (!get_var_chk(p, end, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
+            BAD("bad event time");
+        pt += (int64_t)v;
+        e->t = pt;
+        if (end - off < 2)
+            BAD("truncated event");
+        uint8_t b0 = p[off], b1 = p[off + 1];
+        off += 2;
+        e->channel = b0 & 63;
+        e->cat = (uint8_t)(b0 >> 6);
+        e->flags = b1 & 3;
+        if (e->channel >= f->r.n_channels || (b1 & 0x80))
+            BAD("bad event channel or flags");
+        uint64_t nt = (b1 >> 3) & 15;
+        if (nt == 15) {
+            if (!get_var_chk(p, end, &off, &v) || v > end - off)
+                BAD("bad event tag count");
+            nt += v;
+        }
+        if (!get_var_chk(p, end, &off, &e->campaign) || e->campaign > CRM_FCAP_ID_MAX)
+            BAD("bad event campaign");
+        if (b1 & 4) {
+            if (!get_var_chk(p, end, &off, &v))
+                BAD("bad event cand_id");
+            pc += unzz(v);
+            if (pc > CRM_FCAP_ID_MAX)
+                BAD("bad event cand_id");
+            e->cand = pc;
+        } else {
+            e->cand = CRM_FCAP_NO_CAND;
+        }
+        if (nt > (uint64_t)(end - off) || (size_t)(tags - s->tags) + nt > (size_t)L)
+            BAD("bad event tag count");
+        e->tags = tags;
+        e->ntags = (uint32_t)nt;
+        uint64_t tg = 0;
+        for (uint32_t j = 0; j < nt; j++) {
+            if (!get_var_chk(p, end, &off, &v))
+                BAD("bad event tag");
+            tg = j ? tg + 1 + v : v;
+            if (v > UINT32_MAX || tg > UINT32_MAX)
+                BAD("bad event tag");
+            tags[j] = (uint32_t)tg;
+        }
+        tags += nt;
+        if (i && fcap__ev_cmp(&s->ev[i - 1], e) > 0)
+            BAD("event out of canonical order");
+    }
+    o0 = off;
+    if (off != end)
+        BAD("trailing bytes in an event block");
+#undef BAD
+    *nev = (size_t)n;
+    return end;
+}
+
+/* ---- customer table -------------------------------------------------------------- */
+
+size_t fcap__find(const crm_fcap *f, uint64_t id)
+{
+    size_t i = fcap__home(f->tcap, id);
+    for (;;) {
+        uint64_t k = f->slot[i].id1;
+        if (k == id + 1)
+            return i;
+        if (!k)
+            return SIZE_MAX;
+        if (++i == f->tcap)
+            i = 0;
+    }
+}
+
+static size_t slot_insert(fslot *t, size_t cap, uint64_t id, uint64_t pos)
+{
+    size_t i = fcap__home(cap, id);
+    while (t[i].id1)
+        if (++i == cap)
+            i = 0;
+    t[i].id1 = id + 1;
+    t[i].pos = pos;
+    return i;
+}
+
+static size_t table_size(size_t n)
+{
+    return n + n / 4 + 16; /* load 0.8 */
+}
+
+/* Room for `more` new customers (rehash; unchanged on failure). */
+static crm_status table_reserve(crm_fcap *f, size_t more)
+{
+    size_t want = f->ncust + more;
+    if (want <= f->tcap / 20 * 17)
+        return CRM_OK;
+    size_t cap = want + want / 2 + 16;
+    fslot *t;
+    crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap customers");
+    if (s)
+        return s;
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1)
+            slot_insert(t, cap, f->slot[i].id1 - 1, f->slot[i].pos);
+    crm__free(f->slot);
+    f->slot = t;
+    f->tcap = cap;
+    return CRM_OK;
+}
+
+/* ---- cand-id pages --------------------------------------------------------------- */
+
+static inline size_t page_home(size_t cap, uint64_t key1)
+{
+    return fcap__home(cap, key1 ^ UINT64_C(0x5851F42D4C957F2D));
+}
+
+static const fpage *page_find(const crm_fcap *f, uint64_t key1)
+{
+    for (size_t i = page_home(f->pcap, key1);;) {
+        const fpage *p = &f->page[i];
+        if (p->key1 == key1)
+            return p;
+        if (!p->key1)
+            return NULL;
+        if (++i == f->pcap)
+            i = 0;
+    }
+}
+
+static void page_set(fpage *t, size_t cap, size_t *n, uint64_t key1, uint64_t bits)
+{
+    for (size_t i = page_home(cap, key1);;) {
+        fpage *p = &t[i];
+        if (p->key1 == key1) {
+            p->bits |= bits;
+            return;
+        }
+        if (!p->key1) {
+            p->key1 = key1;
+            p->bits = bits;
+            ++*n;
+            return;
+        }
+        if (++i == cap)
+            i = 0;
+    }
+}
+
+/* Pages are few when ids are dense: keep their table at load <= 0.5 so that
+ * a lookup of an absent page (every new candidate) stays short. */
+static size_t pages_size(size_t n)
+{
+    return 2 * n + 16;
+}
+
+static crm_status pages_make(fpage **t, size_t *cap, size_t n)
+{
+    *cap = pages_size(n);
+    return crm__alloc_array((void **)t, *cap, sizeof **t, 1, "fcap cand ids");
+}
+
+crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
+{
+    size_t want = f->npage + more;
+    if (want <= f->pcap / 5 * 3)
+        return CRM_OK;
+    size_t cap = pages_size(want + want / 2), n = 0;
+    fpage *t;
+    crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap cand ids");
+    if (s)
+        return s;
+    for (size_t i = 0; i < f->pcap; i++)
+        if (f->page[i].key1)
+            page_set(t, cap, &n, f->page[i].key1, f->page[i].bits);
+    crm__free(f->page);
+    f->page = t;
+    f->pcap = cap;
+    return CRM_OK;
+}
+
+static void cand_add(crm_fcap *f, uint64_t cand)
+{
+    page_set(f->page, f->pcap, &f->npage, (cand >> 6) + 1, UINT64_C(1) << (cand & 63));
+}
+
+bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
+{
+    const fpage *p = page_find(f, (cand >> 6) + 1);
+    return p && ((p->bits >> (cand & 63)) & 1);
+}
+
+/* Does the trusted blob at p hold an event with cand at time <= t? */
+static bool blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
+{
+    (void)get_var(&p);
+    size_t n = (size_t)get_var(&p);
+    int64_t pt = 0;
+    uint64_t pc = 0;
+    for (size_t i = 0; i < n; i++) {
+        pt += (int64_t)get_var(&p);
+        if (pt > t)
+            return false; /* events ascend in time */
+        uint8_t b1 = p[1];
+        p += 2;
+        uint32_t nt = (b1 >> 3) & 15;
+        if (nt == 15)
+            nt += (uint32_t)get_var(&p);
+        (void)get_var(&p);
+        if (b1 & 4) {
+            pc += unzz(get_var(&p));
+            if (pc == cand)
+                return true;
+        }
+        for (uint32_t j = 0; j < nt; j++)
+            (void)get_var(&p);
+    }
+    return false;
+}
+
+bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
+{
+    if (!fcap__cand_maybe(f, cand))
+        return false;
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1 && blob_has_cand(f->pool + FSLOT_OFF(f->slot[i].pos), cand, t))
+            return true;
+    return false;
+}
+
+/* ---- pool ------------------------------------------------------------------------- */
+
+/* Pool region for a blob of len bytes that may grow by sends. */
+static size_t region_for(size_t len)
+{
+    size_t c = len + len / 4 + 4;
+    return c < FSLOT_MAXCAP ? c : FSLOT_MAXCAP - 1;
+}
+
+/* Room for `need` more pool bytes: compact (dropping freed regions) or
+ * grow. Blobs move, the state does not change; unchanged on failure. */
+static crm_status pool_room(crm_fcap *f, size_t need)
+{
+    if (need <= f->poolcap - f->poollen)
+        return CRM_OK;
+    size_t live = f->poollen - f->garbage;
+    if (need > SIZE_MAX / 4 - live)
+        return crm__fail(CRM_EOVERFLOW, "fcap: event pool too large");
+    size_t want = live + need;
+    size_t cap = want + want / 4 + 64;
+    if (cap >= (size_t)1 << 40)
+        return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
+    if (f->garbage < f->poollen / 4) { /* little to reclaim: grow in place */
+        size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
+        if (c2 >= (size_t)1 << 40)
+            c2 = cap;
+        crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
+        if (s)
+            return s;
+        f->poolcap = c2;
+        return CRM_OK;
+    }
+    uint8_t *np;
+    crm_status s = crm__alloc_array((void **)&np, cap, 1, 0, "fcap events");
+    if (s)
+        return s;
+    size_t at = 0;
+    for (size_t i = 0; i < f->tcap; i++) {
+        fslot *sl = &f->slot[i];
+        if (!sl->id1)
+            continue;
+        size_t rc = FSLOT_CAP(sl->pos);
+        const uint8_t *b = f->pool + FSLOT_OFF(sl->pos);
+        memcpy(np + at, b, blob_len(b, NULL));
+        sl->pos = (uint64_t)at | (uint64_t)rc << 40;
+        at += rc;
+    }
+    crm__free(f->pool);
+    f->pool = np;
+    f->poolcap = cap;
+    f->poollen = at;
+    f->garbage = 0;
+    return CRM_OK;
+}
+
+void fcap__pool_trim(crm_fcap *f)
+{
+    if (f->poolcap > f->poollen + 64 &&
+        !crm__realloc_array((void **)&f->pool, f->poollen + 64, 1, "fcap events"))
+        f->poolcap = f->poollen + 64;
+}
+
+/* ---- engine state ------------------------------------------------------------------ */
+
+crm_status fcap__state_init(crm_fcap *f)
+{
+    f->tcap = 16;
+    f->pcap = 16;
+    crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
+                                    "fcap customers");
+    if (!s)
+        s = crm__alloc_array((void **)&f->page, f->pcap, sizeof *f->page, 1, "fcap cand ids");
+    return s;
+}
+
+void fcap__state_free(crm_fcap *f)
+{
+    crm__free(f->slot);
+    crm__free(f->pool);
+    crm__free(f->page);
+    f->slot = NULL;
+    f->pool = NULL;
+    f->page = NULL;
+}
+
+size_t fcap__state_memory(const crm_fcap *f)
+{
+    return f->tcap * sizeof(fslot) + f->poolcap + f->pcap * sizeof(fpage);
+}
+
+crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
+{
+    fslot *t;
+    size_t cap = table_size(ncust);
+    crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap customers");
+    if (s)
+        return s;
+    if ((s = crm__realloc_array((void **)&f->pool, bytes + 64, 1, "fcap events"))) {
+        crm__free(t);
+        return s;
+    }
+    crm__free(f->slot);
+    f->slot = t;
+    f->tcap = cap;
+    f->poolcap = bytes + 64;
+    return CRM_OK;
+}
+
+crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_t len,
+                            size_t nev, const fnew *ev)
+{
+    size_t ncand = 0;
+    for (size_t i = 0; i < nev; i++)
+        ncand += ev[i].cand != CRM_FCAP_NO_CAND;
+    crm_status s = fcap__pages_reserve(f, ncand);
+    if (s)
+        return s;
+    if (len >= FSLOT_MAXCAP)
+        return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
+                         (unsigned long long)id);
+    slot_insert(f->slot, f->tcap, id, (uint64_t)f->poollen | (uint64_t)len << 40);
+    memcpy(f->pool + f->poollen, blob, len);
+    f->poollen += len;
+    f->ncust++;
+    f->nevents += nev;
+    for (size_t i = 0; i < nev; i++)
+        if (ev[i].cand != CRM_FCAP_NO_CAND)
+            cand_add(f, ev[i].cand);
+    return CRM_OK;
+}
+
+/* ---- adding events (all-or-nothing) -------------------------------------------------- */
+
+typedef struct cpair {
+    uint64_t customer;
+    uint64_t idx;
+} cpair;
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+uint32_t fcap__sort_unique(uint32_t *v, uint32_t n)
+{
+    if (n > 16) {
+        qsort(v, n, sizeof *v, cmp_u32);
+    } else {
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t x = v[i], j = i;
+            for (; j > 0 && v[j - 1] > x; j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    }
+    uint32_t m = n ? 1 : 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i] != v[m - 1])
+            v[m++] = v[i];
+    return m;
+}
+
+void fcap__stage_free(fstage *st)
+{
+    crm__free(st->grp);
+    crm__free(st->enc);
+    memset(st, 0, sizeof *st);
+}
+
+crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                                fnew *ev, size_t m)
+{
+    ev_sort(ev, m);
+    size_t ntags = 0;
+    for (size_t i = 0; i < m; i++)
+        ntags += ev[i].ntags;
+    size_t bound = enc_bound(m, ntags);
+    crm_status s;
+    if (st->enclen + bound > st->enccap) {
+        size_t c = (st->enclen + bound) * 2;
+        if ((s = crm__realloc_array((void **)&st->enc, c, 1, "fcap events")))
+            return s;
+        st->enccap = c;
+    }
+    if (st->ngrp == st->grpcap) {
+        size_t c = st->grpcap * 2 + 16;
+        if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
+            return s;
+        st->grpcap = c;
+    }
+    size_t len = blob_encode(st->enc + st->enclen, ev, m);
+    if (len >= FSLOT_MAXCAP)
+        return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
+                         (unsigned long long)id);
+    fgroup *g = &st->grp[st->ngrp++];
+    *g = (fgroup){slot, id, st->enclen, len, 0};
+    st->enclen += len;
+    if (slot == SIZE_MAX)
+        st->newcust++;
+    if (slot == SIZE_MAX || len > FSLOT_CAP(f->slot[slot].pos)) {
+        g->region = region_for(len);
+        st->need += g->region;
+    }
+    return CRM_OK;
+}
+
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log)
+{
+    /* new cand pages: distinct pages not yet in the set */
+    uint64_t *pages = NULL;
+    size_t npg = 0, dp = 0;
+    crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
+    if (s)
+        return s;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
+            pages[npg++] = v[i].cand >> 6;
+    crm__sort_u64(pages, npg);
+    for (size_t i = 0; i < npg; i++)
+        dp += i == 0 || pages[i] != pages[i - 1];
+    crm__free(pages);
+    /* capacity first (invisible), then the log, then the change */
+    if ((s = table_reserve(f, st->newcust)))
+        return s;
+    for (size_t i = 0; i < st->ngrp; i++) /* the table may have been rebuilt */
+        if (st->grp[i].slot != SIZE_MAX)
+            st->grp[i].slot = fcap__find(f, st->grp[i].id);
+    if ((s = pool_room(f, st->need)) || (s = fcap__pages_reserve(f, dp)))
+        return s;
+    if (log && (s = fcap__log_write(f, log)))
+        return s;
+    for (size_t i = 0; i < st->ngrp; i++) {
+        fgroup *g = &st->grp[i];
+        if (!g->region) {
+            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), st->enc + g->enc, g->len);
+            continue;
+        }
+        uint64_t pos = (uint64_t)f->poollen | (uint64_t)g->region << 40;
+        memcpy(f->pool + f->poollen, st->enc + g->enc, g->len);
+        f->poollen += g->region;
+        if (g->slot == SIZE_MAX) {
+            slot_insert(f->slot, f->tcap, g->id, pos);
+            f->ncust++;
+        } else {
+            f->garbage += FSLOT_CAP(f->slot[g->slot].pos);
+            f->slot[g->slot].pos = pos;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].cand != CRM_FCAP_NO_CAND)
+            cand_add(f, v[i].cand);
+    f->nevents += n;
+    f->seq++;
+    return CRM_OK;
+}
+
+crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
+{
+    cpair *ord = NULL;
+    fscratch sc = {0};
+    fstage st = {0};
+    crm_status s = crm__alloc_array((void **)&ord, n + 1, sizeof *ord, 0, "fcap events");
+    if (s)
+        goto out;
+    bool sorted = true;
+    for (size_t i = 0; i < n; i++) {
+        ord[i] = (cpair){v[i].customer, i};
+        sorted &= i == 0 || v[i].customer >= v[i - 1].customer;
+    }
+    if (!sorted)
+        crm__sort_records_u64(ord, n, sizeof *ord);
+    for (size_t a = 0, b; a < n; a = b) {
+        uint64_t id = ord[a].customer;
+        for (b = a + 1; b < n && ord[b].customer == id; b++)
+            ;
+        if (a + 8 < n)
+            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 8].customer)]);
+        size_t sl = fcap__find(f, id), L = 0, addtags = 0;
+        if (sl != SIZE_MAX)
+            (void)blob_len(f->pool + FSLOT_OFF(f->slot[sl].pos), &L);
+        for (size_t i = a; i < b; i++)
+            addtags += v[ord[i].idx].ntags;
+        size_t k = b - a;
+        if ((s = fcap__scratch_reserve(&sc, L / 4 + k + 1, L + addtags + 1, 0)))
+            goto out;
+        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc) : 0;
+        uint32_t *tg = sc.tags + L;
+        for (size_t i = a; i < b; i++) {
+            fnew e = v[ord[i].idx];
+            if (e.ntags)
+                memcpy(tg, e.tags, e.ntags * sizeof *tg);
+            e.ntags = fcap__sort_unique(tg, e.ntags);
+            e.tags = tg;
+            tg += e.ntags;
+            sc.ev[m++] = e;
+        }
+        if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m)))
+            goto out;
+    }
+    s = fcap__stage_apply(f, &st, v, n, log);
+out:
+    crm__free(ord);
+    fcap__scratch_free(&sc);
+    fcap__stage_free(&st);
+    return s;
+}
+
+/* ---- pruning ------------------------------------------------------------------------ */
+
+/* Keep the events of sc.ev[0..m) with t > cut; returns the new count. */
+static size_t keep_after(fnew *ev, size_t m, int64_t cut)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < m; j++)
+        if (ev[j].t > cut)
+            ev[k++] = ev[j];
+    return k;
+}
+
+crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
+{
+    int64_t cut = now - f->horizon; /* events e <= cut can never matter again */
+    fscratch sc = {0};
+    size_t live = 0, bytes = 0, maxL = 0;
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1) {
+            size_t L;
+            (void)blob_len(f->pool + FSLOT_OFF(f->slot[i].pos), &L);
+            if (L > maxL)
+                maxL = L;
+        }
+    crm_status s = fcap__scratch_reserve(&sc, maxL / 4 + 1, maxL + 1,
+                                         enc_bound(maxL / 4 + 1, maxL));
+    if (s) {
+        fcap__scratch_free(&sc);
+        return s;
+    }
+    /* pass 1: sizes */
+    for (size_t i = 0; i < f->tcap; i++) {
+        if (!f->slot[i].id1)
+            continue;
+        size_t m = keep_after(sc.ev, fcap__decode_slot(f, i, &sc), cut);
+        if (m) {
+            live++;
+            bytes += blob_encode(sc.enc, sc.ev, m);
+        }
+    }
+    fslot *t = NULL;
+    uint8_t *pool = NULL;
+    fpage *pg = NULL;
+    size_t tcap = table_size(live), pcap = 0, npage = 0;
+    if ((s = crm__alloc_array((void **)&t, tcap, sizeof *t, 1, "fcap customers")) ||
+        (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
+        (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
+        crm__free(t);
+        crm__free(pool);
+        crm__free(pg);
+        fcap__scratch_free(&sc);
+        return s;
+    }
+    /* pass 2: nothing fails below */
+    size_t at = 0, nev = 0;
+    for (size_t i = 0; i < f->tcap; i++) {
+        if (!f->slot[i].id1)
+            continue;
+        size_t m = keep_after(sc.ev, fcap__decode_slot(f, i, &sc), cut);
+        if (!m)
+            continue;
+        size_t len = blob_encode(pool + at, sc.ev, m);
+        slot_insert(t, tcap, f->slot[i].id1 - 1, (uint64_t)at | (uint64_t)len << 40);
+        at += len;
+        nev += m;
+        for (size_t j = 0; j < m; j++)
+            if (sc.ev[j].cand != CRM_FCAP_NO_CAND)
+                page_set(pg, pcap, &npage, (sc.ev[j].cand >> 6) + 1,
+                         UINT64_C(1) << (sc.ev[j].cand & 63));
+    }
+    fcap__scratch_free(&sc);
+    fcap__state_free(f);
+    f->slot = t;
+    f->tcap = tcap;
+    f->ncust = live;
+    f->pool = pool;
+    f->poolcap = bytes + 64;
+    f->poollen = at;
+    f->garbage = 0;
+    f->page = pg;
+    f->pcap = pcap;
+    f->npage = npage;
+    f->nevents = nev;
+    if (now > f->floor)
+        f->floor = now;
+    f->seq++;
+    return CRM_OK;
+}
