@@ -73,8 +73,13 @@ static bool get_varint(const uint8_t *p, size_t *off, size_t end, uint64_t *out,
             return false;
         }
         x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
+        if (!(b & 0x80)) {
+            if (b == 0 && shift) { /* one number, one encoding */
+                *why = "varint not in its shortest form";
+                return false;
+            }
             break;
+        }
     }
     *out = x;
     return true;

@@ -167,11 +167,12 @@ CRM_API crm_status crm_rfm_shard_score(crm_rfm_result **out, const crm_rfm_shard
     crm__sort_records_u64(order, n, sizeof *order);
     for (size_t i = 1; i < n; i++)
         if (order[i].id == order[i - 1].id) {
+            unsigned long long id = (unsigned long long)order[i].id;
             crm__free(order);
             return crm__fail(CRM_EDATA,
                              "%s: customer %llu is in two partitions added to the shard "
                              "(partitions must be customer-disjoint)",
-                             fn, (unsigned long long)order[i].id);
+                             fn, id);
         }
     crm_rfm_result *res;
     st = crm__rfm_result_new(&res, n, crm__rfm_th_bins(th), shard->asof);
