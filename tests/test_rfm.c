@@ -1636,6 +1636,518 @@ static void orders_path_allocation_failures(void **state)
     free(c.o);
 }
 
+/* ---- shards: orders straight to the partitioned protocol ----------------------------- */
+
+static crm_rfm_partial *shard_partial_rt(const crm_rfm_shard *s)
+{
+    crm_rfm_partial *p;
+    assert_int_equal(crm_rfm_shard_partial(&p, s), CRM_OK);
+    return roundtrip(p);
+}
+
+/* Hand-worked: snapshot day 10, bins 2, ntile; shard A holds two
+ * partitions, shard B one. */
+static void shard_hand_worked(void **state)
+{
+    (void)state;
+    /* c1: days 9 (100) and 5 (50): recency 1, frequency 2, monetary 150
+     * c3: day 10 (500); day 11 is after asof: recency 0, f 1, m 500
+     * c5: refunds only: not scored
+     * c2: day 2 (30): recency 8, f 1, m 30
+     * c4: day 7 (80), refund on day 8 (-80): recency 3, f 1, m 0 */
+    const crm_order a1[] = { { 1, 9 * DAY + 5, 100 }, { 1, 5 * DAY, 50 } };
+    const crm_order a2[] = { { 3, 10 * DAY, 500 }, { 5, 6 * DAY, -20 }, { 3, 11 * DAY, 999 } };
+    const crm_order b[] = { { 4, 8 * DAY, -80 }, { 2, 2 * DAY + 7, 30 }, { 4, 7 * DAY, 80 } };
+    crm_rfm_shard *sa, *sb;
+    assert_int_equal(crm_rfm_shard_new(&sa, 10), CRM_OK);
+    assert_int_equal(crm_rfm_shard_new(&sb, 10), CRM_OK);
+    assert_int_equal(crm_rfm_shard_count(sa), 0);
+    assert_int_equal(crm_rfm_shard_add(sa, a1, 2), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(sa, a2, 3), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(sa, NULL, 0), CRM_OK); /* an empty partition */
+    assert_int_equal(crm_rfm_shard_add(sb, b, 3), CRM_OK);
+    assert_int_equal(crm_rfm_shard_count(sa), 2);
+    assert_int_equal(crm_rfm_shard_count(sb), 2);
+    crm_rfm_partial *ha = shard_partial_rt(sa), *hb = shard_partial_rt(sb), *h;
+    assert_int_equal(crm_rfm_partial_count(ha), 2);
+    assert_int_equal(crm_rfm_partial_merge(&h, ha, hb), CRM_OK);
+    crm_rfm_options opt;
+    crm_rfm_options_init(&opt, CRM_RFM_OPTIONS_VERSION);
+    opt.bins = 2;
+    crm_rfm_thresholds *th;
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &opt), CRM_OK);
+    /* F ranks (1,c2) (1,c3) (1,c4) (2,c1): the bin edge after rank 2 splits
+     * frequency 1; R (-8 -3 | -1 0) and M (0 30 | 150 500) are not split */
+    assert_int_equal(crm_rfm_thresholds_pending(th), 1);
+    uint64_t cells[8];
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 8, sa, th), CRM_EINVAL); /* pending */
+    crm_rfm_partial *ta, *tb, *t;
+    assert_int_equal(crm_rfm_shard_ties(&ta, sa, th), CRM_OK);
+    assert_int_equal(crm_rfm_shard_ties(&tb, sb, th), CRM_OK);
+    ta = roundtrip(ta);
+    tb = roundtrip(tb);
+    assert_int_equal(crm_rfm_partial_count(ta), 1); /* c3 */
+    assert_int_equal(crm_rfm_partial_count(tb), 2); /* c2, c4: the 2 needed */
+    assert_int_equal(crm_rfm_partial_merge(&t, tb, ta), CRM_OK);
+    assert_int_equal(crm_rfm_partial_count(t), 2); /* ids 2, 3: edge after id 3 */
+    crm_rfm_thresholds_free(th);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, t, &opt), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_pending(th), 0);
+    /* scores c1 (2,2,2) c3 (2,1,2) | c2 (1,1,1) c4 (1,2,1); cell index
+     * ((R-1)*2 + F-1)*2 + M-1: c1 7, c3 5, c2 0, c4 2 */
+    static const uint64_t want_a[8] = { 0, 0, 0, 0, 0, 1, 0, 1 };
+    static const uint64_t want_b[8] = { 1, 0, 1, 0, 0, 0, 0, 0 };
+    int64_t rev[8];
+    static const int64_t rev_a[8] = { 0, 0, 0, 0, 0, 500, 0, 150 };
+    static const int64_t rev_b[8] = { 30, 0, 0, 0, 0, 0, 0, 0 }; /* c4 nets 0 */
+    assert_int_equal(crm_rfm_shard_cells(cells, rev, 8, sa, th), CRM_OK);
+    assert_memory_equal(cells, want_a, sizeof cells);
+    assert_memory_equal(rev, rev_a, sizeof rev);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 8, sb, th), CRM_OK);
+    assert_memory_equal(cells, want_b, sizeof cells);
+    assert_int_equal(crm_rfm_shard_cells(cells, rev, 8, sb, th), CRM_OK);
+    assert_memory_equal(rev, rev_b, sizeof rev);
+    crm_rfm_result *r;
+    assert_int_equal(crm_rfm_shard_score(&r, sa, th), CRM_OK);
+    assert_int_equal(crm_rfm_count(r), 2);
+    assert_int_equal(crm_rfm_asof(r), 10);
+    static const uint64_t ids[] = { 1, 3 };
+    static const uint8_t rs[] = { 2, 2 }, fs[] = { 2, 1 }, ms[] = { 2, 2 };
+    static const int32_t rec[] = { 1, 0 };
+    static const int64_t mon[] = { 150, 500 };
+    assert_memory_equal(crm_rfm_customer_id(r), ids, sizeof ids);
+    assert_memory_equal(crm_rfm_r(r), rs, 2);
+    assert_memory_equal(crm_rfm_f(r), fs, 2);
+    assert_memory_equal(crm_rfm_m(r), ms, 2);
+    assert_memory_equal(crm_rfm_recency_days(r), rec, sizeof rec);
+    assert_memory_equal(crm_rfm_monetary(r), mon, sizeof mon);
+    assert_null(crm_rfm_segment(r)); /* no default map for 2 bins */
+    crm_rfm_free(r);
+    assert_int_equal(crm_rfm_shard_score(&r, sb, th), CRM_OK);
+    static const uint64_t ids_b[] = { 2, 4 };
+    static const uint8_t fs_b[] = { 1, 2 };
+    assert_memory_equal(crm_rfm_customer_id(r), ids_b, sizeof ids_b);
+    assert_memory_equal(crm_rfm_f(r), fs_b, 2);
+    crm_rfm_free(r);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(t);
+    crm_rfm_partial_free(ta);
+    crm_rfm_partial_free(tb);
+    crm_rfm_partial_free(h);
+    crm_rfm_partial_free(ha);
+    crm_rfm_partial_free(hb);
+    crm_rfm_shard_free(sa);
+    crm_rfm_shard_free(sb);
+}
+
+/* Brute-force (R, F, M) cell counts of a result. */
+static void cells_of(const crm_rfm_result *r, uint64_t *cells, size_t N)
+{
+    memset(cells, 0, N * N * N * sizeof *cells);
+    for (size_t i = 0; i < crm_rfm_count(r); i++)
+        cells[((size_t)(crm_rfm_r(r)[i] - 1) * N + (crm_rfm_f(r)[i] - 1)) * N +
+              (crm_rfm_m(r)[i] - 1)]++;
+}
+
+/* k partitions (id % k, each shuffled) dealt to w shards; the protocol
+ * must give every customer the scores of crm_rfm_score_orders() over all. */
+static size_t shards_equal_whole(test_rng *g, const crm_order *o, size_t n, size_t k, size_t w,
+                                 int64_t asof, const crm_rfm_options *opt)
+{
+    crm_rfm_result *rw;
+    assert_int_equal(crm_rfm_score_orders(&rw, o, n, asof, opt), CRM_OK);
+    crm_rfm_shard *sh[4];
+    crm_rfm_partial *hp[4], *tp[4];
+    for (size_t s = 0; s < w; s++)
+        assert_int_equal(crm_rfm_shard_new(&sh[s], asof), CRM_OK);
+    crm_order *buf = malloc((n ? n : 1) * sizeof *buf);
+    for (size_t i = 0; i < k; i++) {
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (o[j].customer_id % k == i)
+                buf[m++] = o[j];
+        for (size_t j = m; j > 1; j--) { /* rows of a partition in any order */
+            size_t x = (size_t)test_rng_range(g, 0, (int64_t)j - 1);
+            crm_order tmp = buf[j - 1];
+            buf[j - 1] = buf[x];
+            buf[x] = tmp;
+        }
+        assert_int_equal(crm_rfm_shard_add(sh[i % w], buf, m), CRM_OK);
+    }
+    free(buf);
+    size_t total = 0;
+    for (size_t s = 0; s < w; s++) {
+        total += crm_rfm_shard_count(sh[s]);
+        hp[s] = shard_partial_rt(sh[s]);
+    }
+    assert_int_equal(total, crm_rfm_count(rw));
+    crm_rfm_partial *hist = merge_all(hp, w);
+    crm_rfm_thresholds *th;
+    assert_int_equal(crm_rfm_thresholds_new(&th, hist, NULL, opt), CRM_OK);
+    size_t pending = crm_rfm_thresholds_pending(th);
+    if (pending) {
+        for (size_t s = 0; s < w; s++) {
+            assert_int_equal(crm_rfm_shard_ties(&tp[s], sh[s], th), CRM_OK);
+            tp[s] = roundtrip(tp[s]);
+        }
+        crm_rfm_partial *ties = merge_all(tp, w);
+        crm_rfm_thresholds_free(th);
+        assert_int_equal(crm_rfm_thresholds_new(&th, hist, ties, opt), CRM_OK);
+        crm_rfm_partial_free(ties);
+    }
+    size_t N = crm_rfm_bins(rw), nc = N * N * N;
+    uint64_t want[1000], got[1000], sum[1000] = { 0 };
+    int64_t rev[1000], rev_sum[1000] = { 0 }, rev_want[1000] = { 0 };
+    for (size_t i = 0; i < crm_rfm_count(rw); i++) /* brute-force revenue per cell */
+        rev_want[((size_t)(crm_rfm_r(rw)[i] - 1) * N + (crm_rfm_f(rw)[i] - 1)) * N +
+                 (crm_rfm_m(rw)[i] - 1)] += crm_rfm_monetary(rw)[i];
+    cells_of(rw, want, N);
+    const uint64_t *wid = crm_rfm_customer_id(rw);
+    size_t seen = 0;
+    for (size_t s = 0; s < w; s++) {
+        assert_int_equal(crm_rfm_shard_cells(got, rev, nc, sh[s], th), CRM_OK);
+        for (size_t c = 0; c < nc; c++) {
+            sum[c] += got[c];
+            rev_sum[c] += rev[c];
+        }
+        crm_rfm_result *rp;
+        assert_int_equal(crm_rfm_shard_score(&rp, sh[s], th), CRM_OK);
+        cells_of(rp, want + 0, N); /* the shard's own cells, from its result */
+        assert_memory_equal(want, got, nc * sizeof *got);
+        for (size_t r = 0; r < crm_rfm_count(rp); r++) {
+            size_t x = 0;
+            while (wid[x] != crm_rfm_customer_id(rp)[r])
+                x++;
+            if (r)
+                assert_true(crm_rfm_customer_id(rp)[r] > crm_rfm_customer_id(rp)[r - 1]);
+            assert_int_equal(crm_rfm_r(rp)[r], crm_rfm_r(rw)[x]);
+            assert_int_equal(crm_rfm_f(rp)[r], crm_rfm_f(rw)[x]);
+            assert_int_equal(crm_rfm_m(rp)[r], crm_rfm_m(rw)[x]);
+            assert_int_equal(crm_rfm_recency_days(rp)[r], crm_rfm_recency_days(rw)[x]);
+            assert_int_equal(crm_rfm_monetary(rp)[r], crm_rfm_monetary(rw)[x]);
+            if (crm_rfm_segment(rw))
+                assert_int_equal(crm_rfm_segment(rp)[r], crm_rfm_segment(rw)[x]);
+            else
+                assert_null(crm_rfm_segment(rp));
+            seen++;
+        }
+        for (int d = 0; d < 3; d++) {
+            size_t na, nb;
+            const int64_t *ca = crm_rfm_cuts(rw, d, &na), *cb = crm_rfm_cuts(rp, d, &nb);
+            assert_int_equal(na, nb);
+            if (na)
+                assert_memory_equal(ca, cb, na * sizeof *ca);
+        }
+        crm_rfm_free(rp);
+        crm_rfm_shard_free(sh[s]);
+    }
+    cells_of(rw, want, N);
+    assert_memory_equal(sum, want, nc * sizeof *sum);
+    assert_memory_equal(rev_sum, rev_want, nc * sizeof *rev_sum);
+    assert_int_equal(seen, crm_rfm_count(rw));
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(hist);
+    crm_rfm_free(rw);
+    return pending;
+}
+
+static void shards_equal_whole_random(void **state)
+{
+    (void)state;
+    test_rng g = { 91 };
+    size_t split = 0;
+    static const int64_t mc[] = { 0, 2000, 2000, 7000 };
+    for (int round = 0; round < 7; round++) {
+        size_t n;
+        crm_order *o = random_orders(&g, (size_t)test_rng_range(&g, 0, 400), &n, round == 5);
+        if (round == 6) /* many orders per customer, refund-only customers */
+            for (size_t i = 0; i < n; i++)
+                o[i].customer_id %= 29;
+        int64_t asof = test_rng_range(&g, 150, 600);
+        for (uint32_t tie = 0; tie < 3; tie++)
+            for (uint32_t N = 2; N <= 10; N += 3) {
+                crm_rfm_options opt;
+                crm_rfm_options_init(&opt, CRM_RFM_OPTIONS_VERSION);
+                opt.tie = tie;
+                opt.bins = N;
+                if (round == 2) { /* cut points in one dimension */
+                    opt.m_cuts = mc;
+                    opt.n_m_cuts = 4;
+                }
+                split += shards_equal_whole(&g, o, n, 7, 1 + (size_t)(round % 4), asof, &opt);
+                split += shards_equal_whole(&g, o, n, 40, 3, asof, &opt); /* empty partitions */
+            }
+        free(o);
+    }
+    assert_true(split > 0); /* the round-2 path ran */
+}
+
+/* A shard's round-1 partial is the profile table's, byte for byte
+ * (counting and sorting histograms agree, wide and narrow values). */
+static void shard_partial_equals_profiles_partial(void **state)
+{
+    (void)state;
+    test_rng g = { 92 };
+    for (int round = 0; round < 4; round++) {
+        size_t n;
+        crm_order *o = random_orders(&g, (size_t)test_rng_range(&g, 1, 500), &n, round & 1);
+        crm_profiles *p;
+        crm_rfm_shard *s;
+        crm_rfm_partial *a, *b;
+        assert_int_equal(crm_profiles_build(&p, o, n, 400, NULL), CRM_OK);
+        assert_int_equal(crm_rfm_shard_new(&s, 400), CRM_OK);
+        assert_int_equal(crm_rfm_shard_add(s, o, n), CRM_OK);
+        assert_int_equal(crm_rfm_partial_new(&a, p), CRM_OK);
+        assert_int_equal(crm_rfm_shard_partial(&b, s), CRM_OK);
+        void *ba, *bb;
+        size_t la, lb;
+        assert_int_equal(crm_rfm_partial_serialize(&ba, &la, a), CRM_OK);
+        assert_int_equal(crm_rfm_partial_serialize(&bb, &lb, b), CRM_OK);
+        assert_int_equal(la, lb);
+        assert_memory_equal(ba, bb, la);
+        crm_bytes_free(ba);
+        crm_bytes_free(bb);
+        crm_rfm_partial_free(a);
+        crm_rfm_partial_free(b);
+        crm_rfm_shard_free(s);
+        crm_profiles_free(p);
+        free(o);
+    }
+}
+
+static void shard_errors(void **state)
+{
+    (void)state;
+    crm_rfm_shard *s = (crm_rfm_shard *)1;
+    assert_int_equal(crm_rfm_shard_new(NULL, 10), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_new(&s, -1), CRM_EINVAL);
+    assert_null(s);
+    assert_int_equal(crm_rfm_shard_new(&s, CRM_DAY_MAX + 1), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_new(&s, 20), CRM_OK);
+    crm_order o[3] = { { 1, 5 * DAY, 10 }, { 2, 6 * DAY, 7 }, { 3, 0, 1 } };
+    assert_int_equal(crm_rfm_shard_add(NULL, o, 3), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_add(s, NULL, 3), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_add(s, o, 2), CRM_OK);
+    /* a failed add leaves the shard as it was */
+    crm_order bad[2] = { { 7, 3 * DAY, 4 }, { 8, -1, 5 } };
+    assert_int_equal(crm_rfm_shard_add(s, bad, 2), CRM_EDATA);
+    assert_non_null(strstr(crm_last_error(), "orders[1]"));
+    bad[1] = (crm_order){ 7, 4 * DAY, INT64_MAX };
+    assert_int_equal(crm_rfm_shard_add(s, bad, 2), CRM_EOVERFLOW);
+    assert_non_null(strstr(crm_last_error(), "orders[1]"));
+    assert_int_equal(crm_rfm_shard_count(s), 2);
+    assert_int_equal(crm_rfm_shard_count(NULL), 0);
+    crm_rfm_partial *h = (crm_rfm_partial *)1;
+    assert_int_equal(crm_rfm_shard_partial(NULL, s), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_partial(&h, NULL), CRM_EINVAL);
+    assert_null(h);
+    assert_int_equal(crm_rfm_shard_partial(&h, s), CRM_OK);
+    assert_int_equal(crm_rfm_partial_count(h), 2);
+    crm_rfm_thresholds *th;
+    crm_rfm_options vo; /* a value rule: never pending */
+    crm_rfm_options_init(&vo, CRM_RFM_OPTIONS_VERSION);
+    vo.tie = CRM_RFM_TIE_RFM_R;
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &vo), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_pending(th), 0);
+    crm_rfm_partial *t = (crm_rfm_partial *)1;
+    assert_int_equal(crm_rfm_shard_ties(NULL, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_ties(&t, NULL, th), CRM_EINVAL);
+    assert_null(t);
+    assert_int_equal(crm_rfm_shard_ties(&t, s, NULL), CRM_EINVAL);
+    uint64_t cells[125];
+    assert_int_equal(crm_rfm_shard_cells(NULL, NULL, 125, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, NULL, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, s, NULL), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 124, s, th), CRM_EINVAL);
+    assert_non_null(strstr(crm_last_error(), "125"));
+    crm_rfm_result *r = (crm_rfm_result *)1;
+    assert_int_equal(crm_rfm_shard_score(NULL, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_score(&r, NULL, th), CRM_EINVAL);
+    assert_null(r);
+    assert_int_equal(crm_rfm_shard_score(&r, s, NULL), CRM_EINVAL);
+    /* the thresholds counted fewer customers than the shard holds */
+    assert_int_equal(crm_rfm_shard_add(s, o + 2, 1), CRM_OK);
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, s, th), CRM_EINVAL);
+    assert_int_equal(crm_rfm_shard_score(&r, s, th), CRM_EINVAL);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(h);
+    /* a customer in two partitions of one shard is refused by name */
+    crm_order again = { 2, 9 * DAY, 3 };
+    assert_int_equal(crm_rfm_shard_add(s, &again, 1), CRM_OK);
+    assert_int_equal(crm_rfm_shard_partial(&h, s), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &vo), CRM_OK);
+    assert_int_equal(crm_rfm_shard_score(&r, s, th), CRM_EDATA);
+    assert_null(r);
+    assert_non_null(strstr(crm_last_error(), "customer 2"));
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(h);
+    crm_rfm_shard_free(s);
+    crm_rfm_shard_free(NULL);
+    /* revenue of a cell beyond int64: both customers in cell (1, 1, 1) */
+    const crm_order big[2] = { { 1, 3 * DAY, INT64_C(1) << 62 }, { 2, 4 * DAY, INT64_C(1) << 62 } };
+    static const int64_t never[] = { INT64_MAX };
+    crm_rfm_options co;
+    crm_rfm_options_init(&co, CRM_RFM_OPTIONS_VERSION);
+    co.r_cuts = co.f_cuts = co.m_cuts = never;
+    co.n_r_cuts = co.n_f_cuts = co.n_m_cuts = 1;
+    assert_int_equal(crm_rfm_shard_new(&s, 20), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(s, big, 2), CRM_OK);
+    assert_int_equal(crm_rfm_shard_partial(&h, s), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &co), CRM_OK);
+    int64_t rev[125];
+    cells[0] = 7;
+    assert_int_equal(crm_rfm_shard_cells(cells, rev, 125, s, th), CRM_EOVERFLOW);
+    assert_int_equal(cells[0], 7); /* untouched */
+    assert_non_null(strstr(crm_last_error(), "revenue overflows"));
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 125, s, th), CRM_OK);
+    assert_int_equal(cells[0], 2);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(h);
+    crm_rfm_shard_free(s);
+}
+
+typedef struct oom_shard {
+    crm_order *o;
+    size_t n, cut;
+} oom_shard;
+
+static crm_status oom_shard_protocol(void *ctx)
+{
+    oom_shard *c = ctx;
+    crm_rfm_shard *s = NULL;
+    crm_rfm_partial *h = NULL, *t = NULL;
+    crm_rfm_thresholds *th = NULL, *th2 = NULL;
+    crm_rfm_result *r = NULL;
+    uint64_t cells[125];
+    int64_t rev[125];
+    crm_status st = crm_rfm_shard_new(&s, 500);
+    if (!st) /* customer-disjoint halves: even and odd ids */
+        st = crm_rfm_shard_add(s, c->o, c->cut);
+    if (!st)
+        st = crm_rfm_shard_add(s, c->o + c->cut, c->n - c->cut);
+    if (!st)
+        st = crm_rfm_shard_partial(&h, s);
+    if (!st)
+        st = crm_rfm_thresholds_new(&th, h, NULL, NULL);
+    if (!st)
+        st = crm_rfm_shard_ties(&t, s, th);
+    if (!st)
+        st = crm_rfm_thresholds_new(&th2, h, t, NULL);
+    if (!st)
+        st = crm_rfm_shard_cells(cells, rev, 125, s, th2);
+    if (!st)
+        st = crm_rfm_shard_score(&r, s, th2);
+    crm_rfm_free(r);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_thresholds_free(th2);
+    crm_rfm_partial_free(h);
+    crm_rfm_partial_free(t);
+    crm_rfm_shard_free(s);
+    return st;
+}
+
+static void shard_allocation_failures(void **state)
+{
+    (void)state;
+    test_rng g = { 93 };
+    oom_shard c;
+    c.o = random_orders(&g, 3000, &c.n, 0); /* grows the first table */
+    size_t even = 0;
+    for (size_t i = 0; i < c.n; i++)
+        if (c.o[i].customer_id % 2 == 0) {
+            crm_order tmp = c.o[even];
+            c.o[even++] = c.o[i];
+            c.o[i] = tmp;
+        }
+    c.cut = even;
+    assert_true(oom_sweep(oom_shard_protocol, &c) > 10);
+    free(c.o);
+}
+
+
+/* Blobs of format version 1 (fixed-width arrays, written by libcrm before
+ * version 2's varints) still load: the orders of shard_hand_worked without
+ * customer 5, asof day 10, bins 2 (round 1, and round 2 of its thresholds). */
+static const uint8_t v1_hist[212] = {
+    0x43, 0x52, 0x4d, 0x42, 0x0a, 0x00, 0x01, 0x00, 0xc0, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x96, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xf4, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x46, 0x2d, 0x76, 0x59,
+};
+static const uint8_t v1_ties[78] = {
+    0x43, 0x52, 0x4d, 0x42, 0x0b, 0x00, 0x01, 0x00, 0x3a, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x46, 0x74, 0xa7, 0x6a,
+};
+
+static void partial_blob_version_1_loads(void **state)
+{
+    (void)state;
+    crm_rfm_partial *h1, *t1, *h2, *t2;
+    assert_int_equal(crm_rfm_partial_deserialize(&h1, v1_hist, sizeof v1_hist), CRM_OK);
+    assert_int_equal(crm_rfm_partial_deserialize(&t1, v1_ties, sizeof v1_ties), CRM_OK);
+    assert_int_equal(crm_rfm_partial_count(h1), 4);
+    assert_int_equal(crm_rfm_partial_count(t1), 2);
+    const crm_order o[] = { { 1, 9 * DAY, 100 }, { 1, 5 * DAY, 50 },  { 3, 10 * DAY, 500 },
+                            { 2, 2 * DAY, 30 },  { 4, 7 * DAY, 80 }, { 4, 8 * DAY, -80 } };
+    crm_rfm_shard *s;
+    assert_int_equal(crm_rfm_shard_new(&s, 10), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(s, o, 6), CRM_OK);
+    crm_rfm_options opt;
+    crm_rfm_options_init(&opt, CRM_RFM_OPTIONS_VERSION);
+    opt.bins = 2;
+    crm_rfm_thresholds *th;
+    assert_int_equal(crm_rfm_shard_partial(&h2, s), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h2, NULL, &opt), CRM_OK);
+    assert_int_equal(crm_rfm_shard_ties(&t2, s, th), CRM_OK);
+    crm_rfm_thresholds_free(th);
+    /* the same bytes as this library's round trip of the same partials */
+    void *a, *b;
+    size_t la, lb;
+    crm_rfm_partial *pairs[2][2] = { { h1, h2 }, { t1, t2 } };
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(crm_rfm_partial_serialize(&a, &la, pairs[k][0]), CRM_OK);
+        assert_int_equal(crm_rfm_partial_serialize(&b, &lb, pairs[k][1]), CRM_OK);
+        assert_int_equal(la, lb);
+        assert_memory_equal(a, b, la);
+        assert_true(la < (k ? sizeof v1_ties : sizeof v1_hist)); /* version 2 is smaller */
+        assert_int_equal(((const uint8_t *)a)[6], 2);
+        crm_bytes_free(a);
+        crm_bytes_free(b);
+    }
+    /* and they finish the thresholds: c1 (2,2,2) c2 (1,1,1) c3 (2,1,2) c4 (1,2,1) */
+    assert_int_equal(crm_rfm_thresholds_new(&th, h1, t1, &opt), CRM_OK);
+    uint64_t cells[8];
+    static const uint64_t want[8] = { 1, 0, 1, 0, 0, 1, 0, 1 };
+    assert_int_equal(crm_rfm_shard_cells(cells, NULL, 8, s, th), CRM_OK);
+    assert_memory_equal(cells, want, sizeof cells);
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(h1);
+    crm_rfm_partial_free(h2);
+    crm_rfm_partial_free(t1);
+    crm_rfm_partial_free(t2);
+    crm_rfm_shard_free(s);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1663,6 +2175,12 @@ int main(void)
         cmocka_unit_test(orders_path_equals_profiles_path),
         cmocka_unit_test(orders_path_errors),
         cmocka_unit_test(orders_path_allocation_failures),
+        cmocka_unit_test(shard_hand_worked),
+        cmocka_unit_test(shards_equal_whole_random),
+        cmocka_unit_test(shard_partial_equals_profiles_partial),
+        cmocka_unit_test(shard_errors),
+        cmocka_unit_test(shard_allocation_failures),
+        cmocka_unit_test(partial_blob_version_1_loads),
     };
     return cmocka_run_group_tests_name("rfm", tests, NULL, NULL);
 }

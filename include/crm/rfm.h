@@ -668,6 +668,123 @@ CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out,
                                             const crm_profiles *profiles,
                                             const crm_rfm_thresholds *th);
 
+/* ---- scale-out straight from orders: shards -------------------------------------- */
+
+/**
+ * Opaque recency, frequency and monetary of the customers of one or more
+ * customer-disjoint partitions, aggregated straight from their orders (the
+ * worker side of partitioned scoring, without profile tables). Free with
+ * crm_rfm_shard_free().
+ */
+typedef struct crm_rfm_shard crm_rfm_shard;
+
+/**
+ * @brief An empty shard for snapshot day @p asof.
+ *
+ * Protocol (as with profile tables, see crm_rfm_partial_new()): add every
+ * partition the worker holds with crm_rfm_shard_add(); crm_rfm_shard_partial()
+ * gives the round-1 histograms, merged over all shards and turned into
+ * thresholds with crm_rfm_thresholds_new(); when those are pending,
+ * crm_rfm_shard_ties() gives round 2; crm_rfm_shard_score() then scores the
+ * shard's customers exactly as crm_rfm_score_orders() scores all orders.
+ * @param[out] out receives the shard; NULL on failure.
+ * @param[in] asof snapshot day, 0..CRM_DAY_MAX.
+ * @return CRM_OK; CRM_EINVAL (NULL out, asof out of range); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_shard_new(crm_rfm_shard **out, int64_t asof);
+
+/**
+ * @brief Aggregate one partition's orders into the shard, in one pass over
+ *        them (a hash table per call, sized for the partition: several
+ *        small partitions are cheaper than one large one).
+ *
+ * Semantics of crm_rfm_score_orders(): orders after the shard's asof are
+ * ignored; customers whose kept orders are all refunds are not scored. No
+ * customer may have orders in two partitions of the whole run (added to
+ * this or any other shard): crm_rfm_shard_score() refuses a customer added
+ * twice to one shard; across shards it would be counted twice.
+ * @param[in,out] shard shard (unchanged on failure).
+ * @param[in] orders array of @p n records (read in place; may be NULL when n == 0).
+ * @param[in] n number of records.
+ * @return CRM_OK; CRM_EINVAL (NULL shard, NULL orders with n > 0);
+ *         CRM_EDATA (a ts outside 0..CRM_TS_MAX, the message names the
+ *         record index); CRM_EOVERFLOW (a monetary sum beyond int64 or more
+ *         than UINT32_MAX orders of a customer); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_shard_add(crm_rfm_shard *shard, const crm_order *orders, size_t n);
+
+/**
+ * @brief Free a shard. NULL is a no-op.
+ * @param[in] shard shard or NULL.
+ */
+CRM_API void crm_rfm_shard_free(crm_rfm_shard *shard);
+
+/**
+ * @brief Customers held by the shard (those with a purchase).
+ * @param[in] shard shard (NULL gives 0).
+ * @return the count.
+ */
+CRM_API size_t crm_rfm_shard_count(const crm_rfm_shard *shard);
+
+/**
+ * @brief Round 1 from a shard: the same partial as crm_rfm_partial_new()
+ *        on the profile table of the shard's orders.
+ * @param[out] out receives the partial; NULL on failure.
+ * @param[in] shard shard.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_shard_partial(crm_rfm_partial **out, const crm_rfm_shard *shard);
+
+/**
+ * @brief Round 2 from a shard: the same partial as crm_rfm_partial_ties()
+ *        on the profile table of the shard's orders.
+ * @param[out] out receives the partial; NULL on failure.
+ * @param[in] shard shard.
+ * @param[in] th thresholds from the merged round-1 partials.
+ * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_shard_ties(crm_rfm_partial **out, const crm_rfm_shard *shard,
+                                      const crm_rfm_thresholds *th);
+
+/**
+ * @brief Score the shard's customers with thresholds of the whole: one row
+ *        per customer in ascending id order, every score, segment and cut
+ *        point equal to those of crm_rfm_score_orders() over all orders
+ *        (segment summaries and explanations are the shard's).
+ * @param[out] out receives the result; NULL on failure.
+ * @param[in] shard shard.
+ * @param[in] th thresholds with no pending boundary.
+ * @return CRM_OK; CRM_EINVAL (NULL argument, pending boundaries, more
+ *         customers than the thresholds counted); CRM_EDATA (a customer
+ *         added twice, i.e. in two partitions; the message names it);
+ *         CRM_EOVERFLOW; CRM_ENOMEM.
+ */
+CRM_API crm_status crm_rfm_shard_score(crm_rfm_result **out, const crm_rfm_shard *shard,
+                                       const crm_rfm_thresholds *th);
+
+/**
+ * @brief Customers of the shard per (R, F, M) score cell, and their
+ *        revenue, without a per-customer result: the cell counts of
+ *        crm_rfm_shard_score() (summed over all shards: of
+ *        crm_rfm_score_orders() over all orders). Segment sizes and
+ *        revenues follow through crm_rfm_map_cells(), the customers per
+ *        score by summing cells. A customer added twice is counted twice
+ *        (not checked here).
+ * @param[out] cells receives bins^3 counts, index
+ *             ((R - 1) * bins + (F - 1)) * bins + (M - 1) (overwritten).
+ * @param[out] revenue receives bins^3 sums of monetary (minor units), same
+ *             index, or NULL when not wanted.
+ * @param[in] n_cells number of entries of @p cells (and @p revenue): bins^3 of @p th.
+ * @param[in] shard shard.
+ * @param[in] th thresholds with no pending boundary.
+ * @return CRM_OK; CRM_EINVAL (NULL argument, n_cells != bins^3, pending
+ *         boundaries, more customers than the thresholds counted);
+ *         CRM_EOVERFLOW (a cell's revenue beyond int64). Outputs are
+ *         untouched on failure.
+ */
+CRM_API crm_status crm_rfm_shard_cells(uint64_t *cells, int64_t *revenue, size_t n_cells,
+                                       const crm_rfm_shard *shard, const crm_rfm_thresholds *th);
+
 #ifdef __cplusplus
 }
 #endif

@@ -401,6 +401,11 @@ static int cmp_i64(const void *a, const void *b)
 
 static void sort_i64(int64_t *v, size_t n)
 {
+    size_t k = 1;
+    while (k < n && v[k - 1] <= v[k]) /* usually sorted already: events ascend in time */
+        k++;
+    if (k >= n)
+        return;
     if (n <= 16) {
         for (size_t i = 1; i < n; i++) {
             int64_t x = v[i];
@@ -742,9 +747,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (!sorted)
         crm__sort_records_u64(ids, n, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
+        if (!sorted && i + 16 < n) /* random order: candidates are far apart */
+            crm__prefetch(&cands[ids[i + 16].idx]);
         const crm_fcap_candidate *c = &cands[ids[i].idx];
         ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].idx};
     }
+    size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
+    for (unsigned i = 0; i < 8; i++)
+        ahead_at[i] = SIZE_MAX;
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
@@ -753,8 +763,16 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch(&f->page[fcap__home(f->pcap, ((ord[a + 16].cand >> 6) + 1) ^
                                                            UINT64_C(0x5851F42D4C957F2D))]);
         }
+        if (!sorted && a + 8 < n) {
+            crm__prefetch(&cands[ord[a + 8].idx]);
+            crm__prefetch((const char *)&cands[ord[a + 8].idx] + 64);
+            crm__prefetch(&out[ord[a + 8].idx]);
+            crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
+        }
         if (a + 4 < n) {
             size_t r4 = fcap__find(f, ord[a + 4].customer);
+            ahead_at[(a + 4) & 7] = a + 4;
+            ahead_row[(a + 4) & 7] = r4;
             if (r4 != SIZE_MAX)
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
         }
@@ -774,9 +792,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
         }
         /* this customer's events: stored (decoded), then this call's sends */
-        size_t row = fcap__find(f, ord[a].customer), L = 0;
+        size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, ord[a].customer);
+        size_t L = 0;
         if (row != SIZE_MAX)
-            (void)fcap__blob(f, row, &L);
+            (void)fcap__blob_at(f, f->slot[row].pos, &L);
         if ((s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
             goto done;
         if (L + (b - a) + 1 > cap_ev) {

@@ -80,7 +80,19 @@ struct crm_fcap {
     int logsync;
 };
 
+/* A customer as snapshots list them. */
+typedef struct fcref {
+    uint64_t id;
+    uint64_t pos; /* fslot.pos */
+} fcref;
+
 /* ---- state.c ---- */
+/* Ask for transparent huge pages on a large fresh buffer (best effort): at
+ * 1e6 customers the page faults of a snapshot or a load cost as much as
+ * copying the bytes. */
+void fcap__advise_huge(void *p, size_t len);
+/* Every customer, ascending by id (*out: crm__free). */
+crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out);
 /* Empty customer store. */
 crm_status fcap__state_init(crm_fcap *f);
 void fcap__state_free(crm_fcap *f);
@@ -102,20 +114,23 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
 /* Decode the blob of slot i into s->ev (tags into s->tags); returns the
  * number of events (the pool is trusted). */
 size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s);
-/* Room for n events / n tags / n bytes in s (contents kept). */
+/* Room for n events / n tags / n bytes in s (contents dropped when grown). */
 crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc);
 void fcap__scratch_free(fscratch *s);
-/* Blob of slot i: bytes and length (varint length prefix included). */
-const uint8_t *fcap__blob(const crm_fcap *f, size_t i, size_t *len);
+/* Blob at slot position pos: bytes and length (length prefix included). */
+const uint8_t *fcap__blob_at(const crm_fcap *f, uint64_t pos, size_t *len);
 /* Validate one encoded blob at p (at most avail bytes): its length and
  * canonical content. Returns its total byte length, or 0 with *why / *at
  * (offset from p) describing the first problem. Counts events into *nev. */
 size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscratch *s,
                         size_t *nev, const char **why, size_t *at);
-/* Insert a customer known to be absent with a blob of len bytes (copied);
- * table, pool and page capacity must suffice (see fcap__reserve_load). */
+/* Copy the validated blob of a loaded customer into the pool (capacity must
+ * suffice: fcap__reserve_load) and add its cand ids (the set grows);
+ * *pos receives its slot position for fcap__index_loaded. */
 crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_t len,
-                            size_t nev, const fnew *ev);
+                            size_t nev, const fnew *ev, uint64_t *pos);
+/* Insert n loaded customers (absent, distinct) into the table. */
+void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n);
 /* Capacity for a load of ncust customers and `bytes` blob bytes. */
 crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes);
 /* Room for `more` cand ids in the page set. */

@@ -9,7 +9,7 @@
 
 #include "fcap/fcap_int.h"
 
-#define SNAP_VERSION 2u /* 1: event records of fixed fields (no longer read) */
+#define SNAP_VERSION 3u /* 1: fixed event records, 2: blocks with an event count (not read) */
 #define LOG_MAGIC UINT32_C(0x474C4346) /* "FCLG" */
 #define LOG_FRAME 12u                  /* magic, payload length, CRC */
 
@@ -70,10 +70,11 @@ static bool get_body(crm__rbuf *r, const crm_fcap *f, fnew *e, uint32_t *tagbuf,
 
 /* ---- snapshots ------------------------------------------------------------------- */
 
-typedef struct cref {
-    uint64_t id;
-    uint64_t slot;
-} cref;
+static void store_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
 
 static void put_rules(crm__wbuf *w, const crm_fcap *f)
 {
@@ -120,21 +121,23 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
     if (lo > hi)
         return crm__fail(CRM_EINVAL, "crm_fcap_save_range: lo %llu > hi %llu",
                          (unsigned long long)lo, (unsigned long long)hi);
-    cref *ids = NULL;
+    fcref *ids = NULL;
     size_t n = 0, bytes = 0;
-    crm_status s = crm__alloc_array((void **)&ids, f->ncust + 1, sizeof *ids, 0, "fcap snapshot");
+    crm_status s = fcap__customers_by_id(f, &ids);
     if (s)
         return s;
-    for (size_t i = 0; i < f->tcap; i++) {
-        uint64_t k = f->slot[i].id1;
-        if (k && k - 1 >= lo && k - 1 <= hi) {
+    for (size_t i = 0; i < f->ncust; i++)
+        if (ids[i].id >= lo && ids[i].id <= hi)
+            ids[n++] = ids[i];
+    if (n == f->ncust) { /* everyone: the pool's live regions bound the blobs */
+        bytes = f->poollen - f->garbage + 8 * n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
             size_t bl;
-            (void)fcap__blob(f, i, &bl);
+            (void)fcap__blob_at(f, ids[i].pos, &bl);
             bytes += 8 + bl;
-            ids[n++] = (cref){k - 1, i};
         }
     }
-    crm__sort_records_u64(ids, n, sizeof *ids);
     /* one allocation for the whole snapshot: rules and userdata + blobs */
     crm__wbuf w;
     crm__wbuf_init(&w);
@@ -145,6 +148,7 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
         return crm__fail(CRM_ENOMEM, "fcap snapshot: out of memory (%zu bytes)", want);
     }
     w.cap = want;
+    fcap__advise_huge(w.p, want);
     crm__blob_begin(&w, CRM__BLOB_FCAP, SNAP_VERSION);
     put_rules(&w, f);
     crm__wbuf_i64(&w, f->floor);
@@ -152,13 +156,18 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
     crm__wbuf_u64(&w, f->userlen);
     crm__wbuf_put(&w, f->user, f->userlen);
     crm__wbuf_u64(&w, n);
-    for (size_t i = 0; i < n && !w.err; i++) {
-        if (i + 8 < n)
-            crm__prefetch(f->pool + FSLOT_OFF(f->slot[ids[i + 8].slot].pos));
-        size_t bl;
-        const uint8_t *b = fcap__blob(f, ids[i].slot, &bl);
-        crm__wbuf_u64(&w, ids[i].id);
-        crm__wbuf_put(&w, b, bl);
+    if (!w.err) { /* customers: id, blob; room is reserved above */
+        uint8_t *o = w.p + w.len;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 8 < n)
+                crm__prefetch(f->pool + FSLOT_OFF(ids[i + 8].pos));
+            size_t bl;
+            const uint8_t *b = fcap__blob_at(f, ids[i].pos, &bl);
+            store_u64(o, ids[i].id);
+            memcpy(o + 8, b, bl);
+            o += 8 + bl;
+        }
+        w.len = (size_t)(o - w.p);
     }
     crm__free(ids);
     return crm__blob_end(&w, out, out_len, "fcap snapshot");
@@ -240,6 +249,7 @@ CRM_API crm_status crm_fcap_load(crm_fcap **out, const void *data, size_t len)
     crm_fcap_cap *caps = NULL;
     crm_fcap_quiet *quiet = NULL;
     fscratch sc = {0};
+    fcref *refs = NULL;
     crm_fcap_rules ru;
     if ((s = fcap__alloc(&f)))
         return s;
@@ -277,7 +287,9 @@ CRM_API crm_status crm_fcap_load(crm_fcap **out, const void *data, size_t len)
         goto fail;
     }
     /* customers: id, then the event blob exactly as the engine keeps it */
-    if ((s = fcap__reserve_load(f, (size_t)ncust, crm__rbuf_left(&r))))
+    if ((s = fcap__reserve_load(f, (size_t)ncust, crm__rbuf_left(&r))) ||
+        (s = crm__alloc_array((void **)&refs, (size_t)ncust + 1, sizeof *refs, 0,
+                              "fcap snapshot")))
         goto out;
     uint64_t prev = 0;
     for (uint64_t i = 0; i < ncust; i++) {
@@ -303,12 +315,14 @@ CRM_API crm_status crm_fcap_load(crm_fcap **out, const void *data, size_t len)
             crm__rbuf_bad(&r, "customer %llu: %s", (unsigned long long)id, why);
             goto fail;
         }
-        if ((s = fcap__put_loaded(f, id, r.p + r.off, bl, nev, sc.ev)))
+        refs[i].id = id;
+        if ((s = fcap__put_loaded(f, id, r.p + r.off, bl, nev, sc.ev, &refs[i].pos)))
             goto out;
         r.off += bl;
     }
     if ((s = crm__rbuf_finish(&r)))
         goto out;
+    fcap__index_loaded(f, refs, (size_t)ncust);
     fcap__pool_trim(f);
     f->floor = floor;
     f->seq = seq;
@@ -319,6 +333,7 @@ out:
     crm__free(caps);
     crm__free(quiet);
     fcap__scratch_free(&sc);
+    crm__free(refs);
     if (s) {
         crm_fcap_free(f);
         return s;

@@ -1,11 +1,11 @@
 /* Compact customer store of the frequency-cap engine.
  *
  * Customers live in one open-addressing table of 16-byte slots (load <= 0.85,
- * sized to 0.8 when rebuilt); each slot points at its customer's events in
+ * 0.83 when rebuilt); each slot points at its customer's events in
  * a byte pool, encoded as one canonical blob:
  *
- *   blob  = varint L, body of L bytes
- *   body  = varint n (>= 1), n events in canonical order (fcap__ev_cmp)
+ *   blob  = varint L (>= 1), body of L bytes
+ *   body  = the events in canonical order (fcap__ev_cmp), back to back
  *   event = varint dt          t - t of the previous event (first: t)
  *           u8  channel | category << 6
  *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
@@ -25,8 +25,22 @@
  * t: rare by construction).
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "fcap/fcap_int.h"
+
+void fcap__advise_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
 
 /* ---- varints ------------------------------------------------------------------ */
 
@@ -73,15 +87,10 @@ static inline uint64_t get_var(const uint8_t **pp)
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
-static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+static bool get_var_slow(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
 {
     uint64_t x = 0;
     size_t o = *off;
-    if (o < end && p[o] < 0x80) { /* one byte: most fields */
-        *v = p[o];
-        *off = o + 1;
-        return true;
-    }
     for (unsigned sh = 0;; sh += 7) {
         if (o >= end || sh > 63)
             return false;
@@ -98,6 +107,31 @@ static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64
     *off = o;
     *v = x;
     return true;
+}
+
+static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+{
+    size_t o = *off;
+    if (o < end && p[o] < 0x80) { /* one byte: most fields */
+        *v = p[o];
+        *off = o + 1;
+        return true;
+    }
+    if (end - o >= 3 && p[o + 1] < 0x80) { /* two bytes */
+        if (!p[o + 1])
+            return false;
+        *v = (uint64_t)(p[o] & 0x7f) | (uint64_t)p[o + 1] << 7;
+        *off = o + 2;
+        return true;
+    }
+    if (end - o >= 4 && p[o + 1] >= 0x80 && p[o + 2] < 0x80) { /* three bytes */
+        if (!p[o + 2])
+            return false;
+        *v = (uint64_t)(p[o] & 0x7f) | (uint64_t)(p[o + 1] & 0x7f) << 7 | (uint64_t)p[o + 2] << 14;
+        *off = o + 3;
+        return true;
+    }
+    return get_var_slow(p, end, off, v);
 }
 
 static inline uint64_t zz(uint64_t d)
@@ -160,7 +194,7 @@ static size_t enc_bound(size_t n, size_t ntags)
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
     uint8_t *o = out + 10;
-    size_t k = put_var(o, n);
+    size_t k = 0;
     int64_t pt = 0;
     uint64_t pc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -190,11 +224,11 @@ static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
  * L tags (L = body length). */
 static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
 {
-    (void)get_var(&p); /* L */
-    size_t n = (size_t)get_var(&p);
+    size_t L = (size_t)get_var(&p), n = 0;
+    const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; p < end; i++, n++) {
         fnew *e = &ev[i];
         pt += (int64_t)get_var(&p);
         e->t = pt;
@@ -236,41 +270,37 @@ static size_t blob_len(const uint8_t *p, size_t *body)
     return (size_t)(q - p) + L;
 }
 
-const uint8_t *fcap__blob(const crm_fcap *f, size_t i, size_t *len)
+const uint8_t *fcap__blob_at(const crm_fcap *f, uint64_t pos, size_t *len)
 {
-    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[i].pos);
+    const uint8_t *p = f->pool + FSLOT_OFF(pos);
     *len = blob_len(p, NULL);
     return p;
 }
 
+/* *p holds at least `need` items of `size` bytes afterwards; its contents
+ * are dropped when it grows (scratch only). */
+static crm_status grow_fresh(void **p, size_t *cap, size_t need, size_t size, const char *what)
+{
+    if (need <= *cap)
+        return CRM_OK;
+    size_t c = need + need / 2 + 16;
+    crm__free(*p);
+    *p = NULL;
+    *cap = 0;
+    crm_status st = crm__alloc_array(p, c, size, 0, what);
+    if (!st)
+        *cap = c;
+    return st;
+}
+
 crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc)
 {
-    crm_status st = CRM_OK;
-    if (nev > s->evcap) {
-        size_t c = nev + nev / 2 + 16;
-        crm__free(s->ev);
-        s->ev = NULL;
-        s->evcap = 0;
-        if ((st = crm__alloc_array((void **)&s->ev, c, sizeof *s->ev, 0, "fcap events")))
-            return st;
-        s->evcap = c;
-    }
-    if (ntags > s->tagcap) {
-        size_t c = ntags + ntags / 2 + 16;
-        crm__free(s->tags);
-        s->tags = NULL;
-        s->tagcap = 0;
-        if ((st = crm__alloc_array((void **)&s->tags, c, sizeof *s->tags, 0, "fcap tags")))
-            return st;
-        s->tagcap = c;
-    }
-    if (nenc > s->enccap) {
-        size_t c = nenc + nenc / 2 + 64;
-        if ((st = crm__realloc_array((void **)&s->enc, c, 1, "fcap events")))
-            return st;
-        s->enccap = c;
-    }
-    return CRM_OK;
+    crm_status st = grow_fresh((void **)&s->ev, &s->evcap, nev, sizeof *s->ev, "fcap events");
+    if (!st)
+        st = grow_fresh((void **)&s->tags, &s->tagcap, ntags, sizeof *s->tags, "fcap tags");
+    if (!st)
+        st = grow_fresh((void **)&s->enc, &s->enccap, nenc, 1, "fcap events");
+    return st;
 }
 
 void fcap__scratch_free(fscratch *s)
@@ -290,7 +320,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
                         size_t *nev, const char **why, size_t *at)
 {
     size_t off = 0;
-    uint64_t L, n;
+    uint64_t L;
 #define BAD(msg) \
     do { \
         *why = msg; \
@@ -301,17 +331,17 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     if (!get_var_chk(p, avail, &off, &L) || L > avail - off)
         BAD("bad or truncated event block length");
     size_t end = off + (size_t)L;
-    o0 = off;
-    if (!get_var_chk(p, end, &off, &n) || n == 0 || n > L / 4)
-        BAD("bad event count");
-    if (fcap__scratch_reserve(s, (size_t)n, (size_t)L, 0)) {
+    if (L == 0)
+        BAD("empty event block");
+    if (fcap__scratch_reserve(s, (size_t)L / 4 + 1, (size_t)L, 0)) {
         *why = NULL;
         return 0;
     }
     int64_t pt = 0;
     uint64_t pc = 0;
     uint32_t *tags = s->tags;
-    for (size_t i = 0; i < n; i++) {
+    size_t n = 0;
+    for (size_t i = 0; off < end; i++, n++) {
         fnew *e = &s->ev[i];
         uint64_t v;
         o0 = off;
@@ -400,7 +430,7 @@ static size_t slot_insert(fslot *t, size_t cap, uint64_t id, uint64_t pos)
 
 static size_t table_size(size_t n)
 {
-    return n + n / 4 + 16; /* load 0.8 */
+    return n + n / 5 + 16; /* load 0.83 */
 }
 
 /* Room for `more` new customers (rehash; unchanged on failure). */
@@ -462,11 +492,12 @@ static void page_set(fpage *t, size_t cap, size_t *n, uint64_t key1, uint64_t bi
     }
 }
 
-/* Pages are few when ids are dense: keep their table at load <= 0.5 so that
- * a lookup of an absent page (every new candidate) stays short. */
+/* Pages are few when ids are dense: keep their table at load <= 0.7 (0.67
+ * when rebuilt) so that a lookup of an absent page (every new candidate)
+ * stays short. */
 static size_t pages_size(size_t n)
 {
-    return 2 * n + 16;
+    return n + n / 2 + 16;
 }
 
 static crm_status pages_make(fpage **t, size_t *cap, size_t n)
@@ -478,7 +509,7 @@ static crm_status pages_make(fpage **t, size_t *cap, size_t n)
 crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
 {
     size_t want = f->npage + more;
-    if (want <= f->pcap / 5 * 3)
+    if (want <= f->pcap / 10 * 7)
         return CRM_OK;
     size_t cap = pages_size(want + want / 2), n = 0;
     fpage *t;
@@ -508,11 +539,11 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
 /* Does the trusted blob at p hold an event with cand at time <= t? */
 static bool blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
 {
-    (void)get_var(&p);
-    size_t n = (size_t)get_var(&p);
+    size_t L = (size_t)get_var(&p);
+    const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
-    for (size_t i = 0; i < n; i++) {
+    while (p < end) {
         pt += (int64_t)get_var(&p);
         if (pt > t)
             return false; /* events ascend in time */
@@ -542,6 +573,8 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
             return true;
     return false;
 }
+
+static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m);
 
 /* ---- pool ------------------------------------------------------------------------- */
 
@@ -648,11 +681,13 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
+    fcap__advise_huge(f->slot, cap * sizeof *f->slot);
+    fcap__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
 
 crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_t len,
-                            size_t nev, const fnew *ev)
+                            size_t nev, const fnew *ev, uint64_t *pos)
 {
     size_t ncand = 0;
     for (size_t i = 0; i < nev; i++)
@@ -663,15 +698,22 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
-    slot_insert(f->slot, f->tcap, id, (uint64_t)f->poollen | (uint64_t)len << 40);
+    *pos = (uint64_t)f->poollen | (uint64_t)len << 40;
     memcpy(f->pool + f->poollen, blob, len);
     f->poollen += len;
-    f->ncust++;
     f->nevents += nev;
-    for (size_t i = 0; i < nev; i++)
-        if (ev[i].cand != CRM_FCAP_NO_CAND)
-            cand_add(f, ev[i].cand);
+    pages_add_events(f->page, f->pcap, &f->npage, ev, nev);
     return CRM_OK;
+}
+
+void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n)
+            crm__prefetch(&f->slot[fcap__home(f->tcap, v[i + 16].id)]);
+        slot_insert(f->slot, f->tcap, v[i].id, v[i].pos);
+    }
+    f->ncust += n;
 }
 
 /* ---- adding events (all-or-nothing) -------------------------------------------------- */
@@ -863,10 +905,81 @@ static size_t keep_after(fnew *ev, size_t m, int64_t cut)
     return k;
 }
 
+/* Add the cand ids of ev[0..m) to a page table (one probe per run of ids
+ * in one page). */
+static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m)
+{
+    uint64_t key1 = 0, bits = 0;
+    for (size_t j = 0; j < m; j++) {
+        uint64_t c = ev[j].cand;
+        if (c == CRM_FCAP_NO_CAND)
+            continue;
+        if ((c >> 6) + 1 != key1) {
+            if (key1)
+                page_set(t, cap, np, key1, bits);
+            key1 = (c >> 6) + 1;
+            bits = 0;
+        }
+        bits |= UINT64_C(1) << (c & 63);
+    }
+    if (key1)
+        page_set(t, cap, np, key1, bits);
+}
+
+crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
+{
+    size_t n = f->ncust;
+    fcref *v = NULL, *t = NULL;
+    crm_status s = crm__alloc_array((void **)&v, n + 1, sizeof *v, 0, "fcap customers");
+    if (!s)
+        s = crm__alloc_array((void **)&t, n + 1, sizeof *t, 0, "fcap customers");
+    if (s) {
+        crm__free(v);
+        return s;
+    }
+    size_t k = 0;
+    uint64_t vary = 0;
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1) {
+            v[k] = (fcref){f->slot[i].id1 - 1, f->slot[i].pos};
+            vary |= v[k].id ^ v[0].id;
+            k++;
+        }
+    /* LSD radix on the 11-bit digits that differ between ids (customer ids
+     * usually span far fewer than 64 bits: two passes for 1e6 customers) */
+    size_t *count = NULL;
+    if (vary && (s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap customers"))) {
+        crm__free(v);
+        crm__free(t);
+        return s;
+    }
+    for (unsigned sh = 0; sh < 64 && (vary >> sh); sh += 11) {
+        memset(count, 0, 2048 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(v[i].id >> sh) & 2047]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < 2048; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            t[count[(v[i].id >> sh) & 2047]++] = v[i];
+        fcref *x = v;
+        v = t;
+        t = x;
+    }
+    crm__free(count);
+    crm__free(t);
+    *out = v;
+    return CRM_OK;
+}
+
 crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
 {
     int64_t cut = now - f->horizon; /* events e <= cut can never matter again */
     fscratch sc = {0};
+    fcref *ord = NULL;
     size_t live = 0, bytes = 0, maxL = 0;
     for (size_t i = 0; i < f->tcap; i++)
         if (f->slot[i].id1) {
@@ -875,17 +988,20 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
             if (L > maxL)
                 maxL = L;
         }
-    crm_status s = fcap__scratch_reserve(&sc, maxL / 4 + 1, maxL + 1,
-                                         enc_bound(maxL / 4 + 1, maxL));
+    /* customers in id order: the rebuilt pool is then in the order snapshots
+     * are written in */
+    crm_status s = fcap__customers_by_id(f, &ord);
+    if (!s)
+        s = fcap__scratch_reserve(&sc, maxL / 4 + 1, maxL + 1, enc_bound(maxL / 4 + 1, maxL));
     if (s) {
+        crm__free(ord);
         fcap__scratch_free(&sc);
         return s;
     }
     /* pass 1: sizes */
-    for (size_t i = 0; i < f->tcap; i++) {
-        if (!f->slot[i].id1)
-            continue;
-        size_t m = keep_after(sc.ev, fcap__decode_slot(f, i, &sc), cut);
+    for (size_t i = 0; i < f->ncust; i++) {
+        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
+                              cut);
         if (m) {
             live++;
             bytes += blob_encode(sc.enc, sc.ev, m);
@@ -901,26 +1017,24 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         crm__free(t);
         crm__free(pool);
         crm__free(pg);
+        crm__free(ord);
         fcap__scratch_free(&sc);
         return s;
     }
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
-    for (size_t i = 0; i < f->tcap; i++) {
-        if (!f->slot[i].id1)
-            continue;
-        size_t m = keep_after(sc.ev, fcap__decode_slot(f, i, &sc), cut);
+    for (size_t i = 0; i < f->ncust; i++) {
+        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
+                              cut);
         if (!m)
             continue;
         size_t len = blob_encode(pool + at, sc.ev, m);
-        slot_insert(t, tcap, f->slot[i].id1 - 1, (uint64_t)at | (uint64_t)len << 40);
+        slot_insert(t, tcap, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
         at += len;
         nev += m;
-        for (size_t j = 0; j < m; j++)
-            if (sc.ev[j].cand != CRM_FCAP_NO_CAND)
-                page_set(pg, pcap, &npage, (sc.ev[j].cand >> 6) + 1,
-                         UINT64_C(1) << (sc.ev[j].cand & 63));
+        pages_add_events(pg, pcap, &npage, sc.ev, m);
     }
+    crm__free(ord);
     fcap__scratch_free(&sc);
     fcap__state_free(f);
     f->slot = t;

@@ -48,25 +48,7 @@ CRM_API void crm_rfm_free(crm_rfm_result *res)
     crm__free(res);
 }
 
-/* ---- keys ------------------------------------------------------------------ */
-
-/* R is reversed (score = N + 1 - bin of recency ascending) for these rules. */
-int crm__rfm_r_reversed(uint32_t rule)
-{
-    return rule == CRM_RFM_TIE_QCUT_RANK || rule == CRM_RFM_TIE_RFM_R;
-}
-
-int64_t crm__rfm_key(const crm_rfm_result *res, int dim, size_t row)
-{
-    switch (dim) {
-    case CRM_RFM_DIM_R:
-        return crm__rfm_r_reversed(res->rule[0]) ? res->rec[row] : -(int64_t)res->rec[row];
-    case CRM_RFM_DIM_F:
-        return res->freq[row];
-    default:
-        return res->mon[row];
-    }
-}
+/* ---- keys (crm__rfm_key, crm__rfm_r_reversed: rfm_internal.h) --------------- */
 
 #define RADIX_BITS 11
 #define RADIX_SIZE (1u << RADIX_BITS)

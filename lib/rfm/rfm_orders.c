@@ -11,12 +11,7 @@
 #define EMPTY INT32_MIN /* `last` of an unused entry */
 #define AHEAD 16
 
-typedef struct entry {
-    uint64_t id;
-    int64_t mon;
-    int32_t last; /* last non-refund day, -1: refunds only, EMPTY: unused */
-    uint32_t freq;
-} entry;
+typedef crm__rfm_entry entry; /* last: EMPTY marks an unused slot */
 
 typedef struct table {
     entry *e;
@@ -105,6 +100,41 @@ static crm_status aggregate(table *t, const crm_order *orders, size_t n, int64_t
     return CRM_OK;
 }
 
+crm_status crm__rfm_aggregate(crm__rfm_entry **buf, size_t *buf_cap, size_t *kept,
+                              const crm_order *orders, size_t n, int64_t asof,
+                              unsigned per_slot)
+{
+    size_t cap = 2048;
+    while (cap < n / per_slot && cap < ((size_t)1 << 40))
+        cap <<= 1;
+    table t = { .e = *buf, .mask = cap - 1, .count = 0 };
+    crm_status st;
+    if (*buf_cap >= cap) { /* reuse: only the first cap slots, warm in cache */
+        for (size_t i = 0; i < cap; i++)
+            t.e[i].last = EMPTY;
+    } else {
+        st = table_init(&t, cap);
+        if (st)
+            return st;
+        crm__free(*buf);
+        *buf = t.e;
+        *buf_cap = cap;
+    }
+    st = aggregate(&t, orders, n, asof);
+    if (t.e != *buf) { /* grown: the old buffer is gone */
+        *buf = t.e;
+        *buf_cap = t.mask + 1;
+    }
+    if (st)
+        return st;
+    size_t k = 0; /* customers with a purchase, packed to the front */
+    for (size_t i = 0; i <= t.mask; i++)
+        if (t.e[i].last >= 0)
+            t.e[k++] = t.e[i];
+    *kept = k;
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_rfm_score_orders(crm_rfm_result **out, const crm_order *orders,
                                         size_t n, int64_t asof, const crm_rfm_options *opt)
 {
@@ -121,34 +151,30 @@ CRM_API crm_status crm_rfm_score_orders(crm_rfm_result **out, const crm_order *o
     crm_status st = crm__rfm_resolve(fn, opt, &o);
     if (st)
         return st;
-    size_t cap = 2048;
-    while (cap < n / 8 && cap < ((size_t)1 << 40)) /* ~8 orders per customer, load <= 1/2 */
-        cap <<= 1;
-    table t;
-    st = table_init(&t, cap);
-    if (st)
+    entry *e = NULL;
+    size_t cap = 0, kept = 0; /* ~8 orders per customer, load <= 1/2 */
+    st = crm__rfm_aggregate(&e, &cap, &kept, orders, n, asof, 8);
+    if (st) {
+        crm__free(e);
         return st;
-    st = aggregate(&t, orders, n, asof);
-    size_t kept = 0;
-    if (!st) { /* customers with a purchase, packed to the front, by id */
-        for (size_t i = 0; i <= t.mask; i++)
-            if (t.e[i].last >= 0)
-                t.e[kept++] = t.e[i];
-        crm__sort_records_u64(t.e, kept, sizeof(entry));
     }
+    crm__sort_records_u64(e, kept, sizeof(entry));
     crm_rfm_result *res = NULL;
+    st = crm__rfm_result_new(&res, kept, o.bins, asof);
     if (!st)
-        st = crm__rfm_result_new(&res, kept, o.bins, asof);
-    if (!st) {
-        for (size_t r = 0; r < kept; r++) {
-            res->id[r] = t.e[r].id;
-            res->rec[r] = (int32_t)(asof - t.e[r].last);
-            res->freq[r] = t.e[r].freq;
-            res->mon[r] = t.e[r].mon;
-        }
-    }
-    crm__free(t.e);
+        crm__rfm_fill(res, e, kept);
+    crm__free(e);
     if (st)
         return st;
     return crm__rfm_finish(out, res, &o);
+}
+
+void crm__rfm_fill(crm_rfm_result *res, const crm__rfm_entry *e, size_t n)
+{
+    for (size_t r = 0; r < n; r++) {
+        res->id[r] = e[r].id;
+        res->rec[r] = (int32_t)(res->asof - e[r].last);
+        res->freq[r] = e[r].freq;
+        res->mon[r] = e[r].mon;
+    }
 }

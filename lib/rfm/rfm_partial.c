@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "core/blob.h"
+#include "core/varint.h"
 #include "rfm/rfm_internal.h"
 
 #define HIST 0
@@ -89,8 +90,38 @@ static crm_status hist_alloc(crm_rfm_partial *p, int d, size_t nv)
 
 /* ---- round 1 ------------------------------------------------------------------ */
 
+/* Histogram of dimension d of the n values in tmp (int64 bit patterns):
+ * counting when their range is small (recency, frequency, most money),
+ * else a radix sort. */
 static crm_status hist_of(crm_rfm_partial *p, int d, uint64_t *tmp, size_t n)
 {
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = (int64_t)tmp[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
+    if (n && range < 4 * (uint64_t)n + 4096) {
+        uint64_t *cnt;
+        crm_status st = crm__alloc_array((void **)&cnt, (size_t)range + 1, sizeof *cnt, 1,
+                                         "rfm histogram buffer");
+        if (st)
+            return st;
+        for (size_t i = 0; i < n; i++)
+            cnt[tmp[i] - (uint64_t)lo]++;
+        size_t nv = 0;
+        for (uint64_t k = 0; k <= range; k++)
+            nv += cnt[k] != 0;
+        st = hist_alloc(p, d, nv);
+        for (uint64_t k = 0, j = 0; k <= range && !st; k++)
+            if (cnt[k]) {
+                p->val[d][j] = (int64_t)((uint64_t)lo + k);
+                p->cnt[d][j++] = cnt[k];
+            }
+        crm__free(cnt);
+        return st;
+    }
     for (size_t i = 0; i < n; i++) /* order-preserving u64 of the value */
         tmp[i] ^= UINT64_C(1) << 63;
     crm__sort_u64(tmp, n);
@@ -111,17 +142,10 @@ static crm_status hist_of(crm_rfm_partial *p, int d, uint64_t *tmp, size_t n)
     return CRM_OK;
 }
 
-CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles *profiles)
+/* Round-1 partial of n customers given as columns. */
+crm_status crm__rfm_hist_build(crm_rfm_partial **out, size_t n, const int32_t *rec,
+                               const uint32_t *freq, const int64_t *mon)
 {
-    if (!out)
-        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: out is NULL");
-    *out = NULL;
-    if (!profiles)
-        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: profiles is NULL");
-    size_t n = crm_profiles_count(profiles);
-    const int32_t *rec = crm_profiles_recency_days(profiles);
-    const uint32_t *freq = crm_profiles_frequency(profiles);
-    const int64_t *mon = crm_profiles_monetary(profiles);
     crm_rfm_partial *p = NULL;
     crm_status st = partial_alloc(&p, HIST);
     if (st)
@@ -142,6 +166,18 @@ CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles
     }
     *out = p;
     return CRM_OK;
+}
+
+CRM_API crm_status crm_rfm_partial_new(crm_rfm_partial **out, const crm_profiles *profiles)
+{
+    if (!out)
+        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: out is NULL");
+    *out = NULL;
+    if (!profiles)
+        return crm__fail(CRM_EINVAL, "crm_rfm_partial_new: profiles is NULL");
+    return crm__rfm_hist_build(out, crm_profiles_count(profiles),
+                               crm_profiles_recency_days(profiles),
+                               crm_profiles_frequency(profiles), crm_profiles_monetary(profiles));
 }
 
 /* ---- merge ----------------------------------------------------------------------- */
@@ -255,7 +291,10 @@ CRM_API uint64_t crm_rfm_partial_count(const crm_rfm_partial *p)
 
 /* ---- bytes ------------------------------------------------------------------------ */
 
-#define BLOB_VERSION 1
+/* 1: fixed-width arrays; 2 (written): values and ids as varint gaps of
+ * the ascending sequence, counts as varints (~2 bytes per distinct value
+ * instead of 16, ~1-2 per tie id instead of 8). */
+#define BLOB_VERSION 2
 
 CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
                                              const crm_rfm_partial *p)
@@ -274,8 +313,8 @@ CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
     if (p->kind == HIST) {
         for (int d = 0; d < 3; d++) {
             crm__wbuf_u64(&w, p->nv[d]);
-            crm__wbuf_i64s(&w, p->val[d], p->nv[d]);
-            crm__wbuf_u64s(&w, p->cnt[d], p->nv[d]);
+            crm__wbuf_ascending_i64s(&w, p->val[d], p->nv[d]);
+            crm__wbuf_uvarints(&w, p->cnt[d], p->nv[d]);
         }
     } else {
         crm__wbuf_u64(&w, p->nt);
@@ -286,7 +325,7 @@ CRM_API crm_status crm_rfm_partial_serialize(void **out, size_t *out_len,
             crm__wbuf_i64(&w, t->key);
             crm__wbuf_u64(&w, t->need);
             crm__wbuf_u64(&w, t->nids);
-            crm__wbuf_u64s(&w, t->ids, t->nids);
+            crm__wbuf_ascending_u64s(&w, t->ids, t->nids);
         }
     }
     return crm__blob_end(&w, out, out_len, "rfm partial");
@@ -303,18 +342,20 @@ static bool get_count(crm__rbuf *r, uint64_t *v, size_t item, const char *field)
     return true;
 }
 
-static crm_status load_hist(crm__rbuf *r, crm_rfm_partial *p)
+static crm_status load_hist(crm__rbuf *r, crm_rfm_partial *p, uint16_t version)
 {
     for (int d = 0; d < 3; d++) {
         uint64_t nv;
-        if (!get_count(r, &nv, 16, "distinct values"))
+        if (!get_count(r, &nv, version == 1 ? 16 : 2, "distinct values"))
             return r->err;
         crm_status st = hist_alloc(p, d, (size_t)nv);
         if (st)
             return st;
         size_t at = r->off;
-        if (!crm__rbuf_i64s(r, p->val[d], (size_t)nv, "values") ||
-            !crm__rbuf_u64s(r, p->cnt[d], (size_t)nv, "counts"))
+        if (version == 1 ? !crm__rbuf_i64s(r, p->val[d], (size_t)nv, "values") ||
+                               !crm__rbuf_u64s(r, p->cnt[d], (size_t)nv, "counts")
+                         : !crm__rbuf_ascending_i64s(r, p->val[d], (size_t)nv, "values") ||
+                               !crm__rbuf_uvarints(r, p->cnt[d], (size_t)nv, "counts"))
             return r->err;
         uint64_t sum = 0;
         for (size_t k = 0; k < nv; k++) {
@@ -340,7 +381,7 @@ static crm_status load_hist(crm__rbuf *r, crm_rfm_partial *p)
     return CRM_OK;
 }
 
-static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p)
+static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p, uint16_t version)
 {
     uint64_t nt, held = 0;
     if (!get_count(r, &nt, 26, "boundaries"))
@@ -354,7 +395,7 @@ static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p)
         uint64_t nids;
         if (!crm__rbuf_u8(r, &t->dim, "dim") || !crm__rbuf_u8(r, &t->b, "boundary") ||
             !crm__rbuf_i64(r, &t->key, "key") || !crm__rbuf_u64(r, &t->need, "need") ||
-            !get_count(r, &nids, 8, "ids"))
+            !get_count(r, &nids, version == 1 ? 8 : 1, "ids"))
             return r->err;
         if (t->dim > 2 || t->b < 1 || t->b > NB || nids > t->need) {
             crm__rbuf_bad(r, "boundary %zu: dim %u, b %u or %llu ids out of range", i, t->dim,
@@ -365,7 +406,8 @@ static crm_status load_ties(crm__rbuf *r, crm_rfm_partial *p)
         if (st)
             return st;
         t->nids = (size_t)nids;
-        if (!crm__rbuf_u64s(r, t->ids, t->nids, "ids"))
+        if (version == 1 ? !crm__rbuf_u64s(r, t->ids, t->nids, "ids")
+                         : !crm__rbuf_ascending_u64s(r, t->ids, t->nids, "ids"))
             return r->err;
         for (size_t k = 1; k < t->nids; k++)
             if (t->ids[k] <= t->ids[k - 1]) {
@@ -408,7 +450,7 @@ CRM_API crm_status crm_rfm_partial_deserialize(crm_rfm_partial **out, const void
     if (!crm__rbuf_u64(&r, &p->n, "count"))
         st = r.err;
     if (!st)
-        st = p->kind == HIST ? load_hist(&r, p) : load_ties(&r, p);
+        st = p->kind == HIST ? load_hist(&r, p, version) : load_ties(&r, p, version);
     if (!st)
         st = crm__rbuf_finish(&r);
     if (st) {
@@ -621,6 +663,59 @@ CRM_API crm_status crm_rfm_thresholds_new(crm_rfm_thresholds **out,
 
 /* ---- round 2 --------------------------------------------------------------------- */
 
+/* Round-2 partial of the customers of cols (rule[] set to th's): per
+ * pending boundary the smallest `need` ids at its key. `ascending`: cols
+ * are in id order (stop at the need-th), else all are collected, sorted. */
+crm_status crm__rfm_ties_build(crm_rfm_partial **out, const crm_rfm_result *cols,
+                               const crm_rfm_thresholds *th, int ascending)
+{
+    crm_rfm_partial *p = NULL;
+    crm_status st = partial_alloc(&p, TIES);
+    if (!st)
+        st = crm__alloc_array((void **)&p->te, th->pending, sizeof *p->te, 1, "rfm ties");
+    for (int d = 0; d < 3 && !st; d++) {
+        tie_entry *t = &p->te[p->nt];
+        size_t k = 0, have[NB] = { 0 };
+        for (size_t b = 0; b < th->nb[d]; b++)
+            if (th->bneed[d][b])
+                t[k++] = (tie_entry){ .dim = (uint8_t)d, .b = (uint8_t)(b + 1),
+                                      .key = th->bkey[d][b], .need = th->bneed[d][b] };
+        if (!k)
+            continue;
+        p->nt += k;
+        /* count, then collect: one pass over the customers each */
+        for (size_t i = 0; i < cols->n; i++) {
+            int64_t key = crm__rfm_key(cols, d, i);
+            for (size_t j = 0; j < k; j++)
+                have[j] += key == t[j].key;
+        }
+        for (size_t j = 0; j < k && !st; j++) {
+            if (ascending && have[j] > t[j].need) /* the first `need` ids are enough */
+                have[j] = (size_t)t[j].need;
+            st = crm__alloc_array((void **)&t[j].ids, have[j], 8, 0, "rfm tie ids");
+        }
+        for (size_t i = 0; i < cols->n && !st; i++) {
+            int64_t key = crm__rfm_key(cols, d, i);
+            for (size_t j = 0; j < k; j++)
+                if (key == t[j].key && t[j].nids < have[j])
+                    t[j].ids[t[j].nids++] = cols->id[i];
+        }
+        for (size_t j = 0; j < k && !st; j++) {
+            if (!ascending)
+                crm__sort_u64(t[j].ids, t[j].nids);
+            if (t[j].nids > t[j].need)
+                t[j].nids = (size_t)t[j].need; /* the rest cannot matter */
+            p->n += t[j].nids;
+        }
+    }
+    if (st) {
+        crm_rfm_partial_free(p);
+        return st;
+    }
+    *out = p;
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_rfm_partial_ties(crm_rfm_partial **out, const crm_profiles *profiles,
                                         const crm_rfm_thresholds *th)
 {
@@ -635,36 +730,90 @@ CRM_API crm_status crm_rfm_partial_ties(crm_rfm_partial **out, const crm_profile
     if (st)
         return st;
     memcpy(cols->rule, th->rule, sizeof cols->rule);
-    crm_rfm_partial *p = NULL;
-    st = partial_alloc(&p, TIES);
-    if (!st)
-        st = crm__alloc_array((void **)&p->te, th->pending, sizeof *p->te, 1, "rfm ties");
-    for (int d = 0; d < 3 && !st; d++)
-        for (size_t b = 0; b < th->nb[d] && !st; b++) {
-            if (!th->bneed[d][b])
-                continue;
-            tie_entry *t = &p->te[p->nt++];
-            *t = (tie_entry){ .dim = (uint8_t)d, .b = (uint8_t)(b + 1), .key = th->bkey[d][b],
-                              .need = th->bneed[d][b] };
-            size_t have = 0;
-            for (size_t i = 0; i < cols->n && have < t->need; i++)
-                have += crm__rfm_key(cols, d, i) == t->key;
-            st = crm__alloc_array((void **)&t->ids, have, 8, 0, "rfm tie ids");
-            for (size_t i = 0; i < cols->n && t->nids < have && !st; i++)
-                if (crm__rfm_key(cols, d, i) == t->key)
-                    t->ids[t->nids++] = cols->id[i]; /* ascending: table order */
-            p->n += t->nids;
-        }
+    st = crm__rfm_ties_build(out, cols, th, 1); /* table order: ascending ids */
     crm_rfm_free(cols);
-    if (st) {
-        crm_rfm_partial_free(p);
-        return st;
-    }
-    *out = p;
-    return CRM_OK;
+    return st;
 }
 
 /* ---- scoring a partition ------------------------------------------------------------- */
+
+/* Score 1..N of a customer (key, id) in dimension d. */
+static inline uint32_t th_score(const crm_rfm_thresholds *th, int d, int64_t key, uint64_t id)
+{
+    uint32_t N = th->opt.bins, bin;
+    if (th->rule[d] == CRM_RFM_RULE_CUTS)
+        return crm__rfm_cut_bin(th->acut[d], th->nacut[d], key, N);
+    bin = 1; /* branch-free: keys are in random order */
+    for (size_t b = 0; b < th->nb[d]; b++)
+        bin += (uint32_t)(key > th->bkey[d][b]) |
+               ((uint32_t)(key == th->bkey[d][b]) & (uint32_t)(id > th->bid[d][b]));
+    return d == 0 && crm__rfm_r_reversed(th->rule[d]) ? N + 1 - bin : bin;
+}
+
+/* Score res (columns filled, id order) with th; frees res on failure. */
+crm_status crm__rfm_score_with(crm_rfm_result **out, crm_rfm_result *res,
+                               const crm_rfm_thresholds *th)
+{
+    crm_status st = CRM_OK;
+    memcpy(res->rule, th->rule, sizeof res->rule);
+    for (int d = 0; d < 3 && !st; d++) {
+        st = crm__alloc_array((void **)&res->score[d], res->n, 1, 0, "rfm score column");
+        if (!st)
+            st = crm__rfm_set_cuts(res, d, th->acut[d], th->nacut[d]);
+        for (size_t i = 0; i < res->n && !st; i++)
+            res->score[d][i] = (uint8_t)th_score(th, d, crm__rfm_key(res, d, i), res->id[i]);
+    }
+    if (!st)
+        st = crm__rfm_segments(res, &th->opt);
+    if (st) {
+        crm_rfm_free(res);
+        return st;
+    }
+    *out = res;
+    return CRM_OK;
+}
+
+crm_status crm__rfm_cell_counts(uint64_t *cells, int64_t *revenue, const crm_rfm_result *cols,
+                                const crm_rfm_thresholds *th)
+{
+    size_t N = th->opt.bins;
+    for (size_t i = 0; i < cols->n; i++) {
+        size_t r = th_score(th, 0, crm__rfm_key(cols, 0, i), cols->id[i]);
+        size_t f = th_score(th, 1, crm__rfm_key(cols, 1, i), cols->id[i]);
+        size_t m = th_score(th, 2, crm__rfm_key(cols, 2, i), cols->id[i]);
+        size_t c = ((r - 1) * N + f - 1) * N + m - 1;
+        cells[c]++;
+        if (revenue && __builtin_add_overflow(revenue[c], cols->mon[i], &revenue[c]))
+            return crm__fail(CRM_EOVERFLOW,
+                             "rfm cell revenue overflows int64 at customer %llu (R %zu F %zu "
+                             "M %zu)",
+                             (unsigned long long)cols->id[i], r, f, m);
+    }
+    return CRM_OK;
+}
+
+/* Common argument checks of the scoring entry points. */
+crm_status crm__rfm_score_check(const char *fn, const crm_rfm_thresholds *th, size_t n)
+{
+    if (th->pending)
+        return crm__fail(CRM_EINVAL,
+                         "%s: %zu boundaries still need the round-2 ties partial", fn,
+                         th->pending);
+    if (n > th->n)
+        return crm__fail(CRM_EINVAL, "%s: the partition has %zu customers, the thresholds %llu",
+                         fn, n, (unsigned long long)th->n);
+    return CRM_OK;
+}
+
+uint32_t crm__rfm_th_bins(const crm_rfm_thresholds *th)
+{
+    return th->opt.bins;
+}
+
+const uint32_t *crm__rfm_th_rules(const crm_rfm_thresholds *th)
+{
+    return th->rule;
+}
 
 CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out, const crm_profiles *profiles,
                                             const crm_rfm_thresholds *th)
@@ -675,46 +824,12 @@ CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out, const crm_prof
     *out = NULL;
     if (!profiles || !th)
         return crm__fail(CRM_EINVAL, "%s: %s is NULL", fn, profiles ? "th" : "profiles");
-    if (th->pending)
-        return crm__fail(CRM_EINVAL,
-                         "%s: %zu boundaries still need the round-2 ties partial", fn,
-                         th->pending);
-    if (crm_profiles_count(profiles) > th->n)
-        return crm__fail(CRM_EINVAL, "%s: the partition has %zu customers, the thresholds %llu",
-                         fn, crm_profiles_count(profiles), (unsigned long long)th->n);
-    uint32_t N = th->opt.bins;
-    crm_rfm_result *res;
-    crm_status st = crm__rfm_result_of(&res, profiles, N);
+    crm_status st = crm__rfm_score_check(fn, th, crm_profiles_count(profiles));
     if (st)
         return st;
-    memcpy(res->rule, th->rule, sizeof res->rule);
-    for (int d = 0; d < 3 && !st; d++) {
-        st = crm__alloc_array((void **)&res->score[d], res->n, 1, 0, "rfm score column");
-        if (!st)
-            st = crm__rfm_set_cuts(res, d, th->acut[d], th->nacut[d]);
-        if (st)
-            break;
-        int rev = d == 0 && th->rule[d] != CRM_RFM_RULE_CUTS && crm__rfm_r_reversed(th->rule[d]);
-        for (size_t i = 0; i < res->n; i++) {
-            int64_t key = crm__rfm_key(res, d, i);
-            uint32_t bin;
-            if (th->rule[d] == CRM_RFM_RULE_CUTS) {
-                bin = crm__rfm_cut_bin(th->acut[d], th->nacut[d], key, N);
-            } else {
-                bin = 1;
-                for (size_t b = 0; b < th->nb[d]; b++)
-                    bin += key > th->bkey[d][b] ||
-                           (key == th->bkey[d][b] && res->id[i] > th->bid[d][b]);
-            }
-            res->score[d][i] = (uint8_t)(rev ? N + 1 - bin : bin);
-        }
-    }
-    if (!st)
-        st = crm__rfm_segments(res, &th->opt);
-    if (st) {
-        crm_rfm_free(res);
+    crm_rfm_result *res;
+    st = crm__rfm_result_of(&res, profiles, th->opt.bins);
+    if (st)
         return st;
-    }
-    *out = res;
-    return CRM_OK;
+    return crm__rfm_score_with(out, res, th);
 }

@@ -11,7 +11,8 @@ from .profiles import Profiles, profiles
 # Module imports, one block under each marker (extend __all__ there too).
 # rfm:
 from .rfm import (RfmResult, RfmThresholds, migration, migration_rates, register_migration,
-                  rfm, rfm_lint, rfm_partial, rfm_thresholds)
+                  rfm, rfm_lint, rfm_partial, rfm_shard, rfm_thresholds, RfmShard,
+                  cell_summary)
 # segment:
 from .segment import Segment, SegmentStats, segment_stats, select
 # lifecycle:
@@ -52,7 +53,8 @@ __all__ = ["ORDER_DTYPE", "CrmError", "CrmOverflowError", "DataError",
            "status_str", "to_day", "to_minor_units", "version"]
 # rfm:
 __all__ += ["RfmResult", "RfmThresholds", "migration", "migration_rates",
-            "register_migration", "rfm", "rfm_lint", "rfm_partial", "rfm_thresholds"]
+            "register_migration", "rfm", "rfm_lint", "rfm_partial", "rfm_shard", "rfm_thresholds", "cell_summary",
+            "RfmShard"]
 # segment:
 __all__ += ["Segment", "SegmentStats", "segment_stats", "select"]
 # lifecycle:

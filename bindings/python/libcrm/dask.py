@@ -21,6 +21,7 @@ table per partition (32 bytes per customer in it plus 4 per distinct
 purchase day).
 """
 import functools
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -318,30 +319,6 @@ def rfm_scores(df, asof, bins=5, tie="ntile", segment_map=None, cuts=None,
 
 # ---- RFM on record-array shards held by the workers -----------------------------
 
-def _merged_partial(tables, make):
-    """One crm_rfm_partial (a _Partial) of ``make(table)`` over ``tables``,
-    merged here (on the worker) so one blob per worker travels."""
-    import ctypes
-    from ._lib import P, lib
-    from .rfm import _Partial
-    acc = None
-    for t in tables:
-        nxt = _Partial(make(t))
-        if acc is None:
-            acc = nxt
-            continue
-        out = P()
-        lib.crm_rfm_partial_merge(ctypes.byref(out), acc.h, nxt.h)
-        acc = _Partial(out.value)
-    return acc
-
-
-def _shard_tables(sources, load, asof):
-    """Worker: load every partition of a shard (``load(source)`` -> orders
-    array) and build its plain profile table. The tables stay on the worker."""
-    return [_build_profiles(_aligned(load(s)), asof) for s in sources]
-
-
 def _aligned(orders):
     """crm_order needs 8-byte alignment; arrays unpickled from a transfer
     may start anywhere in their frame: copy those (rare, one pass)."""
@@ -350,123 +327,106 @@ def _aligned(orders):
     return orders
 
 
-def _shard_hist(tables):
-    """Worker: round-1 histograms of a shard, merged, as bytes."""
-    import ctypes
-    from ._lib import P, lib
-
-    def make(t):
-        out = P()
-        lib.crm_rfm_partial_new(ctypes.byref(out), t._h)
-        return out.value
-    return _merged_partial(tables, make).to_bytes() if tables else None
-
-
-def _shard_ties(tables, th):
-    """Worker: round-2 tie ids of a shard, merged, as bytes."""
-    import ctypes
-    from ._lib import P, lib
-
-    def make(t):
-        out = P()
-        lib.crm_rfm_partial_ties(ctypes.byref(out), t._h, th._h)
-        return out.value
-    return _merged_partial(tables, make).to_bytes() if tables else None
-
-
-def _score_counts(table, th):
-    """Score one table; return (segment counts or None, segment names or
-    None, r, f, m counts indexed by score). Reads the C result's columns
-    directly: no per-customer Python objects."""
-    import ctypes
-    from ._arrays import column
-    from ._lib import P, lib
-    out = P()
-    lib.crm_rfm_score_thresholds(ctypes.byref(out), table._h, th._h)
-    try:
-        n, bins = lib.crm_rfm_count(out), lib.crm_rfm_bins(out)
-        dims = [np.bincount(column(None, getattr(lib, f"crm_rfm_{d}")(out), ctypes.c_uint8, n),
-                            minlength=bins + 1) for d in ("r", "f", "m")]
-        nseg = lib.crm_rfm_segment_count(out)
-        seg = lib.crm_rfm_segment(out)
-        if not seg:
-            return (None, None, *dims)
-        names = [lib.crm_rfm_segment_name(out, i).decode() for i in range(nseg)]
-        segs = np.bincount(column(None, seg, ctypes.c_uint16, n), minlength=nseg)
-        return (segs, names, *dims)
-    finally:
-        lib.crm_rfm_free(out)
-
-
-def _shard_counts(tables, th):
-    """Worker: score every customer of a shard; only the counts travel:
-    customers per segment code and per R, F and M score (index = score)."""
-    acc = None
-    for t in tables:
-        acc = _add_counts(acc, _score_counts(t, th))
-    return acc
-
-
-def _add_counts(a, b):
-    if a is None:
-        return b
-    segs = b[0] if a[0] is None else a[0] if b[0] is None else a[0] + b[0]
-    return (segs, a[1] or b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4])
-
-
 def _load_default(source):
     """An orders array as is (e.g. a future resolved on the worker), else
     a ``.npy`` path loaded with ``numpy.load``."""
     return source if isinstance(source, np.ndarray) else np.load(source)
 
 
-def _shard_thresholds(hists, options):
-    """Worker: thresholds of the whole population from every shard's
-    round-1 blob (each worker builds its own copy: nothing large goes
-    through the client)."""
+def _shard_build(sources, load, asof):
+    """Load every partition of a worker's share and aggregate it straight
+    into one RfmShard (one pass over each partition's orders, a hash table
+    sized for the partition)."""
+    from .rfm import RfmShard
+    shard = RfmShard(asof)
+    for s in sources:
+        shard.add(_aligned(load(s)))
+    return shard
+
+
+# Worker-local state of a run between its tasks, keyed by (run, share):
+# the shard (built by _shard_hist, used by _shard_ties and _shard_cells,
+# dropped by the latter) and the thresholds of _shard_ties. A task that
+# finds nothing (a retry on another worker) rebuilds it from its inputs.
+_RUNS = {}
+
+
+def _stash(key, value):
+    while len(_RUNS) >= 8:  # runs that failed before _shard_cells
+        _RUNS.pop(next(iter(_RUNS)))
+    _RUNS[key] = value
+    return value
+
+
+def _shard_of(run, k, sources, load, asof):
+    shard = _RUNS.get((run, k, "shard"))
+    return shard if shard is not None else \
+        _stash((run, k, "shard"), _shard_build(sources, load, asof))
+
+
+def _shard_hist(run, k, sources, load, asof):
+    """Worker: build its shard (kept on the worker) and return the shard's
+    round-1 blob (varints: ~2 bytes per distinct value)."""
+    shard = _stash((run, k, "shard"), _shard_build(sources, load, asof))
+    return shard.partial()
+
+
+def _shard_ties(run, k, sources, load, asof, hists, options):
+    """Worker: thresholds from every worker's round-1 blob (each worker
+    builds its own: nothing goes through the client); the round-2 blob if
+    a rank rule split a value, else None."""
     from .rfm import rfm_thresholds
-    return rfm_thresholds([h for h in hists if h is not None], **options)
+    th = _stash((run, k, "th"), rfm_thresholds(hists, **options))
+    return _shard_of(run, k, sources, load, asof).ties_partial(th) if th.pending else None
 
 
-def _shard_ties_if(tables, th):
-    return _shard_ties(tables, th) if th.pending else None
+def _final_thresholds(hists, ties, options, run=None, k=None):
+    from .rfm import rfm_thresholds
+    th = _RUNS.pop((run, k, "th"), None) or rfm_thresholds(hists, **options)
+    return th.with_ties(ties) if th.pending else th
 
 
-def _shard_final(th, ties):
-    """Worker: the thresholds completed by every shard's round-2 blob."""
-    return th.with_ties([b for b in ties if b is not None]) if th.pending else th
+def _shard_cells(run, k, sources, load, asof, hists, ties, options):
+    """Worker: customers of its shard per (R, F, M) score cell and their
+    revenue (2 x bins^3 integers: all that travels back)."""
+    th = _final_thresholds(hists, ties, options, run, k)
+    shard = _shard_of(run, k, sources, load, asof)
+    _RUNS.pop((run, k, "shard"), None)
+    return shard.cell_counts(th, revenue=True)
 
 
 def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
                        segment_map=None, cuts=None, workers=None, thresholds=False,
                        timeout=None):
     """RFM segment sizes of customer-disjoint record-array partitions on a
-    ``distributed.Client``: no pandas, no per-customer data leaves a worker
-    and nothing large goes through the client (docs/partial.md, "RFM at
-    speed").
+    ``distributed.Client``: no pandas, no profile tables, no per-customer
+    data leaves a worker and nothing large goes through the client
+    (docs/partial.md, "RFM at speed").
 
     ``partitions``: one source per partition; ``load(source)`` (run on the
     workers; default: arrays and futures of arrays as they are, else
     ``numpy.load`` of a ``.npy`` path) returns its orders as a
     ``libcrm.ORDER_DTYPE`` array. No customer may have orders in two
     partitions (e.g. files bucketed by ``customer_id % P``). The partitions
-    are dealt round-robin into one shard per worker (``workers``: addresses,
+    are dealt round-robin into one share per worker (``workers``: addresses,
     default all of the client's; partition k goes to ``workers[k % W]``).
-    One graph is submitted: every worker loads and profiles its shard
-    (tables stay there) and merges its round-1 histograms into one blob;
-    every worker builds the thresholds from all blobs (worker to worker,
-    16 bytes per distinct value); if a rank rule splits a value, the same
-    again with the round-2 tie ids; then every worker scores its customers
-    and only the counts come back.
+    Three tasks per worker: load its partitions, aggregate them straight
+    from the orders into one ``RfmShard`` (kept in the worker) and return
+    its round-1 histograms (about 2 bytes per distinct value, sent worker
+    to worker); thresholds from all of them and, if a rank rule splits a
+    value, the round-2 tie ids (1-2 bytes per id, worker to worker); the
+    customers and revenue per (R, F, M) score cell (2 x bins^3 integers),
+    gathered and summed on the client.
 
     Returns a dict ``{"customers": n, "segments": {name: customers} (None
-    without segments), "r"|"f"|"m": [customers with score 1..bins]}``,
+    without segments), "revenue": {name: minor units} (None without
+    segments), "r"|"f"|"m": [customers with score 1..bins]}``,
     equal to the counts of ``libcrm.rfm(all_orders, asof, bins, tie,
     segment_map, cuts)``; with ``thresholds=True`` also ``"thresholds"``:
     the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
     from a worker: the size of the merged histograms). ``timeout``: seconds
     to wait for the counts (default: no limit)."""
-    from .rfm import DEFAULT_MAP
+    from .rfm import DEFAULT_MAP, cell_summary
     if segment_map is None:
         segment_map = DEFAULT_MAP
     load = load or _load_default
@@ -481,39 +441,43 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     asof = to_day(asof)
     options = {"bins": bins, "tie": tie, "segment_map": segment_map, "cuts": cuts}
 
-    def on(w, fn, *args):
-        # placement is a preference: if a worker is lost, dask recomputes
-        # its shard elsewhere (every step is a pure function of its inputs)
-        return client.submit(fn, *args, workers=[w], allow_other_workers=True, pure=False)
-
-    shards = [list(partitions[i::len(workers)]) for i in range(len(workers))]
-    tables = [on(w, _shard_tables, shard, load, asof) for w, shard in zip(workers, shards)]
-    hists = [on(w, _shard_hist, t) for w, t in zip(workers, tables)]
-    ths = [on(w, _shard_thresholds, hists, options) for w in workers]
-    ties = [on(w, _shard_ties_if, t, th) for w, t, th in zip(workers, tables, ths)]
-    final = [on(w, _shard_final, th, ties) for w, th in zip(workers, ths)]
-    counts = [on(w, _shard_counts, t, th) for w, t, th in zip(workers, tables, final)]
-    futures = tables + hists + ths + ties + final
+    shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
+    run = uuid.uuid4().hex
+    hists, ties, cells = [], [], []
+    for k, (w, share) in enumerate(zip(workers, shares)):
+        # placement is a preference: if a worker is lost, dask reruns its
+        # tasks elsewhere (they rebuild the shard from their inputs)
+        with _dask.annotate(workers=[w], allow_other_workers=True):
+            hists.append(_delayed(_shard_hist, pure=False)(run, k, share, load, asof))
+    for k, (w, share) in enumerate(zip(workers, shares)):
+        with _dask.annotate(workers=[w], allow_other_workers=True):
+            ties.append(_delayed(_shard_ties, pure=False)(run, k, share, load, asof, hists,
+                                                          options))
+    for k, (w, share) in enumerate(zip(workers, shares)):
+        with _dask.annotate(workers=[w], allow_other_workers=True):
+            cells.append(_delayed(_shard_cells, pure=False)(run, k, share, load, asof, hists,
+                                                            ties, options))
+    wanted = cells
+    if thresholds:
+        with _dask.annotate(workers=[workers[0]], allow_other_workers=True):
+            wanted = cells + [_delayed(_final_thresholds, pure=False)(hists, ties, options)]
+    # one graph, submitted at once
+    futures = client.compute(wanted, optimize_graph=False)
     try:
         if timeout is not None:
             from distributed import wait
-            wait(counts, timeout=timeout)
-        parts = client.gather(counts)
-        th = client.gather(final[0]) if thresholds else None
+            wait(futures, timeout=timeout)
+        parts = client.gather(futures)
     finally:
-        for f in futures + counts:
+        for f in futures:
             f.release()
-    parts = [p for p in parts if p is not None]
-    if not parts:
-        raise ValueError("no partitions")
-    acc = None
-    for p in parts:
-        acc = _add_counts(acc, p)
-    total = {"customers": int(acc[2].sum())}
-    for i, dim in enumerate(("r", "f", "m"), start=2):
-        total[dim] = [int(v) for v in acc[i][1:]]
-    total["segments"] = None if acc[1] is None else \
-        {n: int(c) for n, c in zip(acc[1], acc[0])}
+    th = parts.pop() if thresholds else None
+    cells = sum((p[0] for p in parts[1:]), parts[0][0])
+    revenue = [int(v) for v in parts[0][1].ravel()]  # Python ints: exact sums
+    for p in parts[1:]:
+        revenue = [a + int(b) for a, b in zip(revenue, p[1].ravel())]
+    total = cell_summary(cells, segment_map,
+                         revenue=np.array(revenue, dtype=object).reshape(cells.shape))
     if thresholds:
         total["thresholds"] = th
     return total

@@ -57,6 +57,14 @@ declare_all({
     "crm_rfm_thresholds_pending": (SZ, [P]),
     "crm_rfm_thresholds_free": (None, [P]),
     "crm_rfm_score_thresholds": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_shard_new": (c_status, [ctypes.POINTER(P), ctypes.c_int64]),
+    "crm_rfm_shard_add": (c_status, [P, P, SZ]),
+    "crm_rfm_shard_free": (None, [P]),
+    "crm_rfm_shard_count": (SZ, [P]),
+    "crm_rfm_shard_partial": (c_status, [ctypes.POINTER(P), P]),
+    "crm_rfm_shard_ties": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_shard_score": (c_status, [ctypes.POINTER(P), P, P]),
+    "crm_rfm_shard_cells": (c_status, [P, P, SZ, P, P]),
 })
 
 TIES = {"ntile": 0, "qcut_rank": 1, "rfm_r": 2}
@@ -551,10 +559,11 @@ class RfmThresholds:
     """
 
     def __init__(self, hist, ties=None, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=None):
-        self._args = (bytes(hist), None if ties is None else bytes(ties), bins, tie,
-                      segment_map, cuts)
-        self._hist = _Partial.load(hist)
-        self._ties = None if ties is None else _Partial.load(ties)
+        # hist / ties: bytes, or already loaded _Partial handles (no copy)
+        self._hist = hist if isinstance(hist, _Partial) else _Partial.load(hist)
+        self._ties = None if ties is None else \
+            ties if isinstance(ties, _Partial) else _Partial.load(ties)
+        self._opts = (bins, tie, segment_map, cuts)
         m, none = _map_for(segment_map, bins)
         out = P()
         try:
@@ -567,14 +576,21 @@ class RfmThresholds:
                 m.close()
         self._h = P(out.value)
 
+    @property
+    def bins(self):
+        """Score levels per dimension."""
+        return self._opts[0]
+
     def __del__(self):
         h = getattr(self, "_h", None)
         if h is not None and h.value:
             lib.crm_rfm_thresholds_free(h)
             self._h = None
 
-    def __reduce__(self):
-        return (RfmThresholds, self._args)
+    def __reduce__(self):  # the merged partials travel as bytes
+        return (RfmThresholds, (self._hist.to_bytes(),
+                                None if self._ties is None else self._ties.to_bytes(),
+                                *self._opts))
 
     @property
     def pending(self):
@@ -595,9 +611,7 @@ class RfmThresholds:
 
     def with_ties(self, blobs):
         """Thresholds completed by the round-2 partials of every partition."""
-        merged = _merge_blobs(blobs).to_bytes()
-        hist, _, bins, tie, segment_map, cuts = self._args
-        return RfmThresholds(hist, merged, bins, tie, segment_map, cuts)
+        return RfmThresholds(self._hist, _merge_blobs(blobs), *self._opts)
 
     def score(self, orders_or_profiles, asof=None):
         """Scores of one partition (an :class:`RfmResult`)."""
@@ -612,5 +626,122 @@ class RfmThresholds:
 def rfm_thresholds(blobs, bins=5, tie="ntile", segment_map=DEFAULT_MAP, cuts=None):
     """Merge round-1 partials (bytes from :func:`rfm_partial`, one per
     customer-disjoint partition) into :class:`RfmThresholds` of the whole."""
-    merged = _merge_blobs(blobs).to_bytes()
-    return RfmThresholds(merged, None, bins, tie, segment_map, cuts)
+    return RfmThresholds(_merge_blobs(blobs), None, bins, tie, segment_map, cuts)
+
+
+class RfmShard:
+    """Recency, frequency and monetary of the customers of one or more
+    customer-disjoint partitions, aggregated straight from their orders
+    (``crm_rfm_shard``): the fast worker side of partitioned scoring, no
+    profile table. ``add(orders)`` once per partition (one pass, a hash
+    table sized for the partition); ``partial()`` is the round-1 blob for
+    :func:`rfm_thresholds`, ``ties_partial(th)`` the round-2 blob for
+    ``th.with_ties``, ``score(th)`` the customers' scores, equal to
+    :func:`rfm` of all orders. No customer may have orders in two
+    partitions. Stays where it is built (not picklable)."""
+
+    def __init__(self, asof):
+        out = P()
+        lib.crm_rfm_shard_new(ctypes.byref(out), to_day(asof))
+        self._h = P(out.value)
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None and h.value:
+            lib.crm_rfm_shard_free(h)
+            self._h = None
+
+    def __reduce__(self):
+        raise TypeError("an RfmShard stays in the process that built it: ship its "
+                        "partial() bytes instead")
+
+    def add(self, orders):
+        """Aggregate one partition's orders (records, e.g. ``ORDER_DTYPE``);
+        returns self."""
+        addr, n, keep = as_records(orders, _types.Order)
+        lib.crm_rfm_shard_add(self._h, addr, n)
+        del keep
+        return self
+
+    def __len__(self):
+        return lib.crm_rfm_shard_count(self._h)
+
+    def partial(self):
+        """Round-1 partial (bytes) of the shard's customers."""
+        out = P()
+        lib.crm_rfm_shard_partial(ctypes.byref(out), self._h)
+        return _Partial(out.value).to_bytes()
+
+    def ties_partial(self, thresholds):
+        """Round-2 partial (bytes) for pending ``thresholds``."""
+        out = P()
+        lib.crm_rfm_shard_ties(ctypes.byref(out), self._h, thresholds._h)
+        return _Partial(out.value).to_bytes()
+
+    def score(self, thresholds):
+        """Scores of the shard's customers (an :class:`RfmResult`, ascending ids)."""
+        out = P()
+        lib.crm_rfm_shard_score(ctypes.byref(out), self._h, thresholds._h)
+        return RfmResult(out.value)
+
+    def cell_counts(self, thresholds, revenue=False):
+        """Customers per (R, F, M) score cell: a numpy uint64 array of shape
+        (bins, bins, bins) indexed [R - 1, F - 1, M - 1]; with
+        ``revenue=True`` the pair (counts, int64 sums of monetary per cell).
+        No per-customer result is built (see :func:`cell_summary`)."""
+        import numpy as np
+        bins = thresholds.bins
+        cells = np.zeros(bins ** 3, np.uint64)
+        rev = np.zeros(bins ** 3, np.int64) if revenue else None
+        lib.crm_rfm_shard_cells(cells.ctypes.data, rev.ctypes.data if revenue else None,
+                                cells.size, self._h, thresholds._h)
+        cells = cells.reshape(bins, bins, bins)
+        return (cells, rev.reshape(bins, bins, bins)) if revenue else cells
+
+
+def rfm_shard(asof, partitions=()):
+    """An :class:`RfmShard` with every orders array of ``partitions`` added."""
+    shard = RfmShard(asof)
+    for orders in partitions:
+        shard.add(orders)
+    return shard
+
+
+def cell_summary(cells, segment_map=DEFAULT_MAP, revenue=None):
+    """Counts from customers per (R, F, M) cell (``RfmShard.cell_counts``,
+    summed over shards): ``{"customers": n, "r"|"f"|"m": [customers with
+    score 1..bins], "segments": {name: customers} or None}``, segments by
+    ``segment_map`` (as in :func:`rfm`; the default is ``rf10`` for 5 bins,
+    none otherwise); with ``revenue`` (the per-cell sums) also
+    ``"revenue": {name: minor units}``. Exact integers."""
+    import numpy as np
+    cells = np.asarray(cells, dtype=np.uint64)
+    bins = cells.shape[0]
+    if cells.shape != (bins, bins, bins):
+        raise ValueError(f"need a (bins, bins, bins) array, got shape {cells.shape}")
+    out = {"customers": int(cells.sum())}
+    for axis, dim in enumerate(DIMS):
+        other = tuple(a for a in range(3) if a != axis)
+        out[dim] = [int(v) for v in cells.sum(axis=other)]
+    if isinstance(segment_map, _DefaultMap) and bins != 5:
+        segment_map = None
+    if segment_map is None:
+        out["segments"] = None
+        if revenue is not None:
+            out["revenue"] = None
+        return out
+    m = _Map(str(segment_map) if isinstance(segment_map, _DefaultMap) else segment_map, bins)
+    try:
+        labels = m.labels()
+        codes = np.array(column(None, lib.crm_rfm_map_cells(m.h), ctypes.c_uint16, bins ** 3))
+    finally:
+        m.close()
+    seg = np.zeros(len(labels), np.uint64)
+    np.add.at(seg, codes, cells.ravel())
+    out["segments"] = {name: int(c) for name, c in zip(labels, seg)}
+    if revenue is not None:
+        rev = [0] * len(labels)  # Python ints: no silent wrap-around
+        for code, v in zip(codes.tolist(), np.asarray(revenue).ravel().tolist()):
+            rev[code] += v
+        out["revenue"] = dict(zip(labels, rev))
+    return out

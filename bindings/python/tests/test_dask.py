@@ -397,6 +397,43 @@ def test_damaged_and_newer_bytes_are_refused():
         profiles_from_bytes(bytes(newer))
 
 
+def _varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append(v & 0x7f | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _rfm_blob(kind, version, payload):
+    head = b"CRMB" + struct.pack("<HHQ", kind, version, len(payload)) + payload
+    return head + struct.pack("<I", crc32c(head))
+
+
+def test_rfm_partial_varint_bytes_are_checked():
+    from libcrm.rfm import rfm_thresholds
+    good = libcrm.rfm_shard(30, [[(1, 0, 5), (2, 86400, 7)]]).partial()
+    assert good[6] == 2  # written as format version 2 (varints)
+    assert rfm_thresholds([good]).customers == 2
+    u64 = lambda v: struct.pack("<Q", v)  # noqa: E731
+    rest = u64(0) * 2  # frequency and monetary: no values (the counts disagree first)
+    for values, why in ((b"\x80\x80", "truncated varint"),  # the payload ends inside
+                        (b"\xff" * 9 + b"\x7f" + rest, "exceeds 64 bits")):
+        blob = _rfm_blob(10, 2, u64(1) + u64(1) + values)
+        with pytest.raises(libcrm.StateError, match=why):
+            rfm_thresholds([blob])
+    # recency values INT64_MAX, then one more: past the int64 range
+    values = _varint((1 << 64) - 2) + _varint(0) + _varint(0) + _varint(0)
+    with pytest.raises(libcrm.StateError, match="pass their range"):
+        rfm_thresholds([_rfm_blob(10, 2, u64(2) + u64(2) + values + rest)])
+    newer = bytearray(good)
+    newer[6:8] = struct.pack("<H", 3)
+    newer[-4:] = struct.pack("<I", crc32c(newer[:-4]))
+    with pytest.raises(libcrm.VersionError, match="version 3"):
+        rfm_thresholds([bytes(newer)])
+
+
 # ---- a real cluster: 2 worker processes ----------------------------------------
 
 @pytest.fixture(scope="module")
@@ -476,6 +513,13 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
                                  timeout=300)
     assert got["customers"] == len(want) == got["thresholds"].customers
     assert got["segments"] == want_segs
+    if want.segment is None:
+        assert got["revenue"] is None
+    else:  # brute-force revenue per segment
+        want_rev = {name: 0 for name in want.segment_names}
+        for seg, mon in zip(want.segment, want.monetary):
+            want_rev[seg] += int(mon)
+        assert got["revenue"] == want_rev
     for d in ("r", "f", "m"):
         assert got[d] == want_dims[d], d
     # as arrays already on the workers, and with a single worker

@@ -449,6 +449,73 @@ def test_partial_errors():
         th.score(libcrm.profiles([(1, 0, 5)], 3))
 
 
+@pytest.mark.parametrize("tie", ["ntile", "qcut_rank", "rfm_r"])
+@pytest.mark.parametrize("bins", [3, 5])
+def test_shards_straight_from_orders_equal_whole(tie, bins):
+    import pickle
+    rng = random.Random(bins * 11 + len(tie))
+    orders = random_orders(rng, 500)
+    whole = libcrm.rfm(orders, asof=600, tie=tie, bins=bins)
+    # 7 customer-disjoint partitions (one empty) dealt to 3 shards
+    chunks = [[o for o in orders if o[0] % 6 == i] for i in range(6)] + [[]]
+    shards = [libcrm.rfm_shard(600, chunks[k::3]) for k in range(3)]
+    assert sum(len(s) for s in shards) == len(whole)
+    th = libcrm.rfm_thresholds([s.partial() for s in shards], tie=tie, bins=bins)
+    if th.pending:
+        th = th.with_ties([s.ties_partial(th) for s in shards])
+    th = pickle.loads(pickle.dumps(th))
+    want = {int(c): (int(whole.r[i]), int(whole.f[i]), int(whole.m[i]))
+            for i, c in enumerate(whole.customer_id)}
+    got, cells, revenue = {}, 0, 0
+    for s in shards:
+        res = s.score(th)
+        assert res.thresholds == whole.thresholds
+        for i, cid in enumerate(res.customer_id):
+            got[int(cid)] = (int(res.r[i]), int(res.f[i]), int(res.m[i]))
+        c, rev = s.cell_counts(th, revenue=True)
+        assert (c == s.cell_counts(th)).all()
+        cells, revenue = cells + c, revenue + rev
+    assert got == want
+    # counts from the summed cells == brute-force counts of the whole
+    summary = libcrm.cell_summary(cells, revenue=revenue)
+    assert summary["customers"] == len(whole)
+    for d in ("r", "f", "m"):
+        col = [int(x) for x in getattr(whole, d)]
+        assert summary[d] == [col.count(k) for k in range(1, bins + 1)], d
+    if bins == 5:
+        assert summary["segments"] == {n: list(whole.segment).count(n)
+                                       for n in whole.segment_names}
+        want_rev = {n: 0 for n in whole.segment_names}
+        for seg, mon in zip(whole.segment, whole.monetary):
+            want_rev[seg] += int(mon)
+        assert summary["revenue"] == want_rev
+    else:
+        assert summary["segments"] is None and summary["revenue"] is None
+    named = libcrm.cell_summary(cells, segment_map=None)
+    assert named["segments"] is None
+
+
+def test_shard_errors():
+    shard = libcrm.RfmShard("1970-01-11")
+    shard.add([(1, 9 * DAY, 100), (3, 10 * DAY, 500)]).add([])
+    assert len(shard) == 2
+    with pytest.raises(libcrm.DataError, match=r"orders\[1\]"):
+        shard.add([(7, 0, 1), (8, -1, 5)])
+    assert len(shard) == 2  # a failed add changes nothing
+    with pytest.raises(TypeError):
+        import pickle
+        pickle.dumps(shard)
+    th = libcrm.rfm_thresholds([shard.partial()], tie="rfm_r")
+    shard.add([(3, 2 * DAY, 5)])  # customer 3 again: not customer-disjoint
+    with pytest.raises(libcrm.InvalidArgument):
+        shard.score(th)  # 3 customers, thresholds of 2
+    th = libcrm.rfm_thresholds([shard.partial()], tie="rfm_r")
+    with pytest.raises(libcrm.DataError, match="customer 3"):
+        shard.score(th)
+    with pytest.raises(ValueError):
+        libcrm.cell_summary([[1, 2], [3, 4]])
+
+
 def test_select_over_rfm_result():
     rng = random.Random(12)
     orders = random_orders(rng, 200)

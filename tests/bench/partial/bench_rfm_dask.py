@@ -8,17 +8,20 @@ chronological inside a partition). Both sides read the same files.
 
 Timed (best of --reps, wall clock on the client; cluster start-up and
 worker imports are NOT included, the cluster is warmed by one run first):
-  compute  one process: libcrm.rfm(all, asof) + segment counts, orders
-           already in memory as one array; Dask: orders already in worker
-           memory (futures of the partitions), rfm_segment_counts.
+  compute  one process, two ways: libcrm.rfm(all, asof) + segment counts
+           (crm_rfm_score_orders over one array), and the shard path run
+           serially over the partition arrays (RfmShard, no Dask); the
+           speed-up is against the faster of the two. Dask: orders already
+           in worker memory (futures of the partitions), rfm_segment_counts.
   load+compute  same, including reading the .npy files (page cache warm):
-           one process np.load of every file into one array; Dask: every
-           worker np.loads its own partitions.
+           one process np.load of every file (into one array for rfm);
+           Dask: every worker np.loads its own partitions.
 
 usage: bench_rfm_dask.py [--orders 2e7] [--customers 1e6] [--partitions 32]
                          [--workers 2] [--reps 5] [--cache DIR]
 """
 import argparse
+import ctypes
 import os
 import sys
 import time
@@ -32,6 +35,7 @@ import libcrm.dask as ldk  # noqa: E402
 
 DAY = 86400
 DAYS = 730
+MALLOC_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
 def make_partition(k, parts, orders, customers, seed=12345):
@@ -71,10 +75,23 @@ def load_all(paths):
 
 
 def counts_one(rec, asof):
+    """One process, one array: libcrm.rfm (crm_rfm_score_orders) + counts."""
     res = libcrm.rfm(rec, asof)
     c = np.bincount(np.asarray(res.segment_code), minlength=len(res.segment_names))
     return {n: int(v) for n, v in zip(res.segment_names, c)}, \
         [int(v) for v in np.bincount(np.asarray(res.r), minlength=6)[1:]]
+
+
+def counts_shard(arrays, asof):
+    """One process, the partitioned protocol run serially over the
+    customer-disjoint partition arrays (one RfmShard, no Dask)."""
+    from libcrm.rfm import cell_summary, rfm_thresholds
+    shard = libcrm.rfm_shard(asof, arrays)
+    th = rfm_thresholds([shard.partial()])
+    if th.pending:
+        th = th.with_ties([shard.ties_partial(th)])
+    got = cell_summary(shard.cell_counts(th))
+    return got["segments"], got["r"]
 
 
 def best_of(reps, fn):
@@ -100,8 +117,15 @@ def main():
 
     import dask
     from distributed import Client, LocalCluster, wait
-    # see bench_dask.py: keep glibc from unmapping every freed buffer
-    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
+    # glibc: keep freed memory and serve large blocks from the heap, so a
+    # run does not page-fault its buffers in again (docs/partial.md, "Worker
+    # memory"); the same settings for the workers and for this process,
+    # which runs the one-process side
+    for var in MALLOC_SETTINGS:
+        dask.config.set({f"distributed.nanny.pre-spawn-environ.{var}": 1 << 30})
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
     cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=40, memory_limit=0)
     client = Client(cluster)
@@ -127,21 +151,27 @@ def main():
     def dask_held():
         return ldk.rfm_segment_counts(client, held, asof, workers=workers)
 
+    arrays = [np.load(p) for p in paths]
     c1, c1m, got1 = best_of(a.reps, lambda: counts_one(rec, asof))
+    cs, csm, gots = best_of(a.reps, lambda: counts_shard(arrays, asof))
     cw, cwm, gotw = best_of(a.reps, dask_held)
-    del rec
+    del rec, arrays
     l1, l1m, _ = best_of(a.reps, lambda: counts_one(load_all(paths), asof))
+    ls, lsm, _ = best_of(a.reps, lambda: counts_shard([np.load(p) for p in paths], asof))
     lw, lwm, gotl = best_of(a.reps, dask_files)
     for got in (gotw, gotl):
         assert got["segments"] == want[0], (got["segments"], want[0])
         assert got["r"] == want[1]
-    assert got1 == want
+    assert got1 == want and gots == want
     load = os.getloadavg()
-    print(f"compute:      one process {c1:.3f} s (median {c1m:.3f}, "
-          f"{c1 / orders * 1e9:.1f} ns/order); Dask {cw:.3f} s (median {cwm:.3f}, "
-          f"{cw / orders * 1e9:.1f} ns/order); speed-up {c1 / cw:.2f}x (medians {c1m / cwm:.2f}x)")
-    print(f"load+compute: one process {l1:.3f} s (median {l1m:.3f}); Dask {lw:.3f} s "
-          f"(median {lwm:.3f}); speed-up {l1 / lw:.2f}x (medians {l1m / lwm:.2f}x)")
+    for what, one, onem, sh, shm, dk, dkm in (("compute", c1, c1m, cs, csm, cw, cwm),
+                                              ("load+compute", l1, l1m, ls, lsm, lw, lwm)):
+        base, basem = min(one, sh), min(onem, shm)
+        print(f"{what + ':':<14}one process: rfm(all orders) {one:.3f} s (median {onem:.3f}, "
+              f"{one / orders * 1e9:.1f} ns/order), shard path serially {sh:.3f} s (median "
+              f"{shm:.3f}); Dask {dk:.3f} s (median {dkm:.3f}, {dk / orders * 1e9:.1f} "
+              f"ns/order); speed-up vs the faster one-process path {base / dk:.2f}x "
+              f"(medians {basem / dkm:.2f}x)")
     print(f"{gotw['customers']} customers; counts equal; load average after "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     client.close()

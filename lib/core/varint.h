@@ -1,0 +1,26 @@
+/*
+ * Compact integer arrays in blobs (lib/core/blob.h buffers): LEB128
+ * unsigned varints (7 bits per byte, low groups first, high bit = more),
+ * plain or as the gaps of a strictly ascending sequence. Internal; the
+ * byte layout is part of the blob formats that use it.
+ */
+#ifndef CRM_CORE_VARINT_H
+#define CRM_CORE_VARINT_H
+
+#include "core/blob.h"
+
+/* n values as varints. */
+void crm__wbuf_uvarints(crm__wbuf *w, const uint64_t *v, size_t n);
+/* n strictly ascending values: v[0], then v[k] - v[k-1] - 1, as varints. */
+void crm__wbuf_ascending_u64s(crm__wbuf *w, const uint64_t *v, size_t n);
+/* The same for int64 values; v[0] zigzag-coded (small magnitudes stay short). */
+void crm__wbuf_ascending_i64s(crm__wbuf *w, const int64_t *v, size_t n);
+/* Readers of the above; false (r->err set, CRM_ESTATE naming `field` and
+ * the byte offset) on truncation, a varint longer than 64 bits or not in
+ * its shortest form (so every number has one encoding: blobs stay
+ * canonical), or an ascending sequence that passes its type's range. */
+bool crm__rbuf_uvarints(crm__rbuf *r, uint64_t *v, size_t n, const char *field);
+bool crm__rbuf_ascending_u64s(crm__rbuf *r, uint64_t *v, size_t n, const char *field);
+bool crm__rbuf_ascending_i64s(crm__rbuf *r, int64_t *v, size_t n, const char *field);
+
+#endif
