@@ -532,6 +532,12 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins, exchange
     alone = ldk.rfm_segment_counts(client, parts, 280, tie=tie, bins=bins, workers=one,
                                    timeout=300, exchange=exchange)
     assert alone["segments"] == want_segs and alone["m"] == want_dims["m"]
+    if exchange == "direct":  # runs one after the other reuse the channel
+        for _ in range(3):
+            again = ldk.rfm_segment_counts(client, paths, 280, tie=tie, bins=bins, timeout=300)
+            assert again["segments"] == want_segs and again["f"] == want_dims["f"]
+        with pytest.raises(ValueError, match="exchange"):
+            ldk.rfm_segment_counts(client, paths, 280, exchange="bogus")
 
 
 def test_rfm_segment_counts_round_two_is_exercised():
