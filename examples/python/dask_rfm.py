@@ -227,7 +227,11 @@ def main():
                           dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster) as client:
             client.wait_for_workers(a.workers)
-            client.run(lambda: __import__("libcrm.dask"))  # worker start-up is not timed
+            # worker start-up is not timed: imports, the exchange channel
+            # (one warm-up RFM run on the first files)
+            import glob
+            ldk.rfm_segment_counts(client, sorted(glob.glob(files["orders"]))[:a.workers],
+                                   asof, load=load_orders)
             steps_d, steps_1 = {}, {}
             t_dask, (rfm_d, funnel_d, markov_d) = on_dask(client, files, fmt, asof, steps_d)
         t_one, (rfm, funnel, markov) = one_process(files, fmt, asof, steps_1)
