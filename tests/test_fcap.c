@@ -212,6 +212,15 @@ static void test_already_sent(void **state)
     cand(&r, 101, 1, T0 + 20, 8, CONTENT, 1, 1, CH(SMS));
     const char *want2[] = {"1,REJECT,,ALREADY_SENT,,sms:ALREADY_SENT"};
     expect_decisions(f, &r, want2);
+    /* the cand_id of another customer's event counts too (the engine's id
+     * set, then a scan of every customer); one only in the future does not */
+    rows r2 = {0};
+    hist(&r2, 7, T0 - 5, SMS, 9, PROMO, 0, -1, 300);
+    hist(&r2, 8, T0 + 50, SMS, 9, PROMO, 0, -1, 301);
+    cand(&r2, 300, 1, T0 + 30, 7, SERVICE, 1, 1, CH(PUSH));
+    cand(&r2, 301, 2, T0 + 30, 7, SERVICE, 1, 1, CH(PUSH));
+    const char *want3[] = {"1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT", "1,SEND,push,,,push:OK"};
+    expect_decisions(f, &r2, want3);
     crm_fcap_free(f);
 }
 
@@ -1494,6 +1503,102 @@ static void test_prune(void **state)
     crm_fcap_free(f);
 }
 
+/* The compact store: events added one call at a time (blocks rewritten in
+ * place, moved, the pool compacted, the customer table and the cand-id set
+ * grown) give the same state as one call in any order; prune and reload
+ * keep it; every stored cand id (spread over 2^63) is ALREADY_SENT. */
+/* Snapshots of a and b equal except for the sequence number (the count of
+ * calls) and hence the checksum. */
+static void assert_same_events(const crm_fcap *a, const crm_fcap *b)
+{
+    uint8_t *x, *y;
+    size_t nx, ny;
+    snap_of(a, (void **)&x, &nx);
+    snap_of(b, (void **)&y, &ny);
+    assert_int_equal(nx, ny);
+    uint8_t sa[8], sb[8];
+    for (int i = 0; i < 8; i++) {
+        sa[i] = (uint8_t)(crm_fcap_sequence(a) >> (8 * i));
+        sb[i] = (uint8_t)(crm_fcap_sequence(b) >> (8 * i));
+    }
+    size_t at = 16;
+    while (at + 8 <= nx && (memcmp(x + at, sa, 8) != 0 || memcmp(y + at, sb, 8) != 0))
+        at++;
+    assert_true(at + 8 <= nx);
+    memset(x + at, 0, 8);
+    memset(y + at, 0, 8);
+    assert_memory_equal(x, y, nx - 4);
+    crm_bytes_free(x);
+    crm_bytes_free(y);
+}
+
+static void test_store_growth(void **state)
+{
+    (void)state;
+    test_rng g = {77};
+    enum { NCUST = 60, PER = 30, N = NCUST * PER };
+    static crm_fcap_event ev[N];
+    static const uint32_t tags[] = {3, 1, 3, 9, 70000, 2};
+    for (size_t i = 0; i < N; i++) {
+        crm_fcap_event *e = &ev[i];
+        memset(e, 0, sizeof *e);
+        e->customer_id = test_rng_range(&g, 0, 3) ? 1000 + i % NCUST : (i % NCUST) << 40;
+        e->t = T0 - (int64_t)test_rng_range(&g, 0, 40 * 86400);
+        e->campaign_id = test_rng_range(&g, 0, 1) ? (uint64_t)test_rng_range(&g, 0, 5)
+                                                 : test_rng_next(&g) >> 1;
+        e->cand_id = test_rng_range(&g, 0, 4) ? test_rng_next(&g) >> 1
+                     : test_rng_range(&g, 0, 1) ? 5000 + i : CRM_FCAP_NO_CAND;
+        e->channel = (uint8_t)test_rng_range(&g, 0, 7);
+        e->category = (uint8_t)test_rng_range(&g, 0, 3);
+        e->counts = (int8_t)((int)test_rng_range(&g, 0, 2) - 1);
+        e->tag_off = (uint32_t)test_rng_range(&g, 0, 6);
+        e->tag_n = (uint32_t)test_rng_range(&g, 0, 6 - e->tag_off);
+    }
+    crm_fcap *one = example_engine(), *all = example_engine(), *rev = example_engine();
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(crm_fcap_add_history(one, &ev[i], 1, tags, 6), CRM_OK);
+    assert_int_equal(crm_fcap_add_history(all, ev, N, tags, 6), CRM_OK);
+    for (size_t i = N; i-- > 0;)
+        assert_int_equal(crm_fcap_add_history(rev, &ev[i], 1, tags, 6), CRM_OK);
+    assert_int_equal(crm_fcap_events(one), N);
+    assert_same_events(one, all);
+    assert_same_state(one, rev);
+    /* every stored cand id is ALREADY_SENT at T0 for a new customer */
+    rows r = {0};
+    crm_fcap_decision d[32];
+    for (size_t i = 0; i < N; i++) {
+        if (ev[i].cand_id == CRM_FCAP_NO_CAND)
+            continue;
+        cand(&r, ev[i].cand_id, 999999, T0, 1, SERVICE, 1, 1, CH(PUSH));
+        assert_int_equal(crm_fcap_decide(all, r.c, 1, r.tags, r.nt, d), CRM_OK);
+        assert_int_equal(d[0].reason, CRM_FCAP_ALREADY_SENT);
+        r.nc = 0;
+    }
+    cand(&r, 4999, 999999, T0, 1, SERVICE, 1, 1, CH(PUSH)); /* a neighbour of stored ids */
+    assert_int_equal(crm_fcap_decide(all, r.c, 1, r.tags, r.nt, d), CRM_OK);
+    assert_int_equal(d[0].send, 1);
+    r.nc = 0;
+    /* prune: events e <= T0 - 31 days go, the rest stays equal */
+    size_t keep = 0;
+    for (size_t i = 0; i < N; i++)
+        keep += ev[i].t > T0 - 31 * 86400;
+    assert_int_equal(crm_fcap_prune(one, T0), CRM_OK);
+    assert_int_equal(crm_fcap_prune(rev, T0), CRM_OK);
+    assert_int_equal(crm_fcap_events(one), keep);
+    assert_same_state(one, rev);
+    void *b;
+    size_t nb;
+    snap_of(one, &b, &nb);
+    crm_fcap *back;
+    assert_int_equal(crm_fcap_load(&back, b, nb), CRM_OK);
+    assert_same_state(one, back);
+    crm_bytes_free(b);
+    crm_fcap_free(back);
+    crm_fcap_free(one);
+    crm_fcap_free(all);
+    crm_fcap_free(rev);
+}
+
 /* ---- errors ------------------------------------------------------------------------- */
 
 static void test_errors(void **state)
@@ -1720,6 +1825,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_and_log),
         cmocka_unit_test(test_corruption_every_byte),
         cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_store_growth),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_oom),
     };

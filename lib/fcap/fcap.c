@@ -345,6 +345,11 @@ typedef struct dctx {
     int64_t t, off;
     int64_t *tmp; /* scratch, >= nev */
     bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
+    /* per cap, for the current candidate: outcome of a cap that does not
+     * depend on the channel tried (-2 it does, -1 not known yet, 0 passes or
+     * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at */
+    int8_t *capc;
+    int64_t *capr;
 } dctx;
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -583,11 +588,24 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
         return CRM_FCAP_OK;
     for (size_t i = 0; i < f->r.n_caps; i++) {
         const crm_fcap_cap *k = &f->caps[i];
-        if (!cap_applies(x, k, ch) || !cap_fails(x, k, ch, false, retry))
+        int8_t r = x->capc[i];
+        if (r == 0)
             continue;
+        if (r > 0) { /* known from an earlier channel of this candidate */
+            *retry = x->capr[i];
+        } else {
+            r = 0;
+            if (cap_applies(x, k, ch) && cap_fails(x, k, ch, false, retry))
+                r = !x->anybatch || cap_fails(x, k, ch, true, NULL) ? 1 : 2;
+            if (x->capc[i] == -1) {
+                x->capc[i] = r;
+                x->capr[i] = *retry;
+            }
+            if (!r)
+                continue;
+        }
         *arg = (uint16_t)i;
-        return !x->anybatch || cap_fails(x, k, ch, true, NULL) ? CRM_FCAP_CAP
-                                                               : CRM_FCAP_OUTRANKED_CAP;
+        return r == 1 ? CRM_FCAP_CAP : CRM_FCAP_OUTRANKED_CAP;
     }
     if (f->r.sim_max && sim_fails(x, ch, false, retry))
         return !x->anybatch || sim_fails(x, ch, true, NULL) ? CRM_FCAP_SIMULTANEOUS
@@ -682,10 +700,6 @@ static void okey_sort(okey *v, size_t n)
     }
 }
 
-typedef struct idpair {
-    uint64_t key;
-    uint64_t idx;
-} idpair;
 
 CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands, size_t n,
                                    const uint32_t *tags, size_t n_tags, crm_fcap_decision *out)
@@ -705,8 +719,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         sumtags += cands[i].tag_n;
     }
     okey *ord = NULL;
-    idpair *ids = NULL;
+    fcref *ids = NULL;
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
+    int8_t *capc = NULL, *capc0 = NULL;
+    int64_t *capr = NULL;
     size_t nstag = 0;
     fscratch sc = {0};
     fstage st = {0};
@@ -723,36 +739,51 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (!s)
         s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags");
     if (!s)
+        s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
+    if (!s)
+        s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
+    if (!s)
         s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
     if (s)
         goto done;
+    /* caps whose outcome is the same on every channel are checked once per
+     * candidate */
+    capc0 = capc + f->r.n_caps + 1;
+    for (size_t i = 0; i < f->r.n_caps; i++) {
+        const crm_fcap_cap *k = &f->caps[i];
+        uint64_t all = channel_mask(f->r.n_channels);
+        capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
+                                                                                          : -2);
+    }
     /* unique cand ids */
     for (size_t i = 0; i < n; i++)
-        ids[i] = (idpair){cands[i].cand_id, i};
-    crm__sort_records_u64(ids, n, sizeof *ids);
+        ids[i] = (fcref){cands[i].cand_id, i};
+    if ((s = fcap__sort_pairs(ids, n)))
+        goto done;
     for (size_t i = 1; i < n; i++)
-        if (ids[i].key == ids[i - 1].key) {
-            size_t a = ids[i - 1].idx < ids[i].idx ? ids[i - 1].idx : ids[i].idx;
-            size_t b = ids[i - 1].idx < ids[i].idx ? ids[i].idx : ids[i - 1].idx;
+        if (ids[i].id == ids[i - 1].id) {
+            size_t a = ids[i - 1].pos < ids[i].pos ? ids[i - 1].pos : ids[i].pos;
+            size_t b = ids[i - 1].pos < ids[i].pos ? ids[i].pos : ids[i - 1].pos;
             s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): cand_id already used by "
-                          "candidates[%zu]", b, (unsigned long long)ids[i].key, a);
+                          "candidates[%zu]", b, (unsigned long long)ids[i].id, a);
             goto done;
         }
     /* group by customer: sort (customer, index) pairs, then rank each group */
     bool sorted = true;
     for (size_t i = 0; i < n; i++) {
-        ids[i] = (idpair){cands[i].customer_id, i};
+        ids[i] = (fcref){cands[i].customer_id, i};
         sorted &= i == 0 || cands[i].customer_id >= cands[i - 1].customer_id;
     }
-    if (!sorted)
-        crm__sort_records_u64(ids, n, sizeof *ids);
+    if (!sorted && (s = fcap__sort_pairs(ids, n)))
+        goto done;
     for (size_t i = 0; i < n; i++) {
         if (!sorted && i + 16 < n) /* random order: candidates are far apart */
-            crm__prefetch(&cands[ids[i + 16].idx]);
-        const crm_fcap_candidate *c = &cands[ids[i].idx];
-        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].idx};
+            crm__prefetch(&cands[ids[i + 16].pos]);
+        const crm_fcap_candidate *c = &cands[ids[i].pos];
+        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].pos};
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
+    dctx x = {.f = f, .capc = capc, .capr = capr};
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
     for (size_t a = 0, b; a < n; a = b) {
@@ -808,7 +839,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         sev *ev = sc.ev;
         size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc) : 0, nstored = nev;
-        dctx x = {.f = f, .ev = ev, .tmp = tmp, .off = 60 * (int64_t)c0->utc_offset_min};
+        x.ev = ev;
+        x.tmp = tmp;
+        x.off = 60 * (int64_t)c0->utc_offset_min;
+        /* sends of an earlier decide call at the same t count as this
+         * batch's: only stored events flagged as sends can be */
+        bool stored_sends = false;
+        for (size_t j = 0; j < nstored; j++)
+            stored_sends |= (ev[j].flags & FEV_SENT) != 0;
         uint32_t rank = 0;
         for (size_t i = a; i < b; i++) {
             const crm_fcap_candidate *c = &cands[ord[i].idx];
@@ -820,9 +858,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = fcap__sort_unique(ctag, c->tag_n);
             x.t = c->t;
             x.nev = nev;
-            x.anybatch = false;
-            for (size_t j = 0; j < nev; j++)
-                x.anybatch |= is_batch(&x, &ev[j]);
+            /* this call's sends for the customer ascend in t: the last one
+             * tells whether there is one at t */
+            x.anybatch = nev > nstored && ev[nev - 1].t == c->t;
+            for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
+                x.anybatch = is_batch(&x, &ev[j]);
+            memcpy(capc, capc0, f->r.n_caps);
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
             bool already = false;
@@ -914,6 +955,8 @@ done:
     crm__free(ids);
     crm__free(ctag);
     crm__free(stag);
+    crm__free(capc);
+    crm__free(capr);
     fcap__stage_free(&st);
     fcap__scratch_free(&sc);
     crm__free(tmp);

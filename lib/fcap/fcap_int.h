@@ -80,10 +80,11 @@ struct crm_fcap {
     int logsync;
 };
 
-/* A customer as snapshots list them. */
+/* A (key, value) pair sorted by key: a customer as snapshots list them
+ * (id, fslot.pos), or an id and the index of its row. */
 typedef struct fcref {
     uint64_t id;
-    uint64_t pos; /* fslot.pos */
+    uint64_t pos;
 } fcref;
 
 /* ---- state.c ---- */
@@ -91,6 +92,9 @@ typedef struct fcref {
  * 1e6 customers the page faults of a snapshot or a load cost as much as
  * copying the bytes. */
 void fcap__advise_huge(void *p, size_t len);
+/* Sort 16-byte (key, value) records by key (stable LSD radix on the key
+ * bits that vary; a temporary copy). */
+crm_status fcap__sort_pairs(fcref *v, size_t n);
 /* Every customer, ascending by id (*out: crm__free). */
 crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out);
 /* Empty customer store. */

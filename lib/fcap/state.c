@@ -228,34 +228,32 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
     const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
-    for (size_t i = 0; p < end; i++, n++) {
-        fnew *e = &ev[i];
+    while (p < end) {
+        /* fields into locals first: stores through ev and tags may alias the
+         * byte pointer, so interleaving them would serialise the reads */
         pt += (int64_t)get_var(&p);
-        e->t = pt;
-        uint8_t b0 = p[0], b1 = p[1];
+        unsigned b0 = p[0], b1 = p[1];
         p += 2;
-        e->channel = b0 & 63;
-        e->cat = (uint8_t)(b0 >> 6);
-        e->flags = b1 & 3;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
             nt += (uint32_t)get_var(&p);
-        e->campaign = get_var(&p);
+        uint64_t camp = get_var(&p), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
             pc += unzz(get_var(&p));
-            e->cand = pc;
-        } else {
-            e->cand = CRM_FCAP_NO_CAND;
+            cand = pc;
         }
-        e->tags = tags;
-        e->ntags = nt;
-        uint32_t tg = 0;
-        for (uint32_t j = 0; j < nt; j++) {
-            uint32_t d = (uint32_t)get_var(&p);
-            tg = j ? tg + 1 + d : d;
-            tags[j] = tg;
+        uint32_t *tg0 = tags;
+        if (nt) {
+            uint32_t tg = (uint32_t)get_var(&p);
+            tags[0] = tg;
+            for (uint32_t j = 1; j < nt; j++) {
+                tg += 1 + (uint32_t)get_var(&p);
+                tags[j] = tg;
+            }
+            tags += nt;
         }
-        tags += nt;
+        ev[n++] = (fnew){0, pt, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
+                         (uint8_t)(b1 & 3)};
     }
     return n;
 }
@@ -718,10 +716,6 @@ void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n)
 
 /* ---- adding events (all-or-nothing) -------------------------------------------------- */
 
-typedef struct cpair {
-    uint64_t customer;
-    uint64_t idx;
-} cpair;
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -844,7 +838,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
 
 crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
 {
-    cpair *ord = NULL;
+    fcref *ord = NULL;
     fscratch sc = {0};
     fstage st = {0};
     crm_status s = crm__alloc_array((void **)&ord, n + 1, sizeof *ord, 0, "fcap events");
@@ -852,29 +846,29 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         goto out;
     bool sorted = true;
     for (size_t i = 0; i < n; i++) {
-        ord[i] = (cpair){v[i].customer, i};
+        ord[i] = (fcref){v[i].customer, i};
         sorted &= i == 0 || v[i].customer >= v[i - 1].customer;
     }
-    if (!sorted)
-        crm__sort_records_u64(ord, n, sizeof *ord);
+    if (!sorted && (s = fcap__sort_pairs(ord, n)))
+        goto out;
     for (size_t a = 0, b; a < n; a = b) {
-        uint64_t id = ord[a].customer;
-        for (b = a + 1; b < n && ord[b].customer == id; b++)
+        uint64_t id = ord[a].id;
+        for (b = a + 1; b < n && ord[b].id == id; b++)
             ;
         if (a + 8 < n)
-            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 8].customer)]);
+            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 8].id)]);
         size_t sl = fcap__find(f, id), L = 0, addtags = 0;
         if (sl != SIZE_MAX)
             (void)blob_len(f->pool + FSLOT_OFF(f->slot[sl].pos), &L);
         for (size_t i = a; i < b; i++)
-            addtags += v[ord[i].idx].ntags;
+            addtags += v[ord[i].pos].ntags;
         size_t k = b - a;
         if ((s = fcap__scratch_reserve(&sc, L / 4 + k + 1, L + addtags + 1, 0)))
             goto out;
         size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc) : 0;
         uint32_t *tg = sc.tags + L;
         for (size_t i = a; i < b; i++) {
-            fnew e = v[ord[i].idx];
+            fnew e = v[ord[i].pos];
             if (e.ntags)
                 memcpy(tg, e.tags, e.ntags * sizeof *tg);
             e.ntags = fcap__sort_unique(tg, e.ntags);
@@ -926,37 +920,31 @@ static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, s
         page_set(t, cap, np, key1, bits);
 }
 
-crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
+crm_status fcap__sort_pairs(fcref *v, size_t n)
 {
-    size_t n = f->ncust;
-    fcref *v = NULL, *t = NULL;
-    crm_status s = crm__alloc_array((void **)&v, n + 1, sizeof *v, 0, "fcap customers");
-    if (!s)
-        s = crm__alloc_array((void **)&t, n + 1, sizeof *t, 0, "fcap customers");
-    if (s) {
-        crm__free(v);
-        return s;
-    }
-    size_t k = 0;
     uint64_t vary = 0;
-    for (size_t i = 0; i < f->tcap; i++)
-        if (f->slot[i].id1) {
-            v[k] = (fcref){f->slot[i].id1 - 1, f->slot[i].pos};
-            vary |= v[k].id ^ v[0].id;
-            k++;
-        }
-    /* LSD radix on the 11-bit digits that differ between ids (customer ids
-     * usually span far fewer than 64 bits: two passes for 1e6 customers) */
+    for (size_t i = 1; i < n; i++)
+        vary |= v[i].id ^ v[0].id;
+    if (!vary)
+        return CRM_OK;
+    fcref *t = NULL;
     size_t *count = NULL;
-    if (vary && (s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap customers"))) {
-        crm__free(v);
+    crm_status s = crm__alloc_array((void **)&t, n, sizeof *t, 0, "fcap sort");
+    if (!s)
+        s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap sort");
+    if (s) {
         crm__free(t);
         return s;
     }
+    /* LSD radix on the 11-bit digits where keys differ (ids usually span far
+     * fewer than 64 bits: two passes for a million customers) */
+    fcref *src = v, *dst = t;
     for (unsigned sh = 0; sh < 64 && (vary >> sh); sh += 11) {
+        if (!((vary >> sh) & 2047))
+            continue;
         memset(count, 0, 2048 * sizeof *count);
         for (size_t i = 0; i < n; i++)
-            count[(v[i].id >> sh) & 2047]++;
+            count[(src[i].id >> sh) & 2047]++;
         size_t sum = 0;
         for (size_t d = 0; d < 2048; d++) {
             size_t c = count[d];
@@ -964,13 +952,32 @@ crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            t[count[(v[i].id >> sh) & 2047]++] = v[i];
-        fcref *x = v;
-        v = t;
-        t = x;
+            dst[count[(src[i].id >> sh) & 2047]++] = src[i];
+        fcref *x = src;
+        src = dst;
+        dst = x;
     }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
     crm__free(count);
     crm__free(t);
+    return CRM_OK;
+}
+
+crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
+{
+    fcref *v = NULL;
+    crm_status s = crm__alloc_array((void **)&v, f->ncust + 1, sizeof *v, 0, "fcap customers");
+    if (s)
+        return s;
+    size_t k = 0;
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1)
+            v[k++] = (fcref){f->slot[i].id1 - 1, f->slot[i].pos};
+    if ((s = fcap__sort_pairs(v, k))) {
+        crm__free(v);
+        return s;
+    }
     *out = v;
     return CRM_OK;
 }
