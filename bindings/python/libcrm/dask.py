@@ -395,54 +395,80 @@ def _shard_cells(run, k, sources, load, asof, hists, ties, options):
     return shard.cell_counts(th, revenue=True)
 
 
-def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
-                       segment_map=None, cuts=None, workers=None, thresholds=False,
-                       timeout=None):
-    """RFM segment sizes of customer-disjoint record-array partitions on a
-    ``distributed.Client``: no pandas, no profile tables, no per-customer
-    data leaves a worker and nothing large goes through the client
-    (docs/partial.md, "RFM at speed").
+# Worker-local channel of the "direct" exchange: one Pub/Sub pair per
+# worker process for all runs (created once: distributed 2022.12 logs a
+# KeyError when a short-lived pair is cleaned up), and the blobs received,
+# filed by run and round until their run picks them up.
+_CHANNEL = []
+_INBOX = {}
 
-    ``partitions``: one source per partition; ``load(source)`` (run on the
-    workers; default: arrays and futures of arrays as they are, else
-    ``numpy.load`` of a ``.npy`` path) returns its orders as a
-    ``libcrm.ORDER_DTYPE`` array. No customer may have orders in two
-    partitions (e.g. files bucketed by ``customer_id % P``). The partitions
-    are dealt round-robin into one share per worker (``workers``: addresses,
-    default all of the client's; partition k goes to ``workers[k % W]``).
-    Three tasks per worker: load its partitions, aggregate them straight
-    from the orders into one ``RfmShard`` (kept in the worker) and return
-    its round-1 histograms (about 2 bytes per distinct value, sent worker
-    to worker); thresholds from all of them and, if a rank rule splits a
-    value, the round-2 tie ids (1-2 bytes per id, worker to worker); the
-    customers and revenue per (R, F, M) score cell (2 x bins^3 integers),
-    gathered and summed on the client.
 
-    Returns a dict ``{"customers": n, "segments": {name: customers} (None
-    without segments), "revenue": {name: minor units} (None without
-    segments), "r"|"f"|"m": [customers with score 1..bins]}``,
-    equal to the counts of ``libcrm.rfm(all_orders, asof, bins, tie,
-    segment_map, cuts)``; with ``thresholds=True`` also ``"thresholds"``:
-    the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
-    from a worker: the size of the merged histograms). ``timeout``: seconds
-    to wait for the counts (default: no limit)."""
-    from .rfm import DEFAULT_MAP, cell_summary
-    if segment_map is None:
-        segment_map = DEFAULT_MAP
-    load = load or _load_default
-    if workers is None:
-        workers = sorted(client.ncores())  # asked now: the client's cached info may be stale
-        if not workers:
-            client.wait_for_workers(1, timeout=60)
-            workers = sorted(client.ncores())
-    workers = list(workers)
-    if not workers:
-        raise ValueError("the client has no workers")
-    asof = to_day(asof)
-    options = {"bins": bins, "tie": tie, "segment_map": segment_map, "cuts": cuts}
+def _channel():
+    if not _CHANNEL:
+        from distributed import Pub, Sub
+        _CHANNEL.extend((Pub("libcrm-rfm-exchange"), Sub("libcrm-rfm-exchange")))
+    return _CHANNEL
 
-    shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
-    run = uuid.uuid4().hex
+
+def _inbox(run):
+    if run not in _INBOX:
+        while len(_INBOX) >= 16:  # blobs re-sent to runs that are over
+            _INBOX.pop(next(iter(_INBOX)))
+        _INBOX[run] = {1: {}, 2: {}}
+    return _INBOX[run]
+
+
+def _shard_direct(run, k, workers, sources, load, asof, options, thresholds, timeout):
+    """Worker, the whole run in one task: build the shard, then exchange
+    the round-1 and round-2 blobs with the other workers directly
+    (distributed Pub/Sub: worker to worker, no scheduler round trip per
+    round) and return the shard's cell counts and revenues (and, for
+    share 0 when asked, the thresholds)."""
+    import time
+    from .rfm import rfm_thresholds
+    W = len(workers)
+    pub, sub = _channel() if W > 1 else (None, None)  # subscribed before the build
+    shard = _shard_build(sources, load, asof)
+    mine = {}
+    deadline = time.monotonic() + timeout
+
+    def exchange(rnd, blob):
+        """Publish this share's blob of round rnd; collect every share's."""
+        mine[rnd] = blob
+        _inbox(run)[rnd][k] = blob
+        for r in sorted(mine):  # the earlier rounds too: a peer may have
+            pub.put((run, r, k, mine[r]))  # subscribed after they went out
+        while len(_inbox(run)[rnd]) < W:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"rfm_segment_counts: share {k} has round-{rnd} blobs of "
+                                   f"shares {sorted(_inbox(run)[rnd])} of {W} after "
+                                   f"{timeout} s (a worker lost?)")
+            try:
+                frm_run, r, frm, b = sub.get(timeout=min(0.25, left))
+            except TimeoutError:
+                for r in sorted(mine):  # re-send: a late subscriber missed them
+                    pub.put((run, r, k, mine[r]))
+                continue
+            _inbox(frm_run)[r].setdefault(frm, b)
+        return [_inbox(run)[rnd][i] for i in range(W)]
+
+    try:
+        blob = shard.partial()
+        th = rfm_thresholds(exchange(1, blob) if W > 1 else [blob], **options)
+        if th.pending:
+            blob = shard.ties_partial(th)
+            th = th.with_ties(exchange(2, blob) if W > 1 else [blob])
+    finally:
+        _INBOX.pop(run, None)
+    cells = shard.cell_counts(th, revenue=True)
+    return (*cells, th if thresholds and k == 0 else None)
+
+
+def _graph_run(client, run, workers, shares, load, asof, options, thresholds):
+    """The exchange as a task graph (three tasks per worker, blobs moved by
+    the scheduler's dependency transfers); futures of the cells (and of the
+    thresholds when asked)."""
     hists, ties, cells = [], [], []
     for k, (w, share) in enumerate(zip(workers, shares)):
         # placement is a preference: if a worker is lost, dask reruns its
@@ -461,8 +487,77 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     if thresholds:
         with _dask.annotate(workers=[workers[0]], allow_other_workers=True):
             wanted = cells + [_delayed(_final_thresholds, pure=False)(hists, ties, options)]
-    # one graph, submitted at once
-    futures = client.compute(wanted, optimize_graph=False)
+    return client.compute(wanted, optimize_graph=False)  # one graph, submitted at once
+
+
+def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
+                       segment_map=None, cuts=None, workers=None, thresholds=False,
+                       timeout=None, exchange="direct"):
+    """RFM segment sizes of customer-disjoint record-array partitions on a
+    ``distributed.Client``: no pandas, no profile tables, no per-customer
+    data leaves a worker and nothing large goes through the client
+    (docs/partial.md, "RFM at speed").
+
+    ``partitions``: one source per partition; ``load(source)`` (run on the
+    workers; default: arrays and futures of arrays as they are, else
+    ``numpy.load`` of a ``.npy`` path) returns its orders as a
+    ``libcrm.ORDER_DTYPE`` array. No customer may have orders in two
+    partitions (e.g. files bucketed by ``customer_id % P``). The partitions
+    are dealt round-robin into one share per worker (``workers``: addresses,
+    default all of the client's; partition k goes to ``workers[k % W]``).
+    Every worker loads its partitions and aggregates them straight from the
+    orders into one ``RfmShard`` (kept in the worker); the workers exchange
+    their round-1 histograms (about 2 bytes per distinct value) and build
+    the thresholds of the whole population each; if a rank rule splits a
+    value, the same with the round-2 tie ids (1-2 bytes per id); each
+    worker returns the customers and revenue per (R, F, M) score cell
+    (2 x bins^3 integers), summed on the client.
+
+    ``exchange="direct"`` (default): one task per worker, the blobs sent
+    worker to worker with distributed's Pub/Sub, no scheduler round trip
+    between the rounds; the tasks are pinned to their workers, and a lost
+    worker makes the call fail after ``timeout`` (default 60 s) instead of
+    being recomputed. ``exchange="graph"``: three tasks per worker in one
+    graph, the blobs moved as task dependencies; slower by the scheduling
+    round trips, but a lost worker's tasks rerun elsewhere.
+
+    Returns a dict ``{"customers": n, "segments": {name: customers} (None
+    without segments), "revenue": {name: minor units} (None without
+    segments), "r"|"f"|"m": [customers with score 1..bins]}``,
+    equal to the counts of ``libcrm.rfm(all_orders, asof, bins, tie,
+    segment_map, cuts)``; with ``thresholds=True`` also ``"thresholds"``:
+    the :class:`libcrm.rfm.RfmThresholds` of the whole population (fetched
+    from a worker: the size of the merged histograms). ``timeout``: seconds
+    to wait for the counts (default: no limit; "direct" exchange: 60 s per
+    run for the blobs of the other workers)."""
+    from .rfm import DEFAULT_MAP, cell_summary
+    if segment_map is None:
+        segment_map = DEFAULT_MAP
+    load = load or _load_default
+    if workers is None:
+        workers = sorted(client.ncores())  # asked now: the client's cached info may be stale
+        if not workers:
+            client.wait_for_workers(1, timeout=60)
+            workers = sorted(client.ncores())
+    workers = list(workers)
+    if not workers:
+        raise ValueError("the client has no workers")
+    asof = to_day(asof)
+    options = {"bins": bins, "tie": tie, "segment_map": segment_map, "cuts": cuts}
+
+    shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
+    run = uuid.uuid4().hex
+    if exchange == "direct":
+        # one task per worker, pinned (two of them on one single-threaded
+        # worker would wait for each other)
+        futures = [client.submit(_shard_direct, run, k, workers, share, load, asof, options,
+                                 thresholds, 60.0 if timeout is None else timeout,
+                                 workers=[w], allow_other_workers=False, pure=False)
+                   for k, (w, share) in enumerate(zip(workers, shares))]
+    elif exchange == "graph":
+        futures = _graph_run(client, run, workers, shares, load, asof, options, thresholds)
+    else:
+        raise ValueError(f"exchange must be 'direct' or 'graph', not {exchange!r}")
     try:
         if timeout is not None:
             from distributed import wait
@@ -471,7 +566,11 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     finally:
         for f in futures:
             f.release()
-    th = parts.pop() if thresholds else None
+    if exchange == "direct":
+        th = parts[0][2]
+        parts = [p[:2] for p in parts]
+    else:
+        th = parts.pop() if thresholds else None
     cells = sum((p[0] for p in parts[1:]), parts[0][0])
     revenue = [int(v) for v in parts[0][1].ravel()]  # Python ints: exact sums
     for p in parts[1:]:

@@ -495,9 +495,10 @@ def counts_of(res):
     return segs, dims
 
 
-@pytest.mark.parametrize("tie,bins", [("ntile", 5), ("qcut_rank", 5), ("rfm_r", 5),
-                                      ("ntile", 3)])
-def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
+@pytest.mark.parametrize("tie,bins,exchange", [("ntile", 5, "direct"), ("qcut_rank", 5, "direct"),
+                                               ("rfm_r", 5, "graph"), ("ntile", 3, "graph"),
+                                               ("ntile", 5, "graph")])
+def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins, exchange):
     client.wait_for_workers(2, timeout=120)
     rng = random.Random(tie + str(bins))
     df = few_orders(5)  # coarse amounts: the ntile rule needs the ties round
@@ -510,7 +511,7 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
         paths.append(str(tmp_path / f"part-{k}.npy"))
         np.save(paths[-1], p)
     got = ldk.rfm_segment_counts(client, paths, 280, tie=tie, bins=bins, thresholds=True,
-                                 timeout=300)
+                                 timeout=300, exchange=exchange)
     assert got["customers"] == len(want) == got["thresholds"].customers
     assert got["segments"] == want_segs
     if want.segment is None:
@@ -524,12 +525,19 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins):
         assert got[d] == want_dims[d], d
     # as arrays already on the workers, and with a single worker
     held = client.scatter(parts)
-    again = ldk.rfm_segment_counts(client, held, 280, tie=tie, bins=bins, timeout=300)
+    again = ldk.rfm_segment_counts(client, held, 280, tie=tie, bins=bins, timeout=300,
+                                   exchange=exchange)
     assert again["segments"] == want_segs and again["r"] == want_dims["r"]
     one = sorted(client.ncores())[:1]
     alone = ldk.rfm_segment_counts(client, parts, 280, tie=tie, bins=bins, workers=one,
-                                   timeout=300)
+                                   timeout=300, exchange=exchange)
     assert alone["segments"] == want_segs and alone["m"] == want_dims["m"]
+    if exchange == "direct":  # runs one after the other reuse the channel
+        for _ in range(3):
+            again = ldk.rfm_segment_counts(client, paths, 280, tie=tie, bins=bins, timeout=300)
+            assert again["segments"] == want_segs and again["f"] == want_dims["f"]
+        with pytest.raises(ValueError, match="exchange"):
+            ldk.rfm_segment_counts(client, paths, 280, exchange="bogus")
 
 
 def test_rfm_segment_counts_round_two_is_exercised():
