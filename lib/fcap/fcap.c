@@ -811,8 +811,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             size_t r4 = fcap__find(f, ord[a + 4].customer);
             ahead_at[(a + 4) & 7] = a + 4;
             ahead_row[(a + 4) & 7] = r4;
-            if (r4 != SIZE_MAX)
+            if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
+                crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
+            }
         }
         for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
             ;
