@@ -378,16 +378,19 @@ static inline uint64_t stage_hash(const crm_order *orders, uint64_t *ring, size_
 }
 
 /* Hash and prefetch the first orders' buckets. */
-static void pipeline_start(const tagidx *m, const crm_order *orders, size_t n, uint64_t *ring)
+static void pipeline_start(const tagidx *m, const crm_order *orders, size_t n, uint64_t *ring,
+                           uint32_t *cand)
 {
     for (size_t i = 0; i < n && i < 2 * PREFETCH_D; i++)
         crm__prefetch(&m->bucket[stage_hash(orders, ring, i) & m->mask]);
+    memset(cand, 0, RING * sizeof *cand); /* the first PREFETCH_D orders: none */
 }
 
 /* Prefetch ahead of order i (at the top of its iteration); slots[0..count)
  * are the rows the index names. */
 static inline void pipeline_step(const tagidx *m, const slot *slots, size_t count,
-                                 const crm_order *orders, size_t n, uint64_t *ring, size_t i)
+                                 const crm_order *orders, size_t n, uint64_t *ring,
+                                 uint32_t *cand, size_t i)
 {
     if (i + STREAM_AHEAD < n) /* the hardware does not keep up with this stream */
         crm__prefetch(&orders[i + STREAM_AHEAD]);
@@ -395,9 +398,24 @@ static inline void pipeline_step(const tagidx *m, const slot *slots, size_t coun
         crm__prefetch(&m->bucket[stage_hash(orders, ring, i + 2 * PREFETCH_D) & m->mask]);
     if (i + PREFETCH_D < n) {
         uint32_t k = tagidx_candidate(m, ring[(i + PREFETCH_D) % RING]);
-        if (k && k <= count)
+        if (k > count)
+            k = 0;
+        if (k)
             crm__prefetch(&slots[k - 1]);
+        cand[(i + PREFETCH_D) % RING] = k;
     }
+}
+
+/* Row of order i's customer (key hash h): the candidate its prefetch found
+ * when that slot holds the key (rows never move during a pass), else a
+ * probe; SIZE_MAX when absent. */
+static inline size_t pipeline_row(const tagidx *m, const slot *slots, const uint32_t *cand,
+                                  size_t i, uint64_t h, uint64_t key)
+{
+    uint32_t k = cand[i % RING];
+    if (k && slots[k - 1].id == key)
+        return k - 1;
+    return tagidx_find(m, slots, h, key);
 }
 
 /* Pass 1. The index, slot array and counters live in locals: stores to a
@@ -410,10 +428,11 @@ static crm_status pass_one(builder *b)
     tagidx idx = b->idx;
     slot *slots = b->slots;
     uint64_t ring[RING];
+    uint32_t cand[RING];
     crm_status st = CRM_OK;
-    pipeline_start(&idx, orders, n, ring);
+    pipeline_start(&idx, orders, n, ring, cand);
     for (size_t i = 0; i < n; i++) {
-        pipeline_step(&idx, slots, count, orders, n, ring, i);
+        pipeline_step(&idx, slots, count, orders, n, ring, cand, i);
         const crm_order *o = &orders[i];
         st = check_ts(o, i);
         if (st)
@@ -422,7 +441,7 @@ static crm_status pass_one(builder *b)
         if (day > asof)
             continue;
         uint64_t h = ring[i % RING];
-        size_t r = tagidx_find(&idx, slots, h, o->customer_id);
+        size_t r = pipeline_row(&idx, slots, cand, i, h, o->customer_id);
         if (r == SIZE_MAX) {
             b->idx = idx;
             st = slot_new(b, h, o->customer_id, &r);
@@ -540,14 +559,15 @@ static crm_status pass_two(builder *b, int all, redone *out)
         goto done;
     /* start[r] runs ahead as a write cursor, then is rewound below. */
     uint64_t ring[RING];
-    pipeline_start(&idx, b->orders, b->n, ring);
+    uint32_t cand[RING];
+    pipeline_start(&idx, b->orders, b->n, ring, cand);
     for (size_t i = 0; i < b->n; i++) {
-        pipeline_step(&idx, b->slots, nslots, b->orders, b->n, ring, i);
+        pipeline_step(&idx, b->slots, nslots, b->orders, b->n, ring, cand, i);
         const crm_order *o = &b->orders[i];
         int64_t day = crm__day_of(o->ts);
         if (o->amount < 0 || day > b->asof)
             continue;
-        size_t r = tagidx_find(&idx, b->slots, ring[i % RING], o->customer_id);
+        size_t r = pipeline_row(&idx, b->slots, cand, i, ring[i % RING], o->customer_id);
         if (needs_days(&b->slots[r], all))
             rd.days[rd.start[r]++] = (int32_t)day;
     }
@@ -667,6 +687,32 @@ static crm_status keep_merge_data(crm_profiles *p, builder *b, const redone *rd)
     return CRM_OK;
 }
 
+/*
+ * 2 MiB pages for the columns of a large table: their first touch is most
+ * of the split's cost, and one fault per 2 MiB beats 512. The split fills
+ * nine columns (44 bytes per customer) from the last row down while the
+ * slots shrink (32 bytes per customer); each column's current huge page
+ * runs up to 2 MiB below the cursor, at most ~12.6 MiB beyond the rows
+ * written plus the slots left (worst at 2^19 rows left). The three derived
+ * columns (16 bytes per customer) are touched only afterwards, so when they
+ * outweigh that, the peak stays the finished table.
+ */
+#define COLUMN_OVERSHOOT ((size_t)13 << 20)
+
+static void advise_columns(crm_profiles *p)
+{
+    if (p->n < COLUMN_OVERSHOOT / 16)
+        return;
+    struct { void *col; size_t size; } cols[] = {
+        { p->customer_id, 8 }, { p->monetary, 8 },   { p->gap_avg, 8 },
+        { p->first_day, 4 },   { p->last_day, 4 },   { p->recency_days, 4 },
+        { p->tenure_days, 4 }, { p->prev_day, 4 },   { p->second_day, 4 },
+        { p->frequency, 4 },   { p->purchase_days, 4 }, { p->last_day_orders, 4 },
+    };
+    for (size_t i = 0; i < CRM__ARRAY_LEN(cols); i++)
+        crm__advise_huge(cols[i].col, p->n * cols[i].size);
+}
+
 static crm_status assemble(crm_profiles **out, builder *b, size_t nslots, const redone *rd,
                            int mergeable)
 {
@@ -677,6 +723,7 @@ static crm_status assemble(crm_profiles **out, builder *b, size_t nslots, const 
     crm_status st = table_new(&p, kept, b->asof);
     if (st)
         return st;
+    advise_columns(p);
     if (mergeable) /* reads every slot: before split_columns empties them */
         st = keep_merge_data(p, b, rd);
     if (!st) {

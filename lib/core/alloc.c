@@ -81,10 +81,10 @@ crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
 
 #define HUGE_PAGE ((uintptr_t)2 << 20)
 
-void crm__advise_random(void *ptr, size_t bytes)
+void crm__advise_huge(void *ptr, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
-    if (!ptr || bytes < 2 * HUGE_PAGE)
+    if (!ptr)
         return;
     uintptr_t lo = ((uintptr_t)ptr + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     uintptr_t hi = ((uintptr_t)ptr + bytes) & ~(HUGE_PAGE - 1);
@@ -94,6 +94,12 @@ void crm__advise_random(void *ptr, size_t bytes)
     (void)ptr;
     (void)bytes;
 #endif
+}
+
+void crm__advise_random(void *ptr, size_t bytes)
+{
+    if (bytes >= 2 * HUGE_PAGE)
+        crm__advise_huge(ptr, bytes);
 }
 
 crm_status crm__realloc_array(void **ptr, size_t n, size_t size, const char *what)

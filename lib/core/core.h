@@ -62,6 +62,10 @@ crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
  * that will be accessed at random (hash tables, per-customer slots): in a VM
  * a TLB miss costs a nested page walk. Advice only; never fails. */
 void crm__advise_random(void *ptr, size_t bytes);
+/* Huge pages on every aligned 2 MiB inside the block, however small (the
+ * block's first touch then costs one fault per 2 MiB instead of 512; the
+ * caller accepts that a touched page makes up to 2 MiB resident). */
+void crm__advise_huge(void *ptr, size_t bytes);
 /* Resize *ptr to n * size bytes; *ptr unchanged on failure. */
 crm_status crm__realloc_array(void **ptr, size_t n, size_t size,
                               const char *what);
