@@ -601,6 +601,8 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
         if (c2 >= (size_t)1 << 40)
             c2 = cap;
+        if (c2 < f->poollen + need) /* freed regions stay until compacted */
+            return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
         crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
         if (s)
             return s;
