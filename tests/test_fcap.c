@@ -1599,6 +1599,48 @@ static void test_store_growth(void **state)
     crm_fcap_free(rev);
 }
 
+/* Snapshot format versions other than 3 are refused with CRM_EVERSION (the
+ * blob is re-sealed with a correct CRC-32C so only the version differs). */
+static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
+{
+    uint32_t c = ~0u;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static void test_snapshot_versions(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, T0 - 10, EMAIL, 5, CONTENT, 0, -1, 100);
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    uint8_t *b;
+    size_t n;
+    snap_of(f, (void **)&b, &n);
+    assert_int_equal(b[6] | b[7] << 8, 3);
+    for (unsigned v = 1; v <= 4; v++) {
+        if (v == 3)
+            continue;
+        b[6] = (uint8_t)v;
+        uint32_t c = crc32c_bitwise(b, n - 4);
+        for (int i = 0; i < 4; i++)
+            b[n - 4 + i] = (uint8_t)(c >> (8 * i));
+        crm_fcap *g = (crm_fcap *)1;
+        assert_int_equal(crm_fcap_load(&g, b, n), CRM_EVERSION);
+        assert_null(g);
+        char want[32];
+        snprintf(want, sizeof want, "version %u", v);
+        assert_non_null(strstr(crm_last_error(), want));
+    }
+    crm_bytes_free(b);
+    crm_fcap_free(f);
+}
+
 /* ---- errors ------------------------------------------------------------------------- */
 
 static void test_errors(void **state)
@@ -1826,6 +1868,7 @@ int main(void)
         cmocka_unit_test(test_corruption_every_byte),
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_store_growth),
+        cmocka_unit_test(test_snapshot_versions),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_oom),
     };

@@ -186,8 +186,6 @@ crm_status fcap__log_write(crm_fcap *f, crm__wbuf *payload);
 void fcap__log_begin(const crm_fcap *f, crm__wbuf *w, uint8_t type);
 /* Append an event to a log payload. */
 void fcap__put_event(crm__wbuf *w, const fnew *e);
-/* Canonical event order: t, channel, category, flags, campaign, cand, tags. */
-int fcap__ev_cmp(const fnew *a, const fnew *b);
 
 #define FLOG_HISTORY 1u
 #define FLOG_DECIDE 2u

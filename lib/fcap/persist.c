@@ -76,6 +76,14 @@ static void store_u64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+static uint64_t load_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 static void put_rules(crm__wbuf *w, const crm_fcap *f)
 {
     const crm_fcap_rules *r = &f->r;
@@ -296,8 +304,12 @@ CRM_API crm_status crm_fcap_load(crm_fcap **out, const void *data, size_t len)
         uint64_t id;
         size_t idat = r.off, nev, bat;
         const char *why;
-        if (!crm__rbuf_u64(&r, &id, "customer id"))
+        if (crm__rbuf_left(&r) >= 8) { /* the common case without a call */
+            id = load_u64(r.p + r.off);
+            r.off += 8;
+        } else if (!crm__rbuf_u64(&r, &id, "customer id")) {
             goto fail;
+        }
         if (id > CRM_FCAP_ID_MAX || (i > 0 && id <= prev)) {
             r.off = idat;
             crm__rbuf_bad(&r, "customer %llu: id above 2^63-1 or not after customer %llu",

@@ -5,7 +5,7 @@
  * a byte pool, encoded as one canonical blob:
  *
  *   blob  = varint L (>= 1), body of L bytes
- *   body  = the events in canonical order (fcap__ev_cmp), back to back
+ *   body  = the events in canonical order (ev_cmp), back to back
  *   event = varint dt          t - t of the previous event (first: t)
  *           u8  channel | category << 6
  *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
@@ -146,7 +146,8 @@ static inline uint64_t unzz(uint64_t z)
 
 /* ---- events ---------------------------------------------------------------------- */
 
-int fcap__ev_cmp(const fnew *a, const fnew *b)
+/* Canonical event order: t, channel, category, flags, campaign, cand, tags. */
+static inline int ev_cmp(const fnew *a, const fnew *b)
 {
 #define CMP(x, y) \
     if ((x) != (y)) \
@@ -166,7 +167,7 @@ int fcap__ev_cmp(const fnew *a, const fnew *b)
 
 static int ev_qcmp(const void *a, const void *b)
 {
-    return fcap__ev_cmp(a, b);
+    return ev_cmp(a, b);
 }
 
 static void ev_sort(fnew *v, size_t n)
@@ -178,7 +179,7 @@ static void ev_sort(fnew *v, size_t n)
     for (size_t i = 1; i < n; i++) {
         fnew x = v[i];
         size_t j = i;
-        for (; j > 0 && fcap__ev_cmp(&v[j - 1], &x) > 0; j--)
+        for (; j > 0 && ev_cmp(&v[j - 1], &x) > 0; j--)
             v[j] = v[j - 1];
         v[j] = x;
     }
@@ -388,7 +389,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
             tags[j] = (uint32_t)tg;
         }
         tags += nt;
-        if (i && fcap__ev_cmp(&s->ev[i - 1], e) > 0)
+        if (i && ev_cmp(&s->ev[i - 1], e) > 0)
             BAD("event out of canonical order");
     }
     o0 = off;
@@ -600,6 +601,8 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
         if (c2 >= (size_t)1 << 40)
             c2 = cap;
+        if (c2 < f->poollen + need) /* freed regions stay until compacted */
+            return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
         crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
         if (s)
             return s;
