@@ -1983,6 +1983,27 @@ static void shard_errors(void **state)
     crm_rfm_partial_free(h);
     crm_rfm_shard_free(s);
     crm_rfm_shard_free(NULL);
+    /* ties for thresholds of a smaller population: refused, not truncated */
+    const crm_order two[2] = { { 1, 3 * DAY, 5 }, { 2, 3 * DAY, 5 } };
+    const crm_order three[3] = { { 1, 3 * DAY, 5 }, { 2, 3 * DAY, 5 }, { 3, 3 * DAY, 5 } };
+    crm_rfm_options o2;
+    crm_rfm_options_init(&o2, CRM_RFM_OPTIONS_VERSION);
+    o2.bins = 2;
+    assert_int_equal(crm_rfm_shard_new(&s, 20), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(s, two, 2), CRM_OK);
+    assert_int_equal(crm_rfm_shard_partial(&h, s), CRM_OK);
+    assert_int_equal(crm_rfm_thresholds_new(&th, h, NULL, &o2), CRM_OK);
+    assert_true(crm_rfm_thresholds_pending(th) > 0); /* everyone tied: split */
+    crm_rfm_shard_free(s);
+    assert_int_equal(crm_rfm_shard_new(&s, 20), CRM_OK);
+    assert_int_equal(crm_rfm_shard_add(s, three, 3), CRM_OK);
+    t = (crm_rfm_partial *)1;
+    assert_int_equal(crm_rfm_shard_ties(&t, s, th), CRM_EINVAL);
+    assert_null(t);
+    assert_non_null(strstr(crm_last_error(), "more customers"));
+    crm_rfm_thresholds_free(th);
+    crm_rfm_partial_free(h);
+    crm_rfm_shard_free(s);
     /* revenue of a cell beyond int64: both customers in cell (1, 1, 1) */
     const crm_order big[2] = { { 1, 3 * DAY, INT64_C(1) << 62 }, { 2, 4 * DAY, INT64_C(1) << 62 } };
     static const int64_t never[] = { INT64_MAX };

@@ -741,7 +741,9 @@ CRM_API crm_status crm_rfm_shard_partial(crm_rfm_partial **out, const crm_rfm_sh
  * @param[out] out receives the partial; NULL on failure.
  * @param[in] shard shard.
  * @param[in] th thresholds from the merged round-1 partials.
- * @return CRM_OK; CRM_EINVAL (NULL argument); CRM_ENOMEM.
+ * @return CRM_OK; CRM_EINVAL (NULL argument; more customers at a split
+ *         value than the thresholds' whole population has: thresholds of
+ *         other data); CRM_ENOMEM.
  */
 CRM_API crm_status crm_rfm_shard_ties(crm_rfm_partial **out, const crm_rfm_shard *shard,
                                       const crm_rfm_thresholds *th);

@@ -49,6 +49,7 @@ struct crm_rfm_thresholds {
     int64_t bkey[3][NB];
     uint64_t bid[3][NB];   /* I_b, UINT64_MAX = the whole value */
     uint64_t bneed[3][NB]; /* j_b while pending, else 0 */
+    uint64_t bcnt[3][NB];  /* customers of the whole with key K_b (pending only) */
     int64_t *acut[3];      /* ascending key-scale cuts (frozen form) */
     size_t nacut[3];
     size_t pending;
@@ -548,6 +549,7 @@ static crm_status dim_rule(crm_rfm_thresholds *th, int d, const view *v)
         th->bkey[d][b - 1] = view_key(v, k);
         th->bid[d][b - 1] = UINT64_MAX;
         th->bneed[d][b - 1] = j < view_cnt(v, k) ? j : 0;
+        th->bcnt[d][b - 1] = view_cnt(v, k);
         th->pending += j < view_cnt(v, k);
     }
     th->nb[d] = N - 1;
@@ -683,23 +685,32 @@ crm_status crm__rfm_ties_build(crm_rfm_partial **out, const crm_rfm_result *cols
         if (!k)
             continue;
         p->nt += k;
-        /* count, then collect: one pass over the customers each */
-        for (size_t i = 0; i < cols->n; i++) {
-            int64_t key = crm__rfm_key(cols, d, i);
-            for (size_t j = 0; j < k; j++)
-                have[j] += key == t[j].key;
-        }
+        /* room: the partition cannot hold more customers at K_b than the
+         * whole (an ascending table needs only the first `need`) */
         for (size_t j = 0; j < k && !st; j++) {
-            if (ascending && have[j] > t[j].need) /* the first `need` ids are enough */
-                have[j] = (size_t)t[j].need;
+            uint64_t cap = th->bcnt[d][t[j].b - 1];
+            if (cap > cols->n)
+                cap = cols->n;
+            if (ascending && cap > t[j].need)
+                cap = t[j].need;
+            have[j] = (size_t)cap;
             st = crm__alloc_array((void **)&t[j].ids, have[j], 8, 0, "rfm tie ids");
         }
-        for (size_t i = 0; i < cols->n && !st; i++) {
+        int more = 0; /* more customers at K_b than the whole has */
+        for (size_t i = 0; i < cols->n && !st; i++) { /* one pass: collect */
             int64_t key = crm__rfm_key(cols, d, i);
             for (size_t j = 0; j < k; j++)
-                if (key == t[j].key && t[j].nids < have[j])
-                    t[j].ids[t[j].nids++] = cols->id[i];
+                if (key == t[j].key) {
+                    if (t[j].nids < have[j])
+                        t[j].ids[t[j].nids++] = cols->id[i];
+                    else
+                        more |= !ascending;
+                }
         }
+        if (more && !st)
+            st = crm__fail(CRM_EINVAL,
+                           "rfm ties: the partition has more customers with a split value "
+                           "than the thresholds' population (thresholds of other data?)");
         for (size_t j = 0; j < k && !st; j++) {
             if (!ascending)
                 crm__sort_u64(t[j].ids, t[j].nids);

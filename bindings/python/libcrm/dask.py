@@ -550,6 +550,8 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     if exchange == "direct":
         # one task per worker, pinned (two of them on one single-threaded
         # worker would wait for each other)
+        if len(set(workers)) != len(workers):
+            raise ValueError(f"workers must be distinct, got {workers}")
         futures = [client.submit(_shard_direct, run, k, workers, share, load, asof, options,
                                  thresholds, 60.0 if timeout is None else timeout,
                                  workers=[w], allow_other_workers=False, pure=False)

@@ -538,6 +538,14 @@ def test_rfm_segment_counts_on_two_workers(client, tmp_path, tie, bins, exchange
             assert again["segments"] == want_segs and again["f"] == want_dims["f"]
         with pytest.raises(ValueError, match="exchange"):
             ldk.rfm_segment_counts(client, paths, 280, exchange="bogus")
+        with pytest.raises(ValueError, match="distinct"):
+            ldk.rfm_segment_counts(client, paths, 280, workers=one * 2)
+    # one partition, two workers: a worker with an empty share
+    big = max(parts, key=len)
+    lone = ldk.rfm_segment_counts(client, [big], 280, tie=tie, bins=bins, timeout=300,
+                                  exchange=exchange)
+    want_segs, want_dims = counts_of(libcrm.rfm(big, 280, tie=tie, bins=bins))
+    assert lone["segments"] == want_segs and lone["r"] == want_dims["r"]
 
 
 def test_rfm_segment_counts_round_two_is_exercised():

@@ -6,7 +6,7 @@ Data: P customer-disjoint partitions (customers with id % P == k), each a
 .npy file of libcrm.ORDER_DTYPE records written once into --cache (seeded;
 chronological inside a partition). Both sides read the same files.
 
-Timed (best of --reps, wall clock on the client; cluster start-up and
+Timed (best of --reps, run in turns, wall clock on the client; cluster start-up and
 worker imports are NOT included, the cluster is warmed by one run first):
   compute  one process, two ways: libcrm.rfm(all, asof) + segment counts
            (crm_rfm_score_orders over one array), and the shard path run
@@ -19,6 +19,7 @@ worker imports are NOT included, the cluster is warmed by one run first):
 
 usage: bench_rfm_dask.py [--orders 2e7] [--customers 1e6] [--partitions 32]
                          [--workers 2] [--reps 5] [--cache DIR]
+                         [--exchange direct|graph]
 """
 import argparse
 import ctypes
@@ -94,13 +95,16 @@ def counts_shard(arrays, asof):
     return got["segments"], got["r"]
 
 
-def best_of(reps, fn):
-    times, out = [], None
+def interleaved(reps, fns):
+    """(best, median, last result) of each function, run in turns."""
+    times = [[] for _ in fns]
+    out = [None] * len(fns)
     for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), sorted(times)[len(times) // 2], out
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            out[i] = fn()
+            times[i].append(time.perf_counter() - t0)
+    return [(min(t), sorted(t)[len(t) // 2], o) for t, o in zip(times, out)]
 
 
 def main():
@@ -111,6 +115,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--cache", default="/tmp/libcrm-bench-rfm")
+    ap.add_argument("--exchange", default="direct", choices=("direct", "graph"))
     a = ap.parse_args()
     orders, customers, parts = int(a.orders), int(a.customers), a.partitions
     paths = ensure_files(a.cache, parts, orders, customers)
@@ -133,32 +138,32 @@ def main():
     asof = DAYS
     print(f"libcrm {libcrm.version()}: {orders:.3g} orders, {customers:.3g} customers, "
           f"{parts} partitions (.npy), {a.workers} worker processes x 1 thread, "
-          f"{os.cpu_count()} CPUs; best (median) of {a.reps}; "
+          f"{os.cpu_count()} CPUs; exchange {a.exchange}; best (median) of {a.reps}; "
           f"load average before {os.getloadavg()[0]:.2f}")
 
     # warm-up: imports on the workers, page cache of the files
-    ldk.rfm_segment_counts(client, paths, asof, workers=workers)
+    ldk.rfm_segment_counts(client, paths, asof, workers=workers, exchange=a.exchange)
     rec = load_all(paths)
     want = counts_one(rec, asof)
 
     def dask_files():
-        return ldk.rfm_segment_counts(client, paths, asof, workers=workers)
+        return ldk.rfm_segment_counts(client, paths, asof, workers=workers, exchange=a.exchange)
 
     held = [client.submit(np.load, p, workers=[workers[k % len(workers)]],
                           allow_other_workers=False, pure=False) for k, p in enumerate(paths)]
     wait(held)
 
     def dask_held():
-        return ldk.rfm_segment_counts(client, held, asof, workers=workers)
+        return ldk.rfm_segment_counts(client, held, asof, workers=workers, exchange=a.exchange)
 
     arrays = [np.load(p) for p in paths]
-    c1, c1m, got1 = best_of(a.reps, lambda: counts_one(rec, asof))
-    cs, csm, gots = best_of(a.reps, lambda: counts_shard(arrays, asof))
-    cw, cwm, gotw = best_of(a.reps, dask_held)
-    del rec, arrays
-    l1, l1m, _ = best_of(a.reps, lambda: counts_one(load_all(paths), asof))
-    ls, lsm, _ = best_of(a.reps, lambda: counts_shard([np.load(p) for p in paths], asof))
-    lw, lwm, gotl = best_of(a.reps, dask_files)
+    # interleaved (one repetition of each in turn): a change of the
+    # machine's load during the run hits every variant alike
+    (c1, c1m, got1), (cs, csm, gots), (cw, cwm, gotw) = interleaved(a.reps, [
+        lambda: counts_one(rec, asof), lambda: counts_shard(arrays, asof), dask_held])
+    (l1, l1m, _), (ls, lsm, _), (lw, lwm, gotl) = interleaved(a.reps, [
+        lambda: counts_one(load_all(paths), asof),
+        lambda: counts_shard([np.load(p) for p in paths], asof), dask_files])
     for got in (gotw, gotl):
         assert got["segments"] == want[0], (got["segments"], want[0])
         assert got["r"] == want[1]
