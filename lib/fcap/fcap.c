@@ -939,7 +939,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         /* the customer's new event list, encoded now (applied at the end) */
         if (nev > nstored &&
-            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nev)))
+            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nstored, nev)))
             goto done;
     }
     if (f->logfd >= 0) {

@@ -161,10 +161,11 @@ typedef struct fstage {
 } fstage;
 
 /* Stage the complete new event list ev[0..m) of customer id (slot, or
- * SIZE_MAX when new); tags of ev must be sorted and unique; ev is sorted
- * here. The state is not changed. */
+ * SIZE_MAX when new); ev[0..nold) are its stored events as decoded (in
+ * canonical order), the rest new ones; tags of ev must be sorted and unique;
+ * ev is sorted here. The state is not changed. */
 crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                                fnew *ev, size_t m);
+                                fnew *ev, size_t nold, size_t m);
 /* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
  * cand ids join the set); `log` as fcap__commit. */
 crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);

@@ -191,13 +191,12 @@ static size_t enc_bound(size_t n, size_t ntags)
     return 24 + n * 38 + ntags * 5;
 }
 
-/* Encode sorted events (tags sorted, unique) as a blob at out; its length. */
-static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
+/* Encode sorted events (tags sorted, unique) as body bytes at o, continuing
+ * after an event at time pt whose last cand id was pc (0, 0 at the start);
+ * returns the byte count. */
+static size_t body_encode(uint8_t *o, const fnew *ev, size_t n, int64_t pt, uint64_t pc)
 {
-    uint8_t *o = out + 10;
     size_t k = 0;
-    int64_t pt = 0;
-    uint64_t pc = 0;
     for (size_t i = 0; i < n; i++) {
         const fnew *e = &ev[i];
         k += put_var(o + k, (uint64_t)(e->t - pt));
@@ -216,9 +215,21 @@ static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
         for (uint32_t j = 0; j < nt; j++)
             k += put_var(o + k, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
     }
+    return k;
+}
+
+/* Prefix the body of k bytes at out + 10 with its length; the blob length. */
+static size_t blob_finish(uint8_t *out, size_t k)
+{
     size_t h = put_var(out, k);
-    memmove(out + h, o, k);
+    memmove(out + h, out + 10, k);
     return h + k;
+}
+
+/* Encode sorted events (tags sorted, unique) as a blob at out; its length. */
+static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
+{
+    return blob_finish(out, body_encode(out + 10, ev, n, 0, 0));
 }
 
 /* Decode a trusted blob; returns n. ev / tags need room for L/4 events and
@@ -753,9 +764,16 @@ void fcap__stage_free(fstage *st)
 }
 
 crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                                fnew *ev, size_t m)
+                                fnew *ev, size_t nold, size_t m)
 {
-    ev_sort(ev, m);
+    /* new events that sort after the stored ones (the usual case: sends and
+     * fresh history come later in time) extend the stored blob: the old
+     * body is copied and only they are encoded */
+    bool app = slot != SIZE_MAX && nold > 0 && nold < m;
+    for (size_t i = nold; app && i < m; i++)
+        app = ev_cmp(&ev[i - 1], &ev[i]) <= 0;
+    if (!app)
+        ev_sort(ev, m);
     size_t ntags = 0;
     for (size_t i = 0; i < m; i++)
         ntags += ev[i].ntags;
@@ -773,7 +791,24 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
             return s;
         st->grpcap = c;
     }
-    size_t len = blob_encode(st->enc + st->enclen, ev, m);
+    size_t len;
+    if (app) {
+        size_t L;
+        const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos), *q = p;
+        L = (size_t)get_var(&q);
+        uint64_t pc = 0;
+        for (size_t i = nold; i-- > 0;)
+            if (ev[i].cand != CRM_FCAP_NO_CAND) {
+                pc = ev[i].cand;
+                break;
+            }
+        uint8_t *out = st->enc + st->enclen;
+        memcpy(out + 10, q, L);
+        len = blob_finish(out, L + body_encode(out + 10 + L, ev + nold, m - nold,
+                                               ev[nold - 1].t, pc));
+    } else {
+        len = blob_encode(st->enc + st->enclen, ev, m);
+    }
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
@@ -868,7 +903,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         size_t k = b - a;
         if ((s = fcap__scratch_reserve(&sc, L / 4 + k + 1, L + addtags + 1, 0)))
             goto out;
-        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc) : 0;
+        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc) : 0, m0 = m;
         uint32_t *tg = sc.tags + L;
         for (size_t i = a; i < b; i++) {
             fnew e = v[ord[i].pos];
@@ -879,7 +914,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
             tg += e.ntags;
             sc.ev[m++] = e;
         }
-        if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m)))
+        if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m0, m)))
             goto out;
     }
     s = fcap__stage_apply(f, &st, v, n, log);
