@@ -116,8 +116,9 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);
  * not settle the question). */
 bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
 /* Decode the blob of slot i into s->ev (tags into s->tags); returns the
- * number of events (the pool is trusted). */
-size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s);
+ * number of events (the pool is trusted); *flags (may be NULL) receives the
+ * OR of their FEV_ flags. */
+size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s, unsigned *flags);
 /* Room for n events / n tags / n bytes in s (contents dropped when grown). */
 crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc);
 void fcap__scratch_free(fscratch *s);

@@ -86,6 +86,46 @@ static inline uint64_t get_var(const uint8_t **pp)
     return v;
 }
 
+/* Trusted input ending at end: varints of 1-3 bytes (most fields) as
+ * get_var; a longer one (the first time and cand id of a block) from one
+ * little-endian 64-bit load when 8 bytes remain, without a loop. */
+static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = p[0];
+    if (v < 0x80) {
+        *pp = p + 1;
+        return v;
+    }
+    v = (v & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
+    if (p[1] < 0x80) {
+        *pp = p + 2;
+        return v;
+    }
+    v |= (uint64_t)(p[2] & 0x7f) << 14;
+    if (p[2] < 0x80) {
+        *pp = p + 3;
+        return v;
+    }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+        if (stop) {
+            *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
+            w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
+            w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
+            w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
+            return (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
+        }
+    }
+#else
+    (void)end;
+#endif
+    return get_var(pp);
+}
+
 /* Untrusted input: bounds, minimal form, 64-bit range. */
 static bool get_var_slow(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
 {
@@ -232,41 +272,44 @@ static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
     return blob_finish(out, body_encode(out + 10, ev, n, 0, 0));
 }
 
-/* Decode a trusted blob; returns n. ev / tags need room for L/4 events and
- * L tags (L = body length). */
-static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
+/* Decode a trusted blob; returns n and ORs the events' flags into *flags.
+ * ev / tags need room for L/4 events and L tags (L = body length). */
+static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *flags)
 {
     size_t L = (size_t)get_var(&p), n = 0;
     const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
+    unsigned fl = 0;
     while (p < end) {
         /* fields into locals first: stores through ev and tags may alias the
          * byte pointer, so interleaving them would serialise the reads */
-        pt += (int64_t)get_var(&p);
+        pt += (int64_t)get_var_e(&p, end);
         unsigned b0 = p[0], b1 = p[1];
         p += 2;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
-            nt += (uint32_t)get_var(&p);
-        uint64_t camp = get_var(&p), cand = CRM_FCAP_NO_CAND;
+            nt += (uint32_t)get_var_e(&p, end);
+        uint64_t camp = get_var_e(&p, end), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
-            pc += unzz(get_var(&p));
+            pc += unzz(get_var_e(&p, end));
             cand = pc;
         }
         uint32_t *tg0 = tags;
         if (nt) {
-            uint32_t tg = (uint32_t)get_var(&p);
+            uint32_t tg = (uint32_t)get_var_e(&p, end);
             tags[0] = tg;
             for (uint32_t j = 1; j < nt; j++) {
-                tg += 1 + (uint32_t)get_var(&p);
+                tg += 1 + (uint32_t)get_var_e(&p, end);
                 tags[j] = tg;
             }
             tags += nt;
         }
+        fl |= b1;
         ev[n++] = (fnew){0, pt, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
                          (uint8_t)(b1 & 3)};
     }
+    *flags |= fl & 3;
     return n;
 }
 
@@ -321,9 +364,13 @@ void fcap__scratch_free(fscratch *s)
     memset(s, 0, sizeof *s);
 }
 
-size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s)
+size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s, unsigned *flags)
 {
-    return blob_decode(f->pool + FSLOT_OFF(f->slot[i].pos), s->ev, s->tags);
+    unsigned fl = 0;
+    size_t n = blob_decode(f->pool + FSLOT_OFF(f->slot[i].pos), s->ev, s->tags, &fl);
+    if (flags)
+        *flags = fl;
+    return n;
 }
 
 size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscratch *s,
@@ -903,7 +950,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         size_t k = b - a;
         if ((s = fcap__scratch_reserve(&sc, L / 4 + k + 1, L + addtags + 1, 0)))
             goto out;
-        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc) : 0, m0 = m;
+        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc, NULL) : 0, m0 = m;
         uint32_t *tg = sc.tags + L;
         for (size_t i = a; i < b; i++) {
             fnew e = v[ord[i].pos];
@@ -968,8 +1015,10 @@ crm_status fcap__sort_pairs(fcref *v, size_t n)
     fcref *t = NULL;
     size_t *count = NULL;
     crm_status s = crm__alloc_array((void **)&t, n, sizeof *t, 0, "fcap sort");
-    if (!s)
+    if (!s) {
+        fcap__advise_huge(t, n * sizeof *t);
         s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap sort");
+    }
     if (s) {
         crm__free(t);
         return s;
@@ -1043,10 +1092,11 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         fcap__scratch_free(&sc);
         return s;
     }
+    unsigned fl0 = 0;
     /* pass 1: sizes */
     for (size_t i = 0; i < f->ncust; i++) {
-        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
-                              cut);
+        size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
+        m = keep_after(sc.ev, m, cut);
         if (m) {
             live++;
             bytes += blob_encode(sc.enc, sc.ev, m);
@@ -1069,8 +1119,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
     for (size_t i = 0; i < f->ncust; i++) {
-        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
-                              cut);
+        size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
+        m = keep_after(sc.ev, m, cut);
         if (!m)
             continue;
         size_t len = blob_encode(pool + at, sc.ev, m);
