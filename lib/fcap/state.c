@@ -55,41 +55,11 @@ static inline size_t put_var(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* Trusted input (the pool). */
-static inline uint64_t get_var(const uint8_t **pp)
-{
-    const uint8_t *p = *pp;
-    uint64_t v = p[0];
-    if (v < 0x80) {
-        *pp = p + 1;
-        return v;
-    }
-    v = (v & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
-    if (p[1] < 0x80) {
-        *pp = p + 2;
-        return v;
-    }
-    v |= (uint64_t)(p[2] & 0x7f) << 14;
-    if (p[2] < 0x80) {
-        *pp = p + 3;
-        return v;
-    }
-    p += 3;
-    unsigned sh = 21;
-    uint8_t b;
-    do {
-        b = *p++;
-        v |= (uint64_t)(b & 0x7f) << sh;
-        sh += 7;
-    } while ((b & 0x80) && sh < 70);
-    *pp = p;
-    return v;
-}
-
-/* Trusted input ending at end: varints of 1-3 bytes (most fields) as
- * get_var; a longer one (the first time and cand id of a block) from one
- * little-endian 64-bit load when 8 bytes remain, without a loop. */
-static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
+/* Trusted input (the pool) with at least `avail` readable bytes at *pp
+ * (0 when not known): varints of 1-3 bytes (most fields) by tests; a longer
+ * one (the first time and cand id of a block) from one little-endian 64-bit
+ * load when 8 bytes are readable, else a loop. */
+static inline uint64_t get_var_n(const uint8_t **pp, size_t avail)
 {
     const uint8_t *p = *pp;
     uint64_t v = p[0];
@@ -108,7 +78,7 @@ static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
         return v;
     }
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (end - p >= 8) {
+    if (avail >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
         uint64_t stop = ~w & UINT64_C(0x8080808080808080);
@@ -121,9 +91,29 @@ static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
         }
     }
 #else
-    (void)end;
+    (void)avail;
 #endif
-    return get_var(pp);
+    p += 3;
+    unsigned sh = 21;
+    uint8_t b;
+    do {
+        b = *p++;
+        v |= (uint64_t)(b & 0x7f) << sh;
+        sh += 7;
+    } while ((b & 0x80) && sh < 70);
+    *pp = p;
+    return v;
+}
+
+static inline uint64_t get_var(const uint8_t **pp)
+{
+    return get_var_n(pp, 0);
+}
+
+/* Trusted input ending at end. */
+static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
+{
+    return get_var_n(pp, (size_t)(end - *pp));
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
@@ -664,6 +654,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
         if (s)
             return s;
+        fcap__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
         f->poolcap = c2;
         return CRM_OK;
     }
