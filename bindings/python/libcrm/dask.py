@@ -552,10 +552,13 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
         # worker would wait for each other)
         if len(set(workers)) != len(workers):
             raise ValueError(f"workers must be distinct, got {workers}")
-        futures = [client.submit(_shard_direct, run, k, workers, share, load, asof, options,
-                                 thresholds, 60.0 if timeout is None else timeout,
-                                 workers=[w], allow_other_workers=False, pure=False)
-                   for k, (w, share) in enumerate(zip(workers, shares))]
+        tasks = []
+        for k, (w, share) in enumerate(zip(workers, shares)):
+            with _dask.annotate(workers=[w], allow_other_workers=False):
+                tasks.append(_delayed(_shard_direct, pure=False)(
+                    run, k, workers, share, load, asof, options, thresholds,
+                    60.0 if timeout is None else timeout))
+        futures = client.compute(tasks, optimize_graph=False)  # one submission
     elif exchange == "graph":
         futures = _graph_run(client, run, workers, shares, load, asof, options, thresholds)
     else:
