@@ -403,6 +403,14 @@ _CHANNEL = []
 _INBOX = {}
 
 
+def _has_pubsub():
+    try:
+        from distributed import Pub, Sub  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _channel():
     if not _CHANNEL:
         from distributed import Pub, Sub
@@ -517,7 +525,8 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     worker to worker with distributed's Pub/Sub, no scheduler round trip
     between the rounds; the tasks are pinned to their workers, and a lost
     worker makes the call fail after ``timeout`` (default 60 s) instead of
-    being recomputed. ``exchange="graph"``: three tasks per worker in one
+    being recomputed (a distributed without Pub/Sub gets "graph").
+    ``exchange="graph"``: three tasks per worker in one
     graph, the blobs moved as task dependencies; slower by the scheduling
     round trips, but a lost worker's tasks rerun elsewhere.
 
@@ -547,6 +556,8 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
 
     shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
     run = uuid.uuid4().hex
+    if exchange == "direct" and not _has_pubsub():
+        exchange = "graph"  # a distributed without Pub/Sub
     if exchange == "direct":
         # one task per worker, pinned (two of them on one single-threaded
         # worker would wait for each other)
