@@ -323,22 +323,22 @@ static inline void slot_add_day(size_t *redo, slot *s, int64_t rel)
         s->second = d;
 }
 
-/* Room for `cap` slots on a 64-byte boundary (count of them kept). A new
- * block and a copy rather than realloc: moving pages to another address
- * (mremap) would split the 2 MiB pages the random access needs. */
+/* Room for `cap` slots on a 64-byte boundary (count of them kept). realloc
+ * remaps a large block rather than copying it, so the old and new blocks
+ * are never resident together (a copy would be, at ~2x the slots). */
 static crm_status slots_reserve(builder *b, size_t cap)
 {
-    void *p;
-    crm_status st = crm__alloc_array(&p, cap + 2, sizeof(slot), 0, "profiles slots");
+    size_t off = b->raw ? (size_t)((char *)b->slots - (char *)b->raw) : 0;
+    void *p = b->raw;
+    crm_status st = crm__realloc_array(&p, cap + 2, sizeof(slot), "profiles slots");
     if (st)
         return st;
-    crm__advise_random(p, (cap + 2) * sizeof(slot)); /* before the first touch */
-    slot *at = (slot *)(void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
-    if (b->count)
-        memcpy(at, b->slots, b->count * sizeof(slot));
-    crm__free(b->raw);
+    char *at = (char *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+    if (at != (char *)p + off) /* moved to another alignment */
+        memmove(at, (char *)p + off, b->count * sizeof(slot));
+    crm__advise_random(p, (cap + 2) * sizeof(slot)); /* the pages not touched yet */
     b->raw = p;
-    b->slots = at;
+    b->slots = (slot *)(void *)at;
     b->cap = cap;
     return CRM_OK;
 }
@@ -347,7 +347,7 @@ static crm_status slots_reserve(builder *b, size_t cap)
 static crm_status slot_new(builder *b, uint64_t h, uint64_t id, size_t *row)
 {
     if (b->count == b->cap) {
-        crm_status st = slots_reserve(b, b->cap ? b->cap * 2 : 1024);
+        crm_status st = slots_reserve(b, b->cap * 2);
         if (st)
             return st;
     }
@@ -763,12 +763,18 @@ CRM_API crm_status crm_profiles_build(crm_profiles **out, const crm_order *order
                   .base = asof > DAY_SPAN ? (int32_t)(asof - DAY_SPAN) : 0 };
     /* n / 4 buckets: load ~1/4 at 10 orders per customer. Fewer probes and
      * bucket lines shared by fewer customers beat a denser index (measured
-     * 10 % faster than n / 8 at 1e7/1e6), and pass 1 (40 + 16 bytes per
-     * customer) stays below the peak of the split into columns (~60). */
+     * 10 % faster than n / 8 at 1e7/1e6), and pass 1 (32 + 16 bytes per
+     * customer) stays below the peak of the split into columns (~60). The
+     * slots get room for as many customers as the index takes before it
+     * grows: pages are touched only as customers arrive, all of them can
+     * be 2 MiB pages, and the array moves (a transient second copy in the
+     * peak) only when the index grows too. */
     size_t buckets = 1024;
     while (buckets < n / 4 && (uint64_t)buckets < (UINT64_C(1) << 32))
         buckets <<= 1;
     st = tagidx_alloc(&b.idx, buckets);
+    if (!st)
+        st = slots_reserve(&b, buckets / 2);
     if (!st)
         st = pass_one(&b);
     redone rd = { 0 };

@@ -710,16 +710,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         return CRM_OK;
     uint32_t maxtags = 0;
     size_t sumtags = 0;
-    for (size_t i = 0; i < n; i++) {
-        crm_status s = check_candidate(f, &cands[i], i, n_tags);
-        if (s)
-            return s;
-        if (cands[i].tag_n > maxtags)
-            maxtags = cands[i].tag_n;
-        sumtags += cands[i].tag_n;
-    }
     okey *ord = NULL;
-    fcref *ids = NULL;
+    fcref *ids = NULL, *cids = NULL; /* (cand_id, index), (customer, index) */
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
     int8_t *capc = NULL, *capc0 = NULL;
     int64_t *capr = NULL;
@@ -735,9 +727,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (!s)
         s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates");
     if (!s)
-        s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0, "fcap tags");
-    if (!s)
-        s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags");
+        s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates");
     if (!s)
         s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
     if (!s)
@@ -745,6 +735,25 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (!s)
         s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
     if (s)
+        goto done;
+    /* one pass over the candidates: validate, collect the sort keys (and
+     * the ranking keys when they come sorted by customer) */
+    bool sorted = true;
+    for (size_t i = 0; i < n; i++) {
+        const crm_fcap_candidate *c = &cands[i];
+        if ((s = check_candidate(f, c, i, n_tags)))
+            goto done;
+        if (c->tag_n > maxtags)
+            maxtags = c->tag_n;
+        sumtags += c->tag_n;
+        ids[i] = (fcref){c->cand_id, i};
+        cids[i] = (fcref){c->customer_id, i};
+        sorted &= i == 0 || c->customer_id >= cands[i - 1].customer_id;
+        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, i};
+    }
+    if ((s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0,
+                              "fcap tags")) ||
+        (s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags")))
         goto done;
     /* caps whose outcome is the same on every channel are checked once per
      * candidate */
@@ -756,8 +765,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                                                                                           : -2);
     }
     /* unique cand ids */
-    for (size_t i = 0; i < n; i++)
-        ids[i] = (fcref){cands[i].cand_id, i};
     if ((s = fcap__sort_pairs(ids, n)))
         goto done;
     for (size_t i = 1; i < n; i++)
@@ -769,18 +776,18 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             goto done;
         }
     /* group by customer: sort (customer, index) pairs, then rank each group */
-    bool sorted = true;
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = (fcref){cands[i].customer_id, i};
-        sorted &= i == 0 || cands[i].customer_id >= cands[i - 1].customer_id;
-    }
-    if (!sorted && (s = fcap__sort_pairs(ids, n)))
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        if (!sorted && i + 16 < n) /* random order: candidates are far apart */
-            crm__prefetch(&cands[ids[i + 16].pos]);
-        const crm_fcap_candidate *c = &cands[ids[i].pos];
-        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, ids[i].pos};
+    if (!sorted) {
+        if ((s = fcap__sort_pairs(cids, n)))
+            goto done;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 16 < n) { /* random order: candidates are far apart */
+                crm__prefetch(&cands[cids[i + 16].pos]);
+                crm__prefetch((const char *)&cands[cids[i + 16].pos] + 47);
+            }
+            const crm_fcap_candidate *c = &cands[cids[i].pos];
+            ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id,
+                            cids[i].pos};
+        }
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
     dctx x = {.f = f, .capc = capc, .capr = capr};
@@ -804,8 +811,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             size_t r4 = fcap__find(f, ord[a + 4].customer);
             ahead_at[(a + 4) & 7] = a + 4;
             ahead_row[(a + 4) & 7] = r4;
-            if (r4 != SIZE_MAX)
+            if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
+                crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
+            }
         }
         for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
             ;
@@ -953,6 +962,7 @@ done:
     crm__wbuf_free(&w);
     crm__free(ord);
     crm__free(ids);
+    crm__free(cids);
     crm__free(ctag);
     crm__free(stag);
     crm__free(capc);
