@@ -5,7 +5,8 @@
  * scratch buffer, a bucket that fits in it and whose keys differ in at most
  * LSD_MAX_PASSES low bytes is finished by LSD passes through the buffer
  * instead (stable scatters without the dependent loads of the in-place
- * cycles, and no insertion sort of the small runs at the bottom).
+ * cycles, and no insertion sort of the small runs at the bottom); other
+ * buckets that fit are partitioned by one such scatter and a copy back.
  */
 #include "core/core.h"
 
@@ -131,7 +132,16 @@ flag_sort_body(char *base, size_t n, size_t size, unsigned key_bytes, int byte,
             if (count[d] > widest)
                 widest = count[d];
         }
-        if (widest < n) {
+        if (widest < n && n * size <= sc->bytes) {
+            /* Fits the scratch: a stable scatter there and a copy back
+             * (no dependent loads), then the same recursion. */
+            for (size_t i = 0; i < n; i++) {
+                const char *r = base + i * size;
+                unsigned d = (key_at(r, key_bytes) >> shift) & 0xFF;
+                memcpy(sc->buf + head[d]++ * size, r, size);
+            }
+            memcpy(base, sc->buf, n * size);
+        } else if (widest < n) {
             char tmp[MAX_RECORD], swap[MAX_RECORD];
             for (int d = 0; d < 256; d++) {
                 while (head[d] < tail[d]) {
@@ -157,6 +167,8 @@ flag_sort_body(char *base, size_t n, size_t size, unsigned key_bytes, int byte,
                     head[d]++;
                 }
             }
+        }
+        if (widest < n) {
             if (byte > 0) {
                 size_t start = 0;
                 for (int d = 0; d < 256; d++) {
