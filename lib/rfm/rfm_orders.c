@@ -61,43 +61,62 @@ static crm_status table_grow(table *t)
     return CRM_OK;
 }
 
+/* The hot loop. The table's base, mask and count live in locals (written
+ * back when the table grows and at the end): held in registers, not
+ * reloaded from *t after every store into an entry. */
 static crm_status aggregate(table *t, const crm_order *orders, size_t n, int64_t asof)
 {
+    entry *base = t->e;
+    size_t mask = t->mask, count = t->count;
+    crm_status st = CRM_OK;
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n)
-            crm__prefetch(&t->e[table_home(t, orders[i + AHEAD].customer_id)]);
+            crm__prefetch(&base[(size_t)crm__mix64(orders[i + AHEAD].customer_id) & mask]);
         const crm_order *o = &orders[i];
-        if (CRM__UNLIKELY(o->ts < 0 || o->ts > CRM_TS_MAX))
-            return crm__fail(CRM_EDATA, "orders[%zu].ts = %lld is outside [0, %lld]", i,
-                             (long long)o->ts, (long long)CRM_TS_MAX);
+        if (CRM__UNLIKELY(o->ts < 0 || o->ts > CRM_TS_MAX)) {
+            st = crm__fail(CRM_EDATA, "orders[%zu].ts = %lld is outside [0, %lld]", i,
+                           (long long)o->ts, (long long)CRM_TS_MAX);
+            break;
+        }
         int64_t day = crm__day_of(o->ts);
         if (day > asof)
             continue;
-        entry *e = table_slot(t, o->customer_id);
+        uint64_t id = o->customer_id;
+        size_t h = (size_t)crm__mix64(id) & mask;
+        while (base[h].last != EMPTY && base[h].id != id)
+            h = (h + 1) & mask;
+        entry *e = &base[h];
         if (e->last == EMPTY) {
-            if (CRM__UNLIKELY(t->count + 1 > (t->mask + 1) / 2)) {
-                crm_status st = table_grow(t);
+            if (CRM__UNLIKELY(count + 1 > (mask + 1) / 2)) {
+                t->count = count;
+                st = table_grow(t);
                 if (st)
-                    return st;
-                e = table_slot(t, o->customer_id);
+                    break;
+                base = t->e;
+                mask = t->mask;
+                e = table_slot(t, id);
             }
-            *e = (entry){ .id = o->customer_id, .last = -1 };
-            t->count++;
+            *e = (entry){ .id = id, .last = -1 };
+            count++;
         }
-        if (CRM__UNLIKELY(__builtin_add_overflow(e->mon, o->amount, &e->mon)))
-            return crm__fail(CRM_EOVERFLOW,
-                             "orders[%zu]: monetary of customer %llu overflows int64", i,
-                             (unsigned long long)o->customer_id);
+        if (CRM__UNLIKELY(__builtin_add_overflow(e->mon, o->amount, &e->mon))) {
+            st = crm__fail(CRM_EOVERFLOW, "orders[%zu]: monetary of customer %llu overflows int64",
+                           i, (unsigned long long)id);
+            break;
+        }
         if (o->amount < 0)
             continue;
-        if (CRM__UNLIKELY(e->freq == UINT32_MAX))
-            return crm__fail(CRM_EOVERFLOW, "orders[%zu]: customer %llu has more than %u orders",
-                             i, (unsigned long long)o->customer_id, UINT32_MAX);
+        if (CRM__UNLIKELY(e->freq == UINT32_MAX)) {
+            st = crm__fail(CRM_EOVERFLOW, "orders[%zu]: customer %llu has more than %u orders",
+                           i, (unsigned long long)id, UINT32_MAX);
+            break;
+        }
         e->freq++;
         if ((int32_t)day > e->last)
             e->last = (int32_t)day;
     }
-    return CRM_OK;
+    t->count = count;
+    return st;
 }
 
 crm_status crm__rfm_aggregate(crm__rfm_entry **buf, size_t *buf_cap, size_t *kept,

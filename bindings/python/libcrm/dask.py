@@ -403,6 +403,14 @@ _CHANNEL = []
 _INBOX = {}
 
 
+def _has_pubsub():
+    try:
+        from distributed import Pub, Sub  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _channel():
     if not _CHANNEL:
         from distributed import Pub, Sub
@@ -517,7 +525,8 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     worker to worker with distributed's Pub/Sub, no scheduler round trip
     between the rounds; the tasks are pinned to their workers, and a lost
     worker makes the call fail after ``timeout`` (default 60 s) instead of
-    being recomputed. ``exchange="graph"``: three tasks per worker in one
+    being recomputed (a distributed without Pub/Sub gets "graph").
+    ``exchange="graph"``: three tasks per worker in one
     graph, the blobs moved as task dependencies; slower by the scheduling
     round trips, but a lost worker's tasks rerun elsewhere.
 
@@ -547,15 +556,20 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
 
     shares = [list(partitions[i::len(workers)]) for i in range(len(workers))]
     run = uuid.uuid4().hex
+    if exchange == "direct" and not _has_pubsub():
+        exchange = "graph"  # a distributed without Pub/Sub
     if exchange == "direct":
         # one task per worker, pinned (two of them on one single-threaded
         # worker would wait for each other)
         if len(set(workers)) != len(workers):
             raise ValueError(f"workers must be distinct, got {workers}")
-        futures = [client.submit(_shard_direct, run, k, workers, share, load, asof, options,
-                                 thresholds, 60.0 if timeout is None else timeout,
-                                 workers=[w], allow_other_workers=False, pure=False)
-                   for k, (w, share) in enumerate(zip(workers, shares))]
+        tasks = []
+        for k, (w, share) in enumerate(zip(workers, shares)):
+            with _dask.annotate(workers=[w], allow_other_workers=False):
+                tasks.append(_delayed(_shard_direct, pure=False)(
+                    run, k, workers, share, load, asof, options, thresholds,
+                    60.0 if timeout is None else timeout))
+        futures = client.compute(tasks, optimize_graph=False)  # one submission
     elif exchange == "graph":
         futures = _graph_run(client, run, workers, shares, load, asof, options, thresholds)
     else:
