@@ -870,25 +870,32 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
     crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
     if (s)
         return s;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
+            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
         if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
             pages[npg++] = v[i].cand >> 6;
+    }
     crm__sort_u64(pages, npg);
     for (size_t i = 0; i < npg; i++)
         dp += i == 0 || pages[i] != pages[i - 1];
     crm__free(pages);
     /* capacity first (invisible), then the log, then the change */
+    const fslot *table = f->slot;
     if ((s = table_reserve(f, st->newcust)))
         return s;
-    for (size_t i = 0; i < st->ngrp; i++) /* the table may have been rebuilt */
-        if (st->grp[i].slot != SIZE_MAX)
-            st->grp[i].slot = fcap__find(f, st->grp[i].id);
+    if (f->slot != table) /* the table was rebuilt: slots moved */
+        for (size_t i = 0; i < st->ngrp; i++)
+            if (st->grp[i].slot != SIZE_MAX)
+                st->grp[i].slot = fcap__find(f, st->grp[i].id);
     if ((s = pool_room(f, st->need)) || (s = fcap__pages_reserve(f, dp)))
         return s;
     if (log && (s = fcap__log_write(f, log)))
         return s;
     for (size_t i = 0; i < st->ngrp; i++) {
         fgroup *g = &st->grp[i];
+        if (i + 8 < st->ngrp && st->grp[i + 8].slot != SIZE_MAX)
+            crm__prefetch(&f->slot[st->grp[i + 8].slot]);
         if (!g->region) {
             memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), st->enc + g->enc, g->len);
             continue;
@@ -904,9 +911,12 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
             f->slot[g->slot].pos = pos;
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n)
+            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
         if (v[i].cand != CRM_FCAP_NO_CAND)
             cand_add(f, v[i].cand);
+    }
     f->nevents += n;
     f->seq++;
     return CRM_OK;
