@@ -1270,6 +1270,12 @@ static void test_singletons_any_order(void **state)
     for (int round = 0; round < 100; round++) {
         workload w;
         gen_workload(&g, &w, 16, 60, 40);
+        if (round & 1) { /* dense customer ids (0..15; else multiples of 7919) */
+            for (size_t i = 0; i < w.nev; i++)
+                w.ev[i].customer_id /= 7919;
+            for (size_t i = 0; i < w.nc; i++)
+                w.c[i].customer_id /= 7919;
+        }
         /* keep the first candidate of each customer, sorted by customer */
         crm_fcap_candidate *c = calloc(w.nc + 1, sizeof *c), *r = calloc(w.nc + 1, sizeof *r);
         size_t m = 0;

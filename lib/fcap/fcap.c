@@ -701,6 +701,33 @@ static void okey_sort(okey *v, size_t n)
 }
 
 
+/* Are the cand ids (or customer ids) of c[0..n), all in lo..hi, distinct?
+ * Settled with a bit set when the range is dense (below 32 n values):
+ * *res = 1 distinct, 0 some id repeats, -1 not settled (range too wide). */
+static crm_status dense_distinct(const crm_fcap_candidate *c, size_t n, bool cust, uint64_t lo,
+                                 uint64_t hi, int *res)
+{
+    *res = -1;
+    if (hi - lo >= (uint64_t)n * 32)
+        return CRM_OK;
+    uint64_t *bits;
+    crm_status s = crm__alloc_array((void **)&bits, (size_t)((hi - lo) >> 6) + 1, sizeof *bits,
+                                    1, "fcap candidates");
+    if (s)
+        return s;
+    *res = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = (cust ? c[i].customer_id : c[i].cand_id) - lo, b = UINT64_C(1) << (v & 63);
+        if (bits[v >> 6] & b) {
+            *res = 0;
+            break;
+        }
+        bits[v >> 6] |= b;
+    }
+    crm__free(bits);
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands, size_t n,
                                    const uint32_t *tags, size_t n_tags, crm_fcap_decision *out)
 {
@@ -738,10 +765,15 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     /* one pass over the candidates: validate, collect the sort keys (and
      * the ranking keys when they come sorted by customer) */
     bool sorted = true, csorted = true;
+    uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
     for (size_t i = 0; i < n; i++) {
         const crm_fcap_candidate *c = &cands[i];
         if ((s = check_candidate(f, c, i, n_tags)))
             goto done;
+        cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
+        cand_hi = c->cand_id > cand_hi ? c->cand_id : cand_hi;
+        cust_lo = c->customer_id < cust_lo ? c->customer_id : cust_lo;
+        cust_hi = c->customer_id > cust_hi ? c->customer_id : cust_hi;
         if (c->tag_n > maxtags)
             maxtags = c->tag_n;
         sumtags += c->tag_n;
@@ -762,8 +794,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
                                                                                           : -2);
     }
-    /* unique cand ids (strictly ascending ones are) */
-    if (!csorted) {
+    /* unique cand ids (strictly ascending ones are; dense ones by a bit
+     * set; else, or to name a repeat, by sorting) */
+    int res = 1;
+    if (!csorted && (s = dense_distinct(cands, n, false, cand_lo, cand_hi, &res)))
+        goto done;
+    if (res != 1) {
         if ((s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates")))
             goto done;
         fcap__advise_huge(ids, n * sizeof *ids);
@@ -782,7 +818,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         crm__free(ids);
         ids = NULL;
     }
-    /* group by customer: sort (customer, index) pairs, then rank each group */
+    /* group by customer: sort (customer, index) pairs, then rank each group.
+     * `sorted` below: the candidates of a customer are contiguous in ord,
+     * as they are in input order when every customer has one candidate
+     * (the usual batch; known at once for dense customer ids) */
+    if (!sorted && (s = dense_distinct(cands, n, true, cust_lo, cust_hi, &res)))
+        goto done;
+    if (!sorted && res == 1)
+        sorted = true;
     if (!sorted) {
         if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")))
             goto done;
