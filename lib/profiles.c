@@ -607,7 +607,7 @@ done:
  */
 static void split_columns(crm_profiles *p, builder *b, size_t nslots, const redone *rd)
 {
-    size_t r = p->n, e = rd->nexact;
+    size_t r = p->n, e = rd->nexact, live = nslots;
     for (size_t k = nslots; k-- > 0;) {
         const slot *s = &b->slots[k];
         if (s->freq) {
@@ -624,7 +624,11 @@ static void split_columns(crm_profiles *p, builder *b, size_t nslots, const redo
             p->second_day[r] = f.second;
         }
         if (k % SHRINK_STEP == 0 && k > 0) {
-            /* Shrinking cannot lose data; a failed shrink just keeps the block. */
+            /* The pages of the slots done with go first (a heap block keeps
+             * them resident through a shrink); shrinking cannot lose data,
+             * and a failed shrink just keeps the block. */
+            crm__advise_discard(&b->slots[k], (live - k) * sizeof(slot));
+            live = k;
             size_t off = (size_t)((char *)b->slots - (char *)b->raw);
             void *smaller = crm__realloc(b->raw, off + k * sizeof(slot));
             if (smaller) {

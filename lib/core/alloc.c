@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -90,6 +91,22 @@ void crm__advise_huge(void *ptr, size_t bytes)
     uintptr_t hi = ((uintptr_t)ptr + bytes) & ~(HUGE_PAGE - 1);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)ptr;
+    (void)bytes;
+#endif
+}
+
+void crm__advise_discard(void *ptr, size_t bytes)
+{
+#ifdef MADV_DONTNEED
+    long page = sysconf(_SC_PAGESIZE);
+    if (!ptr || page <= 0)
+        return;
+    uintptr_t lo = ((uintptr_t)ptr + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t hi = ((uintptr_t)ptr + bytes) & ~((uintptr_t)page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 #else
     (void)ptr;
     (void)bytes;

@@ -66,6 +66,12 @@ void crm__advise_random(void *ptr, size_t bytes);
  * block's first touch then costs one fault per 2 MiB instead of 512; the
  * caller accepts that a touched page makes up to 2 MiB resident). */
 void crm__advise_huge(void *ptr, size_t bytes);
+/* The contents of the whole pages inside [ptr, ptr + bytes) are dead: they
+ * stop counting as resident (and read as zero if touched again). For the
+ * tail of a block the caller still owns and will only shrink or free: a
+ * heap allocator keeps such pages resident after a shrink or free. Advice
+ * only; never fails. */
+void crm__advise_discard(void *ptr, size_t bytes);
 /* Resize *ptr to n * size bytes; *ptr unchanged on failure. */
 crm_status crm__realloc_array(void **ptr, size_t n, size_t size,
                               const char *what);
