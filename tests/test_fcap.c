@@ -1261,6 +1261,57 @@ static void assert_same_state(const crm_fcap *a, const crm_fcap *b)
     crm_bytes_free(y);
 }
 
+/* One candidate per customer (processed in input order): reversed input
+ * gives the same decisions and the same state as input sorted by customer. */
+static void test_singletons_any_order(void **state)
+{
+    (void)state;
+    test_rng g = {4242};
+    for (int round = 0; round < 100; round++) {
+        workload w;
+        gen_workload(&g, &w, 16, 60, 40);
+        if (round & 1) { /* dense customer ids (0..15; else multiples of 7919) */
+            for (size_t i = 0; i < w.nev; i++)
+                w.ev[i].customer_id /= 7919;
+            for (size_t i = 0; i < w.nc; i++)
+                w.c[i].customer_id /= 7919;
+        }
+        /* keep the first candidate of each customer, sorted by customer */
+        crm_fcap_candidate *c = calloc(w.nc + 1, sizeof *c), *r = calloc(w.nc + 1, sizeof *r);
+        size_t m = 0;
+        for (size_t i = 0; i < w.nc; i++) {
+            size_t k = 0;
+            while (k < m && c[k].customer_id < w.c[i].customer_id)
+                k++;
+            if (k < m && c[k].customer_id == w.c[i].customer_id)
+                continue;
+            memmove(&c[k + 1], &c[k], (m - k) * sizeof *c);
+            c[k] = w.c[i];
+            m++;
+        }
+        for (size_t i = 0; i < m; i++)
+            r[i] = c[m - 1 - i];
+        crm_fcap_decision *one = calloc(m + 1, sizeof *one), *two = calloc(m + 1, sizeof *two);
+        crm_fcap *a, *b;
+        assert_int_equal(crm_fcap_new(&a, &w.ru), CRM_OK);
+        assert_int_equal(crm_fcap_new(&b, &w.ru), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(a, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(b, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_decide(a, c, m, w.tags, w.nt, one), CRM_OK);
+        assert_int_equal(crm_fcap_decide(b, r, m, w.tags, w.nt, two), CRM_OK);
+        for (size_t i = 0; i < m; i++)
+            assert_same_decision(&two[m - 1 - i], &one[i], "reversed singletons", i);
+        assert_same_state(a, b);
+        crm_fcap_free(a);
+        crm_fcap_free(b);
+        free(one);
+        free(two);
+        free(c);
+        free(r);
+        free_workload(&w);
+    }
+}
+
 static char tmpdir[256];
 
 static const char *tmp_path(const char *name)
@@ -1863,6 +1914,7 @@ int main(void)
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
         cmocka_unit_test(test_order_and_batches),
+        cmocka_unit_test(test_singletons_any_order),
         cmocka_unit_test(test_retry_lower_bound),
         cmocka_unit_test(test_snapshot_and_log),
         cmocka_unit_test(test_corruption_every_byte),

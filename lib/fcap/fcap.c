@@ -701,6 +701,33 @@ static void okey_sort(okey *v, size_t n)
 }
 
 
+/* Are the cand ids (or customer ids) of c[0..n), all in lo..hi, distinct?
+ * Settled with a bit set when the range is dense (below 32 n values):
+ * *res = 1 distinct, 0 some id repeats, -1 not settled (range too wide). */
+static crm_status dense_distinct(const crm_fcap_candidate *c, size_t n, bool cust, uint64_t lo,
+                                 uint64_t hi, int *res)
+{
+    *res = -1;
+    if (hi - lo >= (uint64_t)n * 32)
+        return CRM_OK;
+    uint64_t *bits;
+    crm_status s = crm__alloc_array((void **)&bits, (size_t)((hi - lo) >> 6) + 1, sizeof *bits,
+                                    1, "fcap candidates");
+    if (s)
+        return s;
+    *res = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = (cust ? c[i].customer_id : c[i].cand_id) - lo, b = UINT64_C(1) << (v & 63);
+        if (bits[v >> 6] & b) {
+            *res = 0;
+            break;
+        }
+        bits[v >> 6] |= b;
+    }
+    crm__free(bits);
+    return CRM_OK;
+}
+
 CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands, size_t n,
                                    const uint32_t *tags, size_t n_tags, crm_fcap_decision *out)
 {
@@ -723,13 +750,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     size_t cap_ev = 0, nsend = 0;
     crm__wbuf w;
     crm__wbuf_init(&w);
+    /* big fresh buffers: huge pages save most of their page faults */
     crm_status s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates");
-    if (!s)
-        s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates");
-    if (!s)
-        s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates");
-    if (!s)
+    if (!s) {
+        fcap__advise_huge(ord, n * sizeof *ord);
         s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
+    }
     if (!s)
         s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
     if (!s)
@@ -738,17 +764,21 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         goto done;
     /* one pass over the candidates: validate, collect the sort keys (and
      * the ranking keys when they come sorted by customer) */
-    bool sorted = true;
+    bool sorted = true, csorted = true;
+    uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
     for (size_t i = 0; i < n; i++) {
         const crm_fcap_candidate *c = &cands[i];
         if ((s = check_candidate(f, c, i, n_tags)))
             goto done;
+        cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
+        cand_hi = c->cand_id > cand_hi ? c->cand_id : cand_hi;
+        cust_lo = c->customer_id < cust_lo ? c->customer_id : cust_lo;
+        cust_hi = c->customer_id > cust_hi ? c->customer_id : cust_hi;
         if (c->tag_n > maxtags)
             maxtags = c->tag_n;
         sumtags += c->tag_n;
-        ids[i] = (fcref){c->cand_id, i};
-        cids[i] = (fcref){c->customer_id, i};
         sorted &= i == 0 || c->customer_id >= cands[i - 1].customer_id;
+        csorted &= i == 0 || c->cand_id > cands[i - 1].cand_id;
         ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, i};
     }
     if ((s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0,
@@ -764,19 +794,44 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
                                                                                           : -2);
     }
-    /* unique cand ids */
-    if ((s = fcap__sort_pairs(ids, n)))
+    /* unique cand ids (strictly ascending ones are; dense ones by a bit
+     * set; else, or to name a repeat, by sorting) */
+    int res = 1;
+    if (!csorted && (s = dense_distinct(cands, n, false, cand_lo, cand_hi, &res)))
         goto done;
-    for (size_t i = 1; i < n; i++)
-        if (ids[i].id == ids[i - 1].id) {
-            size_t a = ids[i - 1].pos < ids[i].pos ? ids[i - 1].pos : ids[i].pos;
-            size_t b = ids[i - 1].pos < ids[i].pos ? ids[i].pos : ids[i - 1].pos;
-            s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): cand_id already used by "
-                          "candidates[%zu]", b, (unsigned long long)ids[i].id, a);
+    if (res != 1) {
+        if ((s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates")))
             goto done;
-        }
-    /* group by customer: sort (customer, index) pairs, then rank each group */
+        fcap__advise_huge(ids, n * sizeof *ids);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = (fcref){cands[i].cand_id, i};
+        if ((s = fcap__sort_pairs(ids, n)))
+            goto done;
+        for (size_t i = 1; i < n; i++)
+            if (ids[i].id == ids[i - 1].id) {
+                size_t a = ids[i - 1].pos < ids[i].pos ? ids[i - 1].pos : ids[i].pos;
+                size_t b = ids[i - 1].pos < ids[i].pos ? ids[i].pos : ids[i - 1].pos;
+                s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): cand_id already used "
+                              "by candidates[%zu]", b, (unsigned long long)ids[i].id, a);
+                goto done;
+            }
+        crm__free(ids);
+        ids = NULL;
+    }
+    /* group by customer: sort (customer, index) pairs, then rank each group.
+     * `sorted` below: the candidates of a customer are contiguous in ord,
+     * as they are in input order when every customer has one candidate
+     * (the usual batch; known at once for dense customer ids) */
+    if (!sorted && (s = dense_distinct(cands, n, true, cust_lo, cust_hi, &res)))
+        goto done;
+    if (!sorted && res == 1)
+        sorted = true;
     if (!sorted) {
+        if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")))
+            goto done;
+        fcap__advise_huge(cids, n * sizeof *cids);
+        for (size_t i = 0; i < n; i++)
+            cids[i] = (fcref){cands[i].customer_id, i};
         if ((s = fcap__sort_pairs(cids, n)))
             goto done;
         for (size_t i = 0; i < n; i++) {
@@ -836,7 +891,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         size_t L = 0;
         if (row != SIZE_MAX)
             (void)fcap__blob_at(f, f->slot[row].pos, &L);
-        if ((s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
+        if ((L / 4 + (b - a) + 1 > sc.evcap || L + 1 > sc.tagcap) &&
+            (s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
             goto done;
         if (L + (b - a) + 1 > cap_ev) {
             size_t nc = (L + (b - a) + 1) * 2;
@@ -847,15 +903,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             cap_ev = nc;
         }
         sev *ev = sc.ev;
-        size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc) : 0, nstored = nev;
+        unsigned sfl = 0;
+        size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc, &sfl) : 0, nstored = nev;
         x.ev = ev;
         x.tmp = tmp;
         x.off = 60 * (int64_t)c0->utc_offset_min;
         /* sends of an earlier decide call at the same t count as this
          * batch's: only stored events flagged as sends can be */
-        bool stored_sends = false;
-        for (size_t j = 0; j < nstored; j++)
-            stored_sends |= (ev[j].flags & FEV_SENT) != 0;
+        bool stored_sends = (sfl & FEV_SENT) != 0;
         uint32_t rank = 0;
         for (size_t i = a; i < b; i++) {
             const crm_fcap_candidate *c = &cands[ord[i].idx];
@@ -872,7 +927,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.anybatch = nev > nstored && ev[nev - 1].t == c->t;
             for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
                 x.anybatch = is_batch(&x, &ev[j]);
-            memcpy(capc, capc0, f->r.n_caps);
+            for (size_t k = 0; k < f->r.n_caps; k++)
+                capc[k] = capc0[k];
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
             bool already = false;
@@ -939,7 +995,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         /* the customer's new event list, encoded now (applied at the end) */
         if (nev > nstored &&
-            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nev)))
+            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nstored, nev)))
             goto done;
     }
     if (f->logfd >= 0) {

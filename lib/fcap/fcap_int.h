@@ -116,8 +116,9 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);
  * not settle the question). */
 bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
 /* Decode the blob of slot i into s->ev (tags into s->tags); returns the
- * number of events (the pool is trusted). */
-size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s);
+ * number of events (the pool is trusted); *flags (may be NULL) receives the
+ * OR of their FEV_ flags. */
+size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s, unsigned *flags);
 /* Room for n events / n tags / n bytes in s (contents dropped when grown). */
 crm_status fcap__scratch_reserve(fscratch *s, size_t nev, size_t ntags, size_t nenc);
 void fcap__scratch_free(fscratch *s);
@@ -161,10 +162,11 @@ typedef struct fstage {
 } fstage;
 
 /* Stage the complete new event list ev[0..m) of customer id (slot, or
- * SIZE_MAX when new); tags of ev must be sorted and unique; ev is sorted
- * here. The state is not changed. */
+ * SIZE_MAX when new); ev[0..nold) are its stored events as decoded (in
+ * canonical order), the rest new ones; tags of ev must be sorted and unique;
+ * ev is sorted here. The state is not changed. */
 crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                                fnew *ev, size_t m);
+                                fnew *ev, size_t nold, size_t m);
 /* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
  * cand ids join the set); `log` as fcap__commit. */
 crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);

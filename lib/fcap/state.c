@@ -55,8 +55,11 @@ static inline size_t put_var(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* Trusted input (the pool). */
-static inline uint64_t get_var(const uint8_t **pp)
+/* Trusted input (the pool) with at least `avail` readable bytes at *pp
+ * (0 when not known): varints of 1-3 bytes (most fields) by tests; a longer
+ * one (the first time and cand id of a block) from one little-endian 64-bit
+ * load when 8 bytes are readable, else a loop. */
+static inline uint64_t get_var_n(const uint8_t **pp, size_t avail)
 {
     const uint8_t *p = *pp;
     uint64_t v = p[0];
@@ -74,6 +77,22 @@ static inline uint64_t get_var(const uint8_t **pp)
         *pp = p + 3;
         return v;
     }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (avail >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+        if (stop) {
+            *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
+            w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
+            w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
+            w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
+            return (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
+        }
+    }
+#else
+    (void)avail;
+#endif
     p += 3;
     unsigned sh = 21;
     uint8_t b;
@@ -84,6 +103,17 @@ static inline uint64_t get_var(const uint8_t **pp)
     } while ((b & 0x80) && sh < 70);
     *pp = p;
     return v;
+}
+
+static inline uint64_t get_var(const uint8_t **pp)
+{
+    return get_var_n(pp, 0);
+}
+
+/* Trusted input ending at end. */
+static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
+{
+    return get_var_n(pp, (size_t)(end - *pp));
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
@@ -191,13 +221,12 @@ static size_t enc_bound(size_t n, size_t ntags)
     return 24 + n * 38 + ntags * 5;
 }
 
-/* Encode sorted events (tags sorted, unique) as a blob at out; its length. */
-static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
+/* Encode sorted events (tags sorted, unique) as body bytes at o, continuing
+ * after an event at time pt whose last cand id was pc (0, 0 at the start);
+ * returns the byte count. */
+static size_t body_encode(uint8_t *o, const fnew *ev, size_t n, int64_t pt, uint64_t pc)
 {
-    uint8_t *o = out + 10;
     size_t k = 0;
-    int64_t pt = 0;
-    uint64_t pc = 0;
     for (size_t i = 0; i < n; i++) {
         const fnew *e = &ev[i];
         k += put_var(o + k, (uint64_t)(e->t - pt));
@@ -216,46 +245,61 @@ static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
         for (uint32_t j = 0; j < nt; j++)
             k += put_var(o + k, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
     }
+    return k;
+}
+
+/* Prefix the body of k bytes at out + 10 with its length; the blob length. */
+static size_t blob_finish(uint8_t *out, size_t k)
+{
     size_t h = put_var(out, k);
-    memmove(out + h, o, k);
+    memmove(out + h, out + 10, k);
     return h + k;
 }
 
-/* Decode a trusted blob; returns n. ev / tags need room for L/4 events and
- * L tags (L = body length). */
-static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags)
+/* Encode sorted events (tags sorted, unique) as a blob at out; its length. */
+static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
+{
+    return blob_finish(out, body_encode(out + 10, ev, n, 0, 0));
+}
+
+/* Decode a trusted blob; returns n and ORs the events' flags into *flags.
+ * ev / tags need room for L/4 events and L tags (L = body length). */
+static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *flags)
 {
     size_t L = (size_t)get_var(&p), n = 0;
     const uint8_t *end = p + L;
     int64_t pt = 0;
     uint64_t pc = 0;
+    unsigned fl = 0;
     while (p < end) {
         /* fields into locals first: stores through ev and tags may alias the
          * byte pointer, so interleaving them would serialise the reads */
-        pt += (int64_t)get_var(&p);
+        pt += (int64_t)get_var_e(&p, end);
         unsigned b0 = p[0], b1 = p[1];
         p += 2;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
-            nt += (uint32_t)get_var(&p);
-        uint64_t camp = get_var(&p), cand = CRM_FCAP_NO_CAND;
+            nt += (uint32_t)get_var_e(&p, end);
+        uint64_t camp = get_var_e(&p, end), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
-            pc += unzz(get_var(&p));
+            pc += unzz(get_var_e(&p, end));
             cand = pc;
         }
         uint32_t *tg0 = tags;
         if (nt) {
-            uint32_t tg = (uint32_t)get_var(&p);
+            uint32_t tg = (uint32_t)get_var_e(&p, end);
             tags[0] = tg;
             for (uint32_t j = 1; j < nt; j++) {
-                tg += 1 + (uint32_t)get_var(&p);
+                tg += 1 + (uint32_t)get_var_e(&p, end);
                 tags[j] = tg;
             }
             tags += nt;
         }
+        fl |= b1;
         ev[n++] = (fnew){0, pt, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
                          (uint8_t)(b1 & 3)};
     }
+    *flags |= fl & 3;
     return n;
 }
 
@@ -310,9 +354,13 @@ void fcap__scratch_free(fscratch *s)
     memset(s, 0, sizeof *s);
 }
 
-size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s)
+size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s, unsigned *flags)
 {
-    return blob_decode(f->pool + FSLOT_OFF(f->slot[i].pos), s->ev, s->tags);
+    unsigned fl = 0;
+    size_t n = blob_decode(f->pool + FSLOT_OFF(f->slot[i].pos), s->ev, s->tags, &fl);
+    if (flags)
+        *flags = fl;
+    return n;
 }
 
 size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscratch *s,
@@ -606,6 +654,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
         if (s)
             return s;
+        fcap__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
         f->poolcap = c2;
         return CRM_OK;
     }
@@ -753,9 +802,16 @@ void fcap__stage_free(fstage *st)
 }
 
 crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                                fnew *ev, size_t m)
+                                fnew *ev, size_t nold, size_t m)
 {
-    ev_sort(ev, m);
+    /* new events that sort after the stored ones (the usual case: sends and
+     * fresh history come later in time) extend the stored blob: the old
+     * body is copied and only they are encoded */
+    bool app = slot != SIZE_MAX && nold > 0 && nold < m;
+    for (size_t i = nold; app && i < m; i++)
+        app = ev_cmp(&ev[i - 1], &ev[i]) <= 0;
+    if (!app)
+        ev_sort(ev, m);
     size_t ntags = 0;
     for (size_t i = 0; i < m; i++)
         ntags += ev[i].ntags;
@@ -773,7 +829,24 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
             return s;
         st->grpcap = c;
     }
-    size_t len = blob_encode(st->enc + st->enclen, ev, m);
+    size_t len;
+    if (app) {
+        size_t L;
+        const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos), *q = p;
+        L = (size_t)get_var(&q);
+        uint64_t pc = 0;
+        for (size_t i = nold; i-- > 0;)
+            if (ev[i].cand != CRM_FCAP_NO_CAND) {
+                pc = ev[i].cand;
+                break;
+            }
+        uint8_t *out = st->enc + st->enclen;
+        memcpy(out + 10, q, L);
+        len = blob_finish(out, L + body_encode(out + 10 + L, ev + nold, m - nold,
+                                               ev[nold - 1].t, pc));
+    } else {
+        len = blob_encode(st->enc + st->enclen, ev, m);
+    }
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
@@ -797,25 +870,32 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
     crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
     if (s)
         return s;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
+            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
         if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
             pages[npg++] = v[i].cand >> 6;
+    }
     crm__sort_u64(pages, npg);
     for (size_t i = 0; i < npg; i++)
         dp += i == 0 || pages[i] != pages[i - 1];
     crm__free(pages);
     /* capacity first (invisible), then the log, then the change */
+    const fslot *table = f->slot;
     if ((s = table_reserve(f, st->newcust)))
         return s;
-    for (size_t i = 0; i < st->ngrp; i++) /* the table may have been rebuilt */
-        if (st->grp[i].slot != SIZE_MAX)
-            st->grp[i].slot = fcap__find(f, st->grp[i].id);
+    if (f->slot != table) /* the table was rebuilt: slots moved */
+        for (size_t i = 0; i < st->ngrp; i++)
+            if (st->grp[i].slot != SIZE_MAX)
+                st->grp[i].slot = fcap__find(f, st->grp[i].id);
     if ((s = pool_room(f, st->need)) || (s = fcap__pages_reserve(f, dp)))
         return s;
     if (log && (s = fcap__log_write(f, log)))
         return s;
     for (size_t i = 0; i < st->ngrp; i++) {
         fgroup *g = &st->grp[i];
+        if (i + 8 < st->ngrp && st->grp[i + 8].slot != SIZE_MAX)
+            crm__prefetch(&f->slot[st->grp[i + 8].slot]);
         if (!g->region) {
             memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), st->enc + g->enc, g->len);
             continue;
@@ -831,9 +911,12 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
             f->slot[g->slot].pos = pos;
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n)
+            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
         if (v[i].cand != CRM_FCAP_NO_CAND)
             cand_add(f, v[i].cand);
+    }
     f->nevents += n;
     f->seq++;
     return CRM_OK;
@@ -868,7 +951,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         size_t k = b - a;
         if ((s = fcap__scratch_reserve(&sc, L / 4 + k + 1, L + addtags + 1, 0)))
             goto out;
-        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc) : 0;
+        size_t m = sl != SIZE_MAX ? fcap__decode_slot(f, sl, &sc, NULL) : 0, m0 = m;
         uint32_t *tg = sc.tags + L;
         for (size_t i = a; i < b; i++) {
             fnew e = v[ord[i].pos];
@@ -879,7 +962,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
             tg += e.ntags;
             sc.ev[m++] = e;
         }
-        if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m)))
+        if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m0, m)))
             goto out;
     }
     s = fcap__stage_apply(f, &st, v, n, log);
@@ -933,8 +1016,10 @@ crm_status fcap__sort_pairs(fcref *v, size_t n)
     fcref *t = NULL;
     size_t *count = NULL;
     crm_status s = crm__alloc_array((void **)&t, n, sizeof *t, 0, "fcap sort");
-    if (!s)
+    if (!s) {
+        fcap__advise_huge(t, n * sizeof *t);
         s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap sort");
+    }
     if (s) {
         crm__free(t);
         return s;
@@ -1008,10 +1093,11 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         fcap__scratch_free(&sc);
         return s;
     }
+    unsigned fl0 = 0;
     /* pass 1: sizes */
     for (size_t i = 0; i < f->ncust; i++) {
-        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
-                              cut);
+        size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
+        m = keep_after(sc.ev, m, cut);
         if (m) {
             live++;
             bytes += blob_encode(sc.enc, sc.ev, m);
@@ -1034,8 +1120,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
     for (size_t i = 0; i < f->ncust; i++) {
-        size_t m = keep_after(sc.ev, blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags),
-                              cut);
+        size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
+        m = keep_after(sc.ev, m, cut);
         if (!m)
             continue;
         size_t len = blob_encode(pool + at, sc.ev, m);
