@@ -674,7 +674,9 @@ CRM_API crm_status crm_rfm_score_thresholds(crm_rfm_result **out,
  * Opaque recency, frequency and monetary of the customers of one or more
  * customer-disjoint partitions, aggregated straight from their orders (the
  * worker side of partitioned scoring, without profile tables). Free with
- * crm_rfm_shard_free().
+ * crm_rfm_shard_free(). crm_rfm_shard_add() changes the shard (and reuses
+ * its hash table): not concurrently with any other call on the same
+ * shard; the other functions only read it and may run concurrently.
  */
 typedef struct crm_rfm_shard crm_rfm_shard;
 

@@ -432,6 +432,7 @@ def _shard_direct(run, k, workers, sources, load, asof, options, thresholds, tim
     (distributed Pub/Sub: worker to worker, no scheduler round trip per
     round) and return the shard's cell counts and revenues (and, for
     share 0 when asked, the thresholds)."""
+    import asyncio
     import time
     from .rfm import rfm_thresholds
     W = len(workers)
@@ -454,7 +455,7 @@ def _shard_direct(run, k, workers, sources, load, asof, options, thresholds, tim
                                    f"{timeout} s (a worker lost?)")
             try:
                 frm_run, r, frm, b = sub.get(timeout=min(0.25, left))
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # distinct before Python 3.11
                 for r in sorted(mine):  # re-send: a late subscriber missed them
                     pub.put((run, r, k, mine[r]))
                 continue
