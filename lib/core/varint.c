@@ -6,17 +6,6 @@
 
 enum { PLAIN, ASC_U64, ASC_I64 };
 
-static size_t put_varint(uint8_t *at, uint64_t v)
-{
-    size_t k = 0;
-    while (v >= 0x80) {
-        at[k++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    at[k++] = (uint8_t)v;
-    return k;
-}
-
 /* The number written for v[i]: the value, or its gap above v[i - 1]
  * (the first of a signed sequence zigzagged: small magnitudes stay short). */
 static uint64_t coded(const uint64_t *v, size_t i, int mode)
@@ -37,7 +26,7 @@ static void put_all(crm__wbuf *w, const uint64_t *v, size_t n, int mode)
             crm__wbuf_put(w, buf, len);
             len = 0;
         }
-        len += put_varint(buf + len, coded(v, i, mode));
+        len += crm__varint_put(buf + len, coded(v, i, mode));
     }
     crm__wbuf_put(w, buf, len);
 }
@@ -57,32 +46,26 @@ void crm__wbuf_ascending_i64s(crm__wbuf *w, const int64_t *v, size_t n)
     put_all(w, (const uint64_t *)(const void *)v, n, ASC_I64);
 }
 
-/* One varint at *off (< end); false on truncation or more than 64 bits. */
-static bool get_varint(const uint8_t *p, size_t *off, size_t end, uint64_t *out,
-                       const char **why)
+const char *crm__varint_get(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
 {
     uint64_t x = 0;
+    size_t o = *off;
     for (unsigned shift = 0;; shift += 7) {
-        if (*off >= end) {
-            *why = "truncated varint";
-            return false;
-        }
-        uint8_t b = p[(*off)++];
-        if (shift == 63 && b > 1) {
-            *why = "varint exceeds 64 bits";
-            return false;
-        }
+        if (o >= end)
+            return "truncated varint";
+        uint8_t b = p[o++];
+        if (shift == 63 && b > 1)
+            return "varint exceeds 64 bits";
         x |= (uint64_t)(b & 0x7f) << shift;
         if (!(b & 0x80)) {
-            if (b == 0 && shift) { /* one number, one encoding */
-                *why = "varint not in its shortest form";
-                return false;
-            }
+            if (b == 0 && shift) /* one number, one encoding */
+                return "varint not in its shortest form";
             break;
         }
     }
-    *out = x;
-    return true;
+    *off = o;
+    *v = x;
+    return NULL;
 }
 
 static bool get_all(crm__rbuf *r, uint64_t *v, size_t n, int mode, const char *field)
@@ -94,8 +77,8 @@ static bool get_all(crm__rbuf *r, uint64_t *v, size_t n, int mode, const char *f
     for (size_t i = 0; i < n; i++) {
         size_t at = off;
         uint64_t x, u;
-        const char *why = NULL;
-        if (!get_varint(r->p, &off, r->len, &x, &why)) {
+        const char *why = crm__varint_get(r->p, r->len, &off, &x);
+        if (why) {
             r->off = at;
             return crm__rbuf_bad(r, "%s[%zu]: %s", field, i, why);
         }

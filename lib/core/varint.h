@@ -9,6 +9,23 @@
 
 #include "core/blob.h"
 
+/* One varint written at p (room for 10 bytes); returns its length. */
+static inline size_t crm__varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* One varint of untrusted input at *off (bytes up to end): NULL and *off
+ * past it, or what is wrong (truncated, more than 64 bits, not in its
+ * shortest form) with *off unchanged. */
+const char *crm__varint_get(const uint8_t *p, size_t end, size_t *off, uint64_t *v);
+
 /* n values as varints. */
 void crm__wbuf_uvarints(crm__wbuf *w, const uint64_t *v, size_t n);
 /* n strictly ascending values: v[0], then v[k] - v[k-1] - 1, as varints. */

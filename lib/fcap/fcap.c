@@ -753,7 +753,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     /* big fresh buffers: huge pages save most of their page faults */
     crm_status s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates");
     if (!s) {
-        fcap__advise_huge(ord, n * sizeof *ord);
+        crm__advise_huge(ord, n * sizeof *ord);
         s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
     }
     if (!s)
@@ -802,7 +802,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (res != 1) {
         if ((s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates")))
             goto done;
-        fcap__advise_huge(ids, n * sizeof *ids);
+        crm__advise_huge(ids, n * sizeof *ids);
         for (size_t i = 0; i < n; i++)
             ids[i] = (fcref){cands[i].cand_id, i};
         if ((s = fcap__sort_pairs(ids, n)))
@@ -829,7 +829,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (!sorted) {
         if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")))
             goto done;
-        fcap__advise_huge(cids, n * sizeof *cids);
+        crm__advise_huge(cids, n * sizeof *cids);
         for (size_t i = 0; i < n; i++)
             cids[i] = (fcref){cands[i].customer_id, i};
         if ((s = fcap__sort_pairs(cids, n)))

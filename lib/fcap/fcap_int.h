@@ -88,10 +88,6 @@ typedef struct fcref {
 } fcref;
 
 /* ---- state.c ---- */
-/* Ask for transparent huge pages on a large fresh buffer (best effort): at
- * 1e6 customers the page faults of a snapshot or a load cost as much as
- * copying the bytes. */
-void fcap__advise_huge(void *p, size_t len);
 /* Sort 16-byte (key, value) records by key (stable LSD radix on the key
  * bits that vary; a temporary copy). */
 crm_status fcap__sort_pairs(fcref *v, size_t n);

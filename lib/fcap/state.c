@@ -27,33 +27,10 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "core/varint.h"
 #include "fcap/fcap_int.h"
 
-void fcap__advise_huge(void *p, size_t len)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
-    if (e > a)
-        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)len;
-#endif
-}
-
 /* ---- varints ------------------------------------------------------------------ */
-
-static inline size_t put_var(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 /* Trusted input (the pool) readable up to end (NULL when not known):
  * varints of 1-3 bytes (most fields) by tests; a longer one (the first time
@@ -117,28 +94,6 @@ static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
-static bool get_var_slow(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
-{
-    uint64_t x = 0;
-    size_t o = *off;
-    for (unsigned sh = 0;; sh += 7) {
-        if (o >= end || sh > 63)
-            return false;
-        uint8_t b = p[o++];
-        if (sh == 63 && b > 1)
-            return false;
-        x |= (uint64_t)(b & 0x7f) << sh;
-        if (!(b & 0x80)) {
-            if (b == 0 && sh)
-                return false; /* not minimal */
-            break;
-        }
-    }
-    *off = o;
-    *v = x;
-    return true;
-}
-
 static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
 {
     size_t o = *off;
@@ -161,7 +116,7 @@ static inline bool get_var_chk(const uint8_t *p, size_t end, size_t *off, uint64
         *off = o + 3;
         return true;
     }
-    return get_var_slow(p, end, off, v);
+    return crm__varint_get(p, end, off, v) == NULL;
 }
 
 static inline uint64_t zz(uint64_t d)
@@ -229,21 +184,21 @@ static size_t body_encode(uint8_t *o, const fnew *ev, size_t n, int64_t pt, uint
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const fnew *e = &ev[i];
-        k += put_var(o + k, (uint64_t)(e->t - pt));
+        k += crm__varint_put(o + k, (uint64_t)(e->t - pt));
         pt = e->t;
         o[k++] = (uint8_t)(e->channel | e->cat << 6);
         unsigned hc = e->cand != CRM_FCAP_NO_CAND;
         uint32_t nt = e->ntags;
         o[k++] = (uint8_t)(e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3);
         if (nt >= 15)
-            k += put_var(o + k, nt - 15);
-        k += put_var(o + k, e->campaign);
+            k += crm__varint_put(o + k, nt - 15);
+        k += crm__varint_put(o + k, e->campaign);
         if (hc) {
-            k += put_var(o + k, zz(e->cand - pc));
+            k += crm__varint_put(o + k, zz(e->cand - pc));
             pc = e->cand;
         }
         for (uint32_t j = 0; j < nt; j++)
-            k += put_var(o + k, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+            k += crm__varint_put(o + k, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
     }
     return k;
 }
@@ -251,7 +206,7 @@ static size_t body_encode(uint8_t *o, const fnew *ev, size_t n, int64_t pt, uint
 /* Prefix the body of k bytes at out + 10 with its length; the blob length. */
 static size_t blob_finish(uint8_t *out, size_t k)
 {
-    size_t h = put_var(out, k);
+    size_t h = crm__varint_put(out, k);
     memmove(out + h, out + 10, k);
     return h + k;
 }
@@ -654,7 +609,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
         if (s)
             return s;
-        fcap__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
+        crm__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
         f->poolcap = c2;
         return CRM_OK;
     }
@@ -731,8 +686,8 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
-    fcap__advise_huge(f->slot, cap * sizeof *f->slot);
-    fcap__advise_huge(f->pool, f->poolcap);
+    crm__advise_huge(f->slot, cap * sizeof *f->slot);
+    crm__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
 
@@ -1017,7 +972,7 @@ crm_status fcap__sort_pairs(fcref *v, size_t n)
     size_t *count = NULL;
     crm_status s = crm__alloc_array((void **)&t, n, sizeof *t, 0, "fcap sort");
     if (!s) {
-        fcap__advise_huge(t, n * sizeof *t);
+        crm__advise_huge(t, n * sizeof *t);
         s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap sort");
     }
     if (s) {
