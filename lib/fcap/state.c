@@ -55,11 +55,11 @@ static inline size_t put_var(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* Trusted input (the pool) with at least `avail` readable bytes at *pp
- * (0 when not known): varints of 1-3 bytes (most fields) by tests; a longer
- * one (the first time and cand id of a block) from one little-endian 64-bit
- * load when 8 bytes are readable, else a loop. */
-static inline uint64_t get_var_n(const uint8_t **pp, size_t avail)
+/* Trusted input (the pool) readable up to end (NULL when not known):
+ * varints of 1-3 bytes (most fields) by tests; a longer one (the first time
+ * and cand id of a block) from one little-endian 64-bit load when 8 bytes
+ * are readable, else a loop. */
+static inline uint64_t get_var_n(const uint8_t **pp, const uint8_t *end)
 {
     const uint8_t *p = *pp;
     uint64_t v = p[0];
@@ -78,7 +78,7 @@ static inline uint64_t get_var_n(const uint8_t **pp, size_t avail)
         return v;
     }
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (avail >= 8) {
+    if (end && end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
         uint64_t stop = ~w & UINT64_C(0x8080808080808080);
@@ -91,7 +91,7 @@ static inline uint64_t get_var_n(const uint8_t **pp, size_t avail)
         }
     }
 #else
-    (void)avail;
+    (void)end;
 #endif
     p += 3;
     unsigned sh = 21;
@@ -107,13 +107,13 @@ static inline uint64_t get_var_n(const uint8_t **pp, size_t avail)
 
 static inline uint64_t get_var(const uint8_t **pp)
 {
-    return get_var_n(pp, 0);
+    return get_var_n(pp, NULL);
 }
 
 /* Trusted input ending at end. */
 static inline uint64_t get_var_e(const uint8_t **pp, const uint8_t *end)
 {
-    return get_var_n(pp, (size_t)(end - *pp));
+    return get_var_n(pp, end);
 }
 
 /* Untrusted input: bounds, minimal form, 64-bit range. */
