@@ -1293,6 +1293,48 @@ static crm_rfm_partial *merge_all(crm_rfm_partial **parts, size_t k)
 
 /* Score k customer-disjoint partitions (id % k) through the two-round
  * protocol; every customer must get the whole population's scores. */
+/* The rows of o whose customer_id % k == i, into buf; their count. */
+static size_t customer_part(const crm_order *o, size_t n, size_t k, size_t i, crm_order *buf)
+{
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++)
+        if (o[j].customer_id % k == i)
+            buf[m++] = o[j];
+    return m;
+}
+
+/* Every row of the partition's result rp (ascending ids) equals the whole
+ * result rw's row of that customer, and both have the same cuts; the rows
+ * checked. */
+static size_t part_rows_equal_whole(const crm_rfm_result *rp, const crm_rfm_result *rw)
+{
+    const uint64_t *wid = crm_rfm_customer_id(rw), *pid = crm_rfm_customer_id(rp);
+    for (size_t r = 0; r < crm_rfm_count(rp); r++) {
+        size_t x = 0;
+        while (wid[x] != pid[r])
+            x++;
+        if (r)
+            assert_true(pid[r] > pid[r - 1]);
+        assert_int_equal(crm_rfm_r(rp)[r], crm_rfm_r(rw)[x]);
+        assert_int_equal(crm_rfm_f(rp)[r], crm_rfm_f(rw)[x]);
+        assert_int_equal(crm_rfm_m(rp)[r], crm_rfm_m(rw)[x]);
+        assert_int_equal(crm_rfm_recency_days(rp)[r], crm_rfm_recency_days(rw)[x]);
+        assert_int_equal(crm_rfm_monetary(rp)[r], crm_rfm_monetary(rw)[x]);
+        if (crm_rfm_segment(rw))
+            assert_int_equal(crm_rfm_segment(rp)[r], crm_rfm_segment(rw)[x]);
+        else
+            assert_null(crm_rfm_segment(rp));
+    }
+    for (int d = 0; d < 3; d++) {
+        size_t na, nb;
+        const int64_t *ca = crm_rfm_cuts(rw, d, &na), *cb = crm_rfm_cuts(rp, d, &nb);
+        assert_int_equal(na, nb);
+        if (na)
+            assert_memory_equal(ca, cb, na * sizeof *ca);
+    }
+    return crm_rfm_count(rp);
+}
+
 static size_t partitioned_equals_whole(const crm_order *o, size_t n, size_t k,
                                        const crm_rfm_options *opt)
 {
@@ -1304,10 +1346,7 @@ static size_t partitioned_equals_whole(const crm_order *o, size_t n, size_t k,
     crm_rfm_partial *hp[8], *tp[8];
     crm_order *buf = malloc((n ? n : 1) * sizeof *buf);
     for (size_t i = 0; i < k; i++) {
-        size_t m = 0;
-        for (size_t j = 0; j < n; j++)
-            if (o[j].customer_id % k == i)
-                buf[m++] = o[j];
+        size_t m = customer_part(o, n, k, i, buf);
         assert_int_equal(crm_profiles_build(&part[i], buf, m, 500, NULL), CRM_OK);
         assert_int_equal(crm_rfm_partial_new(&hp[i], part[i]), CRM_OK);
         hp[i] = roundtrip(hp[i]);
@@ -1332,31 +1371,11 @@ static size_t partitioned_equals_whole(const crm_order *o, size_t n, size_t k,
         assert_int_equal(crm_rfm_thresholds_pending(th), 0);
         crm_rfm_partial_free(ties);
     }
-    const uint64_t *wid = crm_rfm_customer_id(rw);
     size_t seen = 0;
     for (size_t i = 0; i < k; i++) {
         crm_rfm_result *rp;
         assert_int_equal(crm_rfm_score_thresholds(&rp, part[i], th), CRM_OK);
-        for (size_t r = 0; r < crm_rfm_count(rp); r++) {
-            size_t w = 0;
-            while (wid[w] != crm_rfm_customer_id(rp)[r])
-                w++;
-            assert_int_equal(crm_rfm_r(rp)[r], crm_rfm_r(rw)[w]);
-            assert_int_equal(crm_rfm_f(rp)[r], crm_rfm_f(rw)[w]);
-            assert_int_equal(crm_rfm_m(rp)[r], crm_rfm_m(rw)[w]);
-            if (crm_rfm_segment(rw))
-                assert_int_equal(crm_rfm_segment(rp)[r], crm_rfm_segment(rw)[w]);
-            else
-                assert_null(crm_rfm_segment(rp));
-            seen++;
-        }
-        for (int d = 0; d < 3; d++) {
-            size_t na, nb;
-            const int64_t *ca = crm_rfm_cuts(rw, d, &na), *cb = crm_rfm_cuts(rp, d, &nb);
-            assert_int_equal(na, nb);
-            if (na)
-                assert_memory_equal(ca, cb, na * sizeof *ca);
-        }
+        seen += part_rows_equal_whole(rp, rw);
         crm_rfm_free(rp);
         crm_profiles_free(part[i]);
     }
@@ -1762,10 +1781,7 @@ static size_t shards_equal_whole(test_rng *g, const crm_order *o, size_t n, size
         assert_int_equal(crm_rfm_shard_new(&sh[s], asof), CRM_OK);
     crm_order *buf = malloc((n ? n : 1) * sizeof *buf);
     for (size_t i = 0; i < k; i++) {
-        size_t m = 0;
-        for (size_t j = 0; j < n; j++)
-            if (o[j].customer_id % k == i)
-                buf[m++] = o[j];
+        size_t m = customer_part(o, n, k, i, buf);
         for (size_t j = m; j > 1; j--) { /* rows of a partition in any order */
             size_t x = (size_t)test_rng_range(g, 0, (int64_t)j - 1);
             crm_order tmp = buf[j - 1];
@@ -1802,7 +1818,6 @@ static size_t shards_equal_whole(test_rng *g, const crm_order *o, size_t n, size
         rev_want[((size_t)(crm_rfm_r(rw)[i] - 1) * N + (crm_rfm_f(rw)[i] - 1)) * N +
                  (crm_rfm_m(rw)[i] - 1)] += crm_rfm_monetary(rw)[i];
     cells_of(rw, want, N);
-    const uint64_t *wid = crm_rfm_customer_id(rw);
     size_t seen = 0;
     for (size_t s = 0; s < w; s++) {
         assert_int_equal(crm_rfm_shard_cells(got, rev, nc, sh[s], th), CRM_OK);
@@ -1814,30 +1829,7 @@ static size_t shards_equal_whole(test_rng *g, const crm_order *o, size_t n, size
         assert_int_equal(crm_rfm_shard_score(&rp, sh[s], th), CRM_OK);
         cells_of(rp, want + 0, N); /* the shard's own cells, from its result */
         assert_memory_equal(want, got, nc * sizeof *got);
-        for (size_t r = 0; r < crm_rfm_count(rp); r++) {
-            size_t x = 0;
-            while (wid[x] != crm_rfm_customer_id(rp)[r])
-                x++;
-            if (r)
-                assert_true(crm_rfm_customer_id(rp)[r] > crm_rfm_customer_id(rp)[r - 1]);
-            assert_int_equal(crm_rfm_r(rp)[r], crm_rfm_r(rw)[x]);
-            assert_int_equal(crm_rfm_f(rp)[r], crm_rfm_f(rw)[x]);
-            assert_int_equal(crm_rfm_m(rp)[r], crm_rfm_m(rw)[x]);
-            assert_int_equal(crm_rfm_recency_days(rp)[r], crm_rfm_recency_days(rw)[x]);
-            assert_int_equal(crm_rfm_monetary(rp)[r], crm_rfm_monetary(rw)[x]);
-            if (crm_rfm_segment(rw))
-                assert_int_equal(crm_rfm_segment(rp)[r], crm_rfm_segment(rw)[x]);
-            else
-                assert_null(crm_rfm_segment(rp));
-            seen++;
-        }
-        for (int d = 0; d < 3; d++) {
-            size_t na, nb;
-            const int64_t *ca = crm_rfm_cuts(rw, d, &na), *cb = crm_rfm_cuts(rp, d, &nb);
-            assert_int_equal(na, nb);
-            if (na)
-                assert_memory_equal(ca, cb, na * sizeof *ca);
-        }
+        seen += part_rows_equal_whole(rp, rw);
         crm_rfm_free(rp);
         crm_rfm_shard_free(sh[s]);
     }
