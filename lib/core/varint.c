@@ -46,28 +46,6 @@ void crm__wbuf_ascending_i64s(crm__wbuf *w, const int64_t *v, size_t n)
     put_all(w, (const uint64_t *)(const void *)v, n, ASC_I64);
 }
 
-const char *crm__varint_get(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
-{
-    uint64_t x = 0;
-    size_t o = *off;
-    for (unsigned shift = 0;; shift += 7) {
-        if (o >= end)
-            return "truncated varint";
-        uint8_t b = p[o++];
-        if (shift == 63 && b > 1)
-            return "varint exceeds 64 bits";
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            if (b == 0 && shift) /* one number, one encoding */
-                return "varint not in its shortest form";
-            break;
-        }
-    }
-    *off = o;
-    *v = x;
-    return NULL;
-}
-
 static bool get_all(crm__rbuf *r, uint64_t *v, size_t n, int mode, const char *field)
 {
     if (r->err)

@@ -24,7 +24,27 @@ static inline size_t crm__varint_put(uint8_t *p, uint64_t v)
 /* One varint of untrusted input at *off (bytes up to end): NULL and *off
  * past it, or what is wrong (truncated, more than 64 bits, not in its
  * shortest form) with *off unchanged. */
-const char *crm__varint_get(const uint8_t *p, size_t end, size_t *off, uint64_t *v);
+static inline const char *crm__varint_get(const uint8_t *p, size_t end, size_t *off, uint64_t *v)
+{
+    uint64_t x = 0;
+    size_t o = *off;
+    for (unsigned shift = 0;; shift += 7) {
+        if (o >= end)
+            return "truncated varint";
+        uint8_t b = p[o++];
+        if (shift == 63 && b > 1)
+            return "varint exceeds 64 bits";
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            if (b == 0 && shift) /* one number, one encoding */
+                return "varint not in its shortest form";
+            break;
+        }
+    }
+    *off = o;
+    *v = x;
+    return NULL;
+}
 
 /* n values as varints. */
 void crm__wbuf_uvarints(crm__wbuf *w, const uint64_t *v, size_t n);
