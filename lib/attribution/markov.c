@@ -331,6 +331,27 @@ typedef struct cnt_job {
     crm_status st;
 } cnt_job;
 
+#define JOBS_MAX 64 /* threads of one counting or removal step */
+
+/* Run fn on T jobs of `size` bytes each (T <= JOBS_MAX): the caller runs job 0,
+ * a thread each of the others; a job whose thread cannot start runs on the
+ * caller afterwards, so every job runs exactly once. */
+static void run_jobs(void *(*fn)(void *), void *jobs, size_t size, size_t T)
+{
+    pthread_t th[JOBS_MAX];
+    bool started[JOBS_MAX] = { false };
+    char *at = jobs;
+    for (size_t t = 1; t < T; t++)
+        started[t] = pthread_create(&th[t], NULL, fn, at + t * size) == 0;
+    fn(at);
+    for (size_t t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            fn(at + t * size);
+    }
+}
+
 static void *count_worker(void *arg)
 {
     cnt_job *j = arg;
@@ -338,7 +359,6 @@ static void *count_worker(void *arg)
     return NULL;
 }
 
-#define COUNT_THREADS_MAX 64
 #define ROWS_PER_THREAD_MIN 1024
 
 /* Add a thread's chain into c. Threads cover consecutive row ranges and are
@@ -378,8 +398,8 @@ static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const
     if (!c->dense)
         return hash_count(c, t, conv, val, nulls);
     size_t n = t->rows.n, T = threads > 1 ? threads : 1;
-    if (T > COUNT_THREADS_MAX)
-        T = COUNT_THREADS_MAX;
+    if (T > JOBS_MAX)
+        T = JOBS_MAX;
     if (T > n / ROWS_PER_THREAD_MIN)
         T = n / ROWS_PER_THREAD_MIN;
     crm_status st;
@@ -387,9 +407,7 @@ static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const
         st = dense_count(c, t, conv, val, nulls, 0, n);
         return st ? st : dense_flatten(c);
     }
-    cnt_job job[COUNT_THREADS_MAX];
-    pthread_t th[COUNT_THREADS_MAX];
-    bool started[COUNT_THREADS_MAX] = { false };
+    cnt_job job[JOBS_MAX];
     size_t made = 0;
     st = CRM_OK;
     for (; made < T && !st; made++) {
@@ -398,15 +416,7 @@ static crm_status chain_count(mk_chain *c, const crm_attribution_paths *t, const
         st = chain_init(&job[made].ch, c->K, c->keep, c->B - 1u);
     }
     if (!st) {
-        for (size_t i = 1; i < T; i++)
-            started[i] = pthread_create(&th[i], NULL, count_worker, &job[i]) == 0;
-        count_worker(&job[0]);
-        for (size_t i = 1; i < T; i++) {
-            if (started[i])
-                pthread_join(th[i], NULL);
-            else
-                count_worker(&job[i]);
-        }
+        run_jobs(count_worker, job, sizeof *job, T);
         for (size_t i = 0; i < T && !st; i++)
             st = job[i].st;
     }
@@ -689,7 +699,6 @@ static crm_status work_alloc(mk_work *w, size_t n)
     return st;
 }
 
-#define MAX_THREADS 64
 
 static crm_status effects(mk_chain *c, const mk_sys *s, const crm_attribution_options *o,
                           size_t nch, mk_work *w, double tot_conv, double tot_val, double *P,
@@ -704,12 +713,10 @@ static crm_status effects(mk_chain *c, const mk_sys *s, const crm_attribution_op
     size_t T = o->threads > 1 ? o->threads : 1;
     if (T > nch)
         T = nch ? nch : 1;
-    if (T > MAX_THREADS)
-        T = MAX_THREADS;
-    mk_job job[MAX_THREADS];
-    pthread_t th[MAX_THREADS];
-    bool started[MAX_THREADS] = { false };
-    mk_work ws[MAX_THREADS];
+    if (T > JOBS_MAX)
+        T = JOBS_MAX;
+    mk_job job[JOBS_MAX];
+    mk_work ws[JOBS_MAX];
     ws[0] = *w;
     for (size_t t = 1; t < T; t++)
         if (work_alloc(&ws[t], s->n + 1) != CRM_OK) {
@@ -718,15 +725,7 @@ static crm_status effects(mk_chain *c, const mk_sys *s, const crm_attribution_op
         }
     for (size_t t = 0; t < T; t++)
         job[t] = (mk_job){ c, s, o->max_step, nch, t, T, ws[t], pe, pe + nch, CRM_OK };
-    for (size_t t = 1; t < T; t++)
-        started[t] = pthread_create(&th[t], NULL, removal_worker, &job[t]) == 0;
-    removal_worker(&job[0]);
-    for (size_t t = 1; t < T; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            removal_worker(&job[t]);
-    }
+    run_jobs(removal_worker, job, sizeof *job, T);
     for (size_t t = 0; t < T; t++)
         if (job[t].st && !st)
             st = job[t].st;
