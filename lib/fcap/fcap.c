@@ -900,24 +900,26 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     int64_t *tmp = NULL, ftmp[FV_MAX];
     fview fv;
     wcache wc = {0};
-    fnew *sends = NULL;
+    size_t *sidx = NULL; /* candidate index of each send, in the order recorded */
+    uint64_t *scand = NULL; /* its cand id */
+    okey *gk = NULL; /* ranking keys of one customer's candidates (input in groups) */
+    size_t gkcap = 0;
     size_t cap_ev = 0, nsend = 0;
     crm__wbuf w;
     crm__wbuf_init(&w);
-    /* big fresh buffers: huge pages save most of their page faults */
-    crm_status s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates");
-    if (!s) {
-        crm__advise_huge(ord, n * sizeof *ord);
-        s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
-    }
+    /* fresh memory is slow to touch (page faults): per-candidate buffers
+     * are touched only as far as used */
+    crm_status s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
     if (!s)
         s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
     if (!s)
-        s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
+        s = crm__alloc_array((void **)&sidx, n, sizeof *sidx, 0, "fcap sends");
+    if (!s)
+        s = crm__alloc_array((void **)&scand, n, sizeof *scand, 0, "fcap sends");
     if (s)
         goto done;
-    /* one pass over the candidates: validate, collect the sort keys (and
-     * the ranking keys when they come sorted by customer) */
+    /* one pass over the candidates: validate, see whether they come grouped
+     * by customer */
     bool sorted = true, csorted = true;
     uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
     for (size_t i = 0; i < n; i++) {
@@ -933,7 +935,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         sumtags += c->tag_n;
         sorted &= i == 0 || c->customer_id >= cands[i - 1].customer_id;
         csorted &= i == 0 || c->cand_id > cands[i - 1].cand_id;
-        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, i};
     }
     if ((s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0,
                               "fcap tags")) ||
@@ -972,18 +973,21 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         crm__free(ids);
         ids = NULL;
     }
-    /* group by customer: sort (customer, index) pairs, then rank each group.
-     * `sorted` below: the candidates of a customer are contiguous in ord,
-     * as they are in input order when every customer has one candidate
-     * (the usual batch; known at once for dense customer ids) */
+    /* group by customer: the candidates of a customer are contiguous in
+     * input order (`sorted`: sorted by customer, or every customer has one
+     * candidate -- the usual batch, known at once for dense customer ids),
+     * else (customer, index) pairs are sorted into ord; then each group is
+     * ranked */
     if (!sorted && (s = dense_distinct(cands, n, true, cust_lo, cust_hi, &res)))
         goto done;
     if (!sorted && res == 1)
         sorted = true;
     if (!sorted) {
-        if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")))
+        if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")) ||
+            (s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates")))
             goto done;
         crm__advise_huge(cids, n * sizeof *cids);
+        crm__advise_huge(ord, n * sizeof *ord);
         for (size_t i = 0; i < n; i++)
             cids[i] = (fcref){cands[i].customer_id, i};
         if ((s = fcap__sort_pairs(cids, n)))
@@ -1004,12 +1008,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         goto done;
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
+#define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
+#define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
         if (a + 16 < n) {
-            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 16].customer)]);
-            crm__prefetch(&f->page[fcap__home(f->pcap, ((ord[a + 16].cand >> 6) + 1) ^
+            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + 16))]);
+            crm__prefetch(&f->page[fcap__home(f->pcap, ((CAND_AT(a + 16) >> 6) + 1) ^
                                                            UINT64_C(0x5851F42D4C957F2D))]);
         }
         if (!sorted && a + 8 < n) {
@@ -1019,7 +1025,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
         }
         if (a + 4 < n) {
-            size_t r4 = fcap__find(f, ord[a + 4].customer);
+            size_t r4 = fcap__find(f, CUST_AT(a + 4));
             ahead_at[(a + 4) & 7] = a + 4;
             ahead_row[(a + 4) & 7] = r4;
             if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
@@ -1027,28 +1033,46 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
             }
         }
-        for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
+        uint64_t cust = CUST_AT(a);
+        for (b = a + 1; b < n && CUST_AT(b) == cust; b++)
             ;
-        okey_sort(ord + a, b - a);
-        const crm_fcap_candidate *c0 = &cands[ord[a].idx];
-        for (size_t i = a + 1; i < b; i++) {
-            const crm_fcap_candidate *c = &cands[ord[i].idx];
+        okey *g = ord ? ord + a : gk;
+        if (!ord) {
+            if (b - a > gkcap) {
+                crm__free(gk);
+                gkcap = 0;
+                if ((s = crm__alloc_array((void **)&gk, 2 * (b - a), sizeof *gk, 0,
+                                          "fcap candidates")))
+                    goto done;
+                gkcap = 2 * (b - a);
+                g = gk;
+            }
+            for (size_t i = a; i < b; i++) {
+                const crm_fcap_candidate *c = &cands[i];
+                g[i - a] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, i};
+            }
+        }
+        size_t gn = b - a;
+        okey_sort(g, gn);
+        const crm_fcap_candidate *c0 = &cands[g[0].idx];
+        for (size_t i = 1; i < gn; i++) {
+            const crm_fcap_candidate *c = &cands[g[i].idx];
             if (c->utc_offset_min != c0->utc_offset_min || c->consent != c0->consent ||
                 c->preferred != c0->preferred) {
                 s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): utc_offset_min, "
                               "consent or preferred disagree with candidates[%zu] of the same "
-                              "customer %llu", ord[i].idx, (unsigned long long)c->cand_id,
-                              ord[a].idx, (unsigned long long)c->customer_id);
+                              "customer %llu", g[i].idx, (unsigned long long)c->cand_id,
+                              g[0].idx, (unsigned long long)c->customer_id);
                 goto done;
             }
         }
         /* this customer's events: stored, then this call's sends; as
          * columns (fast path) or, beyond FV_MAX events, decoded records */
-        size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, ord[a].customer);
+        size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, cust);
         const uint8_t *blob = row != SIZE_MAX ? f->pool + FSLOT_OFF(f->slot[row].pos) : NULL;
-        bool fast = b - a <= FV_MAX;
+        bool fast = gn <= FV_MAX;
         if (fast && blob) {
-            fast = fcap__view_decode(blob, &fv, FV_MAX - (b - a));
+            fast = fcap__view_decode(blob, &fv, FV_MAX - gn);
         } else if (fast) {
             fv.n = fv.nstored = 0;
             fv.counted = fv.sent = fv.pc = 0;
@@ -1065,11 +1089,11 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             size_t L = 0;
             if (row != SIZE_MAX)
                 (void)fcap__blob_at(f, f->slot[row].pos, &L);
-            if ((L / 4 + (b - a) + 1 > sc.evcap || L + 1 > sc.tagcap) &&
-                (s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
+            if ((L / 4 + gn + 1 > sc.evcap || L + 1 > sc.tagcap) &&
+                (s = fcap__scratch_reserve(&sc, L / 4 + gn + 1, L + 1, 0)))
                 goto done;
-            if (L + (b - a) + 1 > cap_ev) {
-                size_t nc = (L + (b - a) + 1) * 2;
+            if (L + gn + 1 > cap_ev) {
+                size_t nc = (L + gn + 1) * 2;
                 crm__free(tmp);
                 tmp = NULL;
                 if ((s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
@@ -1090,10 +1114,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
          * batch's: only stored events flagged as sends can be */
         bool stored_sends = (sfl & FEV_SENT) != 0;
         uint32_t rank = 0;
-        for (size_t i = a; i < b; i++) {
-            const crm_fcap_candidate *c = &cands[ord[i].idx];
-            crm_fcap_decision *d = &out[ord[i].idx];
-            rank = (i > a && ord[i].t == ord[i - 1].t) ? rank + 1 : 1;
+        for (size_t i = 0; i < gn; i++) {
+            const crm_fcap_candidate *c = &cands[g[i].idx];
+            crm_fcap_decision *d = &out[g[i].idx];
+            rank = (i > 0 && g[i].t == g[i - 1].t) ? rank + 1 : 1;
             for (uint32_t j = 0; j < c->tag_n; j++)
                 ctag[j] = tags[c->tag_off + j];
             x.c = c;
@@ -1171,9 +1195,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     best = CRM_FCAP_NEVER;
                     bool counts = f->r.counts[c->category];
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
-                    sends[nsend++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
-                                            n_tags ? tags + c->tag_off : NULL, c->tag_n,
-                                            order[j], c->category, fl};
+                    sidx[nsend] = g[i].idx;
+                    scand[nsend++] = c->cand_id;
                     memcpy(stag + nstag, ctag, x.nctags * sizeof *stag);
                     if (fast) {
                         size_t e = fv.n++;
@@ -1187,10 +1210,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                         fv.counted |= (uint64_t)(fl & FEV_COUNTS) << e;
                         fv.sent |= UINT64_C(1) << e;
                     } else {
-                        fnew *e = &ev[nev++];
-                        *e = sends[nsend - 1];
-                        e->tags = stag + nstag;
-                        e->ntags = x.nctags;
+                        ev[nev++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
+                                           stag + nstag, x.nctags, order[j], c->category, fl};
                     }
                     nstag += x.nctags;
                     break;
@@ -1203,7 +1224,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         /* the customer's new event list, encoded now (applied at the end) */
         if (!fast) {
             if (nev > nstored &&
-                (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nstored, nev)))
+                (s = fcap__stage_customer(f, &st, cust, row, ev, nstored, nev)))
                 goto done;
             continue;
         }
@@ -1212,9 +1233,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             continue;
         fnew add[FV_MAX];
         for (size_t j = 0; j < k; j++) {
-            add[j] = sends[nsend0 + j];
-            add[j].tags = stag + fv.tagat[fv.nstored + j];
-            add[j].ntags = fv.ntag[fv.nstored + j];
+            size_t e = fv.nstored + j;
+            const crm_fcap_candidate *c = &cands[sidx[nsend0 + j]];
+            add[j] = (fnew){cust, fv.t[e], fv.camp[e], c->cand_id, stag + fv.tagat[e], fv.ntag[e],
+                            (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6), fv.b1[e]};
         }
         /* the sends extend the stored block when they sort after its last
          * event (the usual case), else the block is rebuilt */
@@ -1234,7 +1256,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
         }
         if (app) {
-            s = fcap__stage_extend(f, &st, ord[a].customer, row, add, k, fv.t[fv.nstored - 1],
+            s = fcap__stage_extend(f, &st, cust, row, add, k, fv.t[fv.nstored - 1],
                                    fv.pc);
         } else {
             size_t L = 0;
@@ -1244,7 +1266,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 goto done;
             size_t m = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc, NULL) : 0;
             memcpy(sc.ev + m, add, k * sizeof *add);
-            s = fcap__stage_customer(f, &st, ord[a].customer, row, sc.ev, m, m + k);
+            s = fcap__stage_customer(f, &st, cust, row, sc.ev, m, m + k);
         }
         if (s)
             goto done;
@@ -1252,8 +1274,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (f->logfd >= 0) {
         fcap__log_begin(f, &w, FLOG_DECIDE);
         crm__wbuf_u64(&w, nsend);
-        for (size_t i = 0; i < nsend; i++)
-            fcap__put_event(&w, &sends[i]);
+        for (size_t i = 0; i < nsend; i++) {
+            const crm_fcap_candidate *c = &cands[sidx[i]];
+            uint8_t fl = (uint8_t)((f->r.counts[c->category] ? FEV_COUNTS : 0) | FEV_SENT);
+            fnew e = {c->customer_id, c->t, c->campaign_id, c->cand_id,
+                      n_tags ? tags + c->tag_off : NULL, c->tag_n, out[sidx[i]].channel,
+                      c->category, fl};
+            fcap__put_event(&w, &e);
+        }
         crm__wbuf_u64(&w, n);
         for (size_t i = 0; i < n; i++) {
             crm__wbuf_u64(&w, out[i].cand_id);
@@ -1264,7 +1292,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__wbuf_u16(&w, out[i].reason_arg);
         }
     }
-    s = fcap__stage_apply(f, &st, sends, nsend, f->logfd >= 0 ? &w : NULL);
+    s = fcap__stage_apply(f, &st, scand, nsend, f->logfd >= 0 ? &w : NULL);
 done:
     crm__wbuf_free(&w);
     crm__free(ord);
@@ -1278,6 +1306,8 @@ done:
     fcap__scratch_free(&sc);
     wcache_free(&wc);
     crm__free(tmp);
-    crm__free(sends);
+    crm__free(sidx);
+    crm__free(scand);
+    crm__free(gk);
     return s;
 }

@@ -226,9 +226,11 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
  * The state is not changed. */
 crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t pc);
-/* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
- * cand ids join the set); `log` as fcap__commit. */
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);
+/* Apply a stage (all-or-nothing): it adds n events, whose cand ids
+ * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as
+ * fcap__commit. */
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+                             crm__wbuf *log);
 void fcap__stage_free(fstage *st);
 /* Add events (all-or-nothing); `log` (may be NULL) is the payload of the log
  * record to write before the change is applied. */

@@ -976,7 +976,8 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
     return stage_push(f, st, id, slot, blob_encode(st->enc + st->enclen, ev, m));
 }
 
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log)
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+                             crm__wbuf *log)
 {
     /* new cand pages: distinct pages not yet in the set */
     uint64_t *pages = NULL;
@@ -986,9 +987,9 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
         return s;
     for (size_t i = 0; i < n; i++) {
         if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
-            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
-        if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
-            pages[npg++] = v[i].cand >> 6;
+            crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
+        if (cand[i] != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, cand[i]))
+            pages[npg++] = cand[i] >> 6;
     }
     crm__sort_u64(pages, npg);
     for (size_t i = 0; i < npg; i++)
@@ -1027,9 +1028,9 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
     }
     for (size_t i = 0; i < n; i++) {
         if (i + 8 < n)
-            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
-        if (v[i].cand != CRM_FCAP_NO_CAND)
-            cand_add(f, v[i].cand);
+            crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
+        if (cand[i] != CRM_FCAP_NO_CAND)
+            cand_add(f, cand[i]);
     }
     f->nevents += n;
     f->seq++;
@@ -1039,14 +1040,18 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
 crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
 {
     fcref *ord = NULL;
+    uint64_t *cand = NULL;
     fscratch sc = {0};
     fstage st = {0};
     crm_status s = crm__alloc_array((void **)&ord, n + 1, sizeof *ord, 0, "fcap events");
+    if (!s)
+        s = crm__alloc_array((void **)&cand, n + 1, sizeof *cand, 0, "fcap events");
     if (s)
         goto out;
     bool sorted = true;
     for (size_t i = 0; i < n; i++) {
         ord[i] = (fcref){v[i].customer, i};
+        cand[i] = v[i].cand;
         sorted &= i == 0 || v[i].customer >= v[i - 1].customer;
     }
     if (!sorted && (s = fcap__sort_pairs(ord, n)))
@@ -1079,9 +1084,10 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m0, m)))
             goto out;
     }
-    s = fcap__stage_apply(f, &st, v, n, log);
+    s = fcap__stage_apply(f, &st, cand, n, log);
 out:
     crm__free(ord);
+    crm__free(cand);
     fcap__scratch_free(&sc);
     fcap__stage_free(&st);
     return s;
