@@ -342,7 +342,7 @@ typedef fnew sev;
 #define WC_WAYS 8
 typedef struct wcache {
     size_t ncap;
-    int64_t kt[WC_WAYS], koff[WC_WAYS];
+    int64_t kt[WC_WAYS], koff[WC_WAYS], sod[WC_WAYS]; /* sod: local second of day */
     int64_t *lo, *nxt; /* WC_WAYS x ncap */
 } wcache;
 
@@ -442,10 +442,13 @@ static void wcache_get(wcache *w, const crm_fcap *f, dctx *x)
     int64_t *lo = w->lo + h * (w->ncap + 1), *nxt = w->nxt + h * (w->ncap + 1);
     x->lo = lo;
     x->nxt = nxt;
-    if (w->kt[h] == t && w->koff[h] == off)
+    if (w->kt[h] == t && w->koff[h] == off) {
+        x->sod = w->sod[h];
         return;
+    }
     w->kt[h] = t;
     w->koff[h] = off;
+    x->sod = w->sod[h] = t + off - floordiv(t + off, 86400) * 86400;
     for (size_t i = 0; i < w->ncap; i++) {
         const crm_fcap_cap *k = &f->caps[i];
         /* the window as lo < e <= t: a calendar period is an interval of
@@ -511,8 +514,15 @@ static uint64_t win_mask(dctx *x, int64_t lo)
             return x->wm[i];
     const fview *v = x->v;
     uint64_t m = 0;
-    for (size_t e = 0; e < v->n; e++)
-        m |= (uint64_t)(v->t[e] > lo) << e;
+    if (v->ordered) { /* a suffix of the events */
+        size_t e = 0;
+        while (e < v->n && v->t[e] <= lo)
+            e++;
+        m = e >= 64 ? 0 : ~UINT64_C(0) << e;
+    } else {
+        for (size_t e = 0; e < v->n; e++)
+            m |= (uint64_t)(v->t[e] > lo) << e;
+    }
     if (x->nw < 4) {
         x->wlo[x->nw] = lo;
         x->wm[x->nw++] = m;
@@ -1125,8 +1135,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
             x.nev = nev;
-            int64_t lt = x.t + x.off;
-            x.sod = lt - floordiv(lt, 86400) * 86400;
             wcache_get(&wc, f, &x);
             if (fast) {
                 /* stored events ascend in time, this call's sends are at
@@ -1197,7 +1205,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
                     sidx[nsend] = g[i].idx;
                     scand[nsend++] = c->cand_id;
-                    memcpy(stag + nstag, ctag, x.nctags * sizeof *stag);
+                    for (uint32_t j = 0; j < x.nctags; j++)
+                        stag[nstag + j] = ctag[j];
                     if (fast) {
                         size_t e = fv.n++;
                         fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
