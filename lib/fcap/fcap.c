@@ -1014,6 +1014,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
     dctx x = {.f = f, .capc = capc, .capr = capr};
+    st.hint = n < SIZE_MAX / 64 ? n * 32 : 0; /* ~ a block per two candidates */
     if ((s = wcache_init(&wc, f->r.n_caps)))
         goto done;
     for (unsigned i = 0; i < 8; i++)
@@ -1085,7 +1086,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             fast = fcap__view_decode(blob, &fv, FV_MAX - gn);
         } else if (fast) {
             fv.n = fv.nstored = 0;
-            fv.counted = fv.sent = fv.pc = 0;
+            fv.counted = fv.sent = 0;
+            fv.base = CRM_FCAP_NO_CAND;
             fv.lastcand = CRM_FCAP_NO_CAND;
             fv.cold = fv.end = NULL;
             fv.hasc = true;
@@ -1250,23 +1252,36 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         /* the sends extend the stored block when they sort after its last
          * event (the usual case), else the block is rebuilt */
         bool app = blob != NULL;
+        for (size_t j = 1; app && j < k; j++)
+            app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
         if (app) {
+            /* (t, channel, category, flags) of the last stored event
+             * usually decide; else its cold fields too */
             size_t e = fv.nstored - 1;
-            if (!fv.hasc)
-                fcap__view_cold(&fv);
-            if ((s = fcap__scratch_reserve(&sc, 1, fv.ntag[e] + 1, 0)))
-                goto done;
-            fcap__view_stored_tags(&fv, e, sc.tags);
-            fnew last = {0, fv.t[e], fv.camp[e], fv.lastcand, sc.tags, fv.ntag[e],
-                         (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6),
-                         (uint8_t)(fv.b1[e] & 3)};
-            app = fcap__ev_cmp(&last, &add[0]) <= 0;
-            for (size_t j = 1; app && j < k; j++)
-                app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
+            fnew last = {0, fv.t[e], 0, 0, NULL, 0, (uint8_t)(fv.meta[e] & 63),
+                         (uint8_t)(fv.meta[e] >> 6), (uint8_t)(fv.b1[e] & 3)};
+            fnew first = add[0];
+            first.campaign = 0;
+            first.cand = 0;
+            first.ntags = 0;
+            int cmp = fcap__ev_cmp(&last, &first);
+            if (cmp == 0) {
+                if (!fv.hasc)
+                    fcap__view_cold(&fv);
+                if ((s = fcap__scratch_reserve(&sc, 1, fv.ntag[e] + 1, 0)))
+                    goto done;
+                fcap__view_stored_tags(&fv, e, sc.tags);
+                last.campaign = fv.camp[e];
+                last.cand = fv.lastcand;
+                last.tags = sc.tags;
+                last.ntags = fv.ntag[e];
+                cmp = fcap__ev_cmp(&last, &add[0]);
+            }
+            app = cmp <= 0;
         }
         if (app) {
             s = fcap__stage_extend(f, &st, cust, row, add, k, fv.t[fv.nstored - 1],
-                                   fv.pc);
+                                   fv.hasc ? fv.base : fcap__view_base(&fv));
         } else {
             size_t L = 0;
             if (row != SIZE_MAX)

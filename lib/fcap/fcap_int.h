@@ -96,10 +96,10 @@ typedef struct fcref {
 typedef struct fview {
     size_t n, nstored;
     bool ordered;          /* events ascend in time (index order is time order) */
-    bool hasc;             /* cold columns decoded (camp, tagat, ntag, pc, lastcand) */
+    bool hasc;             /* cold columns decoded (camp, tagat, ntag, base, lastcand) */
     uint64_t counted;      /* events with FEV_COUNTS (bit i = event i) */
     uint64_t sent;         /* events with FEV_SENT */
-    uint64_t pc;           /* last cand id of the block (0 when none) */
+    uint64_t base;         /* first cand id of the block (CRM_FCAP_NO_CAND: none) */
     uint64_t lastcand;     /* cand id of its last event, or CRM_FCAP_NO_CAND */
     const uint8_t *cold, *end; /* cold part of the stored block */
     const uint32_t *stag;  /* sorted tags of the sends (tagat indexes it) */
@@ -159,9 +159,12 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
  * nstored, counted, sent, t, meta, b1; hasc = false); false when it has more
  * than `max` events (v is then incomplete). */
 bool fcap__view_decode(const uint8_t *p, fview *v, size_t max);
-/* Decode the cold columns of v's stored events (camp, tagat, ntag, pc,
+/* Decode the cold columns of v's stored events (camp, tagat, ntag, base,
  * lastcand; hasc = true). */
 void fcap__view_cold(fview *v);
+/* The first cand id of v's stored events (CRM_FCAP_NO_CAND: none), without
+ * decoding the cold columns. */
+uint64_t fcap__view_base(const fview *v);
 /* Does stored event i of v (i < v->nstored, cold columns decoded) carry tag? */
 bool fcap__view_stored_tag(const fview *v, size_t i, uint32_t tag);
 /* Decode the tags of stored event i of v into out (room for v->ntag[i]). */
@@ -212,6 +215,7 @@ typedef struct fstage {
     uint8_t *enc;
     size_t enclen, enccap;
     size_t newcust, need;
+    size_t hint; /* expected encoded bytes (first allocation size), 0: none */
 } fstage;
 
 /* Stage the complete new event list ev[0..m) of customer id (slot, or
@@ -222,10 +226,11 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
                                 fnew *ev, size_t nold, size_t m);
 /* Stage customer id (at slot) as its stored block extended by add[0..k)
  * (canonical order, sorting after the stored events; tags sorted, unique);
- * pt / pc: time of its last stored event and its last cand id (0 if none).
+ * pt / base: time of its last stored event and its first cand id
+ * (CRM_FCAP_NO_CAND if none).
  * The state is not changed. */
 crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t pc);
+                              const fnew *add, size_t k, int64_t pt, uint64_t base);
 /* Apply a stage (all-or-nothing): it adds n events, whose cand ids
  * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as
  * fcap__commit. */

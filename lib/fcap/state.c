@@ -13,7 +13,8 @@
  *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
  *   cold  = [varint ntags - 15]  when the field is 15
  *           varint campaign
- *           [varint zigzag(cand - previous cand)]  when has_cand (first: - 0)
+ *           [varint zigzag(cand - first cand of the block)]  when has_cand
+ *                                   (the first: the cand id itself)
  *           tags ascending: varint first, then varint (tag - previous - 1)
  *
  * The decide path reads the hot parts of a customer (times, channels,
@@ -166,9 +167,10 @@ static size_t enc_bound(size_t n, size_t ntags)
 
 /* Encode sorted events (tags sorted, unique): their hot parts at *hot and
  * cold parts at *cold (both advanced), continuing after an event at time pt
- * whose last cand id was pc (0, 0 at the start). */
+ * in a block whose first cand id is base (CRM_FCAP_NO_CAND: none yet; 0, NO_CAND
+ * at the start). */
 static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n, int64_t pt,
-                        uint64_t pc)
+                        uint64_t base)
 {
     uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
@@ -184,8 +186,9 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
             o += crm__varint_put(o, nt - 15);
         o += crm__varint_put(o, e->campaign);
         if (hc) {
-            o += crm__varint_put(o, zz(e->cand - pc));
-            pc = e->cand;
+            o += crm__varint_put(o, zz(base == CRM_FCAP_NO_CAND ? e->cand : e->cand - base));
+            if (base == CRM_FCAP_NO_CAND)
+                base = e->cand;
         }
         for (uint32_t j = 0; j < nt; j++)
             o += crm__varint_put(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
@@ -209,7 +212,7 @@ static size_t blob_header(uint8_t *out, size_t hl, size_t cl)
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
     uint8_t *h0 = out + 20, *c0 = out + 20 + 12 * n, *h = h0, *c = c0;
-    body_encode(&h, &c, ev, n, 0, 0);
+    body_encode(&h, &c, ev, n, 0, CRM_FCAP_NO_CAND);
     size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0), k = blob_header(out, hl, cl);
     memmove(out + k, h0, hl);
     memmove(out + k + hl, c0, cl);
@@ -237,7 +240,7 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
     const uint8_t *hend = c;
     size_t n = 0;
     int64_t pt = 0;
-    uint64_t pc = 0;
+    uint64_t base = CRM_FCAP_NO_CAND;
     unsigned fl = 0;
     while (h < hend) {
         /* fields into locals first: stores through ev and tags may alias the
@@ -250,8 +253,8 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
             nt += (uint32_t)get_var_e(&c, end);
         uint64_t camp = get_var_e(&c, end), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
-            pc += unzz(get_var_e(&c, end));
-            cand = pc;
+            uint64_t d = unzz(get_var_e(&c, end));
+            cand = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
         }
         uint32_t *tg0 = tags;
         if (nt) {
@@ -279,14 +282,55 @@ static inline void skip_var(const uint8_t **pp)
     *pp = p;
 }
 
-bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FCAP_PEXT 1
+static bool have_bmi2(void)
+{
+    static int cached = -1; /* benign race: every thread computes the same */
+    if (cached < 0)
+        cached = __builtin_cpu_supports("bmi2") ? 1 : 0;
+    return cached == 1;
+}
+#endif
+
+/* The 7-bit groups of the low bytes of x (a varint's bytes, up to 5). */
+static inline __attribute__((always_inline)) uint64_t var_bits(uint64_t x, bool pext)
+{
+#ifdef FCAP_PEXT
+    if (pext) {
+        uint64_t d;
+        __asm__("pextq %2, %1, %0" : "=r"(d) : "r"(x), "r"(UINT64_C(0x7f7f7f7f7f)));
+        return d;
+    }
+#else
+    (void)pext;
+#endif
+    x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x7f007f007f007f00)) >> 1;
+    x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x3fff00003fff0000)) >> 2;
+    return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
+}
+
+/* Bit i = bit `bit` of b[i], for i < n (b has room for n rounded up to 8). */
+static inline uint64_t byte_bits(const uint8_t *b, size_t n, unsigned bit)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        w = (w >> bit) & UINT64_C(0x0101010101010101);
+        m |= ((w * UINT64_C(0x0102040810204080)) >> 56) << i;
+    }
+    return n >= 64 ? m : m & ((UINT64_C(1) << n) - 1);
+}
+
+static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, fview *v,
+                                                              size_t max, bool pext)
 {
     const uint8_t *h, *c, *end;
     blob_parts(p, &h, &c, &end);
     const uint8_t *hend = c;
     size_t n = 0;
     int64_t pt = 0;
-    uint64_t counted = 0, sent = 0;
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
      * times are < 2^35) and the two bytes after it from one load */
@@ -297,17 +341,11 @@ bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
         memcpy(&w, h, 8);
         uint64_t stop = ~w & UINT64_C(0x8080808080808080);
         unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
-        uint64_t x = w & (stop ^ (stop - 1));
-        uint64_t d = (x & 0x7f) | ((x >> 1) & 0x3f80) | ((x >> 2) & 0x1fc000) |
-                     ((x >> 3) & 0xfe00000) | ((x >> 4) & UINT64_C(0x7f0000000));
+        pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
         uint64_t rest = w >> (8 * len);
-        unsigned b1 = (unsigned)(rest >> 8) & 0xff;
-        pt += (int64_t)d;
         v->t[n] = pt;
         v->meta[n] = (uint8_t)rest;
-        v->b1[n] = (uint8_t)b1;
-        counted |= (uint64_t)(b1 & 1) << n;
-        sent |= (uint64_t)((b1 >> 1) & 1) << n;
+        v->b1[n] = (uint8_t)(rest >> 8);
         h += len + 2;
         n++;
     }
@@ -315,41 +353,60 @@ bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
     while (h < hend) {
         if (n == max)
             return false;
-        uint64_t d = h[0];
-        if (d < 0x80) {
-            h++;
-        } else if (h[1] < 0x80) {
-            d = (d & 0x7f) | (uint64_t)h[1] << 7;
-            h += 2;
-        } else if (h[2] < 0x80) {
-            d = (d & 0x7f) | (uint64_t)(h[1] & 0x7f) << 7 | (uint64_t)h[2] << 14;
-            h += 3;
-        } else {
-            d = get_var_e(&h, hend);
-        }
-        pt += (int64_t)d;
-        unsigned b1 = h[1];
+        pt += (int64_t)get_var_e(&h, hend);
         v->t[n] = pt;
         v->meta[n] = h[0];
-        v->b1[n] = (uint8_t)b1;
-        counted |= (uint64_t)(b1 & 1) << n;
-        sent |= (uint64_t)((b1 >> 1) & 1) << n;
+        v->b1[n] = h[1];
         h += 2;
         n++;
     }
     v->n = v->nstored = n;
-    v->counted = counted;
-    v->sent = sent;
+    v->counted = byte_bits(v->b1, n, 0);
+    v->sent = byte_bits(v->b1, n, 1);
     v->cold = c;
     v->end = end;
     v->hasc = false;
     return true;
 }
 
+#ifdef FCAP_PEXT
+__attribute__((target("bmi2"))) static bool view_decode_bmi2(const uint8_t *p, fview *v,
+                                                             size_t max)
+{
+    return view_decode(p, v, max, true);
+}
+#endif
+
+bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
+{
+#ifdef FCAP_PEXT
+    if (have_bmi2())
+        return view_decode_bmi2(p, v, max);
+#endif
+    return view_decode(p, v, max, false);
+}
+
+uint64_t fcap__view_base(const fview *v)
+{
+    const uint8_t *c = v->cold, *end = v->end;
+    for (size_t i = 0; i < v->nstored; i++) {
+        unsigned b1 = v->b1[i];
+        uint32_t nt = (b1 >> 3) & 15;
+        if (nt == 15)
+            nt += (uint32_t)get_var_e(&c, end);
+        skip_var(&c);
+        if (b1 & 4)
+            return unzz(get_var_e(&c, end));
+        for (uint32_t j = 0; j < nt; j++)
+            skip_var(&c);
+    }
+    return CRM_FCAP_NO_CAND;
+}
+
 void fcap__view_cold(fview *v)
 {
     const uint8_t *c = v->cold, *end = v->end;
-    uint64_t pc = 0, last = CRM_FCAP_NO_CAND;
+    uint64_t base = CRM_FCAP_NO_CAND, last = CRM_FCAP_NO_CAND;
     for (size_t i = 0; i < v->nstored; i++) {
         unsigned b1 = v->b1[i];
         uint32_t nt = (b1 >> 3) & 15;
@@ -367,8 +424,8 @@ void fcap__view_cold(fview *v)
                 c++;
             else
                 z = get_var_e(&c, end);
-            pc += unzz(z);
-            last = pc;
+            z = unzz(z);
+            last = base == CRM_FCAP_NO_CAND ? (base = z) : base + z;
         }
         v->tagat[i] = (uint32_t)(c - v->cold);
         for (uint32_t j = 0; j < nt; j++)
@@ -376,7 +433,7 @@ void fcap__view_cold(fview *v)
         v->camp[i] = camp;
         v->ntag[i] = nt;
     }
-    v->pc = pc;
+    v->base = base;
     v->lastcand = last;
     v->hasc = true;
 }
@@ -490,7 +547,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     /* hot parts at off..hend, cold parts at co..end */
     size_t hend = off + (size_t)H, co = hend;
     int64_t pt = 0;
-    uint64_t pc = 0;
+    uint64_t base = CRM_FCAP_NO_CAND;
     uint32_t *tags = s->tags;
     size_t n = 0;
     for (size_t i = 0; off < hend; i++, n++) {
@@ -523,10 +580,12 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
         if (b1 & 4) {
             if (!get_var_chk(p, end, &co, &v))
                 BAD("bad event cand_id");
-            pc += unzz(v);
-            if (pc > CRM_FCAP_ID_MAX)
+            uint64_t cd = base == CRM_FCAP_NO_CAND ? unzz(v) : base + unzz(v);
+            if (cd > CRM_FCAP_ID_MAX)
                 BAD("bad event cand_id");
-            e->cand = pc;
+            if (base == CRM_FCAP_NO_CAND)
+                base = cd;
+            e->cand = cd;
         } else {
             e->cand = CRM_FCAP_NO_CAND;
         }
@@ -681,9 +740,28 @@ crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
     return CRM_OK;
 }
 
-static void cand_add(crm_fcap *f, uint64_t cand)
+/* Add the cand ids at c, c + stride, ... (n of them; CRM_FCAP_NO_CAND
+ * skipped) to a page table: one probe per run of ids in one page. */
+static void pages_add_cands(fpage *t, size_t cap, size_t *np, const uint64_t *c, size_t stride,
+                            size_t n)
 {
-    page_set(f->page, f->pcap, &f->npage, (cand >> 6) + 1, UINT64_C(1) << (cand & 63));
+    uint64_t key1 = 0, bits = 0;
+    for (size_t j = 0; j < n; j++, c = (const uint64_t *)((const char *)c + stride)) {
+        if (*c == CRM_FCAP_NO_CAND)
+            continue;
+        if ((*c >> 6) + 1 != key1) {
+            if (key1)
+                page_set(t, cap, np, key1, bits);
+            key1 = (*c >> 6) + 1;
+            bits = 0;
+            if (j + 8 < n) /* random pages (sends in random customer order) */
+                crm__prefetch(
+                    &t[page_home(cap, (*(const uint64_t *)((const char *)c + 8 * stride) >> 6) + 1)]);
+        }
+        bits |= UINT64_C(1) << (*c & 63);
+    }
+    if (key1)
+        page_set(t, cap, np, key1, bits);
 }
 
 bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
@@ -698,7 +776,7 @@ bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
     blob_parts(p, &h, &c, &end);
     const uint8_t *hend = c;
     int64_t pt = 0;
-    uint64_t pc = 0;
+    uint64_t base = CRM_FCAP_NO_CAND;
     while (h < hend) {
         pt += (int64_t)get_var(&h);
         if (pt > t)
@@ -710,8 +788,9 @@ bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
             nt += (uint32_t)get_var(&c);
         skip_var(&c);
         if (b1 & 4) {
-            pc += unzz(get_var(&c));
-            if (pc == cand)
+            uint64_t d = unzz(get_var(&c));
+            uint64_t cd = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
+            if (cd == cand)
                 return true;
         }
         for (uint32_t j = 0; j < nt; j++)
@@ -916,12 +995,16 @@ static crm_status stage_room(fstage *st, size_t bound)
     crm_status s;
     if (st->enclen + bound > st->enccap) {
         size_t c = (st->enclen + bound) * 2;
+        if (c < st->hint) /* one allocation for the whole call (realloc copies) */
+            c = st->hint;
         if ((s = crm__realloc_array((void **)&st->enc, c, 1, "fcap events")))
             return s;
         st->enccap = c;
     }
     if (st->ngrp == st->grpcap) {
         size_t c = st->grpcap * 2 + 16;
+        if (c < st->hint / 64)
+            c = st->hint / 64;
         if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
             return s;
         st->grpcap = c;
@@ -948,7 +1031,7 @@ static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t 
 }
 
 crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t pc)
+                              const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
     const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
     blob_parts(q, &h, &c, &end);
@@ -962,7 +1045,7 @@ crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t
      * header, old hot, new hot, old cold, new cold */
     uint8_t *out = st->enc + st->enclen, *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
     uint8_t *nh = nh0, *nc = nc0;
-    body_encode(&nh, &nc, add, k, pt, pc);
+    body_encode(&nh, &nc, add, k, pt, base);
     size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
     size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
     size_t hd = blob_header(out, ohl + nhl, ocl + ncl);
@@ -983,13 +1066,10 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
     for (size_t i = nold; app && i < m; i++)
         app = fcap__ev_cmp(&ev[i - 1], &ev[i]) <= 0;
     if (app) {
-        uint64_t pc = 0;
-        for (size_t i = nold; i-- > 0;)
-            if (ev[i].cand != CRM_FCAP_NO_CAND) {
-                pc = ev[i].cand;
-                break;
-            }
-        return fcap__stage_extend(f, st, id, slot, ev + nold, m - nold, ev[nold - 1].t, pc);
+        uint64_t base = CRM_FCAP_NO_CAND;
+        for (size_t i = 0; i < nold && base == CRM_FCAP_NO_CAND; i++)
+            base = ev[i].cand;
+        return fcap__stage_extend(f, st, id, slot, ev + nold, m - nold, ev[nold - 1].t, base);
     }
     ev_sort(ev, m);
     size_t ntags = 0;
@@ -1010,13 +1090,23 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
     crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
     if (s)
         return s;
-    for (size_t i = 0; i < n; i++) {
+    bool asc = true;
+    for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
         if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
             crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
-        if (cand[i] != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, cand[i]))
+        if (cand[i] == CRM_FCAP_NO_CAND)
+            continue;
+        /* consecutive sends usually share a page (dense ids) */
+        if (last != SIZE_MAX && cand[last] >> 6 == cand[i] >> 6)
+            continue;
+        last = i;
+        if (!page_find(f, (cand[i] >> 6) + 1)) {
+            asc &= npg == 0 || pages[npg - 1] < cand[i] >> 6;
             pages[npg++] = cand[i] >> 6;
+        }
     }
-    crm__sort_u64(pages, npg);
+    if (!asc)
+        crm__sort_u64(pages, npg);
     for (size_t i = 0; i < npg; i++)
         dp += i == 0 || pages[i] != pages[i - 1];
     crm__free(pages);
@@ -1051,12 +1141,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
             f->slot[g->slot].pos = pos;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (i + 8 < n)
-            crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
-        if (cand[i] != CRM_FCAP_NO_CAND)
-            cand_add(f, cand[i]);
-    }
+    pages_add_cands(f->page, f->pcap, &f->npage, cand, sizeof *cand, n);
     f->nevents += n;
     f->seq++;
     return CRM_OK;
@@ -1134,21 +1219,8 @@ static size_t keep_after(fnew *ev, size_t m, int64_t cut)
  * in one page). */
 static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m)
 {
-    uint64_t key1 = 0, bits = 0;
-    for (size_t j = 0; j < m; j++) {
-        uint64_t c = ev[j].cand;
-        if (c == CRM_FCAP_NO_CAND)
-            continue;
-        if ((c >> 6) + 1 != key1) {
-            if (key1)
-                page_set(t, cap, np, key1, bits);
-            key1 = (c >> 6) + 1;
-            bits = 0;
-        }
-        bits |= UINT64_C(1) << (c & 63);
-    }
-    if (key1)
-        page_set(t, cap, np, key1, bits);
+    if (m)
+        pages_add_cands(t, cap, np, &ev[0].cand, sizeof *ev, m);
 }
 
 crm_status fcap__sort_pairs(fcref *v, size_t n)
