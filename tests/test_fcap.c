@@ -915,7 +915,7 @@ static void assert_same_decision(const crm_fcap_decision *a, const crm_fcap_deci
 typedef struct workload {
     crm_fcap_rules ru;
     crm_fcap_cap caps[8];
-    crm_fcap_quiet quiet[3];
+    crm_fcap_quiet quiet[16];
     crm_fcap_event *ev;
     size_t nev;
     crm_fcap_candidate *c;
@@ -1062,13 +1062,17 @@ static void reference_decide(const workload *w, crm_fcap_decision *out)
     free(x.ev);
 }
 
+#define RR_FUTURE 1u  /* a third of the history rows lie after the candidates' times */
+#define RR_MANY_QUIET 2u /* 10..16 quiet intervals, many on at once */
+
 /* Random workloads against the reference: `rounds` rounds of 1..maxcust
- * customers, nev_lo..nev_hi history rows, 1..30 candidates; with `future`,
- * a third of the history rows lie after the candidates' times. Counts into
- * reasons[8]; returns decisions compared (*sends: sent). */
+ * customers, nev_lo..nev_hi history rows, 1..30 candidates, variations
+ * `opts` (RR_*). Counts into reasons[8]; returns decisions compared
+ * (*sends: sent). */
 static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64_t nev_lo,
-                               int64_t nev_hi, bool future, size_t *sends, size_t reasons[8])
+                               int64_t nev_hi, unsigned opts, size_t *sends, size_t reasons[8])
 {
+    bool future = opts & RR_FUTURE;
     test_rng g = {seed};
     size_t compared = 0;
     for (int round = 0; round < rounds; round++) {
@@ -1080,6 +1084,17 @@ static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64
             if (test_rng_range(&g, 0, 2) == 0)
                 w.ev[i].t = INT64_C(1717200000) + test_rng_range(&g, -40, 46) * 86400 +
                             test_rng_range(&g, 0, 86399);
+        if (opts & RR_MANY_QUIET) {
+            w.ru.n_quiet = (size_t)test_rng_range(&g, 10, 16);
+            for (size_t i = 0; i < w.ru.n_quiet; i++) {
+                crm_fcap_quiet *q = &w.quiet[i];
+                memset(q, 0, sizeof *q);
+                q->start = (int32_t)(test_rng_range(&g, 0, 47) * 1800);
+                q->end = (int32_t)(test_rng_range(&g, 0, 48) * 1800);
+                q->channels = rnd_mask(&g, w.ru.n_channels);
+                q->categories = (uint8_t)rnd_mask(&g, 4);
+            }
+        }
         crm_fcap *f;
         assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
         assert_int_equal(crm_fcap_add_history(f, w.ev, w.nev, w.tags, w.nt), CRM_OK);
@@ -1111,17 +1126,27 @@ static void test_reference_wide_and_future(void **state)
 {
     (void)state;
     size_t sends = 0, reasons[8] = {0};
-    size_t n = reference_rounds(99, 60, 2, 50, 120, true, &sends, reasons);
-    n += reference_rounds(4242, 200, 6, 0, 40, true, &sends, reasons);
+    size_t n = reference_rounds(99, 60, 2, 50, 120, RR_FUTURE, &sends, reasons);
+    n += reference_rounds(4242, 200, 6, 0, 40, RR_FUTURE, &sends, reasons);
     assert_true(sends > n / 10 && sends < n);
     assert_true(reasons[CRM_FCAP_CAP] > 0 && reasons[CRM_FCAP_SIMULTANEOUS] > 0);
+}
+
+/* Many quiet intervals on at once (the per-call list of intervals on at a
+ * time overflows and the checks scan them all). */
+static void test_reference_many_quiet(void **state)
+{
+    (void)state;
+    size_t sends = 0, reasons[8] = {0};
+    size_t n = reference_rounds(777, 200, 4, 0, 30, RR_MANY_QUIET, &sends, reasons);
+    assert_true(reasons[CRM_FCAP_QUIET_HOURS] > n / 10 && sends > 0);
 }
 
 static void test_reference_random(void **state)
 {
     (void)state;
     size_t sends = 0, reasons[8] = {0};
-    size_t compared = reference_rounds(20240603, 400, 6, 0, 40, false, &sends, reasons);
+    size_t compared = reference_rounds(20240603, 400, 6, 0, 40, 0, &sends, reasons);
     /* the workloads exercise every reason */
     for (int r = 0; r < 8; r++)
         if (reasons[r] == 0)
@@ -1944,6 +1969,7 @@ int main(void)
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
         cmocka_unit_test(test_reference_wide_and_future),
+        cmocka_unit_test(test_reference_many_quiet),
         cmocka_unit_test(test_order_and_batches),
         cmocka_unit_test(test_singletons_any_order),
         cmocka_unit_test(test_retry_lower_bound),

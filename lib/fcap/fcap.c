@@ -340,9 +340,13 @@ typedef fnew sev;
  * cap i's window at t iff lo[i] < e <= t; calendar caps stop failing at
  * nxt[i], the start of the next period. */
 #define WC_WAYS 8
+#define WC_QMAX 8
 typedef struct wcache {
     size_t ncap;
     int64_t kt[WC_WAYS], koff[WC_WAYS], sod[WC_WAYS]; /* sod: local second of day */
+    /* the quiet intervals on at sod, in list order (nq -1: more than WC_QMAX) */
+    int nq[WC_WAYS];
+    uint16_t qon[WC_WAYS][WC_QMAX];
     int64_t *lo, *nxt; /* WC_WAYS x ncap */
 } wcache;
 
@@ -357,6 +361,8 @@ typedef struct dctx {
     const sev *ev;
     size_t nev;
     int64_t t, off, sod; /* decision time, UTC offset (s), local second of day */
+    const uint16_t *qon; /* quiet intervals on at sod (nqon of them; -1: not known) */
+    int nqon;
     const int64_t *lo, *nxt; /* window bounds per cap at (t, off) */
     int64_t *tmp; /* scratch, >= nev (and >= FV_MAX) */
     bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
@@ -368,8 +374,12 @@ typedef struct dctx {
     uint64_t wm[4];
     /* per cap, for the current candidate: outcome of a cap that does not
      * depend on the channel tried (-2 it does, -1 not known yet, 0 passes or
-     * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at */
+     * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at: capc0[i] at the
+     * start of each candidate, capc[i] once capg[i] == gen */
+    const int8_t *capc0;
     int8_t *capc;
+    uint32_t *capg;
+    uint32_t gen;
     int64_t *capr;
 } dctx;
 
@@ -442,13 +452,27 @@ static void wcache_get(wcache *w, const crm_fcap *f, dctx *x)
     int64_t *lo = w->lo + h * (w->ncap + 1), *nxt = w->nxt + h * (w->ncap + 1);
     x->lo = lo;
     x->nxt = nxt;
+    x->qon = w->qon[h];
     if (w->kt[h] == t && w->koff[h] == off) {
         x->sod = w->sod[h];
+        x->nqon = w->nq[h];
         return;
     }
     w->kt[h] = t;
     w->koff[h] = off;
-    x->sod = w->sod[h] = t + off - floordiv(t + off, 86400) * 86400;
+    int64_t sod = x->sod = w->sod[h] = t + off - floordiv(t + off, 86400) * 86400;
+    int nq = 0;
+    for (size_t i = 0; i < f->r.n_quiet && nq >= 0; i++) {
+        const crm_fcap_quiet *q = &f->quiet[i];
+        bool on = q->start < q->end ? (q->start <= sod && sod < q->end)
+                  : q->start > q->end ? (sod >= q->start || sod < q->end)
+                                      : false;
+        if (on && nq == WC_QMAX)
+            nq = -1;
+        else if (on)
+            w->qon[h][nq++] = (uint16_t)i;
+    }
+    x->nqon = w->nq[h] = nq;
     for (size_t i = 0; i < w->ncap; i++) {
         const crm_fcap_cap *k = &f->caps[i];
         /* the window as lo < e <= t: a calendar period is an interval of
@@ -733,7 +757,9 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
     if (f->r.requires_consent[c->category] && !((c->consent >> ch) & 1))
         return CRM_FCAP_NO_CONSENT;
     int64_t sod = x->sod;
-    for (size_t i = 0; i < f->r.n_quiet; i++) {
+    size_t nq = x->nqon >= 0 ? (size_t)x->nqon : f->r.n_quiet;
+    for (size_t j = 0; j < nq; j++) {
+        size_t i = x->nqon >= 0 ? x->qon[j] : j;
         const crm_fcap_quiet *q = &f->quiet[i];
         if (!((q->channels >> ch) & 1) || !((q->categories >> c->category) & 1))
             continue;
@@ -750,7 +776,7 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
     if (!f->r.capped[c->category] || c->override)
         return CRM_FCAP_OK;
     for (size_t i = 0; i < f->r.n_caps; i++) {
-        int8_t r = x->capc[i];
+        int8_t r0 = x->capg[i] == x->gen ? x->capc[i] : x->capc0[i], r = r0;
         if (r == 0)
             continue;
         if (r > 0) { /* known from an earlier channel of this candidate */
@@ -759,8 +785,9 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
             r = 0;
             if (cap_applies(x, &f->caps[i], ch) && cap_fails(x, i, ch, false, retry))
                 r = !x->anybatch || cap_fails(x, i, ch, true, NULL) ? 1 : 2;
-            if (x->capc[i] == -1) {
+            if (r0 == -1) {
                 x->capc[i] = r;
+                x->capg[i] = x->gen;
                 x->capr[i] = *retry;
             }
             if (!r)
@@ -903,6 +930,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     fcref *ids = NULL, *cids = NULL; /* (cand_id, index), (customer, index) */
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
     int8_t *capc = NULL, *capc0 = NULL;
+    uint32_t *capg = NULL;
     int64_t *capr = NULL;
     size_t nstag = 0;
     fscratch sc = {0};
@@ -922,6 +950,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     crm_status s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
     if (!s)
         s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
+    if (!s)
+        s = crm__alloc_array((void **)&capg, f->r.n_caps + 1, sizeof *capg, 1, "fcap caps");
     if (!s)
         s = crm__alloc_array((void **)&sidx, n, sizeof *sidx, 0, "fcap sends");
     if (!s)
@@ -1013,7 +1043,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
-    dctx x = {.f = f, .capc = capc, .capr = capr};
+    dctx x = {.f = f, .capc0 = capc0, .capc = capc, .capg = capg, .capr = capr};
     st.hint = n < SIZE_MAX / 64 ? n * 32 : 0; /* ~ a block per two candidates */
     if ((s = wcache_init(&wc, f->r.n_caps)))
         goto done;
@@ -1160,8 +1190,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
                     x.anybatch = is_batch(&x, &ev[j]);
             }
-            for (size_t j = 0; j < f->r.n_caps; j++)
-                capc[j] = capc0[j];
+            if (++x.gen == 0) { /* wrapped: forget every entry */
+                memset(capg, 0, f->r.n_caps * sizeof *capg);
+                x.gen = 1;
+            }
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
             bool already = fcap__cand_maybe(f, c->cand_id) &&
@@ -1325,6 +1357,7 @@ done:
     crm__free(ctag);
     crm__free(stag);
     crm__free(capc);
+    crm__free(capg);
     crm__free(capr);
     fcap__stage_free(&st);
     fcap__scratch_free(&sc);
