@@ -958,6 +958,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         s = crm__alloc_array((void **)&scand, n, sizeof *scand, 0, "fcap sends");
     if (s)
         goto done;
+    crm__advise_huge(sidx, n * sizeof *sidx);
+    crm__advise_huge(scand, n * sizeof *scand);
     /* one pass over the candidates: validate, see whether they come grouped
      * by customer */
     bool sorted = true, csorted = true;

@@ -205,8 +205,9 @@ uint32_t fcap__sort_unique(uint32_t *v, uint32_t n);
 typedef struct fgroup {
     size_t slot; /* SIZE_MAX: new customer */
     uint64_t id;
-    size_t enc, len; /* encoded blob in the stage */
-    size_t region;   /* pool bytes to allocate, 0 when rewritten in place */
+    size_t enc, len; /* encoded blob: offset in the stage buffer, or in the pool (tail) */
+    size_t region;   /* its pool region's size, 0 when rewritten in place */
+    bool tail;       /* encoded at the pool's tail (in its region when region > 0) */
 } fgroup;
 
 typedef struct fstage {
@@ -215,21 +216,24 @@ typedef struct fstage {
     uint8_t *enc;
     size_t enclen, enccap;
     size_t newcust, need;
+    size_t pend;        /* bytes staged at the pool's tail, beyond poollen */
+    size_t tailgarbage; /* of which copied elsewhere when applied */
     size_t hint; /* expected encoded bytes (first allocation size), 0: none */
 } fstage;
 
 /* Stage the complete new event list ev[0..m) of customer id (slot, or
  * SIZE_MAX when new); ev[0..nold) are its stored events as decoded (in
  * canonical order), the rest new ones; tags of ev must be sorted and unique;
- * ev is sorted here. The state is not changed. */
-crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+ * ev is sorted here. The state is not changed (the pool may grow or be
+ * compacted: blob pointers taken before are stale). */
+crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                                 fnew *ev, size_t nold, size_t m);
 /* Stage customer id (at slot) as its stored block extended by add[0..k)
  * (canonical order, sorting after the stored events; tags sorted, unique);
  * pt / base: time of its last stored event and its first cand id
  * (CRM_FCAP_NO_CAND if none).
- * The state is not changed. */
-crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+ * The state is not changed (as fcap__stage_customer). */
+crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base);
 /* Apply a stage (all-or-nothing): it adds n events, whose cand ids
  * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as

@@ -820,6 +820,30 @@ static size_t region_for(size_t len)
     return c < FSLOT_MAXCAP ? c : FSLOT_MAXCAP - 1;
 }
 
+/* Room for `need` more pool bytes after poollen, growing the pool (blobs
+ * and whatever lies beyond poollen keep their offsets); unchanged on
+ * failure. */
+static crm_status pool_grow(crm_fcap *f, size_t need)
+{
+    if (need <= f->poolcap - f->poollen)
+        return CRM_OK;
+    if (need > SIZE_MAX / 4 - f->poollen)
+        return crm__fail(CRM_EOVERFLOW, "fcap: event pool too large");
+    size_t want = f->poollen + need;
+    size_t cap = want + want / 4 + 64;
+    if (cap >= (size_t)1 << 40)
+        return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
+    size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
+    if (c2 >= (size_t)1 << 40)
+        c2 = cap;
+    crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
+    if (s)
+        return s;
+    crm__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
+    f->poolcap = c2;
+    return CRM_OK;
+}
+
 /* Room for `need` more pool bytes: compact (dropping freed regions) or
  * grow. Blobs move, the state does not change; unchanged on failure. */
 static crm_status pool_room(crm_fcap *f, size_t need)
@@ -833,19 +857,8 @@ static crm_status pool_room(crm_fcap *f, size_t need)
     size_t cap = want + want / 4 + 64;
     if (cap >= (size_t)1 << 40)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
-    if (f->garbage < f->poollen / 4) { /* little to reclaim: grow in place */
-        size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
-        if (c2 >= (size_t)1 << 40)
-            c2 = cap;
-        if (c2 < f->poollen + need) /* freed regions stay until compacted */
-            return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
-        crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
-        if (s)
-            return s;
-        crm__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
-        f->poolcap = c2;
-        return CRM_OK;
-    }
+    if (f->garbage < f->poollen / 4) /* little to reclaim: grow in place */
+        return pool_grow(f, need);
     uint8_t *np;
     crm_status s = crm__alloc_array((void **)&np, cap, 1, 0, "fcap events");
     if (s)
@@ -989,10 +1002,33 @@ void fcap__stage_free(fstage *st)
     memset(st, 0, sizeof *st);
 }
 
-/* Room for `bound` more encoded bytes and one more group. */
-static crm_status stage_room(fstage *st, size_t bound)
+/* Where to encode a blob of at most `bound` bytes (scratch included) for
+ * customer slot (SIZE_MAX: new): into the stage buffer when it may replace
+ * the stored blob in its region, else at the pool's tail, beyond the bytes
+ * staged there (*tail), so that applying the stage copies nothing. The
+ * first tail request of a stage may compact the pool; later ones only grow
+ * it (the bytes staged at its tail must stay). */
+static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out,
+                            bool *tail)
 {
     crm_status s;
+    if (st->ngrp == st->grpcap) {
+        size_t c = st->grpcap * 2 + 16;
+        if (c < st->hint / 64)
+            c = st->hint / 64;
+        if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
+            return s;
+        crm__advise_huge(st->grp, c * sizeof *st->grp);
+        st->grpcap = c;
+    }
+    *tail = slot == SIZE_MAX || bound > FSLOT_CAP(f->slot[slot].pos);
+    if (*tail) {
+        size_t need = bound > SIZE_MAX / 2 ? bound : region_for(bound) + bound;
+        if ((s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
+            return s;
+        *out = f->pool + f->poollen + st->pend;
+        return CRM_OK;
+    }
     if (st->enclen + bound > st->enccap) {
         size_t c = (st->enclen + bound) * 2;
         if (c < st->hint) /* one allocation for the whole call (realloc copies) */
@@ -1001,49 +1037,54 @@ static crm_status stage_room(fstage *st, size_t bound)
             return s;
         st->enccap = c;
     }
-    if (st->ngrp == st->grpcap) {
-        size_t c = st->grpcap * 2 + 16;
-        if (c < st->hint / 64)
-            c = st->hint / 64;
-        if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
-            return s;
-        st->grpcap = c;
-    }
+    *out = st->enc + st->enclen;
     return CRM_OK;
 }
 
-/* Record the blob of len bytes just encoded at st->enc + st->enclen. */
-static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len)
+/* Record the blob of len bytes just encoded where stage_out said. */
+static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len,
+                             bool tail)
 {
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
     fgroup *g = &st->grp[st->ngrp++];
-    *g = (fgroup){slot, id, st->enclen, len, 0};
-    st->enclen += len;
+    bool fits = slot != SIZE_MAX && len <= FSLOT_CAP(f->slot[slot].pos);
+    *g = (fgroup){slot, id, tail ? f->poollen + st->pend : st->enclen, len,
+                  fits ? 0 : region_for(len), tail};
     if (slot == SIZE_MAX)
         st->newcust++;
-    if (slot == SIZE_MAX || len > FSLOT_CAP(f->slot[slot].pos)) {
-        g->region = region_for(len);
+    if (!tail) {
+        st->enclen += len;
         st->need += g->region;
+    } else if (fits) { /* copied into its region; its bytes here become garbage */
+        st->pend += len;
+        st->tailgarbage += len;
+    } else {
+        st->pend += g->region;
     }
     return CRM_OK;
 }
 
-crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
-    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
-    blob_parts(q, &h, &c, &end);
-    size_t L = (size_t)(end - h), ntags = 0; /* old parts, without their header */
+    size_t blen, ntags = 0;
+    (void)fcap__blob_at(f, f->slot[slot].pos, &blen);
     for (size_t i = 0; i < k; i++)
         ntags += add[i].ntags;
-    crm_status s = stage_room(st, L + 40 + enc_bound(k, ntags));
+    uint8_t *out;
+    bool tail;
+    crm_status s = stage_out(f, st, slot, blen + 40 + enc_bound(k, ntags), &out, &tail);
     if (s)
         return s;
+    /* (the pool may have moved) */
+    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
+    blob_parts(q, &h, &c, &end);
+    size_t L = (size_t)(end - h); /* old parts, without their header */
     /* the new parts are encoded past the final blob's end, then moved down:
      * header, old hot, new hot, old cold, new cold */
-    uint8_t *out = st->enc + st->enclen, *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
+    uint8_t *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
     uint8_t *nh = nh0, *nc = nc0;
     body_encode(&nh, &nc, add, k, pt, base);
     size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
@@ -1053,10 +1094,10 @@ crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t
     memmove(out + hd + ohl, nh0, nhl);
     memcpy(out + hd + ohl + nhl, c, ocl);
     memmove(out + hd + ohl + nhl + ocl, nc0, ncl);
-    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl);
+    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl, tail);
 }
 
-crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                                 fnew *ev, size_t nold, size_t m)
 {
     /* new events that sort after the stored ones (the usual case: sends and
@@ -1075,10 +1116,12 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
     size_t ntags = 0;
     for (size_t i = 0; i < m; i++)
         ntags += ev[i].ntags;
-    crm_status s = stage_room(st, enc_bound(m, ntags));
+    uint8_t *out;
+    bool tail;
+    crm_status s = stage_out(f, st, slot, enc_bound(m, ntags), &out, &tail);
     if (s)
         return s;
-    return stage_push(f, st, id, slot, blob_encode(st->enc + st->enclen, ev, m));
+    return stage_push(f, st, id, slot, blob_encode(out, ev, m), tail);
 }
 
 crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
@@ -1118,21 +1161,28 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
         for (size_t i = 0; i < st->ngrp; i++)
             if (st->grp[i].slot != SIZE_MAX)
                 st->grp[i].slot = fcap__find(f, st->grp[i].id);
-    if ((s = pool_room(f, st->need)) || (s = fcap__pages_reserve(f, dp)))
+    if ((s = st->pend ? pool_grow(f, st->pend + st->need) : pool_room(f, st->need)) ||
+        (s = fcap__pages_reserve(f, dp)))
         return s;
     if (log && (s = fcap__log_write(f, log)))
         return s;
+    /* blobs staged at the pool's tail stay there; new regions for blobs in
+     * the stage buffer follow them */
+    size_t at = f->poollen + st->pend;
     for (size_t i = 0; i < st->ngrp; i++) {
         fgroup *g = &st->grp[i];
         if (i + 8 < st->ngrp && st->grp[i + 8].slot != SIZE_MAX)
             crm__prefetch(&f->slot[st->grp[i + 8].slot]);
+        const uint8_t *src = g->tail ? f->pool + g->enc : st->enc + g->enc;
         if (!g->region) {
-            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), st->enc + g->enc, g->len);
+            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), src, g->len);
             continue;
         }
-        uint64_t pos = (uint64_t)f->poollen | (uint64_t)g->region << 40;
-        memcpy(f->pool + f->poollen, st->enc + g->enc, g->len);
-        f->poollen += g->region;
+        uint64_t pos = (uint64_t)(g->tail ? g->enc : at) | (uint64_t)g->region << 40;
+        if (!g->tail) {
+            memcpy(f->pool + at, src, g->len);
+            at += g->region;
+        }
         if (g->slot == SIZE_MAX) {
             slot_insert(f->slot, f->tcap, g->id, pos);
             f->ncust++;
@@ -1141,6 +1191,8 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
             f->slot[g->slot].pos = pos;
         }
     }
+    f->poollen = at;
+    f->garbage += st->tailgarbage;
     pages_add_cands(f->page, f->pcap, &f->npage, cand, sizeof *cand, n);
     f->nevents += n;
     f->seq++;
