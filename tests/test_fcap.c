@@ -224,6 +224,41 @@ static void test_already_sent(void **state)
     crm_fcap_free(f);
 }
 
+/* ALREADY_SENT after a snapshot load and after a prune (the cand-id set is
+ * rebuilt both times, with the range of its pages: ids at both ends). */
+static void test_already_sent_after_load_and_prune(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, T0 - 100, EMAIL, 5, CONTENT, 0, -1, 5);
+    hist(&r, 2, T0 - 90, SMS, 5, CONTENT, 0, -1, 100000);
+    hist(&r, 3, T0 - 40 * 86400, SMS, 5, CONTENT, 0, -1, 7); /* pruned below */
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    r.nev = 0;
+    void *b;
+    size_t n;
+    assert_int_equal(crm_fcap_save(f, &b, &n), CRM_OK);
+    crm_fcap *g = NULL;
+    assert_int_equal(crm_fcap_load(&g, b, n), CRM_OK);
+    crm_bytes_free(b);
+    for (int round = 0; round < 2; round++) {
+        crm_fcap *e = round ? f : g;
+        if (round)
+            assert_int_equal(crm_fcap_prune(f, T0 - 50), CRM_OK);
+        cand(&r, 5, 1, T0, 7, SERVICE, 1, 1, CH(PUSH));
+        cand(&r, 100000, 2, T0, 7, SERVICE, 1, 1, CH(PUSH));
+        cand(&r, 7, 3, T0, 7, SERVICE, 1, 1, CH(PUSH));
+        const char *want[] = {"1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT",
+                              "1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT",
+                              round ? "1,SEND,push,,,push:OK"
+                                    : "1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT"};
+        expect_decisions(e, &r, want);
+    }
+    crm_fcap_free(f);
+    crm_fcap_free(g);
+}
+
 static void test_no_consent(void **state)
 {
     (void)state;
@@ -1957,6 +1992,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_already_sent),
+        cmocka_unit_test(test_already_sent_after_load_and_prune),
         cmocka_unit_test(test_no_consent),
         cmocka_unit_test(test_quiet_hours),
         cmocka_unit_test(test_cap_sliding),

@@ -70,6 +70,7 @@ struct crm_fcap {
 
     fpage *page;         /* cand-id set */
     size_t pcap, npage;
+    uint64_t prange[2];  /* smallest and largest page key in it (UINT64_MAX, 0: none) */
 
     int64_t floor; /* prune time: decisions before it are refused */
     uint64_t seq;  /* state changes applied */

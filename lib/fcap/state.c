@@ -333,8 +333,25 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
     int64_t pt = 0;
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
-     * times are < 2^35) and the two bytes after it from one load */
-    while (h < hend && end - h >= 8) {
+     * times are < 2^35) and the two bytes after it from one load; an event
+     * takes >= 3 hot bytes, so the count needs no check below max * 3 */
+    const uint8_t *lim = end - h < 8 ? h : end - hend >= 7 ? hend : end - 7;
+    if ((size_t)(hend - h) <= 3 * max) {
+        while (h < lim) {
+            uint64_t w;
+            memcpy(&w, h, 8);
+            uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+            unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
+            pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
+            uint64_t rest = w >> (8 * len);
+            v->t[n] = pt;
+            v->meta[n] = (uint8_t)rest;
+            v->b1[n] = (uint8_t)(rest >> 8);
+            h += len + 2;
+            n++;
+        }
+    }
+    while (h < lim) {
         if (n == max)
             return false;
         uint64_t w;
@@ -742,8 +759,8 @@ crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
 
 /* Add the cand ids at c, c + stride, ... (n of them; CRM_FCAP_NO_CAND
  * skipped) to a page table: one probe per run of ids in one page. */
-static void pages_add_cands(fpage *t, size_t cap, size_t *np, const uint64_t *c, size_t stride,
-                            size_t n)
+static void pages_add_cands(fpage *t, size_t cap, size_t *np, uint64_t range[2],
+                            const uint64_t *c, size_t stride, size_t n)
 {
     uint64_t key1 = 0, bits = 0;
     for (size_t j = 0; j < n; j++, c = (const uint64_t *)((const char *)c + stride)) {
@@ -754,6 +771,8 @@ static void pages_add_cands(fpage *t, size_t cap, size_t *np, const uint64_t *c,
                 page_set(t, cap, np, key1, bits);
             key1 = (*c >> 6) + 1;
             bits = 0;
+            range[0] = key1 < range[0] ? key1 : range[0];
+            range[1] = key1 > range[1] ? key1 : range[1];
             if (j + 8 < n) /* random pages (sends in random customer order) */
                 crm__prefetch(
                     &t[page_home(cap, (*(const uint64_t *)((const char *)c + 8 * stride) >> 6) + 1)]);
@@ -766,7 +785,10 @@ static void pages_add_cands(fpage *t, size_t cap, size_t *np, const uint64_t *c,
 
 bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
 {
-    const fpage *p = page_find(f, (cand >> 6) + 1);
+    uint64_t key1 = (cand >> 6) + 1;
+    if (key1 < f->prange[0] || key1 > f->prange[1]) /* new ids are often above all stored */
+        return false;
+    const fpage *p = page_find(f, key1);
     return p && ((p->bits >> (cand & 63)) & 1);
 }
 
@@ -809,7 +831,8 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
     return false;
 }
 
-static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m);
+static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2], const fnew *ev,
+                             size_t m);
 
 /* ---- pool ------------------------------------------------------------------------- */
 
@@ -893,6 +916,8 @@ void fcap__pool_trim(crm_fcap *f)
 
 crm_status fcap__state_init(crm_fcap *f)
 {
+    f->prange[0] = UINT64_MAX; /* no page */
+    f->prange[1] = 0;
     f->tcap = 16;
     f->pcap = 16;
     crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
@@ -953,7 +978,7 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
     memcpy(f->pool + f->poollen, blob, len);
     f->poollen += len;
     f->nevents += nev;
-    pages_add_events(f->page, f->pcap, &f->npage, ev, nev);
+    pages_add_events(f->page, f->pcap, &f->npage, f->prange, ev, nev);
     return CRM_OK;
 }
 
@@ -1193,7 +1218,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
     }
     f->poollen = at;
     f->garbage += st->tailgarbage;
-    pages_add_cands(f->page, f->pcap, &f->npage, cand, sizeof *cand, n);
+    pages_add_cands(f->page, f->pcap, &f->npage, f->prange, cand, sizeof *cand, n);
     f->nevents += n;
     f->seq++;
     return CRM_OK;
@@ -1269,10 +1294,11 @@ static size_t keep_after(fnew *ev, size_t m, int64_t cut)
 
 /* Add the cand ids of ev[0..m) to a page table (one probe per run of ids
  * in one page). */
-static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m)
+static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2], const fnew *ev,
+                             size_t m)
 {
     if (m)
-        pages_add_cands(t, cap, np, &ev[0].cand, sizeof *ev, m);
+        pages_add_cands(t, cap, np, range, &ev[0].cand, sizeof *ev, m);
 }
 
 crm_status fcap__sort_pairs(fcref *v, size_t n)
@@ -1376,6 +1402,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     uint8_t *pool = NULL;
     fpage *pg = NULL;
     size_t tcap = table_size(live), pcap = 0, npage = 0;
+    uint64_t prange[2] = {UINT64_MAX, 0};
     if ((s = crm__alloc_array((void **)&t, tcap, sizeof *t, 1, "fcap customers")) ||
         (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
         (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
@@ -1398,7 +1425,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         slot_insert(t, tcap, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
         at += len;
         nev += m;
-        pages_add_events(pg, pcap, &npage, sc.ev, m);
+        pages_add_events(pg, pcap, &npage, prange, sc.ev, m);
     }
     crm__free(ord);
     fcap__scratch_free(&sc);
@@ -1413,6 +1440,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     f->page = pg;
     f->pcap = pcap;
     f->npage = npage;
+    f->prange[0] = prange[0];
+    f->prange[1] = prange[1];
     f->nevents = nev;
     if (now > f->floor)
         f->floor = now;
