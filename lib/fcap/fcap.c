@@ -377,6 +377,7 @@ typedef struct dctx {
      * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at: capc0[i] at the
      * start of each candidate, capc[i] once capg[i] == gen */
     const int8_t *capc0;
+    const uint8_t *cplain; /* per cap: global, no channel or category filter */
     int8_t *capc;
     uint32_t *capg;
     uint32_t gen;
@@ -591,6 +592,16 @@ static bool cap_fails_one(dctx *x, size_t ki, unsigned ch, uint32_t tag, bool ex
     }
     const crm_fcap_candidate *c = x->c;
     int64_t lo = x->lo[ki];
+    if (x->v && x->cplain[ki]) { /* every counted event in the window */
+        uint64_t m = x->le & win_mask(x, lo) & (excl ? ~x->batch : ~UINT64_C(0));
+        size_t n = pop64(m);
+        if ((int64_t)n + 1 <= k->limit)
+            return false;
+        if (retry)
+            *retry = k->sliding ? mask_time_at(x->v, m, n - (size_t)k->limit, x->tmp) + k->window
+                                : x->nxt[ki];
+        return true;
+    }
     uint64_t chm = k->channels;
     unsigned catm = k->categories;
     bool any = k->key == CRM_FCAP_KEY_ANY;
@@ -783,7 +794,8 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
             *retry = x->capr[i];
         } else {
             r = 0;
-            if (cap_applies(x, &f->caps[i], ch) && cap_fails(x, i, ch, false, retry))
+            if ((x->cplain[i] || cap_applies(x, &f->caps[i], ch)) &&
+                cap_fails(x, i, ch, false, retry))
                 r = !x->anybatch || cap_fails(x, i, ch, true, NULL) ? 1 : 2;
             if (r0 == -1) {
                 x->capc[i] = r;
@@ -947,7 +959,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     crm__wbuf_init(&w);
     /* fresh memory is slow to touch (page faults): per-candidate buffers
      * are touched only as far as used */
-    crm_status s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
+    crm_status s = crm__alloc_array((void **)&capc, 3 * (f->r.n_caps + 1), 1, 0, "fcap caps");
     if (!s)
         s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
     if (!s)
@@ -985,11 +997,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     /* caps whose outcome is the same on every channel are checked once per
      * candidate */
     capc0 = capc + f->r.n_caps + 1;
+    uint8_t *cplain = (uint8_t *)capc0 + f->r.n_caps + 1;
     for (size_t i = 0; i < f->r.n_caps; i++) {
         const crm_fcap_cap *k = &f->caps[i];
         uint64_t all = channel_mask(f->r.n_channels);
         capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
                                                                                           : -2);
+        cplain[i] = k->scope == CRM_FCAP_SCOPE_GLOBAL && (k->channels & all) == all &&
+                    (k->categories & 15) == 15;
     }
     /* unique cand ids (strictly ascending ones are; dense ones by a bit
      * set; else, or to name a repeat, by sorting) */
@@ -1045,7 +1060,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
-    dctx x = {.f = f, .capc0 = capc0, .capc = capc, .capg = capg, .capr = capr};
+    dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
     st.hint = n < SIZE_MAX / 64 ? n * 32 : 0; /* ~ a block per two candidates */
     if ((s = wcache_init(&wc, f->r.n_caps)))
         goto done;
