@@ -33,6 +33,7 @@
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/varint.h"
 #include "fcap/fcap_int.h"
@@ -836,6 +837,26 @@ static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2]
 
 /* ---- pool ------------------------------------------------------------------------- */
 
+void fcap__advise_huge(void *ptr, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    /* the whole pages of the allocation, not only its aligned 2 MiB
+     * subranges: advising part of a mapping splits it, and a split mapping
+     * can no longer grow by mremap (realloc then copies it, faulting every
+     * 4 KiB page of the copy) */
+    long page = sysconf(_SC_PAGESIZE);
+    if (!ptr || page <= 0 || bytes < ((size_t)2 << 20))
+        return;
+    uintptr_t pg = (uintptr_t)page;
+    uintptr_t lo = (uintptr_t)ptr & ~(pg - 1);
+    uintptr_t hi = ((uintptr_t)ptr + bytes + pg - 1) & ~(pg - 1);
+    (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)ptr;
+    (void)bytes;
+#endif
+}
+
 /* Pool region for a blob of len bytes that may grow by sends. */
 static size_t region_for(size_t len)
 {
@@ -862,7 +883,7 @@ static crm_status pool_grow(crm_fcap *f, size_t need)
     crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
     if (s)
         return s;
-    crm__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
+    fcap__advise_huge(f->pool, c2);
     f->poolcap = c2;
     return CRM_OK;
 }
@@ -957,8 +978,8 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
-    crm__advise_huge(f->slot, cap * sizeof *f->slot);
-    crm__advise_huge(f->pool, f->poolcap);
+    fcap__advise_huge(f->slot, cap * sizeof *f->slot);
+    fcap__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
 
@@ -1043,7 +1064,7 @@ static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, 
             c = st->hint / 64;
         if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
             return s;
-        crm__advise_huge(st->grp, c * sizeof *st->grp);
+        fcap__advise_huge(st->grp, c * sizeof *st->grp);
         st->grpcap = c;
     }
     *tail = slot == SIZE_MAX || bound > FSLOT_CAP(f->slot[slot].pos);
@@ -1312,7 +1333,7 @@ crm_status fcap__sort_pairs(fcref *v, size_t n)
     size_t *count = NULL;
     crm_status s = crm__alloc_array((void **)&t, n, sizeof *t, 0, "fcap sort");
     if (!s) {
-        crm__advise_huge(t, n * sizeof *t);
+        fcap__advise_huge(t, n * sizeof *t);
         s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap sort");
     }
     if (s) {
