@@ -970,8 +970,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         s = crm__alloc_array((void **)&scand, n, sizeof *scand, 0, "fcap sends");
     if (s)
         goto done;
-    fcap__advise_huge(sidx, n * sizeof *sidx);
-    fcap__advise_huge(scand, n * sizeof *scand);
+    crm__advise_huge(sidx, n * sizeof *sidx);
+    crm__advise_huge(scand, n * sizeof *scand);
     /* one pass over the candidates: validate, see whether they come grouped
      * by customer */
     bool sorted = true, csorted = true;
@@ -1014,7 +1014,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (res != 1) {
         if ((s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates")))
             goto done;
-        fcap__advise_huge(ids, n * sizeof *ids);
+        crm__advise_huge(ids, n * sizeof *ids);
         for (size_t i = 0; i < n; i++)
             ids[i] = (fcref){cands[i].cand_id, i};
         if ((s = fcap__sort_pairs(ids, n)))
@@ -1043,8 +1043,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")) ||
             (s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates")))
             goto done;
-        fcap__advise_huge(cids, n * sizeof *cids);
-        fcap__advise_huge(ord, n * sizeof *ord);
+        crm__advise_huge(cids, n * sizeof *cids);
+        crm__advise_huge(ord, n * sizeof *ord);
         for (size_t i = 0; i < n; i++)
             cids[i] = (fcref){cands[i].customer_id, i};
         if ((s = fcap__sort_pairs(cids, n)))

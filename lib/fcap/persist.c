@@ -158,7 +158,7 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
         return crm__fail(CRM_ENOMEM, "fcap snapshot: out of memory (%zu bytes)", want);
     }
     w.cap = want;
-    fcap__advise_huge(w.p, want);
+    crm__advise_huge(w.p, want);
     crm__blob_begin(&w, CRM__BLOB_FCAP, SNAP_VERSION);
     put_rules(&w, f);
     crm__wbuf_i64(&w, f->floor);

@@ -978,7 +978,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
-    fcap__advise_huge(f->slot, cap * sizeof *f->slot);
+    crm__advise_huge(f->slot, cap * sizeof *f->slot);
     fcap__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
@@ -1333,7 +1333,7 @@ crm_status fcap__sort_pairs(fcref *v, size_t n)
     size_t *count = NULL;
     crm_status s = crm__alloc_array((void **)&t, n, sizeof *t, 0, "fcap sort");
     if (!s) {
-        fcap__advise_huge(t, n * sizeof *t);
+        crm__advise_huge(t, n * sizeof *t);
         s = crm__alloc_array((void **)&count, 2048, sizeof *count, 0, "fcap sort");
     }
     if (s) {
