@@ -1062,16 +1062,24 @@ static void reference_decide(const workload *w, crm_fcap_decision *out)
     free(x.ev);
 }
 
-static void test_reference_random(void **state)
+/* Random workloads against the reference: `rounds` rounds of 1..maxcust
+ * customers, nev_lo..nev_hi history rows, 1..30 candidates; with `future`,
+ * a third of the history rows lie after the candidates' times. Counts into
+ * reasons[8]; returns decisions compared (*sends: sent). */
+static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64_t nev_lo,
+                               int64_t nev_hi, bool future, size_t *sends, size_t reasons[8])
 {
-    (void)state;
-    test_rng g = {20240603};
-    size_t compared = 0, sends = 0, reasons[8] = {0};
-    for (int round = 0; round < 400; round++) {
+    test_rng g = {seed};
+    size_t compared = 0;
+    for (int round = 0; round < rounds; round++) {
         workload w;
-        size_t ncust = (size_t)test_rng_range(&g, 1, 6);
-        gen_workload(&g, &w, ncust, (size_t)test_rng_range(&g, 0, 40),
+        size_t ncust = (size_t)test_rng_range(&g, 1, maxcust);
+        gen_workload(&g, &w, ncust, (size_t)test_rng_range(&g, nev_lo, nev_hi),
                      (size_t)test_rng_range(&g, 1, 30));
+        for (size_t i = 0; future && i < w.nev; i++)
+            if (test_rng_range(&g, 0, 2) == 0)
+                w.ev[i].t = INT64_C(1717200000) + test_rng_range(&g, -40, 46) * 86400 +
+                            test_rng_range(&g, 0, 86399);
         crm_fcap *f;
         assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
         assert_int_equal(crm_fcap_add_history(f, w.ev, w.nev, w.tags, w.nt), CRM_OK);
@@ -1080,10 +1088,10 @@ static void test_reference_random(void **state)
         reference_decide(&w, want);
         for (size_t i = 0; i < w.nc; i++) {
             char what[64];
-            snprintf(what, sizeof what, "round %d", round);
+            snprintf(what, sizeof what, "seed %llu round %d", (unsigned long long)seed, round);
             assert_same_decision(&got[i], &want[i], what, i);
             compared++;
-            sends += got[i].send;
+            *sends += got[i].send;
             for (unsigned j = 0; j < got[i].n_tried; j++)
                 reasons[got[i].detail[j] & 7]++;
         }
@@ -1092,6 +1100,28 @@ static void test_reference_random(void **state)
         crm_fcap_free(f);
         free_workload(&w);
     }
+    return compared;
+}
+
+/* Customers with more events than the decide fast path's 64-event masks
+ * (the records path), and history after the decision times (the window's
+ * upper end; sends that do not sort after the stored events rebuild the
+ * block instead of extending it). */
+static void test_reference_wide_and_future(void **state)
+{
+    (void)state;
+    size_t sends = 0, reasons[8] = {0};
+    size_t n = reference_rounds(99, 60, 2, 50, 120, true, &sends, reasons);
+    n += reference_rounds(4242, 200, 6, 0, 40, true, &sends, reasons);
+    assert_true(sends > n / 10 && sends < n);
+    assert_true(reasons[CRM_FCAP_CAP] > 0 && reasons[CRM_FCAP_SIMULTANEOUS] > 0);
+}
+
+static void test_reference_random(void **state)
+{
+    (void)state;
+    size_t sends = 0, reasons[8] = {0};
+    size_t compared = reference_rounds(20240603, 400, 6, 0, 40, false, &sends, reasons);
     /* the workloads exercise every reason */
     for (int r = 0; r < 8; r++)
         if (reasons[r] == 0)
@@ -1650,7 +1680,7 @@ static void test_store_growth(void **state)
     crm_fcap_free(rev);
 }
 
-/* Snapshot format versions other than 3 are refused with CRM_EVERSION (the
+/* Snapshot format versions other than 4 are refused with CRM_EVERSION (the
  * blob is re-sealed with a correct CRC-32C so only the version differs). */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
 {
@@ -1673,9 +1703,9 @@ static void test_snapshot_versions(void **state)
     uint8_t *b;
     size_t n;
     snap_of(f, (void **)&b, &n);
-    assert_int_equal(b[6] | b[7] << 8, 3);
-    for (unsigned v = 1; v <= 4; v++) {
-        if (v == 3)
+    assert_int_equal(b[6] | b[7] << 8, 4);
+    for (unsigned v = 1; v <= 5; v++) {
+        if (v == 4)
             continue;
         b[6] = (uint8_t)v;
         uint32_t c = crc32c_bitwise(b, n - 4);
@@ -1913,6 +1943,7 @@ int main(void)
         cmocka_unit_test(test_override_service_preferred),
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
+        cmocka_unit_test(test_reference_wide_and_future),
         cmocka_unit_test(test_order_and_batches),
         cmocka_unit_test(test_singletons_any_order),
         cmocka_unit_test(test_retry_lower_bound),

@@ -335,16 +335,37 @@ CRM_API crm_status crm_fcap_prune(crm_fcap *f, int64_t now)
  * call. */
 typedef fnew sev;
 
+/* Window bounds of every cap at one (t, UTC offset), computed once per
+ * distinct pair a decide call meets (a small direct-mapped cache): e is in
+ * cap i's window at t iff lo[i] < e <= t; calendar caps stop failing at
+ * nxt[i], the start of the next period. */
+#define WC_WAYS 8
+typedef struct wcache {
+    size_t ncap;
+    int64_t kt[WC_WAYS], koff[WC_WAYS];
+    int64_t *lo, *nxt; /* WC_WAYS x ncap */
+} wcache;
+
 typedef struct dctx {
     const crm_fcap *f;
     const crm_fcap_candidate *c;
     const uint32_t *ctags; /* candidate's tags, sorted unique */
     uint32_t nctags;
+    /* the customer's events: fast path (v, at most FV_MAX events) or
+     * decoded records (ev[0..nev)) */
+    fview *v;
     const sev *ev;
     size_t nev;
-    int64_t t, off;
-    int64_t *tmp; /* scratch, >= nev */
+    int64_t t, off, sod; /* decision time, UTC offset (s), local second of day */
+    const int64_t *lo, *nxt; /* window bounds per cap at (t, off) */
+    int64_t *tmp; /* scratch, >= nev (and >= FV_MAX) */
     bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
+    uint64_t le;    /* fast path: counted events with e <= t */
+    uint64_t batch; /* fast path: sends of this batch (FEV_SENT at t) */
+    /* fast path: event masks e > lo for the window bounds met so far */
+    unsigned nw;
+    int64_t wlo[4];
+    uint64_t wm[4];
     /* per cap, for the current candidate: outcome of a cap that does not
      * depend on the channel tried (-2 it does, -1 not known yet, 0 passes or
      * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at */
@@ -371,26 +392,74 @@ static int64_t period_anchor(const crm_fcap *f)
     return f->r.week_sunday ? 259200 : 345600;
 }
 
-static int64_t period_of(const dctx *x, const crm_fcap_cap *k, int64_t ts)
+static int64_t period_of(const crm_fcap *f, const crm_fcap_cap *k, int64_t off, int64_t ts)
 {
-    int64_t o = k->tz_utc ? 0 : x->off;
+    int64_t o = k->tz_utc ? 0 : off;
     if (k->window == CRM_FCAP_WINDOW_MONTH) {
         int32_t y, m, d;
         crm__civil_from_days(crm__day_of(ts + o), &y, &m, &d);
         return 12 * (int64_t)y + m - 1;
     }
-    return floordiv(ts + o - period_anchor(x->f), k->window);
+    return floordiv(ts + o - period_anchor(f), k->window);
 }
 
-static int64_t period_start(const dctx *x, const crm_fcap_cap *k, int64_t p)
+static int64_t period_start(const crm_fcap *f, const crm_fcap_cap *k, int64_t off, int64_t p)
 {
-    int64_t o = k->tz_utc ? 0 : x->off;
+    int64_t o = k->tz_utc ? 0 : off;
     if (k->window == CRM_FCAP_WINDOW_MONTH) {
         int64_t y = floordiv(p, 12);
         int32_t m = (int32_t)(p - 12 * y) + 1;
         return crm__days_from_civil((int32_t)y, m, 1) * 86400 - o;
     }
-    return p * k->window + period_anchor(x->f) - o;
+    return p * k->window + period_anchor(f) - o;
+}
+
+static crm_status wcache_init(wcache *w, size_t ncap)
+{
+    memset(w, 0, sizeof *w);
+    w->ncap = ncap;
+    for (unsigned i = 0; i < WC_WAYS; i++)
+        w->kt[i] = -1; /* no time is negative */
+    crm_status s = crm__alloc_array((void **)&w->lo, WC_WAYS * (ncap + 1), sizeof *w->lo, 0,
+                                    "fcap caps");
+    if (!s)
+        s = crm__alloc_array((void **)&w->nxt, WC_WAYS * (ncap + 1), sizeof *w->nxt, 0,
+                             "fcap caps");
+    return s;
+}
+
+static void wcache_free(wcache *w)
+{
+    crm__free(w->lo);
+    crm__free(w->nxt);
+}
+
+/* Window bounds at (t, off) into x->lo / x->nxt. */
+static void wcache_get(wcache *w, const crm_fcap *f, dctx *x)
+{
+    int64_t t = x->t, off = x->off;
+    unsigned h = (unsigned)(((uint64_t)t * 0x9E3779B1u + (uint64_t)off) >> 7) % WC_WAYS;
+    int64_t *lo = w->lo + h * (w->ncap + 1), *nxt = w->nxt + h * (w->ncap + 1);
+    x->lo = lo;
+    x->nxt = nxt;
+    if (w->kt[h] == t && w->koff[h] == off)
+        return;
+    w->kt[h] = t;
+    w->koff[h] = off;
+    for (size_t i = 0; i < w->ncap; i++) {
+        const crm_fcap_cap *k = &f->caps[i];
+        /* the window as lo < e <= t: a calendar period is an interval of
+         * time (period_of is monotone), so e is in t's period iff e >= its
+         * start */
+        if (k->sliding) {
+            lo[i] = t - k->window;
+            nxt[i] = CRM_FCAP_NEVER;
+        } else if (k->limit > 0) {
+            int64_t p = period_of(f, k, off, t);
+            lo[i] = period_start(f, k, off, p) - 1;
+            nxt[i] = period_start(f, k, off, p + 1);
+        }
+    }
 }
 
 static bool is_batch(const dctx *x, const sev *e)
@@ -424,26 +493,70 @@ static void sort_i64(int64_t *v, size_t n)
     }
 }
 
-/* Does cap k fail for channel ch (tag: the tag for tag scope)? excl: ignore
- * this batch's sends. retry (may be NULL) receives when it stops failing. */
-static bool cap_fails_one(const dctx *x, const crm_fcap_cap *k, unsigned ch, uint32_t tag,
-                          bool excl, int64_t *retry)
+/* Population count without the popcnt instruction (not in baseline
+ * x86-64; the builtin becomes a library call). */
+static inline unsigned pop64(uint64_t m)
 {
+    m = m - ((m >> 1) & UINT64_C(0x5555555555555555));
+    m = (m & UINT64_C(0x3333333333333333)) + ((m >> 2) & UINT64_C(0x3333333333333333));
+    m = (m + (m >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    return (unsigned)((m * UINT64_C(0x0101010101010101)) >> 56);
+}
+
+/* Fast path: mask of the events with e > lo (memoised per candidate). */
+static uint64_t win_mask(dctx *x, int64_t lo)
+{
+    for (unsigned i = 0; i < x->nw; i++)
+        if (x->wlo[i] == lo)
+            return x->wm[i];
+    const fview *v = x->v;
+    uint64_t m = 0;
+    for (size_t e = 0; e < v->n; e++)
+        m |= (uint64_t)(v->t[e] > lo) << e;
+    if (x->nw < 4) {
+        x->wlo[x->nw] = lo;
+        x->wm[x->nw++] = m;
+    }
+    return m;
+}
+
+static bool view_has_tag(const fview *v, size_t i, uint32_t tag)
+{
+    if (i < v->nstored)
+        return fcap__view_stored_tag(v, i, tag);
+    return has_tag(v->stag + v->tagat[i], v->ntag[i], tag);
+}
+
+/* The j-th smallest (0-based) time of the events of mask m (j < its
+ * count). */
+static int64_t mask_time_at(const fview *v, uint64_t m, size_t j, int64_t *tmp)
+{
+    if (v->ordered) { /* events in time order: the j-th event of m */
+        for (; j; j--)
+            m &= m - 1;
+        return v->t[__builtin_ctzll(m)];
+    }
+    size_t n = 0;
+    for (; m; m &= m - 1)
+        tmp[n++] = v->t[__builtin_ctzll(m)];
+    sort_i64(tmp, n);
+    return tmp[j];
+}
+
+/* Does cap ki fail for channel ch (tag: the tag for tag scope)? excl:
+ * ignore this batch's sends. retry (may be NULL) receives when it stops
+ * failing. */
+static bool cap_fails_one(dctx *x, size_t ki, unsigned ch, uint32_t tag, bool excl,
+                          int64_t *retry)
+{
+    const crm_fcap_cap *k = &x->f->caps[ki];
     if (k->limit == 0) {
         if (retry)
             *retry = CRM_FCAP_NEVER;
         return true;
     }
     const crm_fcap_candidate *c = x->c;
-    /* the window as lo < e <= t: a calendar period is an interval of time
-     * (period_of is monotone), so e is in t's period iff e >= its start */
-    int64_t pidx = 0, lo;
-    if (k->sliding) {
-        lo = x->t - k->window;
-    } else {
-        pidx = period_of(x, k, x->t);
-        lo = period_start(x, k, pidx) - 1;
-    }
+    int64_t lo = x->lo[ki];
     uint64_t chm = k->channels;
     unsigned catm = k->categories;
     bool any = k->key == CRM_FCAP_KEY_ANY;
@@ -467,6 +580,28 @@ static bool cap_fails_one(const dctx *x, const crm_fcap_cap *k, unsigned ch, uin
         break;
     }
     size_t n = 0;
+    if (x->v) {
+        fview *v = x->v;
+        uint64_t m = x->le & win_mask(x, lo), all = channel_mask(x->f->r.n_channels);
+        if ((by_camp || by_tag) && !v->hasc)
+            fcap__view_cold(v);
+        if (excl)
+            m &= ~x->batch;
+        if ((chm & all) != all || (catm & 15) != 15 || by_camp || by_tag)
+            for (uint64_t r = m; r; r &= r - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(r), mt = v->meta[i];
+                if (!((chm >> (mt & 63)) & 1) || !((catm >> (mt >> 6)) & 1) ||
+                    (by_camp && v->camp[i] != camp) || (by_tag && !view_has_tag(v, i, tag)))
+                    m &= ~(UINT64_C(1) << i);
+            }
+        n = (size_t)pop64(m);
+        if ((int64_t)n + 1 <= k->limit)
+            return false;
+        if (retry)
+            *retry = k->sliding ? mask_time_at(v, m, n - (size_t)k->limit, x->tmp) + k->window
+                                : x->nxt[ki];
+        return true;
+    }
     const sev *ev = x->ev;
     for (size_t i = 0; i < x->nev; i++) {
         const sev *e = &ev[i];
@@ -487,7 +622,7 @@ static bool cap_fails_one(const dctx *x, const crm_fcap_cap *k, unsigned ch, uin
             sort_i64(x->tmp, n);
             *retry = x->tmp[n - (size_t)k->limit] + k->window;
         } else {
-            *retry = period_start(x, k, pidx + 1);
+            *retry = x->nxt[ki];
         }
     }
     return true;
@@ -514,35 +649,54 @@ static bool cap_applies(const dctx *x, const crm_fcap_cap *k, unsigned ch)
     }
 }
 
-static bool cap_fails(const dctx *x, const crm_fcap_cap *k, unsigned ch, bool excl, int64_t *retry)
+static bool cap_fails(dctx *x, size_t ki, unsigned ch, bool excl, int64_t *retry)
 {
+    const crm_fcap_cap *k = &x->f->caps[ki];
     if (k->scope == CRM_FCAP_SCOPE_TAG && k->key == CRM_FCAP_KEY_ANY) {
         for (uint32_t i = 0; i < x->nctags; i++)
-            if (cap_fails_one(x, k, ch, x->ctags[i], excl, retry))
+            if (cap_fails_one(x, ki, ch, x->ctags[i], excl, retry))
                 return true;
         return false;
     }
-    return cap_fails_one(x, k, ch, (uint32_t)k->key, excl, retry);
+    return cap_fails_one(x, ki, ch, (uint32_t)k->key, excl, retry);
 }
 
-static bool sim_fails(const dctx *x, unsigned ch, bool excl, int64_t *retry)
+static bool sim_fails(dctx *x, unsigned ch, bool excl, int64_t *retry)
 {
     const crm_fcap *f = x->f;
     int64_t last[CRM_FCAP_MAX_CHANNELS];
     uint64_t in = 0;
-    for (size_t i = 0; i < x->nev; i++) {
-        const sev *e = &x->ev[i];
-        if (!(e->flags & FEV_COUNTS) || e->t > x->t || e->t <= x->t - f->r.sim_gap ||
-            (excl && is_batch(x, e)))
-            continue;
-        uint64_t bit = UINT64_C(1) << e->channel;
-        if (!(in & bit) || e->t > last[e->channel])
-            last[e->channel] = e->t;
-        in |= bit;
+    if (x->v) {
+        const fview *v = x->v;
+        uint64_t m = x->le & win_mask(x, x->t - f->r.sim_gap);
+        if (excl)
+            m &= ~x->batch;
+        for (uint64_t r = m; r; r &= r - 1)
+            in |= UINT64_C(1) << (v->meta[__builtin_ctzll(r)] & 63);
+        if (((in >> ch) & 1) || (unsigned)pop64(in) < f->r.sim_max)
+            return false;
+        uint64_t seen = 0;
+        for (uint64_t r = m; r; r &= r - 1) {
+            unsigned i = (unsigned)__builtin_ctzll(r), c = v->meta[i] & 63;
+            if (!((seen >> c) & 1) || v->t[i] > last[c])
+                last[c] = v->t[i];
+            seen |= UINT64_C(1) << c;
+        }
+    } else {
+        for (size_t i = 0; i < x->nev; i++) {
+            const sev *e = &x->ev[i];
+            if (!(e->flags & FEV_COUNTS) || e->t > x->t || e->t <= x->t - f->r.sim_gap ||
+                (excl && is_batch(x, e)))
+                continue;
+            uint64_t bit = UINT64_C(1) << e->channel;
+            if (!(in & bit) || e->t > last[e->channel])
+                last[e->channel] = e->t;
+            in |= bit;
+        }
+        if ((in >> ch) & 1)
+            return false;
     }
-    if ((in >> ch) & 1)
-        return false;
-    unsigned s = (unsigned)__builtin_popcountll(in);
+    unsigned s = (unsigned)pop64(in);
     if (s < f->r.sim_max)
         return false;
     if (retry) {
@@ -558,8 +712,7 @@ static bool sim_fails(const dctx *x, unsigned ch, bool excl, int64_t *retry)
 }
 
 /* One (candidate, channel) check in spec order; returns the reason. */
-static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *retry,
-                             uint16_t *arg)
+static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry, uint16_t *arg)
 {
     const crm_fcap *f = x->f;
     const crm_fcap_candidate *c = x->c;
@@ -569,7 +722,7 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
         return CRM_FCAP_ALREADY_SENT;
     if (f->r.requires_consent[c->category] && !((c->consent >> ch) & 1))
         return CRM_FCAP_NO_CONSENT;
-    int64_t sod = x->t + x->off - floordiv(x->t + x->off, 86400) * 86400;
+    int64_t sod = x->sod;
     for (size_t i = 0; i < f->r.n_quiet; i++) {
         const crm_fcap_quiet *q = &f->quiet[i];
         if (!((q->channels >> ch) & 1) || !((q->categories >> c->category) & 1))
@@ -587,7 +740,6 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
     if (!f->r.capped[c->category] || c->override)
         return CRM_FCAP_OK;
     for (size_t i = 0; i < f->r.n_caps; i++) {
-        const crm_fcap_cap *k = &f->caps[i];
         int8_t r = x->capc[i];
         if (r == 0)
             continue;
@@ -595,8 +747,8 @@ static uint8_t check_channel(const dctx *x, unsigned ch, bool already, int64_t *
             *retry = x->capr[i];
         } else {
             r = 0;
-            if (cap_applies(x, k, ch) && cap_fails(x, k, ch, false, retry))
-                r = !x->anybatch || cap_fails(x, k, ch, true, NULL) ? 1 : 2;
+            if (cap_applies(x, &f->caps[i], ch) && cap_fails(x, i, ch, false, retry))
+                r = !x->anybatch || cap_fails(x, i, ch, true, NULL) ? 1 : 2;
             if (x->capc[i] == -1) {
                 x->capc[i] = r;
                 x->capr[i] = *retry;
@@ -745,7 +897,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     size_t nstag = 0;
     fscratch sc = {0};
     fstage st = {0};
-    int64_t *tmp = NULL;
+    int64_t *tmp = NULL, ftmp[FV_MAX];
+    fview fv;
+    wcache wc = {0};
     fnew *sends = NULL;
     size_t cap_ev = 0, nsend = 0;
     crm__wbuf w;
@@ -846,6 +1000,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
     dctx x = {.f = f, .capc = capc, .capr = capr};
+    if ((s = wcache_init(&wc, f->r.n_caps)))
+        goto done;
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
     for (size_t a = 0, b; a < n; a = b) {
@@ -886,27 +1042,49 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 goto done;
             }
         }
-        /* this customer's events: stored (decoded), then this call's sends */
+        /* this customer's events: stored, then this call's sends; as
+         * columns (fast path) or, beyond FV_MAX events, decoded records */
         size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, ord[a].customer);
-        size_t L = 0;
-        if (row != SIZE_MAX)
-            (void)fcap__blob_at(f, f->slot[row].pos, &L);
-        if ((L / 4 + (b - a) + 1 > sc.evcap || L + 1 > sc.tagcap) &&
-            (s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
-            goto done;
-        if (L + (b - a) + 1 > cap_ev) {
-            size_t nc = (L + (b - a) + 1) * 2;
-            crm__free(tmp);
-            tmp = NULL;
-            if ((s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
-                goto done;
-            cap_ev = nc;
+        const uint8_t *blob = row != SIZE_MAX ? f->pool + FSLOT_OFF(f->slot[row].pos) : NULL;
+        bool fast = b - a <= FV_MAX;
+        if (fast && blob) {
+            fast = fcap__view_decode(blob, &fv, FV_MAX - (b - a));
+        } else if (fast) {
+            fv.n = fv.nstored = 0;
+            fv.counted = fv.sent = fv.pc = 0;
+            fv.lastcand = CRM_FCAP_NO_CAND;
+            fv.cold = fv.end = NULL;
+            fv.hasc = true;
         }
-        sev *ev = sc.ev;
+        fv.ordered = true;
+        fv.stag = stag;
+        sev *ev = NULL;
+        size_t nev = 0, nstored = 0, nsend0 = nsend;
         unsigned sfl = 0;
-        size_t nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc, &sfl) : 0, nstored = nev;
+        if (!fast) {
+            size_t L = 0;
+            if (row != SIZE_MAX)
+                (void)fcap__blob_at(f, f->slot[row].pos, &L);
+            if ((L / 4 + (b - a) + 1 > sc.evcap || L + 1 > sc.tagcap) &&
+                (s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
+                goto done;
+            if (L + (b - a) + 1 > cap_ev) {
+                size_t nc = (L + (b - a) + 1) * 2;
+                crm__free(tmp);
+                tmp = NULL;
+                if ((s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
+                    goto done;
+                cap_ev = nc;
+            }
+            ev = sc.ev;
+            nev = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc, &sfl) : 0;
+            nstored = nev;
+            x.tmp = tmp;
+        } else {
+            x.tmp = ftmp;
+        }
+        x.v = fast ? &fv : NULL;
         x.ev = ev;
-        x.tmp = tmp;
         x.off = 60 * (int64_t)c0->utc_offset_min;
         /* sends of an earlier decide call at the same t count as this
          * batch's: only stored events flagged as sends can be */
@@ -916,28 +1094,45 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             const crm_fcap_candidate *c = &cands[ord[i].idx];
             crm_fcap_decision *d = &out[ord[i].idx];
             rank = (i > a && ord[i].t == ord[i - 1].t) ? rank + 1 : 1;
-            memcpy(ctag, n_tags ? tags + c->tag_off : ctag, c->tag_n * sizeof *ctag);
+            for (uint32_t j = 0; j < c->tag_n; j++)
+                ctag[j] = tags[c->tag_off + j];
             x.c = c;
             x.ctags = ctag;
-            x.nctags = fcap__sort_unique(ctag, c->tag_n);
+            x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
             x.nev = nev;
-            /* this call's sends for the customer ascend in t: the last one
-             * tells whether there is one at t */
-            x.anybatch = nev > nstored && ev[nev - 1].t == c->t;
-            for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
-                x.anybatch = is_batch(&x, &ev[j]);
-            for (size_t k = 0; k < f->r.n_caps; k++)
-                capc[k] = capc0[k];
+            int64_t lt = x.t + x.off;
+            x.sod = lt - floordiv(lt, 86400) * 86400;
+            wcache_get(&wc, f, &x);
+            if (fast) {
+                /* stored events ascend in time, this call's sends are at
+                 * times <= t */
+                uint64_t le = fv.n == 64 ? UINT64_MAX : (UINT64_C(1) << fv.n) - 1;
+                if (fv.nstored && fv.t[fv.nstored - 1] > x.t)
+                    for (size_t e = 0; e < fv.nstored; e++)
+                        if (fv.t[e] > x.t)
+                            le &= ~(UINT64_C(1) << e);
+                x.le = le & fv.counted;
+                x.batch = 0;
+                for (uint64_t r = fv.sent; r; r &= r - 1)
+                    if (fv.t[__builtin_ctzll(r)] == x.t)
+                        x.batch |= r & -r;
+                x.anybatch = x.batch != 0;
+                x.nw = 0;
+            } else {
+                /* this call's sends for the customer ascend in t: the last
+                 * one tells whether there is one at t */
+                x.anybatch = nev > nstored && ev[nev - 1].t == c->t;
+                for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
+                    x.anybatch = is_batch(&x, &ev[j]);
+            }
+            for (size_t j = 0; j < f->r.n_caps; j++)
+                capc[j] = capc0[j];
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
-            bool already = false;
-            if (fcap__cand_maybe(f, c->cand_id)) {
-                for (size_t j = 0; j < nstored && !already; j++)
-                    already = ev[j].cand == c->cand_id && ev[j].t <= c->t;
-                if (!already)
-                    already = fcap__cand_sent(f, c->cand_id, c->t);
-            }
+            bool already = fcap__cand_maybe(f, c->cand_id) &&
+                           ((blob && fcap__blob_has_cand(blob, c->cand_id, c->t)) ||
+                            fcap__cand_sent(f, c->cand_id, c->t));
             uint8_t order[CRM_FCAP_MAX_TRIES];
             unsigned no = 0;
             int pref = -1;
@@ -954,7 +1149,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             d->cand_id = c->cand_id;
             d->rank = rank;
             d->channel = CRM_FCAP_NO_CHANNEL;
-            d->retry_at = CRM_FCAP_NEVER;
             memset(d->detail, CRM_FCAP_NOT_TRIED, sizeof d->detail);
             int64_t best = CRM_FCAP_NEVER;
             for (unsigned j = 0; j < no; j++) {
@@ -977,14 +1171,27 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     best = CRM_FCAP_NEVER;
                     bool counts = f->r.counts[c->category];
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
-                    sends[nsend] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
-                                          n_tags ? tags + c->tag_off : NULL, c->tag_n,
-                                          order[j], c->category, fl};
-                    fnew *e = &ev[nev++];
-                    *e = sends[nsend++];
+                    sends[nsend++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
+                                            n_tags ? tags + c->tag_off : NULL, c->tag_n,
+                                            order[j], c->category, fl};
                     memcpy(stag + nstag, ctag, x.nctags * sizeof *stag);
-                    e->tags = stag + nstag;
-                    e->ntags = x.nctags;
+                    if (fast) {
+                        size_t e = fv.n++;
+                        fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
+                        fv.t[e] = c->t;
+                        fv.camp[e] = c->campaign_id;
+                        fv.tagat[e] = (uint32_t)nstag;
+                        fv.ntag[e] = x.nctags;
+                        fv.meta[e] = (uint8_t)(order[j] | c->category << 6);
+                        fv.b1[e] = fl;
+                        fv.counted |= (uint64_t)(fl & FEV_COUNTS) << e;
+                        fv.sent |= UINT64_C(1) << e;
+                    } else {
+                        fnew *e = &ev[nev++];
+                        *e = sends[nsend - 1];
+                        e->tags = stag + nstag;
+                        e->ntags = x.nctags;
+                    }
                     nstag += x.nctags;
                     break;
                 }
@@ -994,8 +1201,52 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             d->retry_at = best;
         }
         /* the customer's new event list, encoded now (applied at the end) */
-        if (nev > nstored &&
-            (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nstored, nev)))
+        if (!fast) {
+            if (nev > nstored &&
+                (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nstored, nev)))
+                goto done;
+            continue;
+        }
+        size_t k = nsend - nsend0;
+        if (!k)
+            continue;
+        fnew add[FV_MAX];
+        for (size_t j = 0; j < k; j++) {
+            add[j] = sends[nsend0 + j];
+            add[j].tags = stag + fv.tagat[fv.nstored + j];
+            add[j].ntags = fv.ntag[fv.nstored + j];
+        }
+        /* the sends extend the stored block when they sort after its last
+         * event (the usual case), else the block is rebuilt */
+        bool app = blob != NULL;
+        if (app) {
+            size_t e = fv.nstored - 1;
+            if (!fv.hasc)
+                fcap__view_cold(&fv);
+            if ((s = fcap__scratch_reserve(&sc, 1, fv.ntag[e] + 1, 0)))
+                goto done;
+            fcap__view_stored_tags(&fv, e, sc.tags);
+            fnew last = {0, fv.t[e], fv.camp[e], fv.lastcand, sc.tags, fv.ntag[e],
+                         (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6),
+                         (uint8_t)(fv.b1[e] & 3)};
+            app = fcap__ev_cmp(&last, &add[0]) <= 0;
+            for (size_t j = 1; app && j < k; j++)
+                app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
+        }
+        if (app) {
+            s = fcap__stage_extend(f, &st, ord[a].customer, row, add, k, fv.t[fv.nstored - 1],
+                                   fv.pc);
+        } else {
+            size_t L = 0;
+            if (row != SIZE_MAX)
+                (void)fcap__blob_at(f, f->slot[row].pos, &L);
+            if ((s = fcap__scratch_reserve(&sc, L / 4 + k + 1, L + 1, 0)))
+                goto done;
+            size_t m = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc, NULL) : 0;
+            memcpy(sc.ev + m, add, k * sizeof *add);
+            s = fcap__stage_customer(f, &st, ord[a].customer, row, sc.ev, m, m + k);
+        }
+        if (s)
             goto done;
     }
     if (f->logfd >= 0) {
@@ -1025,6 +1276,7 @@ done:
     crm__free(capr);
     fcap__stage_free(&st);
     fcap__scratch_free(&sc);
+    wcache_free(&wc);
     crm__free(tmp);
     crm__free(sends);
     return s;

@@ -87,6 +87,50 @@ typedef struct fcref {
     uint64_t pos;
 } fcref;
 
+/* The events of one customer as the decide fast path sees them (at most
+ * FV_MAX: the checks work on 64-bit event masks): the stored events, whose
+ * hot parts (time, channel, category, flags) are decoded at once and cold
+ * parts (campaign, cand id, tags) on demand (fcap__view_cold), then the
+ * sends of the current decide call. */
+#define FV_MAX 64
+typedef struct fview {
+    size_t n, nstored;
+    bool ordered;          /* events ascend in time (index order is time order) */
+    bool hasc;             /* cold columns decoded (camp, tagat, ntag, pc, lastcand) */
+    uint64_t counted;      /* events with FEV_COUNTS (bit i = event i) */
+    uint64_t sent;         /* events with FEV_SENT */
+    uint64_t pc;           /* last cand id of the block (0 when none) */
+    uint64_t lastcand;     /* cand id of its last event, or CRM_FCAP_NO_CAND */
+    const uint8_t *cold, *end; /* cold part of the stored block */
+    const uint32_t *stag;  /* sorted tags of the sends (tagat indexes it) */
+    int64_t t[FV_MAX];
+    uint64_t camp[FV_MAX];
+    uint32_t tagat[FV_MAX]; /* stored: offset of the tag list in cold; send: in stag */
+    uint32_t ntag[FV_MAX];
+    uint8_t meta[FV_MAX];   /* channel | category << 6 */
+    uint8_t b1[FV_MAX];     /* stored: flags byte of the block (FEV_ flags in bits 0-1,
+                               has-cand bit 2, tag count bits 3-6); send: FEV_ flags */
+} fview;
+
+/* Canonical event order: t, channel, category, flags, campaign, cand, tags. */
+static inline int fcap__ev_cmp(const fnew *a, const fnew *b)
+{
+#define CMP(x, y) \
+    if ((x) != (y)) \
+        return (x) < (y) ? -1 : 1
+    CMP(a->t, b->t);
+    CMP(a->channel, b->channel);
+    CMP(a->cat, b->cat);
+    CMP(a->flags, b->flags);
+    CMP(a->campaign, b->campaign);
+    CMP(a->cand, b->cand);
+    for (uint32_t i = 0; i < a->ntags && i < b->ntags; i++)
+        CMP(a->tags[i], b->tags[i]);
+    CMP(a->ntags, b->ntags);
+    return 0;
+#undef CMP
+}
+
 /* ---- state.c ---- */
 /* Sort 16-byte (key, value) records by key (stable LSD radix on the key
  * bits that vary; a temporary copy). */
@@ -111,6 +155,19 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);
  * when the set has cand: call it only when the customer's own events do
  * not settle the question). */
 bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
+/* Decode the hot parts of the stored block at p (trusted) into v (n,
+ * nstored, counted, sent, t, meta, b1; hasc = false); false when it has more
+ * than `max` events (v is then incomplete). */
+bool fcap__view_decode(const uint8_t *p, fview *v, size_t max);
+/* Decode the cold columns of v's stored events (camp, tagat, ntag, pc,
+ * lastcand; hasc = true). */
+void fcap__view_cold(fview *v);
+/* Does stored event i of v (i < v->nstored, cold columns decoded) carry tag? */
+bool fcap__view_stored_tag(const fview *v, size_t i, uint32_t tag);
+/* Decode the tags of stored event i of v into out (room for v->ntag[i]). */
+void fcap__view_stored_tags(const fview *v, size_t i, uint32_t *out);
+/* Does the trusted blob at p hold an event with cand at time <= t? */
+bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t);
 /* Decode the blob of slot i into s->ev (tags into s->tags); returns the
  * number of events (the pool is trusted); *flags (may be NULL) receives the
  * OR of their FEV_ flags. */
@@ -163,6 +220,12 @@ typedef struct fstage {
  * ev is sorted here. The state is not changed. */
 crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                                 fnew *ev, size_t nold, size_t m);
+/* Stage customer id (at slot) as its stored block extended by add[0..k)
+ * (canonical order, sorting after the stored events; tags sorted, unique);
+ * pt / pc: time of its last stored event and its last cand id (0 if none).
+ * The state is not changed. */
+crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                              const fnew *add, size_t k, int64_t pt, uint64_t pc);
 /* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
  * cand ids join the set); `log` as fcap__commit. */
 crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);

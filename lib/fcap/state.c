@@ -5,15 +5,21 @@
  * a byte pool, encoded as one canonical blob:
  *
  *   blob  = varint L (>= 1), body of L bytes
- *   body  = the events in canonical order (ev_cmp), back to back
- *   event = varint dt          t - t of the previous event (first: t)
+ *   body  = varint H (>= 1), the hot parts of the events (H bytes), then
+ *           their cold parts (the rest), each in canonical event order
+ *           (fcap__ev_cmp)
+ *   hot   = varint dt          t - t of the previous event (first: t)
  *           u8  channel | category << 6
  *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
- *           [varint ntags - 15]  when the field is 15
+ *   cold  = [varint ntags - 15]  when the field is 15
  *           varint campaign
  *           [varint zigzag(cand - previous cand)]  when has_cand (first: - 0)
  *           tags ascending: varint first, then varint (tag - previous - 1)
  *
+ * The decide path reads the hot parts of a customer (times, channels,
+ * categories, flags: all that most checks need) at a few instructions an
+ * event and the cold parts only when a campaign or tag cap or a send needs
+ * them.
  * Varints are LEB128 and minimal, so a blob is a canonical function of the
  * customer's events: snapshots copy blobs verbatim. With the example rules
  * and a week of history an event takes about 8 bytes.
@@ -131,28 +137,9 @@ static inline uint64_t unzz(uint64_t z)
 
 /* ---- events ---------------------------------------------------------------------- */
 
-/* Canonical event order: t, channel, category, flags, campaign, cand, tags. */
-static inline int ev_cmp(const fnew *a, const fnew *b)
-{
-#define CMP(x, y) \
-    if ((x) != (y)) \
-        return (x) < (y) ? -1 : 1
-    CMP(a->t, b->t);
-    CMP(a->channel, b->channel);
-    CMP(a->cat, b->cat);
-    CMP(a->flags, b->flags);
-    CMP(a->campaign, b->campaign);
-    CMP(a->cand, b->cand);
-    for (uint32_t i = 0; i < a->ntags && i < b->ntags; i++)
-        CMP(a->tags[i], b->tags[i]);
-    CMP(a->ntags, b->ntags);
-    return 0;
-#undef CMP
-}
-
 static int ev_qcmp(const void *a, const void *b)
 {
-    return ev_cmp(a, b);
+    return fcap__ev_cmp(a, b);
 }
 
 static void ev_sort(fnew *v, size_t n)
@@ -164,88 +151,114 @@ static void ev_sort(fnew *v, size_t n)
     for (size_t i = 1; i < n; i++) {
         fnew x = v[i];
         size_t j = i;
-        for (; j > 0 && ev_cmp(&v[j - 1], &x) > 0; j--)
+        for (; j > 0 && fcap__ev_cmp(&v[j - 1], &x) > 0; j--)
             v[j] = v[j - 1];
         v[j] = x;
     }
 }
 
-/* Bytes an encoding of n events with `ntags` tags in all can need. */
+/* Bytes an encoding of n events with `ntags` tags in all can need (with the
+ * staging room blob_encode and fcap__stage_extend use). */
 static size_t enc_bound(size_t n, size_t ntags)
 {
     return 24 + n * 38 + ntags * 5;
 }
 
-/* Encode sorted events (tags sorted, unique) as body bytes at o, continuing
- * after an event at time pt whose last cand id was pc (0, 0 at the start);
- * returns the byte count. */
-static size_t body_encode(uint8_t *o, const fnew *ev, size_t n, int64_t pt, uint64_t pc)
+/* Encode sorted events (tags sorted, unique): their hot parts at *hot and
+ * cold parts at *cold (both advanced), continuing after an event at time pt
+ * whose last cand id was pc (0, 0 at the start). */
+static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n, int64_t pt,
+                        uint64_t pc)
 {
-    size_t k = 0;
+    uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
         const fnew *e = &ev[i];
-        k += crm__varint_put(o + k, (uint64_t)(e->t - pt));
+        h += crm__varint_put(h, (uint64_t)(e->t - pt));
         pt = e->t;
-        o[k++] = (uint8_t)(e->channel | e->cat << 6);
         unsigned hc = e->cand != CRM_FCAP_NO_CAND;
         uint32_t nt = e->ntags;
-        o[k++] = (uint8_t)(e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3);
+        h[0] = (uint8_t)(e->channel | e->cat << 6);
+        h[1] = (uint8_t)(e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3);
+        h += 2;
         if (nt >= 15)
-            k += crm__varint_put(o + k, nt - 15);
-        k += crm__varint_put(o + k, e->campaign);
+            o += crm__varint_put(o, nt - 15);
+        o += crm__varint_put(o, e->campaign);
         if (hc) {
-            k += crm__varint_put(o + k, zz(e->cand - pc));
+            o += crm__varint_put(o, zz(e->cand - pc));
             pc = e->cand;
         }
         for (uint32_t j = 0; j < nt; j++)
-            k += crm__varint_put(o + k, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+            o += crm__varint_put(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
     }
-    return k;
+    *hot = h;
+    *cold = o;
 }
 
-/* Prefix the body of k bytes at out + 10 with its length; the blob length. */
-static size_t blob_finish(uint8_t *out, size_t k)
+/* Write the blob header (varint L, varint H) at out; its length. */
+static size_t blob_header(uint8_t *out, size_t hl, size_t cl)
 {
-    size_t h = crm__varint_put(out, k);
-    memmove(out + h, out + 10, k);
-    return h + k;
+    uint8_t hb[10];
+    size_t k = crm__varint_put(hb, hl);
+    size_t n = crm__varint_put(out, k + hl + cl);
+    memcpy(out + n, hb, k);
+    return n + k;
 }
 
-/* Encode sorted events (tags sorted, unique) as a blob at out; its length. */
+/* Encode sorted events (tags sorted, unique) as a blob at out (room:
+ * enc_bound); its length. */
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
-    return blob_finish(out, body_encode(out + 10, ev, n, 0, 0));
+    uint8_t *h0 = out + 20, *c0 = out + 20 + 12 * n, *h = h0, *c = c0;
+    body_encode(&h, &c, ev, n, 0, 0);
+    size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0), k = blob_header(out, hl, cl);
+    memmove(out + k, h0, hl);
+    memmove(out + k + hl, c0, cl);
+    return k + hl + cl;
+}
+
+/* The parts of a trusted blob at p: hot bytes [*h, *c), cold [*c, *end). */
+static inline void blob_parts(const uint8_t *p, const uint8_t **h, const uint8_t **c,
+                              const uint8_t **end)
+{
+    size_t L = (size_t)get_var(&p);
+    *end = p + L;
+    const uint8_t *q = p;
+    size_t H = (size_t)get_var(&q);
+    *h = q;
+    *c = q + H;
 }
 
 /* Decode a trusted blob; returns n and ORs the events' flags into *flags.
  * ev / tags need room for L/4 events and L tags (L = body length). */
 static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *flags)
 {
-    size_t L = (size_t)get_var(&p), n = 0;
-    const uint8_t *end = p + L;
+    const uint8_t *h, *c, *end;
+    blob_parts(p, &h, &c, &end);
+    const uint8_t *hend = c;
+    size_t n = 0;
     int64_t pt = 0;
     uint64_t pc = 0;
     unsigned fl = 0;
-    while (p < end) {
+    while (h < hend) {
         /* fields into locals first: stores through ev and tags may alias the
-         * byte pointer, so interleaving them would serialise the reads */
-        pt += (int64_t)get_var_e(&p, end);
-        unsigned b0 = p[0], b1 = p[1];
-        p += 2;
+         * byte pointers, so interleaving them would serialise the reads */
+        pt += (int64_t)get_var_e(&h, hend);
+        unsigned b0 = h[0], b1 = h[1];
+        h += 2;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
-            nt += (uint32_t)get_var_e(&p, end);
-        uint64_t camp = get_var_e(&p, end), cand = CRM_FCAP_NO_CAND;
+            nt += (uint32_t)get_var_e(&c, end);
+        uint64_t camp = get_var_e(&c, end), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
-            pc += unzz(get_var_e(&p, end));
+            pc += unzz(get_var_e(&c, end));
             cand = pc;
         }
         uint32_t *tg0 = tags;
         if (nt) {
-            uint32_t tg = (uint32_t)get_var_e(&p, end);
+            uint32_t tg = (uint32_t)get_var_e(&c, end);
             tags[0] = tg;
             for (uint32_t j = 1; j < nt; j++) {
-                tg += 1 + (uint32_t)get_var_e(&p, end);
+                tg += 1 + (uint32_t)get_var_e(&c, end);
                 tags[j] = tg;
             }
             tags += nt;
@@ -256,6 +269,113 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
     }
     *flags |= fl & 3;
     return n;
+}
+
+static inline void skip_var(const uint8_t **pp)
+{
+    const uint8_t *p = *pp;
+    while (*p++ & 0x80)
+        ;
+    *pp = p;
+}
+
+bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
+{
+    const uint8_t *h, *c, *end;
+    blob_parts(p, &h, &c, &end);
+    const uint8_t *hend = c;
+    size_t n = 0;
+    int64_t pt = 0;
+    uint64_t counted = 0, sent = 0;
+    while (h < hend) {
+        if (n == max)
+            return false;
+        uint64_t d = h[0];
+        if (d < 0x80) {
+            h++;
+        } else if (h[1] < 0x80) {
+            d = (d & 0x7f) | (uint64_t)h[1] << 7;
+            h += 2;
+        } else if (h[2] < 0x80) {
+            d = (d & 0x7f) | (uint64_t)(h[1] & 0x7f) << 7 | (uint64_t)h[2] << 14;
+            h += 3;
+        } else {
+            d = get_var_e(&h, hend);
+        }
+        pt += (int64_t)d;
+        unsigned b1 = h[1];
+        v->t[n] = pt;
+        v->meta[n] = h[0];
+        v->b1[n] = (uint8_t)b1;
+        counted |= (uint64_t)(b1 & 1) << n;
+        sent |= (uint64_t)((b1 >> 1) & 1) << n;
+        h += 2;
+        n++;
+    }
+    v->n = v->nstored = n;
+    v->counted = counted;
+    v->sent = sent;
+    v->cold = c;
+    v->end = end;
+    v->hasc = false;
+    return true;
+}
+
+void fcap__view_cold(fview *v)
+{
+    const uint8_t *c = v->cold, *end = v->end;
+    uint64_t pc = 0, last = CRM_FCAP_NO_CAND;
+    for (size_t i = 0; i < v->nstored; i++) {
+        unsigned b1 = v->b1[i];
+        uint32_t nt = (b1 >> 3) & 15;
+        if (nt == 15)
+            nt += (uint32_t)get_var_e(&c, end);
+        uint64_t camp = c[0];
+        if (camp < 0x80)
+            c++;
+        else
+            camp = get_var_e(&c, end);
+        last = CRM_FCAP_NO_CAND;
+        if (b1 & 4) {
+            uint64_t z = c[0];
+            if (z < 0x80)
+                c++;
+            else
+                z = get_var_e(&c, end);
+            pc += unzz(z);
+            last = pc;
+        }
+        v->tagat[i] = (uint32_t)(c - v->cold);
+        for (uint32_t j = 0; j < nt; j++)
+            skip_var(&c);
+        v->camp[i] = camp;
+        v->ntag[i] = nt;
+    }
+    v->pc = pc;
+    v->lastcand = last;
+    v->hasc = true;
+}
+
+bool fcap__view_stored_tag(const fview *v, size_t i, uint32_t tag)
+{
+    const uint8_t *p = v->cold + v->tagat[i];
+    uint64_t tg = 0;
+    for (uint32_t j = 0; j < v->ntag[i]; j++) {
+        tg = j ? tg + 1 + get_var(&p) : get_var(&p);
+        if (tg >= tag)
+            return tg == tag; /* ascending */
+    }
+    return false;
+}
+
+void fcap__view_stored_tags(const fview *v, size_t i, uint32_t *out)
+{
+    const uint8_t *p = v->cold + v->tagat[i];
+    uint32_t tg = 0;
+    for (uint32_t j = 0; j < v->ntag[i]; j++) {
+        tg = j ? tg + 1 + (uint32_t)get_var(&p) : (uint32_t)get_var(&p);
+        out[j] = tg;
+    }
 }
 
 /* Length of the blob at p (prefix included) and of its body. */
@@ -322,7 +442,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
                         size_t *nev, const char **why, size_t *at)
 {
     size_t off = 0;
-    uint64_t L;
+    uint64_t L, H;
 #define BAD(msg) \
     do { \
         *why = msg; \
@@ -335,23 +455,29 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     size_t end = off + (size_t)L;
     if (L == 0)
         BAD("empty event block");
+    o0 = off;
+    if (!get_var_chk(p, end, &off, &H) || H > end - off || H == 0)
+        BAD("bad event block hot length");
     if (fcap__scratch_reserve(s, (size_t)L / 4 + 1, (size_t)L, 0)) {
         *why = NULL;
         return 0;
     }
+    /* hot parts at off..hend, cold parts at co..end */
+    size_t hend = off + (size_t)H, co = hend;
     int64_t pt = 0;
     uint64_t pc = 0;
     uint32_t *tags = s->tags;
     size_t n = 0;
-    for (size_t i = 0; off < end; i++, n++) {
+    for (size_t i = 0; off < hend; i++, n++) {
         fnew *e = &s->ev[i];
         uint64_t v;
+        size_t ev0 = off;
         o0 = off;
-        if (!get_var_chk(p, end, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
+        if (!get_var_chk(p, hend, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
             BAD("bad event time");
         pt += (int64_t)v;
         e->t = pt;
-        if (end - off < 2)
+        if (hend - off < 2)
             BAD("truncated event");
         uint8_t b0 = p[off], b1 = p[off + 1];
         off += 2;
@@ -360,16 +486,17 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
         e->flags = b1 & 3;
         if (e->channel >= f->r.n_channels || (b1 & 0x80))
             BAD("bad event channel or flags");
+        o0 = co;
         uint64_t nt = (b1 >> 3) & 15;
         if (nt == 15) {
-            if (!get_var_chk(p, end, &off, &v) || v > end - off)
+            if (!get_var_chk(p, end, &co, &v) || v > end - co)
                 BAD("bad event tag count");
             nt += v;
         }
-        if (!get_var_chk(p, end, &off, &e->campaign) || e->campaign > CRM_FCAP_ID_MAX)
+        if (!get_var_chk(p, end, &co, &e->campaign) || e->campaign > CRM_FCAP_ID_MAX)
             BAD("bad event campaign");
         if (b1 & 4) {
-            if (!get_var_chk(p, end, &off, &v))
+            if (!get_var_chk(p, end, &co, &v))
                 BAD("bad event cand_id");
             pc += unzz(v);
             if (pc > CRM_FCAP_ID_MAX)
@@ -378,13 +505,13 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
         } else {
             e->cand = CRM_FCAP_NO_CAND;
         }
-        if (nt > (uint64_t)(end - off) || (size_t)(tags - s->tags) + nt > (size_t)L)
+        if (nt > (uint64_t)(end - co) || (size_t)(tags - s->tags) + nt > (size_t)L)
             BAD("bad event tag count");
         e->tags = tags;
         e->ntags = (uint32_t)nt;
         uint64_t tg = 0;
         for (uint32_t j = 0; j < nt; j++) {
-            if (!get_var_chk(p, end, &off, &v))
+            if (!get_var_chk(p, end, &co, &v))
                 BAD("bad event tag");
             tg = j ? tg + 1 + v : v;
             if (v > UINT32_MAX || tg > UINT32_MAX)
@@ -392,11 +519,13 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
             tags[j] = (uint32_t)tg;
         }
         tags += nt;
-        if (i && ev_cmp(&s->ev[i - 1], e) > 0)
+        if (i && fcap__ev_cmp(&s->ev[i - 1], e) > 0) {
+            o0 = ev0;
             BAD("event out of canonical order");
+        }
     }
-    o0 = off;
-    if (off != end)
+    o0 = co;
+    if (co != end)
         BAD("trailing bytes in an event block");
 #undef BAD
     *nev = (size_t)n;
@@ -538,30 +667,30 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
     return p && ((p->bits >> (cand & 63)) & 1);
 }
 
-/* Does the trusted blob at p hold an event with cand at time <= t? */
-static bool blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
+bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
 {
-    size_t L = (size_t)get_var(&p);
-    const uint8_t *end = p + L;
+    const uint8_t *h, *c, *end;
+    blob_parts(p, &h, &c, &end);
+    const uint8_t *hend = c;
     int64_t pt = 0;
     uint64_t pc = 0;
-    while (p < end) {
-        pt += (int64_t)get_var(&p);
+    while (h < hend) {
+        pt += (int64_t)get_var(&h);
         if (pt > t)
             return false; /* events ascend in time */
-        uint8_t b1 = p[1];
-        p += 2;
+        uint8_t b1 = h[1];
+        h += 2;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
-            nt += (uint32_t)get_var(&p);
-        (void)get_var(&p);
+            nt += (uint32_t)get_var(&c);
+        skip_var(&c);
         if (b1 & 4) {
-            pc += unzz(get_var(&p));
+            pc += unzz(get_var(&c));
             if (pc == cand)
                 return true;
         }
         for (uint32_t j = 0; j < nt; j++)
-            (void)get_var(&p);
+            skip_var(&c);
     }
     return false;
 }
@@ -571,7 +700,7 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
     if (!fcap__cand_maybe(f, cand))
         return false;
     for (size_t i = 0; i < f->tcap; i++)
-        if (f->slot[i].id1 && blob_has_cand(f->pool + FSLOT_OFF(f->slot[i].pos), cand, t))
+        if (f->slot[i].id1 && fcap__blob_has_cand(f->pool + FSLOT_OFF(f->slot[i].pos), cand, t))
             return true;
     return false;
 }
@@ -756,21 +885,9 @@ void fcap__stage_free(fstage *st)
     memset(st, 0, sizeof *st);
 }
 
-crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                                fnew *ev, size_t nold, size_t m)
+/* Room for `bound` more encoded bytes and one more group. */
+static crm_status stage_room(fstage *st, size_t bound)
 {
-    /* new events that sort after the stored ones (the usual case: sends and
-     * fresh history come later in time) extend the stored blob: the old
-     * body is copied and only they are encoded */
-    bool app = slot != SIZE_MAX && nold > 0 && nold < m;
-    for (size_t i = nold; app && i < m; i++)
-        app = ev_cmp(&ev[i - 1], &ev[i]) <= 0;
-    if (!app)
-        ev_sort(ev, m);
-    size_t ntags = 0;
-    for (size_t i = 0; i < m; i++)
-        ntags += ev[i].ntags;
-    size_t bound = enc_bound(m, ntags);
     crm_status s;
     if (st->enclen + bound > st->enccap) {
         size_t c = (st->enclen + bound) * 2;
@@ -784,24 +901,12 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
             return s;
         st->grpcap = c;
     }
-    size_t len;
-    if (app) {
-        size_t L;
-        const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos), *q = p;
-        L = (size_t)get_var(&q);
-        uint64_t pc = 0;
-        for (size_t i = nold; i-- > 0;)
-            if (ev[i].cand != CRM_FCAP_NO_CAND) {
-                pc = ev[i].cand;
-                break;
-            }
-        uint8_t *out = st->enc + st->enclen;
-        memcpy(out + 10, q, L);
-        len = blob_finish(out, L + body_encode(out + 10 + L, ev + nold, m - nold,
-                                               ev[nold - 1].t, pc));
-    } else {
-        len = blob_encode(st->enc + st->enclen, ev, m);
-    }
+    return CRM_OK;
+}
+
+/* Record the blob of len bytes just encoded at st->enc + st->enclen. */
+static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len)
+{
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
@@ -815,6 +920,60 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
         st->need += g->region;
     }
     return CRM_OK;
+}
+
+crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                              const fnew *add, size_t k, int64_t pt, uint64_t pc)
+{
+    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
+    blob_parts(q, &h, &c, &end);
+    size_t L = (size_t)(end - h), ntags = 0; /* old parts, without their header */
+    for (size_t i = 0; i < k; i++)
+        ntags += add[i].ntags;
+    crm_status s = stage_room(st, L + 40 + enc_bound(k, ntags));
+    if (s)
+        return s;
+    /* the new parts are encoded past the final blob's end, then moved down:
+     * header, old hot, new hot, old cold, new cold */
+    uint8_t *out = st->enc + st->enclen, *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
+    uint8_t *nh = nh0, *nc = nc0;
+    body_encode(&nh, &nc, add, k, pt, pc);
+    size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
+    size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
+    size_t hd = blob_header(out, ohl + nhl, ocl + ncl);
+    memcpy(out + hd, h, ohl);
+    memmove(out + hd + ohl, nh0, nhl);
+    memcpy(out + hd + ohl + nhl, c, ocl);
+    memmove(out + hd + ohl + nhl + ocl, nc0, ncl);
+    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl);
+}
+
+crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                                fnew *ev, size_t nold, size_t m)
+{
+    /* new events that sort after the stored ones (the usual case: sends and
+     * fresh history come later in time) extend the stored blob: the old
+     * body is copied and only they are encoded */
+    bool app = slot != SIZE_MAX && nold > 0 && nold < m;
+    for (size_t i = nold; app && i < m; i++)
+        app = fcap__ev_cmp(&ev[i - 1], &ev[i]) <= 0;
+    if (app) {
+        uint64_t pc = 0;
+        for (size_t i = nold; i-- > 0;)
+            if (ev[i].cand != CRM_FCAP_NO_CAND) {
+                pc = ev[i].cand;
+                break;
+            }
+        return fcap__stage_extend(f, st, id, slot, ev + nold, m - nold, ev[nold - 1].t, pc);
+    }
+    ev_sort(ev, m);
+    size_t ntags = 0;
+    for (size_t i = 0; i < m; i++)
+        ntags += ev[i].ntags;
+    crm_status s = stage_room(st, enc_bound(m, ntags));
+    if (s)
+        return s;
+    return stage_push(f, st, id, slot, blob_encode(st->enc + st->enclen, ev, m));
 }
 
 crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log)
@@ -1079,7 +1238,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         m = keep_after(sc.ev, m, cut);
         if (!m)
             continue;
-        size_t len = blob_encode(pool + at, sc.ev, m);
+        size_t len = blob_encode(sc.enc, sc.ev, m);
+        memcpy(pool + at, sc.enc, len);
         slot_insert(t, tcap, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
         at += len;
         nev += m;
