@@ -554,3 +554,59 @@ def test_rfm_segment_counts_round_two_is_exercised():
     parts = bucketed_records(df, random.Random(0), 5)
     hists = [rfm_partial(libcrm.profiles(p, 280)) for p in parts if len(p)]
     assert rfm_thresholds(hists).pending > 0
+
+
+def test_rfm_segment_counts_direct_exchange_paths(client):
+    """The direct exchange: partitions held by the other worker are fetched
+    by the actor; concurrent runs do not wait on each other; a stranger's
+    bytes on an actor's port are dropped; a missing peer times out."""
+    import socket
+    import threading
+    client.wait_for_workers(2, timeout=120)
+    workers = sorted(client.ncores())
+    df = few_orders(7)
+    want_segs, want_dims = counts_of(libcrm.rfm(ldk.orders_array(df), 280))
+    parts = bucketed_records(df, random.Random(7), 6)
+    # every partition on the second worker: the first worker's share is fetched
+    held = client.scatter(parts, workers=[workers[1]], broadcast=False)
+    assert all(client.who_has(h)[h.key] == (workers[1],) for h in held)
+    got = ldk.rfm_segment_counts(client, held, 280, workers=workers, timeout=120)
+    assert got["segments"] == want_segs and got["m"] == want_dims["m"]
+    # two runs at once from two client threads (each run has its own thread on a worker)
+    out = [None, None]
+
+    def one(i):
+        out[i] = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert all(o is not None and o["segments"] == want_segs for o in out)
+    # garbage and a forged header for an unknown run reach the port: dropped
+    acts = ldk._exchangers(client, workers)
+    for _, _, addr in acts:
+        with socket.create_connection(addr) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n" + bytes(64))
+        with socket.create_connection(addr) as s:
+            s.sendall(ldk._HEADER.pack(ldk._MAGIC, bytes(16), 1, 0, 3) + b"abc")
+    again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
+    assert again["segments"] == want_segs and again["f"] == want_dims["f"]
+    # a share whose peer never runs: TimeoutError names the missing share
+    import uuid
+    from libcrm.rfm import DEFAULT_MAP
+    options = {"bins": 5, "tie": "ntile", "segment_map": DEFAULT_MAP, "cuts": None}
+    peers = [a[2] for a in acts]
+    with pytest.raises(TimeoutError, match=r"round-1 blobs of shares \[0\] of 2"):
+        acts[0][1].run(uuid.uuid4().bytes, 0, peers, parts[:1], ldk._load_default, 280,
+                       options, False, 0.5).result(60)
+    # the actors survive a failed run
+    again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
+    assert again["segments"] == want_segs
+
+
+def test_rfm_segment_counts_direct_needs_plain_tcp():
+    assert ldk._direct_ok(["tcp://10.0.0.1:4000", "tcp://10.0.0.2:4000"])
+    assert not ldk._direct_ok(["tcp://10.0.0.1:4000", "tls://10.0.0.2:4000"])
+    assert not ldk._direct_ok(["ucx://10.0.0.1:4000"])
