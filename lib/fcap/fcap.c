@@ -1067,14 +1067,22 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
 #define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
+#ifndef PF_SLOT
+#define PF_SLOT 16 /* groups ahead: table slot and cand page */
+#endif
+#ifndef PF_BLOB
+#define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; <= 7) */
+#endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
-        if (a + 16 < n) {
-            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + 16))]);
-            crm__prefetch(&f->page[fcap__home(f->pcap, ((CAND_AT(a + 16) >> 6) + 1) ^
-                                                           UINT64_C(0x5851F42D4C957F2D))]);
+        if (a + PF_SLOT < n) {
+            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + PF_SLOT))]);
+            uint64_t key1 = (CAND_AT(a + PF_SLOT) >> 6) + 1;
+            if (key1 >= f->prange[0] && key1 <= f->prange[1])
+                crm__prefetch(
+                    &f->page[fcap__home(f->pcap, key1 ^ UINT64_C(0x5851F42D4C957F2D))]);
         }
         if (!sorted && a + 8 < n) {
             crm__prefetch(&cands[ord[a + 8].idx]);
@@ -1082,10 +1090,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch(&out[ord[a + 8].idx]);
             crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
         }
-        if (a + 4 < n) {
-            size_t r4 = fcap__find(f, CUST_AT(a + 4));
-            ahead_at[(a + 4) & 7] = a + 4;
-            ahead_row[(a + 4) & 7] = r4;
+        if (a + PF_BLOB < n) {
+            size_t r4 = fcap__find(f, CUST_AT(a + PF_BLOB));
+            ahead_at[(a + PF_BLOB) & 7] = a + PF_BLOB;
+            ahead_row[(a + PF_BLOB) & 7] = r4;
             if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
