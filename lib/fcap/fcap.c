@@ -1061,6 +1061,11 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
     dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
+    crm_fcap_decision dtmpl; /* a decision before any channel is tried */
+    memset(&dtmpl, 0, sizeof dtmpl);
+    dtmpl.channel = CRM_FCAP_NO_CHANNEL;
+    dtmpl.retry_at = CRM_FCAP_NEVER;
+    memset(dtmpl.detail, CRM_FCAP_NOT_TRIED, sizeof dtmpl.detail);
     st.hint = n < SIZE_MAX / 64 ? n * 32 : 0; /* ~ a block per two candidates */
     if ((s = wcache_init(&wc, f->r.n_caps)))
         goto done;
@@ -1100,8 +1105,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
         }
         uint64_t cust = CUST_AT(a);
-        for (b = a + 1; b < n && CUST_AT(b) == cust; b++)
-            ;
+        if (ord)
+            for (b = a + 1; b < n && ord[b].customer == cust; b++)
+                ;
+        else
+            for (b = a + 1; b < n && cands[b].customer_id == cust; b++)
+                ;
         okey *g = ord ? ord + a : gk;
         if (!ord) {
             if (b - a > gkcap) {
@@ -1224,23 +1233,20 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             bool already = fcap__cand_maybe(f, c->cand_id) &&
                            ((blob && fcap__blob_has_cand(blob, c->cand_id, c->t)) ||
                             fcap__cand_sent(f, c->cand_id, c->t));
+            /* the channels in the order tried: the preferred one first */
             uint8_t order[CRM_FCAP_MAX_TRIES];
-            unsigned no = 0;
-            int pref = -1;
+            unsigned no = c->n_channels;
+            memcpy(order, c->channels, sizeof order);
             if (f->r.prefer_preferred && c->preferred >= 0)
-                for (unsigned j = 0; j < c->n_channels; j++)
-                    if (c->channels[j] == (unsigned)c->preferred)
-                        pref = c->preferred;
-            if (pref >= 0)
-                order[no++] = (uint8_t)pref;
-            for (unsigned j = 0; j < c->n_channels; j++)
-                if ((int)c->channels[j] != pref)
-                    order[no++] = c->channels[j];
-            memset(d, 0, sizeof *d);
+                for (unsigned j = 1; j < no; j++)
+                    if (order[j] == (unsigned)c->preferred) {
+                        memmove(order + 1, order, j);
+                        order[0] = (uint8_t)c->preferred;
+                        break;
+                    }
+            *d = dtmpl;
             d->cand_id = c->cand_id;
             d->rank = rank;
-            d->channel = CRM_FCAP_NO_CHANNEL;
-            memset(d->detail, CRM_FCAP_NOT_TRIED, sizeof d->detail);
             int64_t best = CRM_FCAP_NEVER;
             for (unsigned j = 0; j < no; j++) {
                 int64_t retry;
