@@ -461,7 +461,7 @@ class _Mailbox:
                         while len(self.inbox) > 4096:  # of runs that are over
                             self.inbox.popitem(last=False)
                         self.cv.notify_all()
-            except (OSError, EOFError):
+            except (OSError, EOFError, MemoryError):
                 return
 
     def send(self, peer, run, rnd, k, blob):
@@ -581,6 +581,8 @@ _ACTORS = {}
 
 
 def _exchangers(client, workers):
+    for key in [k for k, v in _ACTORS.items() if v[0].client.status == "closed"]:
+        del _ACTORS[key]  # of clients closed since
     made = {}
     for w in workers:
         if (client.id, w) not in _ACTORS:

@@ -604,6 +604,17 @@ def test_rfm_segment_counts_direct_exchange_paths(client):
     # the actors survive a failed run
     again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
     assert again["segments"] == want_segs
+    # a second client gets actors of its own; they are dropped once it is closed
+    import distributed
+    other = distributed.Client(client.scheduler.address)
+    try:
+        mine = ldk.rfm_segment_counts(other, parts, 280, timeout=120)
+        assert mine["segments"] == want_segs
+        assert {k[0] for k in ldk._ACTORS} == {client.id, other.id}
+    finally:
+        other.close()
+    ldk.rfm_segment_counts(client, parts[:1], 280, timeout=120)
+    assert {k[0] for k in ldk._ACTORS} == {client.id}
 
 
 def test_rfm_segment_counts_direct_needs_plain_tcp():
