@@ -224,6 +224,41 @@ static void test_already_sent(void **state)
     crm_fcap_free(f);
 }
 
+/* ALREADY_SENT after a snapshot load and after a prune (the cand-id set is
+ * rebuilt both times, with the range of its pages: ids at both ends). */
+static void test_already_sent_after_load_and_prune(void **state)
+{
+    (void)state;
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, T0 - 100, EMAIL, 5, CONTENT, 0, -1, 5);
+    hist(&r, 2, T0 - 90, SMS, 5, CONTENT, 0, -1, 100000);
+    hist(&r, 3, T0 - 40 * 86400, SMS, 5, CONTENT, 0, -1, 7); /* pruned below */
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    r.nev = 0;
+    void *b;
+    size_t n;
+    assert_int_equal(crm_fcap_save(f, &b, &n), CRM_OK);
+    crm_fcap *g = NULL;
+    assert_int_equal(crm_fcap_load(&g, b, n), CRM_OK);
+    crm_bytes_free(b);
+    for (int round = 0; round < 2; round++) {
+        crm_fcap *e = round ? f : g;
+        if (round)
+            assert_int_equal(crm_fcap_prune(f, T0 - 50), CRM_OK);
+        cand(&r, 5, 1, T0, 7, SERVICE, 1, 1, CH(PUSH));
+        cand(&r, 100000, 2, T0, 7, SERVICE, 1, 1, CH(PUSH));
+        cand(&r, 7, 3, T0, 7, SERVICE, 1, 1, CH(PUSH));
+        const char *want[] = {"1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT",
+                              "1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT",
+                              round ? "1,SEND,push,,,push:OK"
+                                    : "1,REJECT,,ALREADY_SENT,,push:ALREADY_SENT"};
+        expect_decisions(e, &r, want);
+    }
+    crm_fcap_free(f);
+    crm_fcap_free(g);
+}
+
 static void test_no_consent(void **state)
 {
     (void)state;
@@ -915,7 +950,7 @@ static void assert_same_decision(const crm_fcap_decision *a, const crm_fcap_deci
 typedef struct workload {
     crm_fcap_rules ru;
     crm_fcap_cap caps[8];
-    crm_fcap_quiet quiet[3];
+    crm_fcap_quiet quiet[16];
     crm_fcap_event *ev;
     size_t nev;
     crm_fcap_candidate *c;
@@ -1062,13 +1097,17 @@ static void reference_decide(const workload *w, crm_fcap_decision *out)
     free(x.ev);
 }
 
+#define RR_FUTURE 1u  /* a third of the history rows lie after the candidates' times */
+#define RR_MANY_QUIET 2u /* 10..16 quiet intervals, many on at once */
+
 /* Random workloads against the reference: `rounds` rounds of 1..maxcust
- * customers, nev_lo..nev_hi history rows, 1..30 candidates; with `future`,
- * a third of the history rows lie after the candidates' times. Counts into
- * reasons[8]; returns decisions compared (*sends: sent). */
+ * customers, nev_lo..nev_hi history rows, 1..30 candidates, variations
+ * `opts` (RR_*). Counts into reasons[8]; returns decisions compared
+ * (*sends: sent). */
 static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64_t nev_lo,
-                               int64_t nev_hi, bool future, size_t *sends, size_t reasons[8])
+                               int64_t nev_hi, unsigned opts, size_t *sends, size_t reasons[8])
 {
+    bool future = opts & RR_FUTURE;
     test_rng g = {seed};
     size_t compared = 0;
     for (int round = 0; round < rounds; round++) {
@@ -1080,6 +1119,17 @@ static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64
             if (test_rng_range(&g, 0, 2) == 0)
                 w.ev[i].t = INT64_C(1717200000) + test_rng_range(&g, -40, 46) * 86400 +
                             test_rng_range(&g, 0, 86399);
+        if (opts & RR_MANY_QUIET) {
+            w.ru.n_quiet = (size_t)test_rng_range(&g, 10, 16);
+            for (size_t i = 0; i < w.ru.n_quiet; i++) {
+                crm_fcap_quiet *q = &w.quiet[i];
+                memset(q, 0, sizeof *q);
+                q->start = (int32_t)(test_rng_range(&g, 0, 47) * 1800);
+                q->end = (int32_t)(test_rng_range(&g, 0, 48) * 1800);
+                q->channels = rnd_mask(&g, w.ru.n_channels);
+                q->categories = (uint8_t)rnd_mask(&g, 4);
+            }
+        }
         crm_fcap *f;
         assert_int_equal(crm_fcap_new(&f, &w.ru), CRM_OK);
         assert_int_equal(crm_fcap_add_history(f, w.ev, w.nev, w.tags, w.nt), CRM_OK);
@@ -1111,17 +1161,27 @@ static void test_reference_wide_and_future(void **state)
 {
     (void)state;
     size_t sends = 0, reasons[8] = {0};
-    size_t n = reference_rounds(99, 60, 2, 50, 120, true, &sends, reasons);
-    n += reference_rounds(4242, 200, 6, 0, 40, true, &sends, reasons);
+    size_t n = reference_rounds(99, 60, 2, 50, 120, RR_FUTURE, &sends, reasons);
+    n += reference_rounds(4242, 200, 6, 0, 40, RR_FUTURE, &sends, reasons);
     assert_true(sends > n / 10 && sends < n);
     assert_true(reasons[CRM_FCAP_CAP] > 0 && reasons[CRM_FCAP_SIMULTANEOUS] > 0);
+}
+
+/* Many quiet intervals on at once (the per-call list of intervals on at a
+ * time overflows and the checks scan them all). */
+static void test_reference_many_quiet(void **state)
+{
+    (void)state;
+    size_t sends = 0, reasons[8] = {0};
+    size_t n = reference_rounds(777, 200, 4, 0, 30, RR_MANY_QUIET, &sends, reasons);
+    assert_true(reasons[CRM_FCAP_QUIET_HOURS] > n / 10 && sends > 0);
 }
 
 static void test_reference_random(void **state)
 {
     (void)state;
     size_t sends = 0, reasons[8] = {0};
-    size_t compared = reference_rounds(20240603, 400, 6, 0, 40, false, &sends, reasons);
+    size_t compared = reference_rounds(20240603, 400, 6, 0, 40, 0, &sends, reasons);
     /* the workloads exercise every reason */
     for (int r = 0; r < 8; r++)
         if (reasons[r] == 0)
@@ -1680,7 +1740,7 @@ static void test_store_growth(void **state)
     crm_fcap_free(rev);
 }
 
-/* Snapshot format versions other than 4 are refused with CRM_EVERSION (the
+/* Snapshot format versions other than 5 are refused with CRM_EVERSION (the
  * blob is re-sealed with a correct CRC-32C so only the version differs). */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
 {
@@ -1703,9 +1763,9 @@ static void test_snapshot_versions(void **state)
     uint8_t *b;
     size_t n;
     snap_of(f, (void **)&b, &n);
-    assert_int_equal(b[6] | b[7] << 8, 4);
-    for (unsigned v = 1; v <= 5; v++) {
-        if (v == 4)
+    assert_int_equal(b[6] | b[7] << 8, 5);
+    for (unsigned v = 1; v <= 6; v++) {
+        if (v == 5)
             continue;
         b[6] = (uint8_t)v;
         uint32_t c = crc32c_bitwise(b, n - 4);
@@ -1932,6 +1992,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_already_sent),
+        cmocka_unit_test(test_already_sent_after_load_and_prune),
         cmocka_unit_test(test_no_consent),
         cmocka_unit_test(test_quiet_hours),
         cmocka_unit_test(test_cap_sliding),
@@ -1944,6 +2005,7 @@ int main(void)
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
         cmocka_unit_test(test_reference_wide_and_future),
+        cmocka_unit_test(test_reference_many_quiet),
         cmocka_unit_test(test_order_and_batches),
         cmocka_unit_test(test_singletons_any_order),
         cmocka_unit_test(test_retry_lower_bound),

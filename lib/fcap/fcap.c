@@ -340,9 +340,13 @@ typedef fnew sev;
  * cap i's window at t iff lo[i] < e <= t; calendar caps stop failing at
  * nxt[i], the start of the next period. */
 #define WC_WAYS 8
+#define WC_QMAX 8
 typedef struct wcache {
     size_t ncap;
-    int64_t kt[WC_WAYS], koff[WC_WAYS];
+    int64_t kt[WC_WAYS], koff[WC_WAYS], sod[WC_WAYS]; /* sod: local second of day */
+    /* the quiet intervals on at sod, in list order (nq -1: more than WC_QMAX) */
+    int nq[WC_WAYS];
+    uint16_t qon[WC_WAYS][WC_QMAX];
     int64_t *lo, *nxt; /* WC_WAYS x ncap */
 } wcache;
 
@@ -357,6 +361,8 @@ typedef struct dctx {
     const sev *ev;
     size_t nev;
     int64_t t, off, sod; /* decision time, UTC offset (s), local second of day */
+    const uint16_t *qon; /* quiet intervals on at sod (nqon of them; -1: not known) */
+    int nqon;
     const int64_t *lo, *nxt; /* window bounds per cap at (t, off) */
     int64_t *tmp; /* scratch, >= nev (and >= FV_MAX) */
     bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
@@ -368,8 +374,13 @@ typedef struct dctx {
     uint64_t wm[4];
     /* per cap, for the current candidate: outcome of a cap that does not
      * depend on the channel tried (-2 it does, -1 not known yet, 0 passes or
-     * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at */
+     * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at: capc0[i] at the
+     * start of each candidate, capc[i] once capg[i] == gen */
+    const int8_t *capc0;
+    const uint8_t *cplain; /* per cap: global, no channel or category filter */
     int8_t *capc;
+    uint32_t *capg;
+    uint32_t gen;
     int64_t *capr;
 } dctx;
 
@@ -442,10 +453,27 @@ static void wcache_get(wcache *w, const crm_fcap *f, dctx *x)
     int64_t *lo = w->lo + h * (w->ncap + 1), *nxt = w->nxt + h * (w->ncap + 1);
     x->lo = lo;
     x->nxt = nxt;
-    if (w->kt[h] == t && w->koff[h] == off)
+    x->qon = w->qon[h];
+    if (w->kt[h] == t && w->koff[h] == off) {
+        x->sod = w->sod[h];
+        x->nqon = w->nq[h];
         return;
+    }
     w->kt[h] = t;
     w->koff[h] = off;
+    int64_t sod = x->sod = w->sod[h] = t + off - floordiv(t + off, 86400) * 86400;
+    int nq = 0;
+    for (size_t i = 0; i < f->r.n_quiet && nq >= 0; i++) {
+        const crm_fcap_quiet *q = &f->quiet[i];
+        bool on = q->start < q->end ? (q->start <= sod && sod < q->end)
+                  : q->start > q->end ? (sod >= q->start || sod < q->end)
+                                      : false;
+        if (on && nq == WC_QMAX)
+            nq = -1;
+        else if (on)
+            w->qon[h][nq++] = (uint16_t)i;
+    }
+    x->nqon = w->nq[h] = nq;
     for (size_t i = 0; i < w->ncap; i++) {
         const crm_fcap_cap *k = &f->caps[i];
         /* the window as lo < e <= t: a calendar period is an interval of
@@ -511,8 +539,15 @@ static uint64_t win_mask(dctx *x, int64_t lo)
             return x->wm[i];
     const fview *v = x->v;
     uint64_t m = 0;
-    for (size_t e = 0; e < v->n; e++)
-        m |= (uint64_t)(v->t[e] > lo) << e;
+    if (v->ordered) { /* a suffix of the events */
+        size_t e = 0;
+        while (e < v->n && v->t[e] <= lo)
+            e++;
+        m = e >= 64 ? 0 : ~UINT64_C(0) << e;
+    } else {
+        for (size_t e = 0; e < v->n; e++)
+            m |= (uint64_t)(v->t[e] > lo) << e;
+    }
     if (x->nw < 4) {
         x->wlo[x->nw] = lo;
         x->wm[x->nw++] = m;
@@ -557,6 +592,16 @@ static bool cap_fails_one(dctx *x, size_t ki, unsigned ch, uint32_t tag, bool ex
     }
     const crm_fcap_candidate *c = x->c;
     int64_t lo = x->lo[ki];
+    if (x->v && x->cplain[ki]) { /* every counted event in the window */
+        uint64_t m = x->le & win_mask(x, lo) & (excl ? ~x->batch : ~UINT64_C(0));
+        size_t n = pop64(m);
+        if ((int64_t)n + 1 <= k->limit)
+            return false;
+        if (retry)
+            *retry = k->sliding ? mask_time_at(x->v, m, n - (size_t)k->limit, x->tmp) + k->window
+                                : x->nxt[ki];
+        return true;
+    }
     uint64_t chm = k->channels;
     unsigned catm = k->categories;
     bool any = k->key == CRM_FCAP_KEY_ANY;
@@ -723,7 +768,9 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
     if (f->r.requires_consent[c->category] && !((c->consent >> ch) & 1))
         return CRM_FCAP_NO_CONSENT;
     int64_t sod = x->sod;
-    for (size_t i = 0; i < f->r.n_quiet; i++) {
+    size_t nq = x->nqon >= 0 ? (size_t)x->nqon : f->r.n_quiet;
+    for (size_t j = 0; j < nq; j++) {
+        size_t i = x->nqon >= 0 ? x->qon[j] : j;
         const crm_fcap_quiet *q = &f->quiet[i];
         if (!((q->channels >> ch) & 1) || !((q->categories >> c->category) & 1))
             continue;
@@ -740,17 +787,19 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
     if (!f->r.capped[c->category] || c->override)
         return CRM_FCAP_OK;
     for (size_t i = 0; i < f->r.n_caps; i++) {
-        int8_t r = x->capc[i];
+        int8_t r0 = x->capg[i] == x->gen ? x->capc[i] : x->capc0[i], r = r0;
         if (r == 0)
             continue;
         if (r > 0) { /* known from an earlier channel of this candidate */
             *retry = x->capr[i];
         } else {
             r = 0;
-            if (cap_applies(x, &f->caps[i], ch) && cap_fails(x, i, ch, false, retry))
+            if ((x->cplain[i] || cap_applies(x, &f->caps[i], ch)) &&
+                cap_fails(x, i, ch, false, retry))
                 r = !x->anybatch || cap_fails(x, i, ch, true, NULL) ? 1 : 2;
-            if (x->capc[i] == -1) {
+            if (r0 == -1) {
                 x->capc[i] = r;
+                x->capg[i] = x->gen;
                 x->capr[i] = *retry;
             }
             if (!r)
@@ -893,6 +942,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     fcref *ids = NULL, *cids = NULL; /* (cand_id, index), (customer, index) */
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
     int8_t *capc = NULL, *capc0 = NULL;
+    uint32_t *capg = NULL;
     int64_t *capr = NULL;
     size_t nstag = 0;
     fscratch sc = {0};
@@ -900,24 +950,30 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     int64_t *tmp = NULL, ftmp[FV_MAX];
     fview fv;
     wcache wc = {0};
-    fnew *sends = NULL;
+    size_t *sidx = NULL; /* candidate index of each send, in the order recorded */
+    uint64_t *scand = NULL; /* its cand id */
+    okey *gk = NULL; /* ranking keys of one customer's candidates (input in groups) */
+    size_t gkcap = 0;
     size_t cap_ev = 0, nsend = 0;
     crm__wbuf w;
     crm__wbuf_init(&w);
-    /* big fresh buffers: huge pages save most of their page faults */
-    crm_status s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates");
-    if (!s) {
-        crm__advise_huge(ord, n * sizeof *ord);
-        s = crm__alloc_array((void **)&capc, 2 * (f->r.n_caps + 1), 1, 0, "fcap caps");
-    }
+    /* fresh memory is slow to touch (page faults): per-candidate buffers
+     * are touched only as far as used */
+    crm_status s = crm__alloc_array((void **)&capc, 3 * (f->r.n_caps + 1), 1, 0, "fcap caps");
     if (!s)
         s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
     if (!s)
-        s = crm__alloc_array((void **)&sends, n, sizeof *sends, 0, "fcap sends");
+        s = crm__alloc_array((void **)&capg, f->r.n_caps + 1, sizeof *capg, 1, "fcap caps");
+    if (!s)
+        s = crm__alloc_array((void **)&sidx, n, sizeof *sidx, 0, "fcap sends");
+    if (!s)
+        s = crm__alloc_array((void **)&scand, n, sizeof *scand, 0, "fcap sends");
     if (s)
         goto done;
-    /* one pass over the candidates: validate, collect the sort keys (and
-     * the ranking keys when they come sorted by customer) */
+    crm__advise_huge(sidx, n * sizeof *sidx);
+    crm__advise_huge(scand, n * sizeof *scand);
+    /* one pass over the candidates: validate, see whether they come grouped
+     * by customer */
     bool sorted = true, csorted = true;
     uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
     for (size_t i = 0; i < n; i++) {
@@ -933,7 +989,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         sumtags += c->tag_n;
         sorted &= i == 0 || c->customer_id >= cands[i - 1].customer_id;
         csorted &= i == 0 || c->cand_id > cands[i - 1].cand_id;
-        ord[i] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, i};
     }
     if ((s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0,
                               "fcap tags")) ||
@@ -942,11 +997,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     /* caps whose outcome is the same on every channel are checked once per
      * candidate */
     capc0 = capc + f->r.n_caps + 1;
+    uint8_t *cplain = (uint8_t *)capc0 + f->r.n_caps + 1;
     for (size_t i = 0; i < f->r.n_caps; i++) {
         const crm_fcap_cap *k = &f->caps[i];
         uint64_t all = channel_mask(f->r.n_channels);
         capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
                                                                                           : -2);
+        cplain[i] = k->scope == CRM_FCAP_SCOPE_GLOBAL && (k->channels & all) == all &&
+                    (k->categories & 15) == 15;
     }
     /* unique cand ids (strictly ascending ones are; dense ones by a bit
      * set; else, or to name a repeat, by sorting) */
@@ -972,18 +1030,21 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         crm__free(ids);
         ids = NULL;
     }
-    /* group by customer: sort (customer, index) pairs, then rank each group.
-     * `sorted` below: the candidates of a customer are contiguous in ord,
-     * as they are in input order when every customer has one candidate
-     * (the usual batch; known at once for dense customer ids) */
+    /* group by customer: the candidates of a customer are contiguous in
+     * input order (`sorted`: sorted by customer, or every customer has one
+     * candidate -- the usual batch, known at once for dense customer ids),
+     * else (customer, index) pairs are sorted into ord; then each group is
+     * ranked */
     if (!sorted && (s = dense_distinct(cands, n, true, cust_lo, cust_hi, &res)))
         goto done;
     if (!sorted && res == 1)
         sorted = true;
     if (!sorted) {
-        if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")))
+        if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")) ||
+            (s = crm__alloc_array((void **)&ord, n, sizeof *ord, 0, "fcap candidates")))
             goto done;
         crm__advise_huge(cids, n * sizeof *cids);
+        crm__advise_huge(ord, n * sizeof *ord);
         for (size_t i = 0; i < n; i++)
             cids[i] = (fcref){cands[i].customer_id, i};
         if ((s = fcap__sort_pairs(cids, n)))
@@ -999,17 +1060,20 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
-    dctx x = {.f = f, .capc = capc, .capr = capr};
+    dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
+    st.hint = n < SIZE_MAX / 64 ? n * 32 : 0; /* ~ a block per two candidates */
     if ((s = wcache_init(&wc, f->r.n_caps)))
         goto done;
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
+#define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
+#define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
         if (a + 16 < n) {
-            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 16].customer)]);
-            crm__prefetch(&f->page[fcap__home(f->pcap, ((ord[a + 16].cand >> 6) + 1) ^
+            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + 16))]);
+            crm__prefetch(&f->page[fcap__home(f->pcap, ((CAND_AT(a + 16) >> 6) + 1) ^
                                                            UINT64_C(0x5851F42D4C957F2D))]);
         }
         if (!sorted && a + 8 < n) {
@@ -1019,7 +1083,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
         }
         if (a + 4 < n) {
-            size_t r4 = fcap__find(f, ord[a + 4].customer);
+            size_t r4 = fcap__find(f, CUST_AT(a + 4));
             ahead_at[(a + 4) & 7] = a + 4;
             ahead_row[(a + 4) & 7] = r4;
             if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
@@ -1027,31 +1091,50 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
             }
         }
-        for (b = a + 1; b < n && ord[b].customer == ord[a].customer; b++)
+        uint64_t cust = CUST_AT(a);
+        for (b = a + 1; b < n && CUST_AT(b) == cust; b++)
             ;
-        okey_sort(ord + a, b - a);
-        const crm_fcap_candidate *c0 = &cands[ord[a].idx];
-        for (size_t i = a + 1; i < b; i++) {
-            const crm_fcap_candidate *c = &cands[ord[i].idx];
+        okey *g = ord ? ord + a : gk;
+        if (!ord) {
+            if (b - a > gkcap) {
+                crm__free(gk);
+                gkcap = 0;
+                if ((s = crm__alloc_array((void **)&gk, 2 * (b - a), sizeof *gk, 0,
+                                          "fcap candidates")))
+                    goto done;
+                gkcap = 2 * (b - a);
+                g = gk;
+            }
+            for (size_t i = a; i < b; i++) {
+                const crm_fcap_candidate *c = &cands[i];
+                g[i - a] = (okey){c->customer_id, c->t, c->priority, c->value, c->cand_id, i};
+            }
+        }
+        size_t gn = b - a;
+        okey_sort(g, gn);
+        const crm_fcap_candidate *c0 = &cands[g[0].idx];
+        for (size_t i = 1; i < gn; i++) {
+            const crm_fcap_candidate *c = &cands[g[i].idx];
             if (c->utc_offset_min != c0->utc_offset_min || c->consent != c0->consent ||
                 c->preferred != c0->preferred) {
                 s = crm__fail(CRM_EDATA, "candidates[%zu] (cand_id %llu): utc_offset_min, "
                               "consent or preferred disagree with candidates[%zu] of the same "
-                              "customer %llu", ord[i].idx, (unsigned long long)c->cand_id,
-                              ord[a].idx, (unsigned long long)c->customer_id);
+                              "customer %llu", g[i].idx, (unsigned long long)c->cand_id,
+                              g[0].idx, (unsigned long long)c->customer_id);
                 goto done;
             }
         }
         /* this customer's events: stored, then this call's sends; as
          * columns (fast path) or, beyond FV_MAX events, decoded records */
-        size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, ord[a].customer);
+        size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, cust);
         const uint8_t *blob = row != SIZE_MAX ? f->pool + FSLOT_OFF(f->slot[row].pos) : NULL;
-        bool fast = b - a <= FV_MAX;
+        bool fast = gn <= FV_MAX;
         if (fast && blob) {
-            fast = fcap__view_decode(blob, &fv, FV_MAX - (b - a));
+            fast = fcap__view_decode(blob, &fv, FV_MAX - gn);
         } else if (fast) {
             fv.n = fv.nstored = 0;
-            fv.counted = fv.sent = fv.pc = 0;
+            fv.counted = fv.sent = 0;
+            fv.base = CRM_FCAP_NO_CAND;
             fv.lastcand = CRM_FCAP_NO_CAND;
             fv.cold = fv.end = NULL;
             fv.hasc = true;
@@ -1065,11 +1148,11 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             size_t L = 0;
             if (row != SIZE_MAX)
                 (void)fcap__blob_at(f, f->slot[row].pos, &L);
-            if ((L / 4 + (b - a) + 1 > sc.evcap || L + 1 > sc.tagcap) &&
-                (s = fcap__scratch_reserve(&sc, L / 4 + (b - a) + 1, L + 1, 0)))
+            if ((L / 4 + gn + 1 > sc.evcap || L + 1 > sc.tagcap) &&
+                (s = fcap__scratch_reserve(&sc, L / 4 + gn + 1, L + 1, 0)))
                 goto done;
-            if (L + (b - a) + 1 > cap_ev) {
-                size_t nc = (L + (b - a) + 1) * 2;
+            if (L + gn + 1 > cap_ev) {
+                size_t nc = (L + gn + 1) * 2;
                 crm__free(tmp);
                 tmp = NULL;
                 if ((s = crm__alloc_array((void **)&tmp, nc, sizeof *tmp, 0, "fcap events")))
@@ -1090,10 +1173,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
          * batch's: only stored events flagged as sends can be */
         bool stored_sends = (sfl & FEV_SENT) != 0;
         uint32_t rank = 0;
-        for (size_t i = a; i < b; i++) {
-            const crm_fcap_candidate *c = &cands[ord[i].idx];
-            crm_fcap_decision *d = &out[ord[i].idx];
-            rank = (i > a && ord[i].t == ord[i - 1].t) ? rank + 1 : 1;
+        for (size_t i = 0; i < gn; i++) {
+            const crm_fcap_candidate *c = &cands[g[i].idx];
+            crm_fcap_decision *d = &out[g[i].idx];
+            rank = (i > 0 && g[i].t == g[i - 1].t) ? rank + 1 : 1;
             for (uint32_t j = 0; j < c->tag_n; j++)
                 ctag[j] = tags[c->tag_off + j];
             x.c = c;
@@ -1101,8 +1184,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
             x.nev = nev;
-            int64_t lt = x.t + x.off;
-            x.sod = lt - floordiv(lt, 86400) * 86400;
             wcache_get(&wc, f, &x);
             if (fast) {
                 /* stored events ascend in time, this call's sends are at
@@ -1126,8 +1207,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
                     x.anybatch = is_batch(&x, &ev[j]);
             }
-            for (size_t j = 0; j < f->r.n_caps; j++)
-                capc[j] = capc0[j];
+            if (++x.gen == 0) { /* wrapped: forget every entry */
+                memset(capg, 0, f->r.n_caps * sizeof *capg);
+                x.gen = 1;
+            }
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
             bool already = fcap__cand_maybe(f, c->cand_id) &&
@@ -1171,10 +1254,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     best = CRM_FCAP_NEVER;
                     bool counts = f->r.counts[c->category];
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
-                    sends[nsend++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
-                                            n_tags ? tags + c->tag_off : NULL, c->tag_n,
-                                            order[j], c->category, fl};
-                    memcpy(stag + nstag, ctag, x.nctags * sizeof *stag);
+                    sidx[nsend] = g[i].idx;
+                    scand[nsend++] = c->cand_id;
+                    for (uint32_t j = 0; j < x.nctags; j++)
+                        stag[nstag + j] = ctag[j];
                     if (fast) {
                         size_t e = fv.n++;
                         fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
@@ -1187,10 +1270,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                         fv.counted |= (uint64_t)(fl & FEV_COUNTS) << e;
                         fv.sent |= UINT64_C(1) << e;
                     } else {
-                        fnew *e = &ev[nev++];
-                        *e = sends[nsend - 1];
-                        e->tags = stag + nstag;
-                        e->ntags = x.nctags;
+                        ev[nev++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
+                                           stag + nstag, x.nctags, order[j], c->category, fl};
                     }
                     nstag += x.nctags;
                     break;
@@ -1203,7 +1284,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         /* the customer's new event list, encoded now (applied at the end) */
         if (!fast) {
             if (nev > nstored &&
-                (s = fcap__stage_customer(f, &st, ord[a].customer, row, ev, nstored, nev)))
+                (s = fcap__stage_customer(f, &st, cust, row, ev, nstored, nev)))
                 goto done;
             continue;
         }
@@ -1212,30 +1293,44 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             continue;
         fnew add[FV_MAX];
         for (size_t j = 0; j < k; j++) {
-            add[j] = sends[nsend0 + j];
-            add[j].tags = stag + fv.tagat[fv.nstored + j];
-            add[j].ntags = fv.ntag[fv.nstored + j];
+            size_t e = fv.nstored + j;
+            const crm_fcap_candidate *c = &cands[sidx[nsend0 + j]];
+            add[j] = (fnew){cust, fv.t[e], fv.camp[e], c->cand_id, stag + fv.tagat[e], fv.ntag[e],
+                            (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6), fv.b1[e]};
         }
         /* the sends extend the stored block when they sort after its last
          * event (the usual case), else the block is rebuilt */
         bool app = blob != NULL;
+        for (size_t j = 1; app && j < k; j++)
+            app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
         if (app) {
+            /* (t, channel, category, flags) of the last stored event
+             * usually decide; else its cold fields too */
             size_t e = fv.nstored - 1;
-            if (!fv.hasc)
-                fcap__view_cold(&fv);
-            if ((s = fcap__scratch_reserve(&sc, 1, fv.ntag[e] + 1, 0)))
-                goto done;
-            fcap__view_stored_tags(&fv, e, sc.tags);
-            fnew last = {0, fv.t[e], fv.camp[e], fv.lastcand, sc.tags, fv.ntag[e],
-                         (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6),
-                         (uint8_t)(fv.b1[e] & 3)};
-            app = fcap__ev_cmp(&last, &add[0]) <= 0;
-            for (size_t j = 1; app && j < k; j++)
-                app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
+            fnew last = {0, fv.t[e], 0, 0, NULL, 0, (uint8_t)(fv.meta[e] & 63),
+                         (uint8_t)(fv.meta[e] >> 6), (uint8_t)(fv.b1[e] & 3)};
+            fnew first = add[0];
+            first.campaign = 0;
+            first.cand = 0;
+            first.ntags = 0;
+            int cmp = fcap__ev_cmp(&last, &first);
+            if (cmp == 0) {
+                if (!fv.hasc)
+                    fcap__view_cold(&fv);
+                if ((s = fcap__scratch_reserve(&sc, 1, fv.ntag[e] + 1, 0)))
+                    goto done;
+                fcap__view_stored_tags(&fv, e, sc.tags);
+                last.campaign = fv.camp[e];
+                last.cand = fv.lastcand;
+                last.tags = sc.tags;
+                last.ntags = fv.ntag[e];
+                cmp = fcap__ev_cmp(&last, &add[0]);
+            }
+            app = cmp <= 0;
         }
         if (app) {
-            s = fcap__stage_extend(f, &st, ord[a].customer, row, add, k, fv.t[fv.nstored - 1],
-                                   fv.pc);
+            s = fcap__stage_extend(f, &st, cust, row, add, k, fv.t[fv.nstored - 1],
+                                   fv.hasc ? fv.base : fcap__view_base(&fv));
         } else {
             size_t L = 0;
             if (row != SIZE_MAX)
@@ -1244,7 +1339,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 goto done;
             size_t m = row != SIZE_MAX ? fcap__decode_slot(f, row, &sc, NULL) : 0;
             memcpy(sc.ev + m, add, k * sizeof *add);
-            s = fcap__stage_customer(f, &st, ord[a].customer, row, sc.ev, m, m + k);
+            s = fcap__stage_customer(f, &st, cust, row, sc.ev, m, m + k);
         }
         if (s)
             goto done;
@@ -1252,8 +1347,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     if (f->logfd >= 0) {
         fcap__log_begin(f, &w, FLOG_DECIDE);
         crm__wbuf_u64(&w, nsend);
-        for (size_t i = 0; i < nsend; i++)
-            fcap__put_event(&w, &sends[i]);
+        for (size_t i = 0; i < nsend; i++) {
+            const crm_fcap_candidate *c = &cands[sidx[i]];
+            uint8_t fl = (uint8_t)((f->r.counts[c->category] ? FEV_COUNTS : 0) | FEV_SENT);
+            fnew e = {c->customer_id, c->t, c->campaign_id, c->cand_id,
+                      n_tags ? tags + c->tag_off : NULL, c->tag_n, out[sidx[i]].channel,
+                      c->category, fl};
+            fcap__put_event(&w, &e);
+        }
         crm__wbuf_u64(&w, n);
         for (size_t i = 0; i < n; i++) {
             crm__wbuf_u64(&w, out[i].cand_id);
@@ -1264,7 +1365,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__wbuf_u16(&w, out[i].reason_arg);
         }
     }
-    s = fcap__stage_apply(f, &st, sends, nsend, f->logfd >= 0 ? &w : NULL);
+    s = fcap__stage_apply(f, &st, scand, nsend, f->logfd >= 0 ? &w : NULL);
 done:
     crm__wbuf_free(&w);
     crm__free(ord);
@@ -1273,11 +1374,14 @@ done:
     crm__free(ctag);
     crm__free(stag);
     crm__free(capc);
+    crm__free(capg);
     crm__free(capr);
     fcap__stage_free(&st);
     fcap__scratch_free(&sc);
     wcache_free(&wc);
     crm__free(tmp);
-    crm__free(sends);
+    crm__free(sidx);
+    crm__free(scand);
+    crm__free(gk);
     return s;
 }

@@ -70,6 +70,7 @@ struct crm_fcap {
 
     fpage *page;         /* cand-id set */
     size_t pcap, npage;
+    uint64_t prange[2];  /* smallest and largest page key in it (UINT64_MAX, 0: none) */
 
     int64_t floor; /* prune time: decisions before it are refused */
     uint64_t seq;  /* state changes applied */
@@ -96,10 +97,10 @@ typedef struct fcref {
 typedef struct fview {
     size_t n, nstored;
     bool ordered;          /* events ascend in time (index order is time order) */
-    bool hasc;             /* cold columns decoded (camp, tagat, ntag, pc, lastcand) */
+    bool hasc;             /* cold columns decoded (camp, tagat, ntag, base, lastcand) */
     uint64_t counted;      /* events with FEV_COUNTS (bit i = event i) */
     uint64_t sent;         /* events with FEV_SENT */
-    uint64_t pc;           /* last cand id of the block (0 when none) */
+    uint64_t base;         /* first cand id of the block (CRM_FCAP_NO_CAND: none) */
     uint64_t lastcand;     /* cand id of its last event, or CRM_FCAP_NO_CAND */
     const uint8_t *cold, *end; /* cold part of the stored block */
     const uint32_t *stag;  /* sorted tags of the sends (tagat indexes it) */
@@ -132,6 +133,9 @@ static inline int fcap__ev_cmp(const fnew *a, const fnew *b)
 }
 
 /* ---- state.c ---- */
+/* Ask for transparent huge pages over the whole pages of an allocation of
+ * `bytes` at ptr (>= 2 MiB; a hint). */
+void fcap__advise_huge(void *ptr, size_t bytes);
 /* Sort 16-byte (key, value) records by key (stable LSD radix on the key
  * bits that vary; a temporary copy). */
 crm_status fcap__sort_pairs(fcref *v, size_t n);
@@ -159,9 +163,12 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
  * nstored, counted, sent, t, meta, b1; hasc = false); false when it has more
  * than `max` events (v is then incomplete). */
 bool fcap__view_decode(const uint8_t *p, fview *v, size_t max);
-/* Decode the cold columns of v's stored events (camp, tagat, ntag, pc,
+/* Decode the cold columns of v's stored events (camp, tagat, ntag, base,
  * lastcand; hasc = true). */
 void fcap__view_cold(fview *v);
+/* The first cand id of v's stored events (CRM_FCAP_NO_CAND: none), without
+ * decoding the cold columns. */
+uint64_t fcap__view_base(const fview *v);
 /* Does stored event i of v (i < v->nstored, cold columns decoded) carry tag? */
 bool fcap__view_stored_tag(const fview *v, size_t i, uint32_t tag);
 /* Decode the tags of stored event i of v into out (room for v->ntag[i]). */
@@ -202,8 +209,9 @@ uint32_t fcap__sort_unique(uint32_t *v, uint32_t n);
 typedef struct fgroup {
     size_t slot; /* SIZE_MAX: new customer */
     uint64_t id;
-    size_t enc, len; /* encoded blob in the stage */
-    size_t region;   /* pool bytes to allocate, 0 when rewritten in place */
+    size_t enc, len; /* encoded blob: offset in the stage buffer, or in the pool (tail) */
+    size_t region;   /* its pool region's size, 0 when rewritten in place */
+    bool tail;       /* encoded at the pool's tail (in its region when region > 0) */
 } fgroup;
 
 typedef struct fstage {
@@ -212,23 +220,30 @@ typedef struct fstage {
     uint8_t *enc;
     size_t enclen, enccap;
     size_t newcust, need;
+    size_t pend;        /* bytes staged at the pool's tail, beyond poollen */
+    size_t tailgarbage; /* of which copied elsewhere when applied */
+    size_t hint; /* expected encoded bytes (first allocation size), 0: none */
 } fstage;
 
 /* Stage the complete new event list ev[0..m) of customer id (slot, or
  * SIZE_MAX when new); ev[0..nold) are its stored events as decoded (in
  * canonical order), the rest new ones; tags of ev must be sorted and unique;
- * ev is sorted here. The state is not changed. */
-crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+ * ev is sorted here. The state is not changed (the pool may grow or be
+ * compacted: blob pointers taken before are stale). */
+crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                                 fnew *ev, size_t nold, size_t m);
 /* Stage customer id (at slot) as its stored block extended by add[0..k)
  * (canonical order, sorting after the stored events; tags sorted, unique);
- * pt / pc: time of its last stored event and its last cand id (0 if none).
- * The state is not changed. */
-crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t pc);
-/* Apply a stage (all-or-nothing): v[0..n) are the events it adds (their
- * cand ids join the set); `log` as fcap__commit. */
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log);
+ * pt / base: time of its last stored event and its first cand id
+ * (CRM_FCAP_NO_CAND if none).
+ * The state is not changed (as fcap__stage_customer). */
+crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                              const fnew *add, size_t k, int64_t pt, uint64_t base);
+/* Apply a stage (all-or-nothing): it adds n events, whose cand ids
+ * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as
+ * fcap__commit. */
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+                             crm__wbuf *log);
 void fcap__stage_free(fstage *st);
 /* Add events (all-or-nothing); `log` (may be NULL) is the payload of the log
  * record to write before the change is applied. */

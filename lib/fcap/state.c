@@ -13,7 +13,8 @@
  *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
  *   cold  = [varint ntags - 15]  when the field is 15
  *           varint campaign
- *           [varint zigzag(cand - previous cand)]  when has_cand (first: - 0)
+ *           [varint zigzag(cand - first cand of the block)]  when has_cand
+ *                                   (the first: the cand id itself)
  *           tags ascending: varint first, then varint (tag - previous - 1)
  *
  * The decide path reads the hot parts of a customer (times, channels,
@@ -32,6 +33,7 @@
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/varint.h"
 #include "fcap/fcap_int.h"
@@ -166,9 +168,10 @@ static size_t enc_bound(size_t n, size_t ntags)
 
 /* Encode sorted events (tags sorted, unique): their hot parts at *hot and
  * cold parts at *cold (both advanced), continuing after an event at time pt
- * whose last cand id was pc (0, 0 at the start). */
+ * in a block whose first cand id is base (CRM_FCAP_NO_CAND: none yet; 0, NO_CAND
+ * at the start). */
 static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n, int64_t pt,
-                        uint64_t pc)
+                        uint64_t base)
 {
     uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
@@ -184,8 +187,9 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
             o += crm__varint_put(o, nt - 15);
         o += crm__varint_put(o, e->campaign);
         if (hc) {
-            o += crm__varint_put(o, zz(e->cand - pc));
-            pc = e->cand;
+            o += crm__varint_put(o, zz(base == CRM_FCAP_NO_CAND ? e->cand : e->cand - base));
+            if (base == CRM_FCAP_NO_CAND)
+                base = e->cand;
         }
         for (uint32_t j = 0; j < nt; j++)
             o += crm__varint_put(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
@@ -209,7 +213,7 @@ static size_t blob_header(uint8_t *out, size_t hl, size_t cl)
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
     uint8_t *h0 = out + 20, *c0 = out + 20 + 12 * n, *h = h0, *c = c0;
-    body_encode(&h, &c, ev, n, 0, 0);
+    body_encode(&h, &c, ev, n, 0, CRM_FCAP_NO_CAND);
     size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0), k = blob_header(out, hl, cl);
     memmove(out + k, h0, hl);
     memmove(out + k + hl, c0, cl);
@@ -237,7 +241,7 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
     const uint8_t *hend = c;
     size_t n = 0;
     int64_t pt = 0;
-    uint64_t pc = 0;
+    uint64_t base = CRM_FCAP_NO_CAND;
     unsigned fl = 0;
     while (h < hend) {
         /* fields into locals first: stores through ev and tags may alias the
@@ -250,8 +254,8 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
             nt += (uint32_t)get_var_e(&c, end);
         uint64_t camp = get_var_e(&c, end), cand = CRM_FCAP_NO_CAND;
         if (b1 & 4) {
-            pc += unzz(get_var_e(&c, end));
-            cand = pc;
+            uint64_t d = unzz(get_var_e(&c, end));
+            cand = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
         }
         uint32_t *tg0 = tags;
         if (nt) {
@@ -279,52 +283,148 @@ static inline void skip_var(const uint8_t **pp)
     *pp = p;
 }
 
-bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FCAP_PEXT 1
+static bool have_bmi2(void)
+{
+    static int cached = -1; /* benign race: every thread computes the same */
+    if (cached < 0)
+        cached = __builtin_cpu_supports("bmi2") ? 1 : 0;
+    return cached == 1;
+}
+#endif
+
+/* The 7-bit groups of the low bytes of x (a varint's bytes, up to 5). */
+static inline __attribute__((always_inline)) uint64_t var_bits(uint64_t x, bool pext)
+{
+#ifdef FCAP_PEXT
+    if (pext) {
+        uint64_t d;
+        __asm__("pextq %2, %1, %0" : "=r"(d) : "r"(x), "r"(UINT64_C(0x7f7f7f7f7f)));
+        return d;
+    }
+#else
+    (void)pext;
+#endif
+    x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x7f007f007f007f00)) >> 1;
+    x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x3fff00003fff0000)) >> 2;
+    return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
+}
+
+/* Bit i = bit `bit` of b[i], for i < n (b has room for n rounded up to 8). */
+static inline uint64_t byte_bits(const uint8_t *b, size_t n, unsigned bit)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        w = (w >> bit) & UINT64_C(0x0101010101010101);
+        m |= ((w * UINT64_C(0x0102040810204080)) >> 56) << i;
+    }
+    return n >= 64 ? m : m & ((UINT64_C(1) << n) - 1);
+}
+
+static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, fview *v,
+                                                              size_t max, bool pext)
 {
     const uint8_t *h, *c, *end;
     blob_parts(p, &h, &c, &end);
     const uint8_t *hend = c;
     size_t n = 0;
     int64_t pt = 0;
-    uint64_t counted = 0, sent = 0;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
+     * times are < 2^35) and the two bytes after it from one load; an event
+     * takes >= 3 hot bytes, so the count needs no check below max * 3 */
+    const uint8_t *lim = end - h < 8 ? h : end - hend >= 7 ? hend : end - 7;
+    if ((size_t)(hend - h) <= 3 * max) {
+        while (h < lim) {
+            uint64_t w;
+            memcpy(&w, h, 8);
+            uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+            unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
+            pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
+            uint64_t rest = w >> (8 * len);
+            v->t[n] = pt;
+            v->meta[n] = (uint8_t)rest;
+            v->b1[n] = (uint8_t)(rest >> 8);
+            h += len + 2;
+            n++;
+        }
+    }
+    while (h < lim) {
+        if (n == max)
+            return false;
+        uint64_t w;
+        memcpy(&w, h, 8);
+        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+        unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
+        pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
+        uint64_t rest = w >> (8 * len);
+        v->t[n] = pt;
+        v->meta[n] = (uint8_t)rest;
+        v->b1[n] = (uint8_t)(rest >> 8);
+        h += len + 2;
+        n++;
+    }
+#endif
     while (h < hend) {
         if (n == max)
             return false;
-        uint64_t d = h[0];
-        if (d < 0x80) {
-            h++;
-        } else if (h[1] < 0x80) {
-            d = (d & 0x7f) | (uint64_t)h[1] << 7;
-            h += 2;
-        } else if (h[2] < 0x80) {
-            d = (d & 0x7f) | (uint64_t)(h[1] & 0x7f) << 7 | (uint64_t)h[2] << 14;
-            h += 3;
-        } else {
-            d = get_var_e(&h, hend);
-        }
-        pt += (int64_t)d;
-        unsigned b1 = h[1];
+        pt += (int64_t)get_var_e(&h, hend);
         v->t[n] = pt;
         v->meta[n] = h[0];
-        v->b1[n] = (uint8_t)b1;
-        counted |= (uint64_t)(b1 & 1) << n;
-        sent |= (uint64_t)((b1 >> 1) & 1) << n;
+        v->b1[n] = h[1];
         h += 2;
         n++;
     }
     v->n = v->nstored = n;
-    v->counted = counted;
-    v->sent = sent;
+    v->counted = byte_bits(v->b1, n, 0);
+    v->sent = byte_bits(v->b1, n, 1);
     v->cold = c;
     v->end = end;
     v->hasc = false;
     return true;
 }
 
+#ifdef FCAP_PEXT
+__attribute__((target("bmi2"))) static bool view_decode_bmi2(const uint8_t *p, fview *v,
+                                                             size_t max)
+{
+    return view_decode(p, v, max, true);
+}
+#endif
+
+bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
+{
+#ifdef FCAP_PEXT
+    if (have_bmi2())
+        return view_decode_bmi2(p, v, max);
+#endif
+    return view_decode(p, v, max, false);
+}
+
+uint64_t fcap__view_base(const fview *v)
+{
+    const uint8_t *c = v->cold, *end = v->end;
+    for (size_t i = 0; i < v->nstored; i++) {
+        unsigned b1 = v->b1[i];
+        uint32_t nt = (b1 >> 3) & 15;
+        if (nt == 15)
+            nt += (uint32_t)get_var_e(&c, end);
+        skip_var(&c);
+        if (b1 & 4)
+            return unzz(get_var_e(&c, end));
+        for (uint32_t j = 0; j < nt; j++)
+            skip_var(&c);
+    }
+    return CRM_FCAP_NO_CAND;
+}
+
 void fcap__view_cold(fview *v)
 {
     const uint8_t *c = v->cold, *end = v->end;
-    uint64_t pc = 0, last = CRM_FCAP_NO_CAND;
+    uint64_t base = CRM_FCAP_NO_CAND, last = CRM_FCAP_NO_CAND;
     for (size_t i = 0; i < v->nstored; i++) {
         unsigned b1 = v->b1[i];
         uint32_t nt = (b1 >> 3) & 15;
@@ -342,8 +442,8 @@ void fcap__view_cold(fview *v)
                 c++;
             else
                 z = get_var_e(&c, end);
-            pc += unzz(z);
-            last = pc;
+            z = unzz(z);
+            last = base == CRM_FCAP_NO_CAND ? (base = z) : base + z;
         }
         v->tagat[i] = (uint32_t)(c - v->cold);
         for (uint32_t j = 0; j < nt; j++)
@@ -351,7 +451,7 @@ void fcap__view_cold(fview *v)
         v->camp[i] = camp;
         v->ntag[i] = nt;
     }
-    v->pc = pc;
+    v->base = base;
     v->lastcand = last;
     v->hasc = true;
 }
@@ -465,7 +565,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     /* hot parts at off..hend, cold parts at co..end */
     size_t hend = off + (size_t)H, co = hend;
     int64_t pt = 0;
-    uint64_t pc = 0;
+    uint64_t base = CRM_FCAP_NO_CAND;
     uint32_t *tags = s->tags;
     size_t n = 0;
     for (size_t i = 0; off < hend; i++, n++) {
@@ -498,10 +598,12 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
         if (b1 & 4) {
             if (!get_var_chk(p, end, &co, &v))
                 BAD("bad event cand_id");
-            pc += unzz(v);
-            if (pc > CRM_FCAP_ID_MAX)
+            uint64_t cd = base == CRM_FCAP_NO_CAND ? unzz(v) : base + unzz(v);
+            if (cd > CRM_FCAP_ID_MAX)
                 BAD("bad event cand_id");
-            e->cand = pc;
+            if (base == CRM_FCAP_NO_CAND)
+                base = cd;
+            e->cand = cd;
         } else {
             e->cand = CRM_FCAP_NO_CAND;
         }
@@ -656,14 +758,38 @@ crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
     return CRM_OK;
 }
 
-static void cand_add(crm_fcap *f, uint64_t cand)
+/* Add the cand ids at c, c + stride, ... (n of them; CRM_FCAP_NO_CAND
+ * skipped) to a page table: one probe per run of ids in one page. */
+static void pages_add_cands(fpage *t, size_t cap, size_t *np, uint64_t range[2],
+                            const uint64_t *c, size_t stride, size_t n)
 {
-    page_set(f->page, f->pcap, &f->npage, (cand >> 6) + 1, UINT64_C(1) << (cand & 63));
+    uint64_t key1 = 0, bits = 0;
+    for (size_t j = 0; j < n; j++, c = (const uint64_t *)((const char *)c + stride)) {
+        if (*c == CRM_FCAP_NO_CAND)
+            continue;
+        if ((*c >> 6) + 1 != key1) {
+            if (key1)
+                page_set(t, cap, np, key1, bits);
+            key1 = (*c >> 6) + 1;
+            bits = 0;
+            range[0] = key1 < range[0] ? key1 : range[0];
+            range[1] = key1 > range[1] ? key1 : range[1];
+            if (j + 8 < n) /* random pages (sends in random customer order) */
+                crm__prefetch(
+                    &t[page_home(cap, (*(const uint64_t *)((const char *)c + 8 * stride) >> 6) + 1)]);
+        }
+        bits |= UINT64_C(1) << (*c & 63);
+    }
+    if (key1)
+        page_set(t, cap, np, key1, bits);
 }
 
 bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
 {
-    const fpage *p = page_find(f, (cand >> 6) + 1);
+    uint64_t key1 = (cand >> 6) + 1;
+    if (key1 < f->prange[0] || key1 > f->prange[1]) /* new ids are often above all stored */
+        return false;
+    const fpage *p = page_find(f, key1);
     return p && ((p->bits >> (cand & 63)) & 1);
 }
 
@@ -673,7 +799,7 @@ bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
     blob_parts(p, &h, &c, &end);
     const uint8_t *hend = c;
     int64_t pt = 0;
-    uint64_t pc = 0;
+    uint64_t base = CRM_FCAP_NO_CAND;
     while (h < hend) {
         pt += (int64_t)get_var(&h);
         if (pt > t)
@@ -685,8 +811,9 @@ bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
             nt += (uint32_t)get_var(&c);
         skip_var(&c);
         if (b1 & 4) {
-            pc += unzz(get_var(&c));
-            if (pc == cand)
+            uint64_t d = unzz(get_var(&c));
+            uint64_t cd = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
+            if (cd == cand)
                 return true;
         }
         for (uint32_t j = 0; j < nt; j++)
@@ -705,15 +832,60 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
     return false;
 }
 
-static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m);
+static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2], const fnew *ev,
+                             size_t m);
 
 /* ---- pool ------------------------------------------------------------------------- */
+
+void fcap__advise_huge(void *ptr, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    /* the whole pages of the allocation, not only its aligned 2 MiB
+     * subranges: advising part of a mapping splits it, and a split mapping
+     * can no longer grow by mremap (realloc then copies it, faulting every
+     * 4 KiB page of the copy) */
+    long page = sysconf(_SC_PAGESIZE);
+    if (!ptr || page <= 0 || bytes < ((size_t)2 << 20))
+        return;
+    uintptr_t pg = (uintptr_t)page;
+    uintptr_t lo = (uintptr_t)ptr & ~(pg - 1);
+    uintptr_t hi = ((uintptr_t)ptr + bytes + pg - 1) & ~(pg - 1);
+    (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)ptr;
+    (void)bytes;
+#endif
+}
 
 /* Pool region for a blob of len bytes that may grow by sends. */
 static size_t region_for(size_t len)
 {
     size_t c = len + len / 4 + 4;
     return c < FSLOT_MAXCAP ? c : FSLOT_MAXCAP - 1;
+}
+
+/* Room for `need` more pool bytes after poollen, growing the pool (blobs
+ * and whatever lies beyond poollen keep their offsets); unchanged on
+ * failure. */
+static crm_status pool_grow(crm_fcap *f, size_t need)
+{
+    if (need <= f->poolcap - f->poollen)
+        return CRM_OK;
+    if (need > SIZE_MAX / 4 - f->poollen)
+        return crm__fail(CRM_EOVERFLOW, "fcap: event pool too large");
+    size_t want = f->poollen + need;
+    size_t cap = want + want / 4 + 64;
+    if (cap >= (size_t)1 << 40)
+        return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
+    size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
+    if (c2 >= (size_t)1 << 40)
+        c2 = cap;
+    crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
+    if (s)
+        return s;
+    fcap__advise_huge(f->pool, c2);
+    f->poolcap = c2;
+    return CRM_OK;
 }
 
 /* Room for `need` more pool bytes: compact (dropping freed regions) or
@@ -729,19 +901,8 @@ static crm_status pool_room(crm_fcap *f, size_t need)
     size_t cap = want + want / 4 + 64;
     if (cap >= (size_t)1 << 40)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
-    if (f->garbage < f->poollen / 4) { /* little to reclaim: grow in place */
-        size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
-        if (c2 >= (size_t)1 << 40)
-            c2 = cap;
-        if (c2 < f->poollen + need) /* freed regions stay until compacted */
-            return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
-        crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
-        if (s)
-            return s;
-        crm__advise_huge(f->pool + f->poolcap, c2 - f->poolcap);
-        f->poolcap = c2;
-        return CRM_OK;
-    }
+    if (f->garbage < f->poollen / 4) /* little to reclaim: grow in place */
+        return pool_grow(f, need);
     uint8_t *np;
     crm_status s = crm__alloc_array((void **)&np, cap, 1, 0, "fcap events");
     if (s)
@@ -776,6 +937,8 @@ void fcap__pool_trim(crm_fcap *f)
 
 crm_status fcap__state_init(crm_fcap *f)
 {
+    f->prange[0] = UINT64_MAX; /* no page */
+    f->prange[1] = 0;
     f->tcap = 16;
     f->pcap = 16;
     crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
@@ -816,7 +979,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->tcap = cap;
     f->poolcap = bytes + 64;
     crm__advise_huge(f->slot, cap * sizeof *f->slot);
-    crm__advise_huge(f->pool, f->poolcap);
+    fcap__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
 
@@ -836,7 +999,7 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
     memcpy(f->pool + f->poollen, blob, len);
     f->poollen += len;
     f->nevents += nev;
-    pages_add_events(f->page, f->pcap, &f->npage, ev, nev);
+    pages_add_events(f->page, f->pcap, &f->npage, f->prange, ev, nev);
     return CRM_OK;
 }
 
@@ -885,59 +1048,91 @@ void fcap__stage_free(fstage *st)
     memset(st, 0, sizeof *st);
 }
 
-/* Room for `bound` more encoded bytes and one more group. */
-static crm_status stage_room(fstage *st, size_t bound)
+/* Where to encode a blob of at most `bound` bytes (scratch included) for
+ * customer slot (SIZE_MAX: new): into the stage buffer when it may replace
+ * the stored blob in its region, else at the pool's tail, beyond the bytes
+ * staged there (*tail), so that applying the stage copies nothing. The
+ * first tail request of a stage may compact the pool; later ones only grow
+ * it (the bytes staged at its tail must stay). */
+static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out,
+                            bool *tail)
 {
     crm_status s;
+    if (st->ngrp == st->grpcap) {
+        size_t c = st->grpcap * 2 + 16;
+        if (c < st->hint / 64)
+            c = st->hint / 64;
+        if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
+            return s;
+        fcap__advise_huge(st->grp, c * sizeof *st->grp);
+        st->grpcap = c;
+    }
+    *tail = slot == SIZE_MAX || bound > FSLOT_CAP(f->slot[slot].pos);
+    if (*tail) {
+        size_t need = bound > SIZE_MAX / 2 ? bound : region_for(bound) + bound;
+        if ((s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
+            return s;
+        *out = f->pool + f->poollen + st->pend;
+        return CRM_OK;
+    }
     if (st->enclen + bound > st->enccap) {
         size_t c = (st->enclen + bound) * 2;
+        if (c < st->hint) /* one allocation for the whole call (realloc copies) */
+            c = st->hint;
         if ((s = crm__realloc_array((void **)&st->enc, c, 1, "fcap events")))
             return s;
         st->enccap = c;
     }
-    if (st->ngrp == st->grpcap) {
-        size_t c = st->grpcap * 2 + 16;
-        if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
-            return s;
-        st->grpcap = c;
-    }
+    *out = st->enc + st->enclen;
     return CRM_OK;
 }
 
-/* Record the blob of len bytes just encoded at st->enc + st->enclen. */
-static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len)
+/* Record the blob of len bytes just encoded where stage_out said. */
+static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len,
+                             bool tail)
 {
     if (len >= FSLOT_MAXCAP)
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
     fgroup *g = &st->grp[st->ngrp++];
-    *g = (fgroup){slot, id, st->enclen, len, 0};
-    st->enclen += len;
+    bool fits = slot != SIZE_MAX && len <= FSLOT_CAP(f->slot[slot].pos);
+    *g = (fgroup){slot, id, tail ? f->poollen + st->pend : st->enclen, len,
+                  fits ? 0 : region_for(len), tail};
     if (slot == SIZE_MAX)
         st->newcust++;
-    if (slot == SIZE_MAX || len > FSLOT_CAP(f->slot[slot].pos)) {
-        g->region = region_for(len);
+    if (!tail) {
+        st->enclen += len;
         st->need += g->region;
+    } else if (fits) { /* copied into its region; its bytes here become garbage */
+        st->pend += len;
+        st->tailgarbage += len;
+    } else {
+        st->pend += g->region;
     }
     return CRM_OK;
 }
 
-crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t pc)
+crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                              const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
-    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
-    blob_parts(q, &h, &c, &end);
-    size_t L = (size_t)(end - h), ntags = 0; /* old parts, without their header */
+    size_t blen, ntags = 0;
+    (void)fcap__blob_at(f, f->slot[slot].pos, &blen);
     for (size_t i = 0; i < k; i++)
         ntags += add[i].ntags;
-    crm_status s = stage_room(st, L + 40 + enc_bound(k, ntags));
+    uint8_t *out;
+    bool tail;
+    crm_status s = stage_out(f, st, slot, blen + 40 + enc_bound(k, ntags), &out, &tail);
     if (s)
         return s;
+    /* (the pool may have moved) */
+    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
+    blob_parts(q, &h, &c, &end);
+    size_t L = (size_t)(end - h); /* old parts, without their header */
     /* the new parts are encoded past the final blob's end, then moved down:
      * header, old hot, new hot, old cold, new cold */
-    uint8_t *out = st->enc + st->enclen, *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
+    uint8_t *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
     uint8_t *nh = nh0, *nc = nc0;
-    body_encode(&nh, &nc, add, k, pt, pc);
+    body_encode(&nh, &nc, add, k, pt, base);
     size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
     size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
     size_t hd = blob_header(out, ohl + nhl, ocl + ncl);
@@ -945,10 +1140,10 @@ crm_status fcap__stage_extend(const crm_fcap *f, fstage *st, uint64_t id, size_t
     memmove(out + hd + ohl, nh0, nhl);
     memcpy(out + hd + ohl + nhl, c, ocl);
     memmove(out + hd + ohl + nhl + ocl, nc0, ncl);
-    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl);
+    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl, tail);
 }
 
-crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                                 fnew *ev, size_t nold, size_t m)
 {
     /* new events that sort after the stored ones (the usual case: sends and
@@ -958,25 +1153,25 @@ crm_status fcap__stage_customer(const crm_fcap *f, fstage *st, uint64_t id, size
     for (size_t i = nold; app && i < m; i++)
         app = fcap__ev_cmp(&ev[i - 1], &ev[i]) <= 0;
     if (app) {
-        uint64_t pc = 0;
-        for (size_t i = nold; i-- > 0;)
-            if (ev[i].cand != CRM_FCAP_NO_CAND) {
-                pc = ev[i].cand;
-                break;
-            }
-        return fcap__stage_extend(f, st, id, slot, ev + nold, m - nold, ev[nold - 1].t, pc);
+        uint64_t base = CRM_FCAP_NO_CAND;
+        for (size_t i = 0; i < nold && base == CRM_FCAP_NO_CAND; i++)
+            base = ev[i].cand;
+        return fcap__stage_extend(f, st, id, slot, ev + nold, m - nold, ev[nold - 1].t, base);
     }
     ev_sort(ev, m);
     size_t ntags = 0;
     for (size_t i = 0; i < m; i++)
         ntags += ev[i].ntags;
-    crm_status s = stage_room(st, enc_bound(m, ntags));
+    uint8_t *out;
+    bool tail;
+    crm_status s = stage_out(f, st, slot, enc_bound(m, ntags), &out, &tail);
     if (s)
         return s;
-    return stage_push(f, st, id, slot, blob_encode(st->enc + st->enclen, ev, m));
+    return stage_push(f, st, id, slot, blob_encode(out, ev, m), tail);
 }
 
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, crm__wbuf *log)
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+                             crm__wbuf *log)
 {
     /* new cand pages: distinct pages not yet in the set */
     uint64_t *pages = NULL;
@@ -984,13 +1179,23 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
     crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
     if (s)
         return s;
-    for (size_t i = 0; i < n; i++) {
+    bool asc = true;
+    for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
         if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
-            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
-        if (v[i].cand != CRM_FCAP_NO_CAND && !fcap__cand_maybe(f, v[i].cand))
-            pages[npg++] = v[i].cand >> 6;
+            crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
+        if (cand[i] == CRM_FCAP_NO_CAND)
+            continue;
+        /* consecutive sends usually share a page (dense ids) */
+        if (last != SIZE_MAX && cand[last] >> 6 == cand[i] >> 6)
+            continue;
+        last = i;
+        if (!page_find(f, (cand[i] >> 6) + 1)) {
+            asc &= npg == 0 || pages[npg - 1] < cand[i] >> 6;
+            pages[npg++] = cand[i] >> 6;
+        }
     }
-    crm__sort_u64(pages, npg);
+    if (!asc)
+        crm__sort_u64(pages, npg);
     for (size_t i = 0; i < npg; i++)
         dp += i == 0 || pages[i] != pages[i - 1];
     crm__free(pages);
@@ -1002,21 +1207,28 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
         for (size_t i = 0; i < st->ngrp; i++)
             if (st->grp[i].slot != SIZE_MAX)
                 st->grp[i].slot = fcap__find(f, st->grp[i].id);
-    if ((s = pool_room(f, st->need)) || (s = fcap__pages_reserve(f, dp)))
+    if ((s = st->pend ? pool_grow(f, st->pend + st->need) : pool_room(f, st->need)) ||
+        (s = fcap__pages_reserve(f, dp)))
         return s;
     if (log && (s = fcap__log_write(f, log)))
         return s;
+    /* blobs staged at the pool's tail stay there; new regions for blobs in
+     * the stage buffer follow them */
+    size_t at = f->poollen + st->pend;
     for (size_t i = 0; i < st->ngrp; i++) {
         fgroup *g = &st->grp[i];
         if (i + 8 < st->ngrp && st->grp[i + 8].slot != SIZE_MAX)
             crm__prefetch(&f->slot[st->grp[i + 8].slot]);
+        const uint8_t *src = g->tail ? f->pool + g->enc : st->enc + g->enc;
         if (!g->region) {
-            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), st->enc + g->enc, g->len);
+            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), src, g->len);
             continue;
         }
-        uint64_t pos = (uint64_t)f->poollen | (uint64_t)g->region << 40;
-        memcpy(f->pool + f->poollen, st->enc + g->enc, g->len);
-        f->poollen += g->region;
+        uint64_t pos = (uint64_t)(g->tail ? g->enc : at) | (uint64_t)g->region << 40;
+        if (!g->tail) {
+            memcpy(f->pool + at, src, g->len);
+            at += g->region;
+        }
         if (g->slot == SIZE_MAX) {
             slot_insert(f->slot, f->tcap, g->id, pos);
             f->ncust++;
@@ -1025,12 +1237,9 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
             f->slot[g->slot].pos = pos;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (i + 8 < n)
-            crm__prefetch(&f->page[page_home(f->pcap, (v[i + 8].cand >> 6) + 1)]);
-        if (v[i].cand != CRM_FCAP_NO_CAND)
-            cand_add(f, v[i].cand);
-    }
+    f->poollen = at;
+    f->garbage += st->tailgarbage;
+    pages_add_cands(f->page, f->pcap, &f->npage, f->prange, cand, sizeof *cand, n);
     f->nevents += n;
     f->seq++;
     return CRM_OK;
@@ -1039,14 +1248,18 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const fnew *v, size_t n, c
 crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
 {
     fcref *ord = NULL;
+    uint64_t *cand = NULL;
     fscratch sc = {0};
     fstage st = {0};
     crm_status s = crm__alloc_array((void **)&ord, n + 1, sizeof *ord, 0, "fcap events");
+    if (!s)
+        s = crm__alloc_array((void **)&cand, n + 1, sizeof *cand, 0, "fcap events");
     if (s)
         goto out;
     bool sorted = true;
     for (size_t i = 0; i < n; i++) {
         ord[i] = (fcref){v[i].customer, i};
+        cand[i] = v[i].cand;
         sorted &= i == 0 || v[i].customer >= v[i - 1].customer;
     }
     if (!sorted && (s = fcap__sort_pairs(ord, n)))
@@ -1079,9 +1292,10 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         if ((s = fcap__stage_customer(f, &st, id, sl, sc.ev, m0, m)))
             goto out;
     }
-    s = fcap__stage_apply(f, &st, v, n, log);
+    s = fcap__stage_apply(f, &st, cand, n, log);
 out:
     crm__free(ord);
+    crm__free(cand);
     fcap__scratch_free(&sc);
     fcap__stage_free(&st);
     return s;
@@ -1101,23 +1315,11 @@ static size_t keep_after(fnew *ev, size_t m, int64_t cut)
 
 /* Add the cand ids of ev[0..m) to a page table (one probe per run of ids
  * in one page). */
-static void pages_add_events(fpage *t, size_t cap, size_t *np, const fnew *ev, size_t m)
+static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2], const fnew *ev,
+                             size_t m)
 {
-    uint64_t key1 = 0, bits = 0;
-    for (size_t j = 0; j < m; j++) {
-        uint64_t c = ev[j].cand;
-        if (c == CRM_FCAP_NO_CAND)
-            continue;
-        if ((c >> 6) + 1 != key1) {
-            if (key1)
-                page_set(t, cap, np, key1, bits);
-            key1 = (c >> 6) + 1;
-            bits = 0;
-        }
-        bits |= UINT64_C(1) << (c & 63);
-    }
-    if (key1)
-        page_set(t, cap, np, key1, bits);
+    if (m)
+        pages_add_cands(t, cap, np, range, &ev[0].cand, sizeof *ev, m);
 }
 
 crm_status fcap__sort_pairs(fcref *v, size_t n)
@@ -1221,6 +1423,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     uint8_t *pool = NULL;
     fpage *pg = NULL;
     size_t tcap = table_size(live), pcap = 0, npage = 0;
+    uint64_t prange[2] = {UINT64_MAX, 0};
     if ((s = crm__alloc_array((void **)&t, tcap, sizeof *t, 1, "fcap customers")) ||
         (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
         (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
@@ -1243,7 +1446,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         slot_insert(t, tcap, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
         at += len;
         nev += m;
-        pages_add_events(pg, pcap, &npage, sc.ev, m);
+        pages_add_events(pg, pcap, &npage, prange, sc.ev, m);
     }
     crm__free(ord);
     fcap__scratch_free(&sc);
@@ -1258,6 +1461,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     f->page = pg;
     f->pcap = pcap;
     f->npage = npage;
+    f->prange[0] = prange[0];
+    f->prange[1] = prange[1];
     f->nevents = nev;
     if (now > f->floor)
         f->floor = now;
