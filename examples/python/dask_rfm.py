@@ -227,7 +227,7 @@ def main():
                           dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster) as client:
             client.wait_for_workers(a.workers)
-            # worker start-up is not timed: imports, the exchange channel
+            # worker start-up is not timed: imports, the exchange actors
             # (one warm-up RFM run on the first files)
             import glob
             ldk.rfm_segment_counts(client, sorted(glob.glob(files["orders"]))[:a.workers],

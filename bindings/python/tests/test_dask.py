@@ -557,9 +557,10 @@ def test_rfm_segment_counts_round_two_is_exercised():
 
 
 def test_rfm_segment_counts_direct_exchange_paths(client):
-    """The direct exchange: partitions held by the other worker are fetched
-    by the actor; concurrent runs do not wait on each other; a stranger's
-    bytes on an actor's port are dropped; a missing peer times out."""
+    """The direct exchange: partitions held by the other worker are fetched;
+    concurrent runs do not wait on each other; a stranger's bytes on a
+    mailbox's port are dropped and unsigned calls never run; a missing
+    peer times out; a worker's error comes back."""
     import socket
     import threading
     client.wait_for_workers(2, timeout=120)
@@ -584,26 +585,57 @@ def test_rfm_segment_counts_direct_exchange_paths(client):
     for t in threads:
         t.join(180)
     assert all(o is not None and o["segments"] == want_segs for o in out)
-    # garbage and a forged header for an unknown run reach the port: dropped
-    acts = ldk._exchangers(client, workers)
-    for _, _, addr in acts:
-        with socket.create_connection(addr) as s:
+    # garbage, a blob for an unknown run and a call signed with a wrong
+    # secret reach a mailbox: dropped, nothing answered, runs go on
+    links = ldk._links(client, workers)
+
+    def closed(s):  # by the mailbox, with nothing sent back
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    for address, secret in links:
+        with ldk._connect(address) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n" + bytes(64))
-        with socket.create_connection(addr) as s:
-            s.sendall(ldk._HEADER.pack(ldk._MAGIC, bytes(16), 1, 0, 3) + b"abc")
+            assert closed(s)
+        with ldk._connect(address) as s:
+            s.sendall(ldk._HEADER.pack(ldk._BLOB, bytes(16), 1, 0, 3) + b"abc")
+        with ldk._connect(address) as s:
+            ldk._call(s, bytes(32), bytes(16), 0, ("anything",))
+            assert closed(s)
     again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
     assert again["segments"] == want_segs and again["f"] == want_dims["f"]
     # a share whose peer never runs: TimeoutError names the missing share
     import uuid
     from libcrm.rfm import DEFAULT_MAP
     options = {"bins": 5, "tie": "ntile", "segment_map": DEFAULT_MAP, "cuts": None}
-    peers = [a[2] for a in acts]
-    with pytest.raises(TimeoutError, match=r"round-1 blobs of shares \[0\] of 2"):
-        acts[0][1].run(uuid.uuid4().bytes, 0, peers, parts[:1], ldk._load_default, 280,
-                       options, False, 0.5).result(60)
-    # the actors survive a failed run
+    peers = [address for address, _ in links]
+    run = uuid.uuid4().bytes
+    with ldk._connect(links[0][0]) as s:
+        ldk._call(s, links[0][1], run, 0, (peers, parts[:1], ldk._load_default, 280, options,
+                                           False, 0.5))
+        with pytest.raises(TimeoutError, match=r"round-1 blobs of shares \[0\] of 2"):
+            ldk._reply(s, run, 0)
+    # errors on a worker come back as such
+    with pytest.raises(libcrm.DataError, match=r"orders\[0\]\.ts = -5"):
+        bad = parts[1].copy()
+        bad["ts"][0] = -5
+        ldk.rfm_segment_counts(client, [bad] + parts[2:], 280, timeout=120)
+    # the mailboxes survive failed runs
     again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
     assert again["segments"] == want_segs
+    # a second client gets links of its own; they are dropped once it is closed
+    import distributed
+    other = distributed.Client(client.scheduler.address)
+    try:
+        mine = ldk.rfm_segment_counts(other, parts, 280, timeout=120)
+        assert mine["segments"] == want_segs
+        assert {k[0] for k in ldk._LINKS} == {client.id, other.id}
+    finally:
+        other.close()
+    ldk.rfm_segment_counts(client, parts[:1], 280, timeout=120)
+    assert {k[0] for k in ldk._LINKS} == {client.id}
 
 
 def test_rfm_segment_counts_direct_needs_plain_tcp():

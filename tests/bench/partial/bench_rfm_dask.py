@@ -19,7 +19,11 @@ worker imports are NOT included, the cluster is warmed by one run first):
 
 usage: bench_rfm_dask.py [--orders 2e7] [--customers 1e6] [--partitions 32]
                          [--workers 2] [--reps 5] [--cache DIR]
-                         [--exchange direct|graph]
+                         [--exchange direct|graph] [--worker-profiler on|off]
+
+--worker-profiler off: distributed.worker.profile.enabled False (the
+workers' statistical profiler samples every 10 ms on the event loop: on
+this 2-CPU host it preempts the busy task threads, 5-10 ms per run).
 """
 import argparse
 import ctypes
@@ -116,6 +120,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--cache", default="/tmp/libcrm-bench-rfm")
     ap.add_argument("--exchange", default="direct", choices=("direct", "graph"))
+    ap.add_argument("--worker-profiler", default="on", choices=("on", "off"))
     a = ap.parse_args()
     orders, customers, parts = int(a.orders), int(a.customers), a.partitions
     paths = ensure_files(a.cache, parts, orders, customers)
@@ -128,6 +133,8 @@ def main():
     # which runs the one-process side
     for var in MALLOC_SETTINGS:
         dask.config.set({f"distributed.nanny.pre-spawn-environ.{var}": 1 << 30})
+    if a.worker_profiler == "off":
+        dask.config.set({"distributed.worker.profile.enabled": False})
     libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
     libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
@@ -138,7 +145,8 @@ def main():
     asof = DAYS
     print(f"libcrm {libcrm.version()}: {orders:.3g} orders, {customers:.3g} customers, "
           f"{parts} partitions (.npy), {a.workers} worker processes x 1 thread, "
-          f"{os.cpu_count()} CPUs; exchange {a.exchange}; best (median) of {a.reps}; "
+          f"{os.cpu_count()} CPUs; exchange {a.exchange}; worker profiler {a.worker_profiler}; "
+          f"best (median) of {a.reps}; "
           f"load average before {os.getloadavg()[0]:.2f}")
 
     # warm-up: imports on the workers, page cache of the files
