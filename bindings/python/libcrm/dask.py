@@ -629,21 +629,50 @@ def _reply(conn, run, k):
     return value
 
 
+def _take(address):
+    """A connection to a mailbox: an idle one still open, else a new one."""
+    import socket
+    idle = _IDLE[address]
+    while idle:
+        try:
+            conn = idle.pop()
+        except IndexError:  # taken by another thread meanwhile
+            break
+        try:
+            conn.setblocking(False)
+            conn.recv(1, socket.MSG_PEEK)  # returns: EOF, or bytes nobody asked for
+            alive = False
+        except BlockingIOError:
+            alive = True  # open, nothing pending
+        except OSError:
+            alive = False
+        if alive:
+            conn.setblocking(True)
+            return conn
+        conn.close()
+    return _connect(address)
+
+
 def _direct_run(client, run, workers, shares, load, asof, options, thresholds, timeout):
     """The run on the workers' mailboxes; the per-share results."""
     from distributed import Future
-    links = _links(client, workers)
+    for attempt in (0, 1):
+        links = _links(client, workers)
+        try:
+            conns = [_take(address) for address, _ in links]
+            break
+        except OSError:  # a mailbox gone (its worker restarted?): ask again
+            for w in workers:
+                _LINKS.pop((client.id, w), None)
+            if attempt:
+                raise
     peers = [address for address, _ in links]
     wait = 60.0 if timeout is None else timeout
-    conns = []
     try:
-        for k, ((address, secret), share) in enumerate(zip(links, shares)):
-            idle = _IDLE[address]
-            conns.append(idle.pop() if idle else _connect(address))
-            conns[-1].settimeout(timeout)
+        for k, ((_, secret), conn, share) in enumerate(zip(links, conns, shares)):
+            conn.settimeout(timeout)
             share = [_Key(s.key) if isinstance(s, Future) else s for s in share]
-            _call(conns[-1], secret, run, k, (peers, share, load, asof, options, thresholds,
-                                              wait))
+            _call(conn, secret, run, k, (peers, share, load, asof, options, thresholds, wait))
         out = [_reply(conn, run, k) for k, conn in enumerate(conns)]
     except BaseException:
         for conn in conns:  # mid-reply: not reusable
