@@ -629,21 +629,50 @@ def _reply(conn, run, k):
     return value
 
 
+def _take(address):
+    """A connection to a mailbox: an idle one still open, else a new one."""
+    import socket
+    idle = _IDLE[address]
+    while idle:
+        try:
+            conn = idle.pop()
+        except IndexError:  # taken by another thread meanwhile
+            break
+        try:
+            conn.setblocking(False)
+            conn.recv(1, socket.MSG_PEEK)  # returns: EOF, or bytes nobody asked for
+            alive = False
+        except BlockingIOError:
+            alive = True  # open, nothing pending
+        except OSError:
+            alive = False
+        if alive:
+            conn.setblocking(True)
+            return conn
+        conn.close()
+    return _connect(address)
+
+
 def _direct_run(client, run, workers, shares, load, asof, options, thresholds, timeout):
     """The run on the workers' mailboxes; the per-share results."""
     from distributed import Future
-    links = _links(client, workers)
+    for attempt in (0, 1):
+        links = _links(client, workers)
+        try:
+            conns = [_take(address) for address, _ in links]
+            break
+        except OSError:  # a mailbox gone (its worker restarted?): ask again
+            for w in workers:
+                _LINKS.pop((client.id, w), None)
+            if attempt:
+                raise
     peers = [address for address, _ in links]
     wait = 60.0 if timeout is None else timeout
-    conns = []
     try:
-        for k, ((address, secret), share) in enumerate(zip(links, shares)):
-            idle = _IDLE[address]
-            conns.append(idle.pop() if idle else _connect(address))
-            conns[-1].settimeout(timeout)
+        for k, ((_, secret), conn, share) in enumerate(zip(links, conns, shares)):
+            conn.settimeout(timeout)
             share = [_Key(s.key) if isinstance(s, Future) else s for s in share]
-            _call(conns[-1], secret, run, k, (peers, share, load, asof, options, thresholds,
-                                              wait))
+            _call(conn, secret, run, k, (peers, share, load, asof, options, thresholds, wait))
         out = [_reply(conn, run, k) for k, conn in enumerate(conns)]
     except BaseException:
         for conn in conns:  # mid-reply: not reusable
@@ -710,19 +739,20 @@ def rfm_segment_counts(client, partitions, asof, load=None, bins=5, tie="ntile",
     worker returns the customers and revenue per (R, F, M) score cell
     (2 x bins^3 integers), summed on the client.
 
-    ``exchange="direct"`` (default): the client calls one long-lived actor
-    per worker (made on first use, kept for later runs) that runs the
-    worker's whole share, no scheduler round trip; the blobs go worker to
-    worker over plain TCP connections between the actors (a port opened on
-    each worker's host: the workers must reach each other as they do for
-    dask's own transfers; only checksummed libcrm blobs travel, filed
-    under the run's random id). A lost worker makes the call fail (after
-    ``timeout``, default 60 s, for the blobs of the other workers) instead
-    of being recomputed. Workers whose dask comms are not plain TCP (TLS,
-    UCX) get "graph". ``exchange="graph"``: three tasks per worker in one
-    graph, the blobs moved as task dependencies through dask's comms;
-    slower by the scheduling round trips, but a lost worker's tasks rerun
-    elsewhere.
+    ``exchange="direct"`` (default): the run bypasses dask's scheduler and
+    event loops. Every worker process keeps a mailbox (a port opened on
+    the worker's host on first use, through ``client.run``: the client and
+    the workers must reach it as they reach the workers for dask's own
+    transfers); the client sends each worker its share over a kept
+    connection, signed with the mailbox's secret (HMAC-SHA256; unsigned
+    calls are never unpickled), and the workers send each other the
+    checksummed blobs of both rounds the same way, filed under the run's
+    random id. A lost worker makes the call fail (the others give up after
+    ``timeout``, default 60 s, waiting for its blobs) instead of being
+    recomputed. Workers whose dask comms are not plain TCP (TLS, UCX) get
+    "graph". ``exchange="graph"``: three tasks per worker in one graph,
+    the blobs moved as task dependencies through dask's comms; slower by
+    the scheduling round trips, but a lost worker's tasks rerun elsewhere.
 
     Returns a dict ``{"customers": n, "segments": {name: customers} (None
     without segments), "revenue": {name: minor units} (None without

@@ -625,6 +625,21 @@ def test_rfm_segment_counts_direct_exchange_paths(client):
     # the mailboxes survive failed runs
     again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
     assert again["segments"] == want_segs
+    # a kept connection closed meanwhile, or a mailbox address gone stale
+    # (a restarted worker): the next run connects anew
+    import socket
+    for conns in ldk._IDLE.values():
+        for conn in conns:
+            conn.shutdown(socket.SHUT_RDWR)
+    again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
+    assert again["segments"] == want_segs
+    with socket.create_server(("127.0.0.1", 0)) as dead:
+        nowhere = dead.getsockname()[:2]
+    ref, _, secret = ldk._LINKS[(client.id, workers[0])]
+    ldk._LINKS[(client.id, workers[0])] = (ref, nowhere, secret)
+    again = ldk.rfm_segment_counts(client, parts, 280, timeout=120)
+    assert again["segments"] == want_segs
+    assert ldk._LINKS[(client.id, workers[0])][1] != nowhere
     # a second client gets links of its own; they are dropped once it is closed
     import distributed
     other = distributed.Client(client.scheduler.address)
