@@ -1061,20 +1061,33 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     }
     size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
     dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
+    crm_fcap_decision dtmpl; /* a decision before any channel is tried */
+    memset(&dtmpl, 0, sizeof dtmpl);
+    dtmpl.channel = CRM_FCAP_NO_CHANNEL;
+    dtmpl.retry_at = CRM_FCAP_NEVER;
+    memset(dtmpl.detail, CRM_FCAP_NOT_TRIED, sizeof dtmpl.detail);
     st.hint = n < SIZE_MAX / 64 ? n * 32 : 0; /* ~ a block per two candidates */
     if ((s = wcache_init(&wc, f->r.n_caps)))
         goto done;
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
 #define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
+#ifndef PF_SLOT
+#define PF_SLOT 16 /* groups ahead: table slot and cand page */
+#endif
+#ifndef PF_BLOB
+#define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; <= 7) */
+#endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
-        if (a + 16 < n) {
-            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + 16))]);
-            crm__prefetch(&f->page[fcap__home(f->pcap, ((CAND_AT(a + 16) >> 6) + 1) ^
-                                                           UINT64_C(0x5851F42D4C957F2D))]);
+        if (a + PF_SLOT < n) {
+            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + PF_SLOT))]);
+            uint64_t key1 = (CAND_AT(a + PF_SLOT) >> 6) + 1;
+            if (key1 >= f->prange[0] && key1 <= f->prange[1])
+                crm__prefetch(
+                    &f->page[fcap__home(f->pcap, key1 ^ UINT64_C(0x5851F42D4C957F2D))]);
         }
         if (!sorted && a + 8 < n) {
             crm__prefetch(&cands[ord[a + 8].idx]);
@@ -1082,18 +1095,22 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch(&out[ord[a + 8].idx]);
             crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
         }
-        if (a + 4 < n) {
-            size_t r4 = fcap__find(f, CUST_AT(a + 4));
-            ahead_at[(a + 4) & 7] = a + 4;
-            ahead_row[(a + 4) & 7] = r4;
+        if (a + PF_BLOB < n) {
+            size_t r4 = fcap__find(f, CUST_AT(a + PF_BLOB));
+            ahead_at[(a + PF_BLOB) & 7] = a + PF_BLOB;
+            ahead_row[(a + PF_BLOB) & 7] = r4;
             if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
                 crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
             }
         }
         uint64_t cust = CUST_AT(a);
-        for (b = a + 1; b < n && CUST_AT(b) == cust; b++)
-            ;
+        if (ord)
+            for (b = a + 1; b < n && ord[b].customer == cust; b++)
+                ;
+        else
+            for (b = a + 1; b < n && cands[b].customer_id == cust; b++)
+                ;
         okey *g = ord ? ord + a : gk;
         if (!ord) {
             if (b - a > gkcap) {
@@ -1216,23 +1233,20 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             bool already = fcap__cand_maybe(f, c->cand_id) &&
                            ((blob && fcap__blob_has_cand(blob, c->cand_id, c->t)) ||
                             fcap__cand_sent(f, c->cand_id, c->t));
+            /* the channels in the order tried: the preferred one first */
             uint8_t order[CRM_FCAP_MAX_TRIES];
-            unsigned no = 0;
-            int pref = -1;
+            unsigned no = c->n_channels;
+            memcpy(order, c->channels, sizeof order);
             if (f->r.prefer_preferred && c->preferred >= 0)
-                for (unsigned j = 0; j < c->n_channels; j++)
-                    if (c->channels[j] == (unsigned)c->preferred)
-                        pref = c->preferred;
-            if (pref >= 0)
-                order[no++] = (uint8_t)pref;
-            for (unsigned j = 0; j < c->n_channels; j++)
-                if ((int)c->channels[j] != pref)
-                    order[no++] = c->channels[j];
-            memset(d, 0, sizeof *d);
+                for (unsigned j = 1; j < no; j++)
+                    if (order[j] == (unsigned)c->preferred) {
+                        memmove(order + 1, order, j);
+                        order[0] = (uint8_t)c->preferred;
+                        break;
+                    }
+            *d = dtmpl;
             d->cand_id = c->cand_id;
             d->rank = rank;
-            d->channel = CRM_FCAP_NO_CHANNEL;
-            memset(d->detail, CRM_FCAP_NOT_TRIED, sizeof d->detail);
             int64_t best = CRM_FCAP_NEVER;
             for (unsigned j = 0; j < no; j++) {
                 int64_t retry;

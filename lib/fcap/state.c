@@ -31,6 +31,8 @@
  * a scan of all blobs (a cand_id reused across customers, or an event after
  * t: rare by construction).
  */
+/* madvise(MADV_HUGEPAGE) is not in strict C11 + POSIX headers. */
+#define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -650,6 +652,19 @@ size_t fcap__find(const crm_fcap *f, uint64_t id)
     }
 }
 
+/* A zeroed array for random access (slot and page tables): huge pages are
+ * asked for before it is touched (zeroing first would fault it in 4 KiB
+ * pages, and every lookup would then miss the TLB). */
+static crm_status alloc_table(void **p, size_t n, size_t size, const char *what)
+{
+    crm_status s = crm__alloc_array(p, n, size, 0, what);
+    if (!s) {
+        fcap__advise_huge(*p, n * size);
+        memset(*p, 0, n * size);
+    }
+    return s;
+}
+
 static size_t slot_insert(fslot *t, size_t cap, uint64_t id, uint64_t pos)
 {
     size_t i = fcap__home(cap, id);
@@ -674,7 +689,7 @@ static crm_status table_reserve(crm_fcap *f, size_t more)
         return CRM_OK;
     size_t cap = want + want / 2 + 16;
     fslot *t;
-    crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap customers");
+    crm_status s = alloc_table((void **)&t, cap, sizeof *t, "fcap customers");
     if (s)
         return s;
     for (size_t i = 0; i < f->tcap; i++)
@@ -736,7 +751,7 @@ static size_t pages_size(size_t n)
 static crm_status pages_make(fpage **t, size_t *cap, size_t n)
 {
     *cap = pages_size(n);
-    return crm__alloc_array((void **)t, *cap, sizeof **t, 1, "fcap cand ids");
+    return alloc_table((void **)t, *cap, sizeof **t, "fcap cand ids");
 }
 
 crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
@@ -746,7 +761,7 @@ crm_status fcap__pages_reserve(crm_fcap *f, size_t more)
         return CRM_OK;
     size_t cap = pages_size(want + want / 2), n = 0;
     fpage *t;
-    crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap cand ids");
+    crm_status s = alloc_table((void **)&t, cap, sizeof *t, "fcap cand ids");
     if (s)
         return s;
     for (size_t i = 0; i < f->pcap; i++)
@@ -967,7 +982,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
 {
     fslot *t;
     size_t cap = table_size(ncust);
-    crm_status s = crm__alloc_array((void **)&t, cap, sizeof *t, 1, "fcap customers");
+    crm_status s = alloc_table((void **)&t, cap, sizeof *t, "fcap customers");
     if (s)
         return s;
     if ((s = crm__realloc_array((void **)&f->pool, bytes + 64, 1, "fcap events"))) {
@@ -978,7 +993,6 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
-    crm__advise_huge(f->slot, cap * sizeof *f->slot);
     fcap__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
@@ -1424,7 +1438,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     fpage *pg = NULL;
     size_t tcap = table_size(live), pcap = 0, npage = 0;
     uint64_t prange[2] = {UINT64_MAX, 0};
-    if ((s = crm__alloc_array((void **)&t, tcap, sizeof *t, 1, "fcap customers")) ||
+    if ((s = alloc_table((void **)&t, tcap, sizeof *t, "fcap customers")) ||
         (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
         (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
         crm__free(t);
