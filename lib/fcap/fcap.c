@@ -578,6 +578,21 @@ static int64_t mask_time_at(const fview *v, uint64_t m, size_t j, int64_t *tmp)
     return tmp[j];
 }
 
+/* Fast path, a global cap without filters (limit > 0): does it fail? As
+ * cap_fails_one. */
+static inline bool plain_fails(dctx *x, size_t ki, bool excl, int64_t *retry)
+{
+    const crm_fcap_cap *k = &x->f->caps[ki];
+    uint64_t m = x->le & win_mask(x, x->lo[ki]) & (excl ? ~x->batch : ~UINT64_C(0));
+    size_t n = pop64(m);
+    if ((int64_t)n + 1 <= k->limit)
+        return false;
+    if (retry)
+        *retry = k->sliding ? mask_time_at(x->v, m, n - (size_t)k->limit, x->tmp) + k->window
+                            : x->nxt[ki];
+    return true;
+}
+
 /* Does cap ki fail for channel ch (tag: the tag for tag scope)? excl:
  * ignore this batch's sends. retry (may be NULL) receives when it stops
  * failing. */
@@ -592,16 +607,8 @@ static bool cap_fails_one(dctx *x, size_t ki, unsigned ch, uint32_t tag, bool ex
     }
     const crm_fcap_candidate *c = x->c;
     int64_t lo = x->lo[ki];
-    if (x->v && x->cplain[ki]) { /* every counted event in the window */
-        uint64_t m = x->le & win_mask(x, lo) & (excl ? ~x->batch : ~UINT64_C(0));
-        size_t n = pop64(m);
-        if ((int64_t)n + 1 <= k->limit)
-            return false;
-        if (retry)
-            *retry = k->sliding ? mask_time_at(x->v, m, n - (size_t)k->limit, x->tmp) + k->window
-                                : x->nxt[ki];
-        return true;
-    }
+    if (x->v && x->cplain[ki])
+        return plain_fails(x, ki, excl, retry);
     uint64_t chm = k->channels;
     unsigned catm = k->categories;
     bool any = k->key == CRM_FCAP_KEY_ANY;
@@ -794,9 +801,13 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
             *retry = x->capr[i];
         } else {
             r = 0;
-            if ((x->cplain[i] || cap_applies(x, &f->caps[i], ch)) &&
-                cap_fails(x, i, ch, false, retry))
+            if (x->v && x->cplain[i] && f->caps[i].limit > 0) {
+                if (plain_fails(x, i, false, retry))
+                    r = !x->anybatch || plain_fails(x, i, true, NULL) ? 1 : 2;
+            } else if ((x->cplain[i] || cap_applies(x, &f->caps[i], ch)) &&
+                       cap_fails(x, i, ch, false, retry)) {
                 r = !x->anybatch || cap_fails(x, i, ch, true, NULL) ? 1 : 2;
+            }
             if (r0 == -1) {
                 x->capc[i] = r;
                 x->capg[i] = x->gen;
@@ -1059,7 +1070,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                             cids[i].pos};
         }
     }
-    size_t ahead_at[8], ahead_row[8]; /* rows looked up 4 groups ahead */
+    size_t ahead_at[8], ahead_row[8]; /* rows looked up PF_BLOB groups ahead */
+    size_t home_at[32], home_of[32];  /* home slots computed PF_SLOT groups ahead */
+    for (unsigned i = 0; i < 32; i++)
+        home_at[i] = SIZE_MAX;
     dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
     crm_fcap_decision dtmpl; /* a decision before any channel is tried */
     memset(&dtmpl, 0, sizeof dtmpl);
@@ -1083,7 +1097,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
         if (a + PF_SLOT < n) {
-            crm__prefetch(&f->slot[fcap__home(f->tcap, CUST_AT(a + PF_SLOT))]);
+            size_t hm = fcap__home(f->tcap, CUST_AT(a + PF_SLOT));
+            crm__prefetch(&f->slot[hm]);
+            home_at[(a + PF_SLOT) & 31] = a + PF_SLOT; /* reused by the lookup below */
+            home_of[(a + PF_SLOT) & 31] = hm;
             uint64_t key1 = (CAND_AT(a + PF_SLOT) >> 6) + 1;
             if (key1 >= f->prange[0] && key1 <= f->prange[1])
                 crm__prefetch(
@@ -1096,7 +1113,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
         }
         if (a + PF_BLOB < n) {
-            size_t r4 = fcap__find(f, CUST_AT(a + PF_BLOB));
+            size_t p4 = a + PF_BLOB;
+            size_t r4 = fcap__find_at(f, CUST_AT(p4), home_at[p4 & 31] == p4
+                                                         ? home_of[p4 & 31]
+                                                         : fcap__home(f->tcap, CUST_AT(p4)));
             ahead_at[(a + PF_BLOB) & 7] = a + PF_BLOB;
             ahead_row[(a + PF_BLOB) & 7] = r4;
             if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */

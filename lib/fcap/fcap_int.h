@@ -147,6 +147,8 @@ void fcap__state_free(crm_fcap *f);
 size_t fcap__state_memory(const crm_fcap *f);
 /* Slot index of customer id, or SIZE_MAX. */
 size_t fcap__find(const crm_fcap *f, uint64_t id);
+/* fcap__find with the home slot of id already known. */
+size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t home);
 /* Home slot of id (for prefetching). */
 static inline size_t fcap__home(size_t cap, uint64_t id)
 {

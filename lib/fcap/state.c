@@ -640,7 +640,11 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
 
 size_t fcap__find(const crm_fcap *f, uint64_t id)
 {
-    size_t i = fcap__home(f->tcap, id);
+    return fcap__find_at(f, id, fcap__home(f->tcap, id));
+}
+
+size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t i)
+{
     for (;;) {
         uint64_t k = f->slot[i].id1;
         if (k == id + 1)
