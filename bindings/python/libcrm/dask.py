@@ -449,7 +449,9 @@ class _Mailbox:
         from distributed.comm import get_address_host
         self.worker = worker
         self.secret = os.urandom(32)
-        self.sock = socket.create_server((get_address_host(worker.address), 0))
+        host = get_address_host(worker.address)
+        self.sock = socket.create_server(
+            (host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.address = self.sock.getsockname()[:2]
         self.cv = threading.Condition()
         self.inbox = collections.OrderedDict()  # (run, round, share) -> blob

@@ -657,3 +657,24 @@ def test_rfm_segment_counts_direct_needs_plain_tcp():
     assert ldk._direct_ok(["tcp://10.0.0.1:4000", "tcp://10.0.0.2:4000"])
     assert not ldk._direct_ok(["tcp://10.0.0.1:4000", "tls://10.0.0.2:4000"])
     assert not ldk._direct_ok(["ucx://10.0.0.1:4000"])
+
+
+def test_mailbox_on_an_ipv6_worker_address():
+    """A worker advertised as tcp://[::1]:port gets its mailbox on ::1;
+    blobs reach it and are filed by run, round and share."""
+    import socket
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+
+    class Worker:
+        address = "tcp://[::1]:8786"
+
+    box = ldk._Mailbox(Worker())
+    assert box.address[0] == "::1"
+    box.file(b"r" * 16, 2, 0, b"mine")
+    box.send(box.address, b"r" * 16, 2, 1, b"blob")
+    assert box.gather(b"r" * 16, 2, 2, 10.0, 0) == [b"mine", b"blob"]
+    with pytest.raises(TimeoutError, match="round-1 blobs of shares \\[\\] of 1"):
+        box.gather(b"r" * 16, 1, 1, 0.2, 0)
