@@ -1088,10 +1088,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         ahead_at[i] = SIZE_MAX;
 #define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
 #ifndef PF_SLOT
-#define PF_SLOT 16 /* groups ahead: table slot and cand page */
+#define PF_SLOT 16 /* groups ahead: table slot and cand page (< 32: the home ring) */
 #endif
 #ifndef PF_BLOB
-#define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; <= 7) */
+#define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; < PF_SLOT, <= 7) */
 #endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
@@ -1255,7 +1255,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
-            bool already = fcap__cand_maybe(f, c->cand_id) &&
+            uint64_t key1 = (c->cand_id >> 6) + 1; /* outside the set's page range: new */
+            bool already = key1 >= f->prange[0] && key1 <= f->prange[1] &&
+                           fcap__cand_maybe(f, c->cand_id) &&
                            ((blob && fcap__blob_has_cand(blob, c->cand_id, c->t)) ||
                             fcap__cand_sent(f, c->cand_id, c->t));
             /* the channels in the order tried: the preferred one first */
