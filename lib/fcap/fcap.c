@@ -1074,6 +1074,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     size_t home_at[32], home_of[32];  /* home slots computed PF_SLOT groups ahead */
     for (unsigned i = 0; i < 32; i++)
         home_at[i] = SIZE_MAX;
+    fcap__view_decode_fn vdec = fcap__view_decoder();
     int64_t wc_t = -1, wc_off = 0; /* (t, offset) of x's window bounds (-1: none) */
     dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
     crm_fcap_decision dtmpl; /* a decision before any channel is tried */
@@ -1132,8 +1133,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         else
             for (b = a + 1; b < n && cands[b].customer_id == cust; b++)
                 ;
-        okey *g = ord ? ord + a : gk;
-        if (!ord) {
+        okey *g = ord ? ord + a : gk, one;
+        if (!ord && b - a == 1) { /* one candidate: nothing to rank */
+            one.idx = a;
+            one.t = cands[a].t;
+            g = &one;
+        } else if (!ord) {
             if (b - a > gkcap) {
                 crm__free(gk);
                 gkcap = 0;
@@ -1149,7 +1154,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
         }
         size_t gn = b - a;
-        okey_sort(g, gn);
+        if (gn > 1)
+            okey_sort(g, gn);
         const crm_fcap_candidate *c0 = &cands[g[0].idx];
         for (size_t i = 1; i < gn; i++) {
             const crm_fcap_candidate *c = &cands[g[i].idx];
@@ -1168,7 +1174,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         const uint8_t *blob = row != SIZE_MAX ? f->pool + FSLOT_OFF(f->slot[row].pos) : NULL;
         bool fast = gn <= FV_MAX;
         if (fast && blob) {
-            fast = fcap__view_decode(blob, &fv, FV_MAX - gn);
+            fast = vdec(blob, &fv, FV_MAX - gn);
         } else if (fast) {
             fv.n = fv.nstored = 0;
             fv.counted = fv.sent = 0;

@@ -161,10 +161,12 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);
  * when the set has cand: call it only when the customer's own events do
  * not settle the question). */
 bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
-/* Decode the hot parts of the stored block at p (trusted) into v (n,
- * nstored, counted, sent, t, meta, b1; hasc = false); false when it has more
- * than `max` events (v is then incomplete). */
-bool fcap__view_decode(const uint8_t *p, fview *v, size_t max);
+/* A decoder of the hot parts of the stored block at p (trusted) into v (n,
+ * nstored, counted, sent, t, meta, b1; hasc = false); false when it has
+ * more than `max` events (v is then incomplete). */
+typedef bool (*fcap__view_decode_fn)(const uint8_t *p, fview *v, size_t max);
+/* The decoder for this CPU (BMI2 or not): fetched once, called per block. */
+fcap__view_decode_fn fcap__view_decoder(void);
 /* Decode the cold columns of v's stored events (camp, tagat, ntag, base,
  * lastcand; hasc = true). */
 void fcap__view_cold(fview *v);

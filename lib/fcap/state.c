@@ -313,17 +313,21 @@ static inline __attribute__((always_inline)) uint64_t var_bits(uint64_t x, bool 
     return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
 }
 
-/* Bit i = bit `bit` of b[i], for i < n (b has room for n rounded up to 8). */
-static inline uint64_t byte_bits(const uint8_t *b, size_t n, unsigned bit)
+/* Bit i of *m0 / *m1 = bit 0 / 1 of b[i], for i < n (b has room for n
+ * rounded up to 8). */
+static inline void byte_bits2(const uint8_t *b, size_t n, uint64_t *m0, uint64_t *m1)
 {
-    uint64_t m = 0;
+    uint64_t a = 0, c = 0;
     for (size_t i = 0; i < n; i += 8) {
         uint64_t w;
         memcpy(&w, b + i, 8);
-        w = (w >> bit) & UINT64_C(0x0101010101010101);
-        m |= ((w * UINT64_C(0x0102040810204080)) >> 56) << i;
+        a |= (((w & UINT64_C(0x0101010101010101)) * UINT64_C(0x0102040810204080)) >> 56) << i;
+        c |= ((((w >> 1) & UINT64_C(0x0101010101010101)) * UINT64_C(0x0102040810204080)) >> 56)
+             << i;
     }
-    return n >= 64 ? m : m & ((UINT64_C(1) << n) - 1);
+    uint64_t keep = n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
+    *m0 = a & keep;
+    *m1 = c & keep;
 }
 
 static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, fview *v,
@@ -381,8 +385,7 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
         n++;
     }
     v->n = v->nstored = n;
-    v->counted = byte_bits(v->b1, n, 0);
-    v->sent = byte_bits(v->b1, n, 1);
+    byte_bits2(v->b1, n, &v->counted, &v->sent);
     v->cold = c;
     v->end = end;
     v->hasc = false;
@@ -397,13 +400,18 @@ __attribute__((target("bmi2"))) static bool view_decode_bmi2(const uint8_t *p, f
 }
 #endif
 
-bool fcap__view_decode(const uint8_t *p, fview *v, size_t max)
+static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
+{
+    return view_decode(p, v, max, false);
+}
+
+fcap__view_decode_fn fcap__view_decoder(void)
 {
 #ifdef FCAP_PEXT
     if (have_bmi2())
-        return view_decode_bmi2(p, v, max);
+        return view_decode_bmi2;
 #endif
-    return view_decode(p, v, max, false);
+    return view_decode_plain;
 }
 
 uint64_t fcap__view_base(const fview *v)
