@@ -1074,6 +1074,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     size_t home_at[32], home_of[32];  /* home slots computed PF_SLOT groups ahead */
     for (unsigned i = 0; i < 32; i++)
         home_at[i] = SIZE_MAX;
+    int64_t wc_t = -1, wc_off = 0; /* (t, offset) of x's window bounds (-1: none) */
     dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
     crm_fcap_decision dtmpl; /* a decision before any channel is tried */
     memset(&dtmpl, 0, sizeof dtmpl);
@@ -1087,10 +1088,10 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         ahead_at[i] = SIZE_MAX;
 #define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
 #ifndef PF_SLOT
-#define PF_SLOT 16 /* groups ahead: table slot and cand page */
+#define PF_SLOT 16 /* groups ahead: table slot and cand page (< 32: the home ring) */
 #endif
 #ifndef PF_BLOB
-#define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; <= 7) */
+#define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; < PF_SLOT, <= 7) */
 #endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
@@ -1221,7 +1222,11 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
             x.nev = nev;
-            wcache_get(&wc, f, &x);
+            if (x.t != wc_t || x.off != wc_off) { /* else x's bounds are still those */
+                wcache_get(&wc, f, &x);
+                wc_t = x.t;
+                wc_off = x.off;
+            }
             if (fast) {
                 /* stored events ascend in time, this call's sends are at
                  * times <= t */
@@ -1250,7 +1255,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             }
             /* ALREADY_SENT: an event with this cand_id at or before t (the
              * sends of this call have other cand ids) */
-            bool already = fcap__cand_maybe(f, c->cand_id) &&
+            uint64_t key1 = (c->cand_id >> 6) + 1; /* outside the set's page range: new */
+            bool already = key1 >= f->prange[0] && key1 <= f->prange[1] &&
+                           fcap__cand_maybe(f, c->cand_id) &&
                            ((blob && fcap__blob_has_cand(blob, c->cand_id, c->t)) ||
                             fcap__cand_sent(f, c->cand_id, c->t));
             /* the channels in the order tried: the preferred one first */
@@ -1343,11 +1350,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             size_t e = fv.nstored - 1;
             fnew last = {0, fv.t[e], 0, 0, NULL, 0, (uint8_t)(fv.meta[e] & 63),
                          (uint8_t)(fv.meta[e] >> 6), (uint8_t)(fv.b1[e] & 3)};
-            fnew first = add[0];
-            first.campaign = 0;
-            first.cand = 0;
-            first.ntags = 0;
-            int cmp = fcap__ev_cmp(&last, &first);
+            int cmp = last.t != add[0].t ? (last.t < add[0].t ? -1 : 1) : 0;
+            if (cmp == 0) {
+                fnew first = add[0];
+                first.campaign = 0;
+                first.cand = 0;
+                first.ntags = 0;
+                cmp = fcap__ev_cmp(&last, &first);
+            }
             if (cmp == 0) {
                 if (!fv.hasc)
                     fcap__view_cold(&fv);

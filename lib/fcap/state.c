@@ -1088,7 +1088,8 @@ static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, 
     *tail = slot == SIZE_MAX || bound > FSLOT_CAP(f->slot[slot].pos);
     if (*tail) {
         size_t need = bound > SIZE_MAX / 2 ? bound : region_for(bound) + bound;
-        if ((s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
+        if (st->pend + need > f->poolcap - f->poollen &&
+            (s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
             return s;
         *out = f->pool + f->poollen + st->pend;
         return CRM_OK;
