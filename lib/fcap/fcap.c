@@ -347,6 +347,8 @@ typedef struct wcache {
     /* the quiet intervals on at sod, in list order (nq -1: more than WC_QMAX) */
     int nq[WC_WAYS];
     uint16_t qon[WC_WAYS][WC_QMAX];
+    /* per category: the channels some quiet interval on at sod covers */
+    uint64_t qch[WC_WAYS][CRM_FCAP_CATEGORIES];
     int64_t *lo, *nxt; /* WC_WAYS x ncap */
 } wcache;
 
@@ -363,6 +365,11 @@ typedef struct dctx {
     int64_t t, off, sod; /* decision time, UTC offset (s), local second of day */
     const uint16_t *qon; /* quiet intervals on at sod (nqon of them; -1: not known) */
     int nqon;
+    const uint64_t *qch; /* per category: channels a quiet interval on at sod covers */
+    /* the candidate's channels: allowed by consent (every channel when its
+     * category needs none), quiet now (qch of its category) */
+    uint64_t cons, cq;
+    bool nocap; /* no frequency checks (category not capped, or override) */
     const int64_t *lo, *nxt; /* window bounds per cap at (t, off) */
     int64_t *tmp; /* scratch, >= nev (and >= FV_MAX) */
     bool anybatch; /* some event is a send of this batch (else OUTRANKED cannot be) */
@@ -454,6 +461,7 @@ static void wcache_get(wcache *w, const crm_fcap *f, dctx *x)
     x->lo = lo;
     x->nxt = nxt;
     x->qon = w->qon[h];
+    x->qch = w->qch[h];
     if (w->kt[h] == t && w->koff[h] == off) {
         x->sod = w->sod[h];
         x->nqon = w->nq[h];
@@ -463,14 +471,20 @@ static void wcache_get(wcache *w, const crm_fcap *f, dctx *x)
     w->koff[h] = off;
     int64_t sod = x->sod = w->sod[h] = t + off - floordiv(t + off, 86400) * 86400;
     int nq = 0;
-    for (size_t i = 0; i < f->r.n_quiet && nq >= 0; i++) {
+    memset(w->qch[h], 0, sizeof w->qch[h]);
+    for (size_t i = 0; i < f->r.n_quiet; i++) {
         const crm_fcap_quiet *q = &f->quiet[i];
         bool on = q->start < q->end ? (q->start <= sod && sod < q->end)
                   : q->start > q->end ? (sod >= q->start || sod < q->end)
                                       : false;
-        if (on && nq == WC_QMAX)
+        if (!on)
+            continue;
+        for (unsigned k = 0; k < CRM_FCAP_CATEGORIES; k++)
+            if ((q->categories >> k) & 1)
+                w->qch[h][k] |= q->channels;
+        if (nq == WC_QMAX)
             nq = -1;
-        else if (on)
+        else if (nq >= 0)
             w->qon[h][nq++] = (uint16_t)i;
     }
     x->nqon = w->nq[h] = nq;
@@ -772,10 +786,11 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
     *arg = 0;
     if (already)
         return CRM_FCAP_ALREADY_SENT;
-    if (f->r.requires_consent[c->category] && !((c->consent >> ch) & 1))
+    if (!((x->cons >> ch) & 1))
         return CRM_FCAP_NO_CONSENT;
     int64_t sod = x->sod;
-    size_t nq = x->nqon >= 0 ? (size_t)x->nqon : f->r.n_quiet;
+    /* (no quiet interval on now covers ch: none to look for) */
+    size_t nq = !((x->cq >> ch) & 1) ? 0 : x->nqon >= 0 ? (size_t)x->nqon : f->r.n_quiet;
     for (size_t j = 0; j < nq; j++) {
         size_t i = x->nqon >= 0 ? x->qon[j] : j;
         const crm_fcap_quiet *q = &f->quiet[i];
@@ -791,7 +806,7 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
             *retry = x->t + (sod < q->end ? q->end - sod : 86400 - sod + q->end);
         return CRM_FCAP_QUIET_HOURS;
     }
-    if (!f->r.capped[c->category] || c->override)
+    if (x->nocap)
         return CRM_FCAP_OK;
     for (size_t i = 0; i < f->r.n_caps; i++) {
         int8_t r0 = x->capg[i] == x->gen ? x->capc[i] : x->capc0[i], r = r0;
@@ -826,6 +841,9 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
 }
 
 /* ---- decide ------------------------------------------------------------------- */
+
+/* (decide keeps the smallest retry_at as an unsigned minimum) */
+_Static_assert(CRM_FCAP_NEVER == -1, "CRM_FCAP_NEVER is the largest unsigned retry");
 
 static crm_status check_candidate(const crm_fcap *f, const crm_fcap_candidate *c, size_t i,
                                   size_t n_tags)
@@ -1221,10 +1239,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             const crm_fcap_candidate *c = &cands[g[i].idx];
             crm_fcap_decision *d = &out[g[i].idx];
             rank = (i > 0 && g[i].t == g[i - 1].t) ? rank + 1 : 1;
-            for (uint32_t j = 0; j < c->tag_n; j++)
-                ctag[j] = tags[c->tag_off + j];
+            /* its tags sorted and unique: one tag is read in place */
+            if (c->tag_n > 1)
+                for (uint32_t j = 0; j < c->tag_n; j++)
+                    ctag[j] = tags[c->tag_off + j];
             x.c = c;
-            x.ctags = ctag;
+            x.cons = f->r.requires_consent[c->category] ? c->consent : ~UINT64_C(0);
+            x.nocap = !f->r.capped[c->category] || c->override;
+            x.ctags = c->tag_n == 1 ? tags + c->tag_off : ctag;
             x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
             x.nev = nev;
@@ -1233,6 +1255,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 wc_t = x.t;
                 wc_off = x.off;
             }
+            x.cq = x.qch[c->category];
             if (fast) {
                 /* stored events ascend in time, this call's sends are at
                  * times <= t */
@@ -1304,7 +1327,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     sidx[nsend] = g[i].idx;
                     scand[nsend++] = c->cand_id;
                     for (uint32_t j = 0; j < x.nctags; j++)
-                        stag[nstag + j] = ctag[j];
+                        stag[nstag + j] = x.ctags[j];
                     if (fast) {
                         size_t e = fv.n++;
                         fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
@@ -1323,7 +1346,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     nstag += x.nctags;
                     break;
                 }
-                if (retry != CRM_FCAP_NEVER && (best == CRM_FCAP_NEVER || retry < best))
+                /* the smallest retry; NEVER (-1) is the largest unsigned */
+                if ((uint64_t)retry < (uint64_t)best)
                     best = retry;
             }
             d->retry_at = best;

@@ -291,7 +291,7 @@ static bool have_bmi2(void)
 {
     static int cached = -1; /* benign race: every thread computes the same */
     if (cached < 0)
-        cached = __builtin_cpu_supports("bmi2") ? 1 : 0;
+        cached = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") ? 1 : 0;
     return cached == 1;
 }
 #endif
@@ -393,7 +393,7 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
 }
 
 #ifdef FCAP_PEXT
-__attribute__((target("bmi2"))) static bool view_decode_bmi2(const uint8_t *p, fview *v,
+__attribute__((target("bmi,bmi2"))) static bool view_decode_bmi2(const uint8_t *p, fview *v,
                                                              size_t max)
 {
     return view_decode(p, v, max, true);
