@@ -1112,6 +1112,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
 #ifndef PF_BLOB
 #define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; < PF_SLOT, <= 7) */
 #endif
+#ifndef PF_ROWS
+#define PF_ROWS 48 /* candidates ahead: their input and output rows (input order) */
+#endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
@@ -1125,6 +1128,11 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             if (key1 >= f->prange[0] && key1 <= f->prange[1])
                 crm__prefetch(
                     &f->page[fcap__home(f->pcap, key1 ^ UINT64_C(0x5851F42D4C957F2D))]);
+        }
+        if (!ord && a + PF_ROWS < n) { /* rows in input order: ahead of the streamer's
+                                           page-bounded prefetch */
+            crm__prefetch(&cands[a + PF_ROWS]);
+            __builtin_prefetch(&out[a + PF_ROWS], 1);
         }
         if (!sorted && a + 8 < n) {
             crm__prefetch(&cands[ord[a + 8].idx]);

@@ -313,23 +313,6 @@ static inline __attribute__((always_inline)) uint64_t var_bits(uint64_t x, bool 
     return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
 }
 
-/* Bit i of *m0 / *m1 = bit 0 / 1 of b[i], for i < n (b has room for n
- * rounded up to 8). */
-static inline void byte_bits2(const uint8_t *b, size_t n, uint64_t *m0, uint64_t *m1)
-{
-    uint64_t a = 0, c = 0;
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        a |= (((w & UINT64_C(0x0101010101010101)) * UINT64_C(0x0102040810204080)) >> 56) << i;
-        c |= ((((w >> 1) & UINT64_C(0x0101010101010101)) * UINT64_C(0x0102040810204080)) >> 56)
-             << i;
-    }
-    uint64_t keep = n >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
-    *m0 = a & keep;
-    *m1 = c & keep;
-}
-
 static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, fview *v,
                                                               size_t max, bool pext)
 {
@@ -338,6 +321,10 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
     const uint8_t *hend = c;
     size_t n = 0;
     int64_t pt = 0;
+    /* the counted / sent masks are built here: reading the flag bytes back
+     * with wide loads right after these byte stores would wait for them
+     * (no store-to-load forwarding) */
+    uint64_t cm = 0, sm = 0;
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
      * times are < 2^35) and the two bytes after it from one load; an event
@@ -354,6 +341,8 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
             v->t[n] = pt;
             v->meta[n] = (uint8_t)rest;
             v->b1[n] = (uint8_t)(rest >> 8);
+            cm |= ((rest >> 8) & 1) << n;
+            sm |= ((rest >> 9) & 1) << n;
             h += len + 2;
             n++;
         }
@@ -370,6 +359,8 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
         v->t[n] = pt;
         v->meta[n] = (uint8_t)rest;
         v->b1[n] = (uint8_t)(rest >> 8);
+        cm |= ((rest >> 8) & 1) << n;
+        sm |= ((rest >> 9) & 1) << n;
         h += len + 2;
         n++;
     }
@@ -381,11 +372,14 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
         v->t[n] = pt;
         v->meta[n] = h[0];
         v->b1[n] = h[1];
+        cm |= (uint64_t)(h[1] & 1) << n;
+        sm |= (uint64_t)((h[1] >> 1) & 1) << n;
         h += 2;
         n++;
     }
     v->n = v->nstored = n;
-    byte_bits2(v->b1, n, &v->counted, &v->sent);
+    v->counted = cm;
+    v->sent = sm;
     v->cold = c;
     v->end = end;
     v->hasc = false;
