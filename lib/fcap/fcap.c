@@ -842,6 +842,10 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
 
 /* ---- decide ------------------------------------------------------------------- */
 
+#ifndef PF_ROWS
+#define PF_ROWS 48 /* candidates ahead: their input and output rows (input order) */
+#endif
+
 /* (decide keeps the smallest retry_at as an unsigned minimum) */
 _Static_assert(CRM_FCAP_NEVER == -1, "CRM_FCAP_NEVER is the largest unsigned retry");
 
@@ -1007,6 +1011,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
     for (size_t i = 0; i < n; i++) {
         const crm_fcap_candidate *c = &cands[i];
+        if (i + PF_ROWS < n) /* (the streamer stops at 4 KiB pages) */
+            crm__prefetch(&cands[i + PF_ROWS]);
         if ((s = check_candidate(f, c, i, n_tags)))
             goto done;
         cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
@@ -1111,9 +1117,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
 #endif
 #ifndef PF_BLOB
 #define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; < PF_SLOT, <= 7) */
-#endif
-#ifndef PF_ROWS
-#define PF_ROWS 48 /* candidates ahead: their input and output rows (input order) */
 #endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     for (size_t a = 0, b; a < n; a = b) {
