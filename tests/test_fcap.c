@@ -508,6 +508,46 @@ static void test_outranked(void **state)
     crm_fcap_free(f);
 }
 
+/* A batch split over two decide calls at the same t: the earlier call's
+ * send is a send of the batch (OUTRANKED), a history event at t is not
+ * (CAP). Customer 1's stored block has four events, two (its last one
+ * read by the decoder's tail loop: a cold part of < 7 bytes) or 50 (more
+ * hot bytes than the decoder's first loop takes), so that every loop of
+ * the block decoder meets the sent flag. */
+static void test_batch_split_calls(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 4; variant++) {
+        crm_fcap *f = example_engine();
+        rows r = {0};
+        for (int k = 1; k <= 3; k++) {
+            if (variant != 3)
+                hist(&r, 1, T0 - k * 86400, SMS, (uint64_t)(10 + k), CONTENT, 0, -1, NOC);
+            hist(&r, 2, T0 - k * 86400, SMS, (uint64_t)(10 + k), CONTENT, 0, -1, NOC);
+        }
+        if (variant == 3) /* the send, 100 s after it, in the decoder's tail loop */
+            hist(&r, 1, T0 - 100, SMS, 0, CONTENT, 0, -1, NOC);
+        if (variant == 2)
+            for (int k = 0; k < 50; k++) /* not counted: no cap sees them */
+                hist(&r, 1, T0 - 4 * 86400 - k * 3600, PUSH, 7, CONTENT, 0, 0, NOC);
+        if (variant == 1)
+            hist(&r, 1, T0, EMAIL, 1, PROMO, 0, -1, NOC);
+        else
+            cand(&r, 1, 1, T0, 1, PROMO, 1, 9, CH(EMAIL));
+        cand(&r, 3, 2, T0, 3, CONTENT, 1, 1, CH(EMAIL));
+        const char *want1[] = {"1,SEND,email,,,email:OK", "1,SEND,email,,,email:OK"};
+        expect_decisions(f, &r, variant == 1 ? want1 + 1 : want1);
+        cand(&r, 2, 1, T0, 2, PROMO, 2, 0, CH(EMAIL));
+        char w[160];
+        sprintf(w, "1,REJECT,,%s:promo_day,%lld,email:%s:promo_day",
+                variant == 1 ? "CAP" : "OUTRANKED", (long long)(DAY0 + 86400),
+                variant == 1 ? "CAP" : "OUTRANKED");
+        const char *want2[] = {w};
+        expect_decisions(f, &r, want2);
+        crm_fcap_free(f);
+    }
+}
+
 static void test_override_service_preferred(void **state)
 {
     (void)state;
@@ -2001,6 +2041,7 @@ int main(void)
         cmocka_unit_test(test_cap_month),
         cmocka_unit_test(test_simultaneous),
         cmocka_unit_test(test_outranked),
+        cmocka_unit_test(test_batch_split_calls),
         cmocka_unit_test(test_override_service_preferred),
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
