@@ -328,27 +328,12 @@ static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, 
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
      * times are < 2^35) and the two bytes after it from one load; an event
-     * takes >= 3 hot bytes, so the count needs no check below max * 3 */
+     * takes >= 3 hot bytes */
     const uint8_t *lim = end - h < 8 ? h : end - hend >= 7 ? hend : end - 7;
-    if ((size_t)(hend - h) <= 3 * max) {
-        while (h < lim) {
-            uint64_t w;
-            memcpy(&w, h, 8);
-            uint64_t stop = ~w & UINT64_C(0x8080808080808080);
-            unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
-            pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
-            uint64_t rest = w >> (8 * len);
-            v->t[n] = pt;
-            v->meta[n] = (uint8_t)rest;
-            v->b1[n] = (uint8_t)(rest >> 8);
-            cm |= ((rest >> 8) & 1) << n;
-            sm |= ((rest >> 9) & 1) << n;
-            h += len + 2;
-            n++;
-        }
-    }
+    /* below 3 * max hot bytes the count cannot reach max: no check */
+    bool bounded = (size_t)(hend - h) <= 3 * max;
     while (h < lim) {
-        if (n == max)
+        if (!bounded && n == max)
             return false;
         uint64_t w;
         memcpy(&w, h, 8);
