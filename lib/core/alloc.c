@@ -85,12 +85,17 @@ crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
 void crm__advise_huge(void *ptr, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
-    if (!ptr)
+    /* the whole pages of the block, not only its aligned 2 MiB interior:
+     * advice over part of a mapping splits it, and a split mapping can no
+     * longer grow by mremap (realloc then copies it, faulting every 4 KiB
+     * page of the copy). Below 2 MiB no huge page fits: no advice. */
+    long page = sysconf(_SC_PAGESIZE);
+    if (!ptr || page <= 0 || bytes < HUGE_PAGE)
         return;
-    uintptr_t lo = ((uintptr_t)ptr + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    uintptr_t hi = ((uintptr_t)ptr + bytes) & ~(HUGE_PAGE - 1);
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    uintptr_t pg = (uintptr_t)page;
+    uintptr_t lo = (uintptr_t)ptr & ~(pg - 1);
+    uintptr_t hi = ((uintptr_t)ptr + bytes + pg - 1) & ~(pg - 1);
+    (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 #else
     (void)ptr;
     (void)bytes;

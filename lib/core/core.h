@@ -58,13 +58,15 @@ static inline bool crm__mul_size(size_t a, size_t b, size_t *out)
  * the last error naming `what` and returns CRM_EOVERFLOW or CRM_ENOMEM. */
 crm_status crm__alloc_array(void **out, size_t n, size_t size, int zero,
                             const char *what);
-/* Ask the kernel for huge pages on the aligned interior of a large block
+/* Ask the kernel for huge pages (crm__advise_huge) for a large block
  * that will be accessed at random (hash tables, per-customer slots): in a VM
  * a TLB miss costs a nested page walk. Advice only; never fails. */
 void crm__advise_random(void *ptr, size_t bytes);
-/* Huge pages on every aligned 2 MiB inside the block, however small (the
- * block's first touch then costs one fault per 2 MiB instead of 512; the
- * caller accepts that a touched page makes up to 2 MiB resident). */
+/* Huge pages for a block of >= 2 MiB (the block's first touch then costs
+ * one fault per 2 MiB instead of 512; the caller accepts that a touched
+ * page makes up to 2 MiB resident). The advice covers the whole pages the
+ * block spans, so the block's mapping is not split and a block grown by
+ * realloc keeps growing in place (mremap). */
 void crm__advise_huge(void *ptr, size_t bytes);
 /* The contents of the whole pages inside [ptr, ptr + bytes) are dead: they
  * stop counting as resident (and read as zero if touched again). For the

@@ -133,9 +133,6 @@ static inline int fcap__ev_cmp(const fnew *a, const fnew *b)
 }
 
 /* ---- state.c ---- */
-/* Ask for transparent huge pages over the whole pages of an allocation of
- * `bytes` at ptr (>= 2 MiB; a hint). */
-void fcap__advise_huge(void *ptr, size_t bytes);
 /* Sort 16-byte (key, value) records by key (stable LSD radix on the key
  * bits that vary; a temporary copy). */
 crm_status fcap__sort_pairs(fcref *v, size_t n);

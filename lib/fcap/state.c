@@ -31,11 +31,7 @@
  * a scan of all blobs (a cand_id reused across customers, or an event after
  * t: rare by construction).
  */
-/* madvise(MADV_HUGEPAGE) is not in strict C11 + POSIX headers. */
-#define _DEFAULT_SOURCE
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/varint.h"
 #include "fcap/fcap_int.h"
@@ -650,7 +646,7 @@ static crm_status alloc_table(void **p, size_t n, size_t size, const char *what)
 {
     crm_status s = crm__alloc_array(p, n, size, 0, what);
     if (!s) {
-        fcap__advise_huge(*p, n * size);
+        crm__advise_huge(*p, n * size);
         memset(*p, 0, n * size);
     }
     return s;
@@ -843,26 +839,6 @@ static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2]
 
 /* ---- pool ------------------------------------------------------------------------- */
 
-void fcap__advise_huge(void *ptr, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    /* the whole pages of the allocation, not only its aligned 2 MiB
-     * subranges: advising part of a mapping splits it, and a split mapping
-     * can no longer grow by mremap (realloc then copies it, faulting every
-     * 4 KiB page of the copy) */
-    long page = sysconf(_SC_PAGESIZE);
-    if (!ptr || page <= 0 || bytes < ((size_t)2 << 20))
-        return;
-    uintptr_t pg = (uintptr_t)page;
-    uintptr_t lo = (uintptr_t)ptr & ~(pg - 1);
-    uintptr_t hi = ((uintptr_t)ptr + bytes + pg - 1) & ~(pg - 1);
-    (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)ptr;
-    (void)bytes;
-#endif
-}
-
 /* Pool region for a blob of len bytes that may grow by sends. */
 static size_t region_for(size_t len)
 {
@@ -889,7 +865,7 @@ static crm_status pool_grow(crm_fcap *f, size_t need)
     crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
     if (s)
         return s;
-    fcap__advise_huge(f->pool, c2);
+    crm__advise_huge(f->pool, c2);
     f->poolcap = c2;
     return CRM_OK;
 }
@@ -984,7 +960,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
-    fcap__advise_huge(f->pool, f->poolcap);
+    crm__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
 }
 
@@ -1069,7 +1045,7 @@ static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, 
             c = st->hint / 64;
         if ((s = crm__realloc_array((void **)&st->grp, c, sizeof *st->grp, "fcap events")))
             return s;
-        fcap__advise_huge(st->grp, c * sizeof *st->grp);
+        crm__advise_huge(st->grp, c * sizeof *st->grp);
         st->grpcap = c;
     }
     *tail = slot == SIZE_MAX || bound > FSLOT_CAP(f->slot[slot].pos);
