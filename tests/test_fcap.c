@@ -2109,6 +2109,167 @@ static void test_errors(void **state)
     assert_int_equal(sizeof(crm_fcap_quiet), 24);
 }
 
+/* ---- blocks of sending customers --------------------------------------------------- */
+
+/* A send extends its customer's stored block (old parts copied around the
+ * new event's) unless it sorts before the block's last event. Several
+ * decide calls on one engine against the reference fed the same calls, over
+ * blocks of 0-70 events whose first event may lack a cand id or carry 15+
+ * tags (the block's first cand id is found further on), ids of every
+ * varint length up to 63 bits, sends that tie with or precede the last
+ * stored event, several sends per customer, and blocks that grow past 127
+ * bytes (a 2-byte length) or 127 hot bytes. Every state equals the same
+ * events rebuilt canonically (by a prune that drops nothing, taken before
+ * the calls on one engine and after them on the other) and loads back. */
+static void test_send_blocks(void **state)
+{
+    (void)state;
+    test_rng g = {5150};
+    size_t sends = 0, ties = 0, multi = 0, nocust = 0;
+    for (int round = 0; round < 150; round++) {
+        workload w;
+        memset(&w, 0, sizeof w);
+        crm_fcap_rules *ru = &w.ru;
+        crm_fcap_rules_init(ru, CRM_FCAP_RULES_VERSION);
+        ru->n_channels = 4;
+        /* caps that read the cold fields of stored sends: campaign, tag */
+        w.caps[0] = (crm_fcap_cap){.scope = CRM_FCAP_SCOPE_CAMPAIGN, .key = CRM_FCAP_KEY_ANY,
+                                   .limit = 2, .window = 86400, .sliding = 1,
+                                   .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF};
+        w.caps[1] = (crm_fcap_cap){.scope = CRM_FCAP_SCOPE_TAG, .key = CRM_FCAP_KEY_ANY,
+                                   .limit = 3, .window = 86400, .sliding = 1,
+                                   .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF};
+        ru->caps = w.caps;
+        ru->n_caps = test_rng_range(&g, 0, 1) ? 0 : (size_t)test_rng_range(&g, 1, 2);
+        if (test_rng_range(&g, 0, 1)) {
+            ru->sim_max = 3;
+            ru->sim_gap = 600;
+        }
+        int64_t t1 = INT64_C(1717200000) + test_rng_range(&g, 0, 86399);
+        size_t ncust = (size_t)test_rng_range(&g, 1, 6);
+        uint64_t ids[6];
+        for (size_t i = 0; i < ncust; i++)
+            ids[i] = test_rng_range(&g, 0, 2) ? (uint64_t)i * 3 : test_rng_next(&g) >> 1;
+        w.ev = calloc(ncust * 70 + 1, sizeof *w.ev);
+        w.c = calloc(3 * ncust * 4 + 1, sizeof *w.c);
+        w.tags = calloc((ncust * 70 + 3 * ncust * 4) * 20 + 1, sizeof *w.tags);
+        static const int sizes[] = {0, 1, 2, 7, 14, 15, 16, 20, 24, 25, 26, 27, 28, 40, 60, 70};
+        for (size_t i = 0; i < ncust; i++) {
+            int nh = sizes[test_rng_range(&g, 0, 15)];
+            nocust += nh == 0;
+            for (int j = 0; j < nh; j++) {
+                crm_fcap_event *e = &w.ev[w.nev++];
+                e->customer_id = ids[i];
+                /* the last one at t1 now and then (a send ties with it) */
+                e->t = j == nh - 1 && test_rng_range(&g, 0, 2) == 0
+                           ? t1 + test_rng_range(&g, 0, 1) * 100
+                           : t1 - test_rng_range(&g, 1, 3 * 86400);
+                e->campaign_id = test_rng_range(&g, 0, 2) ? (uint64_t)test_rng_range(&g, 0, 3)
+                                                         : test_rng_next(&g) >> test_rng_range(&g, 1, 63);
+                e->cand_id = test_rng_range(&g, 0, 2) == 0 ? CRM_FCAP_NO_CAND
+                             : test_rng_range(&g, 0, 1) ? (uint64_t)test_rng_range(&g, 1000, 1100)
+                                                        : test_rng_next(&g) >> test_rng_range(&g, 1, 63);
+                e->channel = (uint8_t)test_rng_range(&g, 0, 3);
+                e->category = (uint8_t)test_rng_range(&g, 0, 3);
+                e->counts = (int8_t)test_rng_range(&g, -1, 1);
+                e->tag_off = (uint32_t)w.nt;
+                e->tag_n = test_rng_range(&g, 0, 2) == 0 ? 16 : (uint32_t)test_rng_range(&g, 0, 2);
+                for (uint32_t k = 0; k < e->tag_n; k++)
+                    w.tags[w.nt++] = e->tag_n == 16 ? k + 2 : (uint32_t)test_rng_range(&g, 0, 3);
+            }
+        }
+        /* three calls: at t1, then at t1 or later */
+        int64_t tc[3] = {t1, t1 + test_rng_range(&g, 0, 1) * test_rng_range(&g, 1, 7200), 0};
+        tc[2] = tc[1] + test_rng_range(&g, 0, 1) * 86400;
+        size_t cstart[4] = {0};
+        uint64_t nextcand = 1;
+        for (int call = 0; call < 3; call++) {
+            cstart[call] = w.nc;
+            for (size_t i = 0; i < ncust; i++) {
+                int nk = (int)test_rng_range(&g, 0, 4);
+                for (int j = 0; j < nk; j++) {
+                    crm_fcap_candidate *c = &w.c[w.nc++];
+                    c->cand_id = test_rng_range(&g, 0, 1)
+                                     ? nextcand++
+                                     : (test_rng_next(&g) >> test_rng_range(&g, 1, 20)) | 1;
+                    c->customer_id = ids[i];
+                    c->t = tc[call];
+                    c->campaign_id = test_rng_range(&g, 0, 2)
+                                         ? (uint64_t)test_rng_range(&g, 0, 3)
+                                         : test_rng_next(&g) >> test_rng_range(&g, 1, 63);
+                    c->category = (uint8_t)test_rng_range(&g, 0, 3);
+                    c->priority = test_rng_range(&g, 0, 2);
+                    c->value = (double)test_rng_range(&g, 0, 9);
+                    c->consent = CRM_FCAP_ALL_CHANNELS;
+                    c->preferred = -1;
+                    c->n_channels = 2;
+                    c->channels[0] = (uint8_t)test_rng_range(&g, 0, 1);
+                    c->channels[1] = (uint8_t)test_rng_range(&g, 2, 3);
+                    c->tag_off = (uint32_t)w.nt;
+                    c->tag_n = test_rng_range(&g, 0, 5) == 0 ? 17 : (uint32_t)test_rng_range(&g, 0, 2);
+                    for (uint32_t k = 0; k < c->tag_n; k++)
+                        w.tags[w.nt++] = c->tag_n == 17 ? 19 - k : (uint32_t)test_rng_range(&g, 0, 3);
+                }
+            }
+        }
+        cstart[3] = w.nc;
+        int64_t tmin = t1; /* the prunes drop events e <= tmin - 1 - horizon: none */
+        for (size_t i = 0; i < w.nev; i++)
+            tmin = w.ev[i].t < tmin ? w.ev[i].t : tmin;
+        tmin--;
+        /* a: pruned (nothing to drop) before the calls; b: after them */
+        crm_fcap *a, *b;
+        assert_int_equal(crm_fcap_new(&a, ru), CRM_OK);
+        assert_int_equal(crm_fcap_new(&b, ru), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(a, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(b, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_prune(a, tmin), CRM_OK);
+        xworld x = {.ru = ru};
+        x_add_history(&x, w.ev, w.nev, w.tags);
+        for (int call = 0; call < 3; call++) {
+            size_t n = cstart[call + 1] - cstart[call];
+            const crm_fcap_candidate *c = w.c + cstart[call];
+            crm_fcap_decision *da = calloc(n + 1, sizeof *da), *db = calloc(n + 1, sizeof *db),
+                              *want = calloc(n + 1, sizeof *want);
+            assert_int_equal(crm_fcap_decide(a, c, n, w.tags, w.nt, da), CRM_OK);
+            assert_int_equal(crm_fcap_decide(b, c, n, w.tags, w.nt, db), CRM_OK);
+            x_decide(&x, c, n, w.tags, want);
+            for (size_t i = 0; i < n; i++) {
+                char what[64];
+                snprintf(what, sizeof what, "send blocks round %d call %d", round, call);
+                assert_same_decision(&da[i], &want[i], what, i);
+                assert_same_decision(&db[i], &want[i], what, i);
+                sends += da[i].send;
+                size_t same = 0;
+                for (size_t j = 0; j < n; j++)
+                    same += da[j].send && c[j].customer_id == c[i].customer_id;
+                multi += da[i].send && same > 1;
+                for (size_t j = 0; j < w.nev; j++)
+                    ties += da[i].send && w.ev[j].customer_id == c[i].customer_id &&
+                            w.ev[j].t == c[i].t;
+            }
+            free(da);
+            free(db);
+            free(want);
+        }
+        assert_int_equal(crm_fcap_prune(b, tmin), CRM_OK);
+        assert_same_state(a, b);
+        void *s;
+        size_t ns;
+        snap_of(a, &s, &ns);
+        crm_fcap *back;
+        assert_int_equal(crm_fcap_load(&back, s, ns), CRM_OK);
+        assert_same_state(a, back);
+        crm_bytes_free(s);
+        crm_fcap_free(back);
+        crm_fcap_free(a);
+        crm_fcap_free(b);
+        free(x.ev);
+        free_workload(&w);
+    }
+    assert_true(sends > 500 && ties > 20 && multi > 50 && nocust > 10);
+}
+
 /* ---- OOM ------------------------------------------------------------------------------- */
 
 static workload *oom_w;
@@ -2183,6 +2344,7 @@ int main(void)
         cmocka_unit_test(test_corruption_every_byte),
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_store_growth),
+        cmocka_unit_test(test_send_blocks),
         cmocka_unit_test(test_snapshot_versions),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_candidate_bounds),

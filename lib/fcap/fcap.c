@@ -1016,6 +1016,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     size_t *sidx = NULL; /* candidate index of each send, in the order recorded */
     uint64_t *scand = NULL; /* its cand id */
     okey *gk = NULL; /* ranking keys of one customer's candidates (input in groups) */
+    fnew add[FV_MAX]; /* the sends of a customer on the fast path */
     size_t gkcap = 0;
     size_t cap_ev = 0, nsend = 0;
     crm__wbuf w;
@@ -1369,6 +1370,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     scand[nsend++] = c->cand_id;
                     for (uint32_t j = 0; j < x.nctags; j++)
                         stag[nstag + j] = x.ctags[j];
+                    fnew ne = {c->customer_id, c->t, c->campaign_id, c->cand_id, stag + nstag,
+                               x.nctags, order[j], c->category, fl};
                     if (fast) {
                         size_t e = fv.n++;
                         fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
@@ -1380,9 +1383,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                         fv.b1[e] = fl;
                         fv.counted |= (uint64_t)(fl & FEV_COUNTS) << e;
                         fv.sent |= UINT64_C(1) << e;
+                        add[e - fv.nstored] = ne;
                     } else {
-                        ev[nev++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
-                                           stag + nstag, x.nctags, order[j], c->category, fl};
+                        ev[nev++] = ne;
                     }
                     nstag += x.nctags;
                     break;
@@ -1403,25 +1406,18 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         size_t k = nsend - nsend0;
         if (!k)
             continue;
-        fnew add[FV_MAX];
-        for (size_t j = 0; j < k; j++) {
-            size_t e = fv.nstored + j;
-            const crm_fcap_candidate *c = &cands[sidx[nsend0 + j]];
-            add[j] = (fnew){cust, fv.t[e], fv.camp[e], c->cand_id, stag + fv.tagat[e], fv.ntag[e],
-                            (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6), fv.b1[e]};
-        }
         /* the sends extend the stored block when they sort after its last
          * event (the usual case), else the block is rebuilt */
         bool app = blob != NULL;
         for (size_t j = 1; app && j < k; j++)
             app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
-        if (app) {
+        if (app && fv.t[fv.nstored - 1] >= add[0].t) {
             /* (t, channel, category, flags) of the last stored event
              * usually decide; else its cold fields too */
             size_t e = fv.nstored - 1;
             fnew last = {0, fv.t[e], 0, 0, NULL, 0, (uint8_t)(fv.meta[e] & 63),
                          (uint8_t)(fv.meta[e] >> 6), (uint8_t)(fv.b1[e] & 3)};
-            int cmp = last.t != add[0].t ? (last.t < add[0].t ? -1 : 1) : 0;
+            int cmp = last.t != add[0].t ? 1 : 0;
             if (cmp == 0) {
                 fnew first = add[0];
                 first.campaign = 0;
@@ -1444,8 +1440,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             app = cmp <= 0;
         }
         if (app) {
-            s = fcap__stage_extend(f, &st, cust, row, add, k, fv.t[fv.nstored - 1],
-                                   fv.hasc ? fv.base : fcap__view_base(&fv));
+            s = fcap__stage_sends(f, &st, cust, row, &fv, add, k);
         } else {
             size_t L = 0;
             if (row != SIZE_MAX)

@@ -241,6 +241,11 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
  * The state is not changed (as fcap__stage_customer). */
 crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base);
+/* fcap__stage_extend for a customer (at slot) whose stored block v was
+ * decoded by the fast decoder (fcap__view_decoder; v->nstored >= 1): its
+ * part boundaries, last time and first cand id are taken from v. */
+crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
+                             const fnew *add, size_t k);
 /* Apply a stage (all-or-nothing): it adds n events, whose cand ids
  * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as
  * fcap__commit. */

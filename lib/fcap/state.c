@@ -32,6 +32,9 @@
  * t: rare by construction).
  */
 #include <stdlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/varint.h"
 #include "fcap/fcap_int.h"
@@ -86,6 +89,28 @@ static inline uint64_t get_var_n(const uint8_t **pp, const uint8_t *end)
     } while ((b & 0x80) && sh < 70);
     *pp = p;
     return v;
+}
+
+/* Trusted input ending at end, a long varint likely (from one load when
+ * 8 bytes are readable). */
+static inline uint64_t get_var_w(const uint8_t **pp, const uint8_t *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint8_t *p = *pp;
+    if (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+        if (stop) {
+            *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
+            w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
+            w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
+            w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
+            return (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
+        }
+    }
+#endif
+    return get_var_n(pp, end);
 }
 
 static inline uint64_t get_var(const uint8_t **pp)
@@ -158,10 +183,74 @@ static void ev_sort(fnew *v, size_t n)
 }
 
 /* Bytes an encoding of n events with `ntags` tags in all can need (with the
- * staging room blob_encode and fcap__stage_extend use). */
+ * staging room blob_encode and fcap__stage_extend use, and the 7 bytes
+ * var_put8 may write past the end). */
 static size_t enc_bound(size_t n, size_t ntags)
 {
-    return 24 + n * 38 + ntags * 5;
+    return 32 + n * 38 + ntags * 5;
+}
+
+/* Bytes of varint v. */
+static inline size_t var_size(uint64_t v)
+{
+    return (size_t)(70 - __builtin_clzll(v | 1)) / 7;
+}
+
+/* crm__varint_put that may write 8 bytes at p whatever the varint's length
+ * (room: 10 bytes); a value of 2-8 bytes (a cand id delta is often 6) is
+ * spread into its bytes by shifts instead of a loop. */
+static inline size_t var_put8(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (v < UINT64_C(1) << 56) {
+        /* the inverse of get_var_n's packing: 7-bit groups into bytes */
+        uint64_t x = (v & UINT64_C(0xfffffff)) | (v & UINT64_C(0x00fffffff0000000)) << 4;
+        x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x0fffc0000fffc000)) << 2;
+        x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x3f803f803f803f80)) << 1;
+        unsigned n = (unsigned)(71 - __builtin_clzll(x)) >> 3; /* bytes: 2..8 */
+        x |= UINT64_C(0x8080808080808080) & ((UINT64_C(1) << (8 * n - 8)) - 1);
+        memcpy(p, &x, 8);
+        return n;
+    }
+#endif
+    return crm__varint_put(p, v);
+}
+
+/* The hot part of event e, after an event at time pt, written at h (room:
+ * 12 bytes); returns its end. Every hot part is written here: blocks built
+ * from events (body_encode) and blocks extended by sends (stage_append). */
+static inline uint8_t *hot_put(uint8_t *h, const fnew *e, int64_t pt)
+{
+    h += crm__varint_put(h, (uint64_t)(e->t - pt));
+    uint32_t nt = e->ntags;
+    h[0] = (uint8_t)(e->channel | e->cat << 6);
+    h[1] = (uint8_t)(e->flags | (unsigned)(e->cand != CRM_FCAP_NO_CAND) << 2 |
+                     (nt < 15 ? nt : 15) << 3);
+    return h + 2;
+}
+
+/* The cold part of event e written at o (room: 31 + 5 ntags bytes) in a
+ * block whose first cand id is *base (CRM_FCAP_NO_CAND: none yet, e's
+ * becomes it); returns its end. */
+static inline __attribute__((always_inline)) uint8_t *cold_put(uint8_t *o, const fnew *e, uint64_t *base)
+{
+    uint32_t nt = e->ntags;
+    if (nt >= 15)
+        o += var_put8(o, nt - 15);
+    o += var_put8(o, e->campaign);
+    if (e->cand != CRM_FCAP_NO_CAND) {
+        uint64_t b = *base;
+        o += var_put8(o, zz(b == CRM_FCAP_NO_CAND ? e->cand : e->cand - b));
+        if (b == CRM_FCAP_NO_CAND)
+            *base = e->cand;
+    }
+    for (uint32_t j = 0; j < nt; j++)
+        o += var_put8(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+    return o;
 }
 
 /* Encode sorted events (tags sorted, unique): their hot parts at *hot and
@@ -173,24 +262,9 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
 {
     uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
-        const fnew *e = &ev[i];
-        h += crm__varint_put(h, (uint64_t)(e->t - pt));
-        pt = e->t;
-        unsigned hc = e->cand != CRM_FCAP_NO_CAND;
-        uint32_t nt = e->ntags;
-        h[0] = (uint8_t)(e->channel | e->cat << 6);
-        h[1] = (uint8_t)(e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3);
-        h += 2;
-        if (nt >= 15)
-            o += crm__varint_put(o, nt - 15);
-        o += crm__varint_put(o, e->campaign);
-        if (hc) {
-            o += crm__varint_put(o, zz(base == CRM_FCAP_NO_CAND ? e->cand : e->cand - base));
-            if (base == CRM_FCAP_NO_CAND)
-                base = e->cand;
-        }
-        for (uint32_t j = 0; j < nt; j++)
-            o += crm__varint_put(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+        h = hot_put(h, &ev[i], pt);
+        pt = ev[i].t;
+        o = cold_put(o, &ev[i], &base);
     }
     *hot = h;
     *cold = o;
@@ -839,6 +913,10 @@ static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2]
 
 /* ---- pool ------------------------------------------------------------------------- */
 
+/* The pool always has room for POOL_PAD bytes beyond poollen (blocks live
+ * below it): a block's bytes may be read in 16-byte pieces (copy16). */
+#define POOL_PAD 16
+
 /* Pool region for a blob of len bytes that may grow by sends. */
 static size_t region_for(size_t len)
 {
@@ -1035,8 +1113,8 @@ void fcap__stage_free(fstage *st)
  * staged there (*tail), so that applying the stage copies nothing. The
  * first tail request of a stage may compact the pool; later ones only grow
  * it (the bytes staged at its tail must stay). */
-static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out,
-                            bool *tail)
+static crm_status stage_out_slow(crm_fcap *f, fstage *st, size_t slot, size_t bound,
+                                 uint8_t **out, bool *tail)
 {
     crm_status s;
     if (st->ngrp == st->grpcap) {
@@ -1069,8 +1147,29 @@ static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, 
     return CRM_OK;
 }
 
+/* stage_out_slow with its usual case inline: room for the group, and in
+ * the stage buffer or at the pool's tail. */
+static inline __attribute__((always_inline)) crm_status
+stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out, bool *tail)
+{
+    if (st->ngrp < st->grpcap && bound <= SIZE_MAX / 2) {
+        if (slot != SIZE_MAX && bound <= FSLOT_CAP(f->slot[slot].pos)) {
+            if (st->enclen + bound <= st->enccap) {
+                *tail = false;
+                *out = st->enc + st->enclen;
+                return CRM_OK;
+            }
+        } else if (st->pend + region_for(bound) + bound <= f->poolcap - f->poollen) {
+            *tail = true;
+            *out = f->pool + f->poollen + st->pend;
+            return CRM_OK;
+        }
+    }
+    return stage_out_slow(f, st, slot, bound, out, tail);
+}
+
 /* Record the blob of len bytes just encoded where stage_out said. */
-static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len,
+static inline __attribute__((always_inline)) crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len,
                              bool tail)
 {
     if (len >= FSLOT_MAXCAP)
@@ -1094,35 +1193,99 @@ static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t 
     return CRM_OK;
 }
 
-crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t base)
+/* Copy n bytes from s to d in 16-byte pieces: reads up to 15 bytes past
+ * s + n and writes up to 15 past d + n (the caller has them; d >= s + n). */
+static inline void copy16(uint8_t *d, const uint8_t *s, size_t n)
 {
-    size_t blen, ntags = 0;
-    (void)fcap__blob_at(f, f->slot[slot].pos, &blen);
+    for (size_t i = 0; i < n; i += 16) {
+#ifdef __SSE2__
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        _mm_storeu_si128((__m128i *)(void *)(d + i), x);
+#else
+        uint64_t x, y;
+        memcpy(&x, s + i, 8);
+        memcpy(&y, s + i + 8, 8);
+        memcpy(d + i, &x, 8);
+        memcpy(d + i + 8, &y, 8);
+#endif
+    }
+}
+
+/* Stage customer id (at slot) as its stored block extended by add[0..k)
+ * (canonical order, sorting after the stored events; tags sorted, unique):
+ * the new block is written in one pass where stage_out says -- the old
+ * header and hot parts, the new hot parts, the old cold parts, the new cold
+ * parts, then the header is rewritten (moved in the rare case that its
+ * length changes). co / eo: offsets of the stored block's cold part and end
+ * from its start; pt / base: time of its last event, its first cand id. */
+static inline __attribute__((always_inline)) crm_status stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co,
+                               size_t eo, const fnew *add, size_t k, int64_t pt, uint64_t base)
+{
+    size_t ntags = 0;
     for (size_t i = 0; i < k; i++)
         ntags += add[i].ntags;
     uint8_t *out;
     bool tail;
-    crm_status s = stage_out(f, st, slot, blen + 40 + enc_bound(k, ntags), &out, &tail);
+    /* (+ 16: the pieces copy16 writes past the end) */
+    crm_status s = stage_out(f, st, slot, eo + 16 + enc_bound(k, ntags), &out, &tail);
     if (s)
         return s;
-    /* (the pool may have moved) */
-    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
-    blob_parts(q, &h, &c, &end);
-    size_t L = (size_t)(end - h); /* old parts, without their header */
-    /* the new parts are encoded past the final blob's end, then moved down:
-     * header, old hot, new hot, old cold, new cold */
-    uint8_t *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
-    uint8_t *nh = nh0, *nc = nc0;
-    body_encode(&nh, &nc, add, k, pt, base);
-    size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
-    size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
-    size_t hd = blob_header(out, ohl + nhl, ocl + ncl);
-    memcpy(out + hd, h, ohl);
-    memmove(out + hd + ohl, nh0, nhl);
-    memcpy(out + hd + ohl + nhl, c, ocl);
-    memmove(out + hd + ohl + nhl + ocl, nc0, ncl);
-    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl, tail);
+    size_t off = FSLOT_OFF(f->slot[slot].pos); /* (the pool may have moved) */
+    const uint8_t *b = f->pool + off, *q = b;
+    skip_var(&q);
+    skip_var(&q);
+    size_t hd0 = (size_t)(q - b); /* the old header's length */
+    /* (copy16 reads past the block's end: the pool has POOL_PAD bytes
+     * beyond poollen) */
+    copy16(out, b, co);
+    uint8_t *h = out + co;
+    for (size_t i = 0; i < k; i++) {
+        h = hot_put(h, &add[i], pt);
+        pt = add[i].t;
+    }
+    copy16(h, b + co, eo - co);
+    uint8_t *c = h + (eo - co);
+    for (size_t i = 0; i < k; i++)
+        c = cold_put(c, &add[i], &base);
+    size_t H = (size_t)(h - out) - hd0, body = (size_t)(c - out) - hd0;
+    if (hd0 == 2 && H < 128 && body < 127) { /* short blocks: one byte each */
+        out[0] = (uint8_t)(body + 1);
+        out[1] = (uint8_t)H;
+        return stage_push(f, st, id, slot, body + 2, tail);
+    }
+    size_t lh = var_size(H), L = lh + body, hd = var_size(L) + lh;
+    if (hd != hd0) /* the header's length changed (a length passed 2^7k) */
+        memmove(out + hd, out + hd0, body);
+    crm__varint_put(out + crm__varint_put(out, L), H);
+    return stage_push(f, st, id, slot, hd + body, tail);
+}
+
+crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                              const fnew *add, size_t k, int64_t pt, uint64_t base)
+{
+    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
+    blob_parts(p, &h, &c, &end);
+    return stage_append(f, st, id, slot, (size_t)(c - p), (size_t)(end - p), add, k, pt, base);
+}
+
+crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
+                             const fnew *add, size_t k)
+{
+    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
+    uint64_t base;
+    if (v->hasc) {
+        base = v->base;
+    } else if ((v->b1[0] & 4) && (v->b1[0] & 0x78) != 0x78) {
+        /* the first event has the block's first cand id, after its campaign
+         * (the usual case: every event has one) */
+        const uint8_t *c = v->cold;
+        skip_var(&c);
+        base = unzz(get_var_w(&c, v->end));
+    } else {
+        base = fcap__view_base(v);
+    }
+    return stage_append(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), add, k,
+                        v->t[v->nstored - 1], base);
 }
 
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
@@ -1189,7 +1352,8 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
         for (size_t i = 0; i < st->ngrp; i++)
             if (st->grp[i].slot != SIZE_MAX)
                 st->grp[i].slot = fcap__find(f, st->grp[i].id);
-    if ((s = st->pend ? pool_grow(f, st->pend + st->need) : pool_room(f, st->need)) ||
+    if ((s = st->pend ? pool_grow(f, st->pend + st->need + POOL_PAD)
+                      : pool_room(f, st->need + POOL_PAD)) ||
         (s = fcap__pages_reserve(f, dp)))
         return s;
     if (log && (s = fcap__log_write(f, log)))
