@@ -1284,8 +1284,10 @@ crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, 
     } else {
         base = fcap__view_base(v);
     }
-    return stage_append(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), add, k,
-                        v->t[v->nstored - 1], base);
+    size_t co = (size_t)(v->cold - p), eo = (size_t)(v->end - p);
+    if (k == 1) /* the usual case, with the loops over the sends unrolled */
+        return stage_append(f, st, id, slot, co, eo, add, 1, v->t[v->nstored - 1], base);
+    return stage_append(f, st, id, slot, co, eo, add, k, v->t[v->nstored - 1], base);
 }
 
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
@@ -1326,7 +1328,8 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
         return s;
     bool asc = true;
     for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
-        if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
+        if (i + 8 < n && (cand[i + 8] ^ cand[i + 7]) >> 6) /* random pages (sends of a
+                                                              batch in random order) */
             crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
         if (cand[i] == CRM_FCAP_NO_CAND)
             continue;
