@@ -1824,6 +1824,135 @@ static void test_snapshot_versions(void **state)
 
 /* ---- errors ------------------------------------------------------------------------- */
 
+/* Every range a candidate row is checked against, just inside (accepted)
+ * and just outside (CRM_EDATA naming the row) each bound: decide checks the
+ * common row with a few combined range tests before the detailed ones, so
+ * a bound it gets wrong lets a bad row through here. */
+typedef void (*cand_edit)(crm_fcap_candidate *c);
+#define EDIT(name, body) \
+    static void name(crm_fcap_candidate *c) \
+    { \
+        body; \
+    }
+EDIT(ok_plain, (void)c)
+EDIT(ok_ids, c->cand_id = c->customer_id = c->campaign_id = CRM_FCAP_ID_MAX)
+EDIT(bad_cand, c->cand_id = CRM_FCAP_ID_MAX + 1)
+EDIT(bad_cust, c->customer_id = CRM_FCAP_ID_MAX + 1)
+EDIT(bad_camp, c->campaign_id = UINT64_MAX)
+EDIT(ok_tmax, c->t = CRM_FCAP_T_MAX)
+EDIT(bad_tmax, c->t = CRM_FCAP_T_MAX + 1)
+EDIT(bad_tneg, c->t = -1)
+EDIT(bad_tmin, c->t = INT64_MIN)
+EDIT(bad_floor, c->t = T0 - 101) /* the prune time is T0 - 100 */
+EDIT(ok_floor, c->t = T0 - 100)
+EDIT(ok_big, c->value = 1.7e308)
+EDIT(ok_neg, c->value = -1.7e308)
+EDIT(bad_inf, c->value = INFINITY)
+EDIT(bad_ninf, c->value = -INFINITY)
+EDIT(bad_nan, c->value = NAN)
+EDIT(ok_cat3, c->category = 3; c->override = 1)
+EDIT(bad_cat, c->category = 4)
+EDIT(bad_cat255, c->category = 255)
+EDIT(bad_ovr, c->override = 2)
+EDIT(bad_ovr128, c->override = 128)
+EDIT(ok_utc_lo, c->utc_offset_min = -720)
+EDIT(ok_utc_hi, c->utc_offset_min = 840)
+EDIT(bad_utc_lo, c->utc_offset_min = -721)
+EDIT(bad_utc_hi, c->utc_offset_min = 841)
+EDIT(bad_utc_max, c->utc_offset_min = INT32_MAX)
+EDIT(bad_utc_min, c->utc_offset_min = INT32_MIN)
+EDIT(ok_pref_hi, c->preferred = 7)
+EDIT(bad_pref_hi, c->preferred = 8)
+EDIT(bad_pref_lo, c->preferred = -2)
+EDIT(bad_pref_min, c->preferred = INT16_MIN)
+EDIT(ok_nch8, c->n_channels = 8; for (int j = 0; j < 8; j++) c->channels[j] = (uint8_t)(7 - j))
+EDIT(bad_nch15, c->n_channels = 15; for (int j = 0; j < 15; j++) c->channels[j] = (uint8_t)(j % 8))
+EDIT(bad_nch0, c->n_channels = 0)
+EDIT(bad_nch16, c->n_channels = 16)
+EDIT(bad_nch255, c->n_channels = 255)
+EDIT(ok_ch7, c->channels[0] = 7)
+EDIT(bad_ch8, c->channels[1] = 8)
+EDIT(bad_ch64, c->channels[1] = 64)
+EDIT(bad_ch65, c->channels[0] = 65)
+EDIT(bad_ch255, c->channels[1] = 255)
+EDIT(bad_dup, c->channels[1] = c->channels[0])
+EDIT(bad_dup64, c->channels[0] = 64; c->channels[1] = 0) /* 64 aliases bit 0 */
+EDIT(ok_tags, c->tag_off = 2; c->tag_n = 1)
+EDIT(ok_notags, c->tag_off = 3; c->tag_n = 0)
+EDIT(bad_tag_off, c->tag_off = 4; c->tag_n = 0)
+EDIT(bad_tag_n, c->tag_off = 0; c->tag_n = 4)
+EDIT(bad_tag_end, c->tag_off = 2; c->tag_n = 2)
+EDIT(bad_tag_wrap, c->tag_off = 2; c->tag_n = UINT32_MAX)
+EDIT(bad_tag_wrap2, c->tag_off = UINT32_MAX; c->tag_n = 2)
+#undef EDIT
+
+static void test_candidate_bounds(void **state)
+{
+    (void)state;
+    static const struct {
+        cand_edit edit;
+        bool ok;
+    } cases[] = {
+        {ok_plain, 1},      {ok_ids, 1},        {bad_cand, 0},      {bad_cust, 0},
+        {bad_camp, 0},      {ok_tmax, 1},       {bad_tmax, 0},      {bad_tneg, 0},
+        {bad_tmin, 0},      {bad_floor, 0},     {ok_floor, 1},      {ok_big, 1},
+        {ok_neg, 1},        {bad_inf, 0},       {bad_ninf, 0},      {bad_nan, 0},
+        {ok_cat3, 1},       {bad_cat, 0},       {bad_cat255, 0},    {bad_ovr, 0},
+        {bad_ovr128, 0},    {ok_utc_lo, 1},     {ok_utc_hi, 1},     {bad_utc_lo, 0},
+        {bad_utc_hi, 0},    {bad_utc_max, 0},   {bad_utc_min, 0},   {ok_pref_hi, 1},
+        {bad_pref_hi, 0},   {bad_pref_lo, 0},   {bad_pref_min, 0},  {ok_nch8, 1},       {bad_nch15, 0},
+        {bad_nch0, 0},      {bad_nch16, 0},     {bad_nch255, 0},    {ok_ch7, 1},
+        {bad_ch8, 0},       {bad_ch64, 0},      {bad_ch65, 0},      {bad_ch255, 0},
+        {bad_dup, 0},       {bad_dup64, 0},     {ok_tags, 1},       {ok_notags, 1},
+        {bad_tag_off, 0},   {bad_tag_n, 0},     {bad_tag_end, 0},   {bad_tag_wrap, 0},
+        {bad_tag_wrap2, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        crm_fcap *f = example_engine();
+        assert_int_equal(crm_fcap_prune(f, T0 - 100), CRM_OK);
+        rows r = {0};
+        put_tags(&r, 7); /* tags 0, 1, 2: n_tags = 3 */
+        /* the edited row second, after a valid one of another customer */
+        cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+        crm_fcap_candidate *c = cand(&r, 2, 2, T0, 1, CONTENT, 1, 1, CH(EMAIL, SMS));
+        c->tag_off = 0;
+        c->tag_n = 1;
+        cases[k].edit(c);
+        crm_fcap_decision d[2];
+        crm_status s = crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d);
+        if (cases[k].ok) {
+            if (s != CRM_OK)
+                fail_msg("case %zu: %s", k, crm_last_error());
+        } else {
+            if (s != CRM_EDATA)
+                fail_msg("case %zu: status %d, want CRM_EDATA", k, (int)s);
+            assert_non_null(strstr(crm_last_error(), "candidates[1]"));
+            assert_int_equal(crm_fcap_events(f), 0);
+        }
+        crm_fcap_free(f);
+    }
+    /* fallback lists of 15 (the most) and 16 distinct channels, with 64
+     * channels; the byte after the row is a free channel */
+    crm_fcap_rules ru;
+    example_rules(&ru);
+    ru.n_channels = 64;
+    crm_fcap *f;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_OK);
+    for (unsigned nch = 15; nch <= 16; nch++) {
+        rows r = {0};
+        cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+        crm_fcap_candidate *c = cand(&r, 2, 2, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+        c->n_channels = (uint8_t)nch;
+        for (unsigned j = 0; j < 15; j++)
+            c->channels[j] = (uint8_t)(40 + j);
+        r.c[2].cand_id = 20;
+        crm_fcap_decision d[2];
+        assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d),
+                         nch == 15 ? CRM_OK : CRM_EDATA);
+    }
+    crm_fcap_free(f);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -2218,6 +2347,7 @@ int main(void)
         cmocka_unit_test(test_send_blocks),
         cmocka_unit_test(test_snapshot_versions),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_candidate_bounds),
         cmocka_unit_test(test_oom),
     };
     int rc = cmocka_run_group_tests_name("fcap", tests, NULL, NULL);

@@ -894,6 +894,36 @@ static crm_status check_candidate(const crm_fcap *f, const crm_fcap_candidate *c
 #undef BAD
 }
 
+/* check_candidate's verdict for the common, valid row in few instructions
+ * (range tests as unsigned comparisons); a row it refuses goes to
+ * check_candidate, which names the problem. */
+static inline __attribute__((always_inline)) bool cand_ok(const crm_fcap *f,
+                                                          const crm_fcap_candidate *c,
+                                                          size_t n_tags)
+{
+    uint64_t vbits;
+    memcpy(&vbits, &c->value, sizeof vbits);
+    uint32_t nch = f->r.n_channels;
+    /* (category <= 3 and override <= 1: no bit beyond them) */
+    if ((c->cand_id | c->customer_id | c->campaign_id) >> 63 ||
+        (uint64_t)c->t - (uint64_t)f->floor > (uint64_t)(CRM_FCAP_T_MAX - f->floor) ||
+        (vbits & UINT64_C(0x7FF0000000000000)) == UINT64_C(0x7FF0000000000000) ||
+        (((unsigned)c->category | (unsigned)c->override << 8) & ~0x103u) ||
+        (uint32_t)c->utc_offset_min + 720u > 1560u || (uint32_t)(c->preferred + 1) > nch ||
+        (unsigned)c->n_channels - 1 >= CRM_FCAP_MAX_TRIES ||
+        (uint64_t)c->tag_off + c->tag_n > n_tags)
+        return false;
+    uint64_t seen = 0;
+    for (unsigned j = 0; j < c->n_channels; j++) {
+        unsigned ch = c->channels[j];
+        uint64_t bit = UINT64_C(1) << (ch & 63);
+        if (ch >= nch || (seen & bit))
+            return false;
+        seen |= bit;
+    }
+    return true;
+}
+
 /* Ranking / grouping key of a candidate. */
 typedef struct okey {
     uint64_t customer;
@@ -1014,7 +1044,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         const crm_fcap_candidate *c = &cands[i];
         if (i + PF_ROWS < n) /* (the streamer stops at 4 KiB pages) */
             crm__prefetch(&cands[i + PF_ROWS]);
-        if ((s = check_candidate(f, c, i, n_tags)))
+        if (!cand_ok(f, c, n_tags) && (s = check_candidate(f, c, i, n_tags)))
             goto done;
         cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
         cand_hi = c->cand_id > cand_hi ? c->cand_id : cand_hi;

@@ -146,8 +146,9 @@ size_t fcap__state_memory(const crm_fcap *f);
 size_t fcap__find(const crm_fcap *f, uint64_t id);
 /* fcap__find with the home slot of id already known. */
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t home);
-/* Home slot of id (for prefetching). */
-static inline size_t fcap__home(size_t cap, uint64_t id)
+/* Home slot of id (for prefetching; always inlined: the call cost as much as the
+ * hash). */
+static inline __attribute__((always_inline)) size_t fcap__home(size_t cap, uint64_t id)
 {
     __extension__ typedef unsigned __int128 u128;
     return (size_t)(((u128)crm__mix64(id) * cap) >> 64);
