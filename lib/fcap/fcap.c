@@ -384,7 +384,7 @@ typedef struct dctx {
      * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at: capc0[i] at the
      * start of each candidate, capc[i] once capg[i] == gen */
     const int8_t *capc0;
-    const uint8_t *cplain; /* per cap: global, no channel or category filter */
+    const uint8_t *cplain; /* per cap: global, no channel or category filter, limit > 0 */
     int8_t *capc;
     uint32_t *capg;
     uint32_t gen;
@@ -818,7 +818,7 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
             *retry = x->capr[i];
         } else {
             r = 0;
-            if (x->v && x->cplain[i] && f->caps[i].limit > 0) {
+            if (x->v && x->cplain[i]) {
                 if (plain_fails(x, i, false, retry))
                     r = !x->anybatch || plain_fails(x, i, true, NULL) ? 1 : 2;
             } else if ((x->cplain[i] || cap_applies(x, &f->caps[i], ch)) &&
@@ -1107,7 +1107,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
                                                                                           : -2);
         cplain[i] = k->scope == CRM_FCAP_SCOPE_GLOBAL && (k->channels & all) == all &&
-                    (k->categories & 15) == 15;
+                    (k->categories & 15) == 15 && k->limit > 0;
     }
     /* unique cand ids (strictly ascending ones are; dense ones by a bit
      * set; else, or to name a repeat, by sorting) */
