@@ -1780,7 +1780,7 @@ static void test_store_growth(void **state)
     crm_fcap_free(rev);
 }
 
-/* Snapshot format versions other than 5 are refused with CRM_EVERSION (the
+/* Snapshot format versions other than 6 are refused with CRM_EVERSION (the
  * blob is re-sealed with a correct CRC-32C so only the version differs). */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
 {
@@ -1803,9 +1803,9 @@ static void test_snapshot_versions(void **state)
     uint8_t *b;
     size_t n;
     snap_of(f, (void **)&b, &n);
-    assert_int_equal(b[6] | b[7] << 8, 5);
-    for (unsigned v = 1; v <= 6; v++) {
-        if (v == 5)
+    assert_int_equal(b[6] | b[7] << 8, 6);
+    for (unsigned v = 1; v <= 7; v++) {
+        if (v == 6)
             continue;
         b[6] = (uint8_t)v;
         uint32_t c = crc32c_bitwise(b, n - 4);

@@ -164,23 +164,60 @@ static size_t enc_bound(size_t n, size_t ntags)
     return 24 + n * 38 + ntags * 5;
 }
 
-/* Encode sorted events (tags sorted, unique): their hot parts at *hot and
- * cold parts at *cold (both advanced), continuing after an event at time pt
- * in a block whose first cand id is base (CRM_FCAP_NO_CAND: none yet; 0, NO_CAND
- * at the start). */
+/* ---- hot records ------------------------------------------------------------------ */
+
+#define HOT_FIX 5u                /* bytes of a fixed hot record */
+#define HOT_DT ((int64_t)1 << 24) /* fixed records hold time gaps below this */
+#define HOT_START INT64_C(-1)     /* "previous time" of a block's first event */
+
+/* Do the events ev[0..n) (ascending in time) after an event at time pt
+ * (HOT_START: ev[0] is the block's first) fit fixed hot records? */
+static inline bool hot_fits(const fnew *ev, size_t n, int64_t pt)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pt != HOT_START && ev[i].t - pt >= HOT_DT)
+            return false;
+        pt = ev[i].t;
+    }
+    return true;
+}
+
+/* Write one hot record at h: time gap dt (fixed form: 24 bits, the first
+ * event's low 24 time bits), byte b0 (channel | category << 6), flags byte
+ * b1; returns its end. Every hot record is written here. */
+static inline uint8_t *hot_put(uint8_t *h, uint64_t dt, unsigned b0, unsigned b1, bool wide)
+{
+    if (wide) {
+        h += crm__varint_put(h, dt);
+    } else {
+        h[0] = (uint8_t)dt;
+        h[1] = (uint8_t)(dt >> 8);
+        h[2] = (uint8_t)(dt >> 16);
+        h += 3;
+    }
+    h[0] = (uint8_t)b0;
+    h[1] = (uint8_t)b1;
+    return h + 2;
+}
+
+/* Encode sorted events (tags sorted, unique): their hot parts at *hot (fixed
+ * or wide records) and cold parts at *cold (both advanced), continuing after
+ * an event at time pt (HOT_START at the start of a block) in a block whose
+ * first cand id is base (CRM_FCAP_NO_CAND: none yet). */
 static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n, int64_t pt,
-                        uint64_t base)
+                        uint64_t base, bool wide)
 {
     uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
         const fnew *e = &ev[i];
-        h += crm__varint_put(h, (uint64_t)(e->t - pt));
+        uint64_t dt = pt != HOT_START ? (uint64_t)(e->t - pt)
+                      : wide          ? (uint64_t)e->t
+                                      : (uint64_t)e->t & (HOT_DT - 1);
         pt = e->t;
         unsigned hc = e->cand != CRM_FCAP_NO_CAND;
         uint32_t nt = e->ntags;
-        h[0] = (uint8_t)(e->channel | e->cat << 6);
-        h[1] = (uint8_t)(e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3);
-        h += 2;
+        h = hot_put(h, dt, e->channel | (unsigned)e->cat << 6,
+                    e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3, wide);
         if (nt >= 15)
             o += crm__varint_put(o, nt - 15);
         o += crm__varint_put(o, e->campaign);
@@ -196,57 +233,120 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
     *cold = o;
 }
 
-/* Write the blob header (varint L, varint H) at out; its length. */
-static size_t blob_header(uint8_t *out, size_t hl, size_t cl)
+/* Write the blob header at out: varint L, varint X (fixed form: 2 n; wide:
+ * 2 hl + 1), in the fixed form varint t0 >> 24 (t0: the first event's time);
+ * hl / cl: bytes of the hot / cold parts. Its length. */
+static size_t blob_header(uint8_t *out, bool wide, size_t n, int64_t t0, size_t hl, size_t cl)
 {
-    uint8_t hb[10];
-    size_t k = crm__varint_put(hb, hl);
-    size_t n = crm__varint_put(out, k + hl + cl);
-    memcpy(out + n, hb, k);
-    return n + k;
+    uint8_t hb[20];
+    size_t k = crm__varint_put(hb, wide ? 2 * (uint64_t)hl + 1 : 2 * (uint64_t)n);
+    if (!wide)
+        k += crm__varint_put(hb + k, (uint64_t)t0 >> 24);
+    size_t m = crm__varint_put(out, k + hl + cl);
+    memcpy(out + m, hb, k);
+    return m + k;
 }
 
-/* Encode sorted events (tags sorted, unique) as a blob at out (room:
- * enc_bound); its length. */
+/* Encode sorted events (tags sorted, unique; n >= 1) as a blob at out
+ * (room: enc_bound); its length. */
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
+    bool wide = !hot_fits(ev, n, HOT_START);
     uint8_t *h0 = out + 20, *c0 = out + 20 + 12 * n, *h = h0, *c = c0;
-    body_encode(&h, &c, ev, n, 0, CRM_FCAP_NO_CAND);
-    size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0), k = blob_header(out, hl, cl);
+    body_encode(&h, &c, ev, n, HOT_START, CRM_FCAP_NO_CAND, wide);
+    size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0);
+    size_t k = blob_header(out, wide, n, ev[0].t, hl, cl);
     memmove(out + k, h0, hl);
     memmove(out + k + hl, c0, cl);
     return k + hl + cl;
 }
 
-/* The parts of a trusted blob at p: hot bytes [*h, *c), cold [*c, *end). */
-static inline void blob_parts(const uint8_t *p, const uint8_t **h, const uint8_t **c,
-                              const uint8_t **end)
+/* The parts of a trusted blob. */
+typedef struct bparts {
+    const uint8_t *h, *c, *end; /* hot part [h, c), cold part [c, end) */
+    size_t n;                   /* fixed form: number of events (wide: 0) */
+    int64_t t0;                 /* fixed form: first time & ~(2^24 - 1) (wide: 0) */
+    bool wide;
+} bparts;
+
+static inline void blob_parts(const uint8_t *p, bparts *b)
 {
     size_t L = (size_t)get_var(&p);
-    *end = p + L;
-    const uint8_t *q = p;
-    size_t H = (size_t)get_var(&q);
-    *h = q;
-    *c = q + H;
+    b->end = p + L;
+    size_t x = (size_t)get_var(&p);
+    b->wide = x & 1;
+    b->n = b->wide ? 0 : x >> 1;
+    b->t0 = b->wide ? 0 : (int64_t)(get_var(&p) << 24);
+    b->h = p;
+    b->c = p + (b->wide ? x >> 1 : HOT_FIX * (x >> 1));
+}
+
+/* Fixed hot record i of the hot part at h, as dt | b0 << 24 | b1 << 32 (the
+ * 3 bytes before h are readable: the header of a fixed block is >= 3 bytes,
+ * so one load ends at the record's end). */
+static inline uint64_t hot_fix(const uint8_t *h, size_t i)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, h + HOT_FIX * i - 3, 8);
+    return w >> 24;
+#else
+    const uint8_t *r = h + HOT_FIX * i;
+    return (uint64_t)r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 | (uint64_t)r[3] << 24 |
+           (uint64_t)r[4] << 32;
+#endif
+}
+
+/* A walk over the hot records of a trusted blob (either form). */
+typedef struct hcur {
+    const uint8_t *h, *hend;
+    size_t i, n;
+    int64_t t; /* time of the event just read */
+    bool wide;
+} hcur;
+
+static inline void hot_begin(hcur *k, const bparts *b)
+{
+    *k = (hcur){b->h, b->c, 0, b->n, b->t0, b->wide};
+}
+
+/* The next event: false at the end, else its time in k->t, its channel |
+ * category << 6 in *b0, its flags byte in *b1. */
+static inline bool hot_next(hcur *k, unsigned *b0, unsigned *b1)
+{
+    if (k->wide) {
+        if (k->h >= k->hend)
+            return false;
+        k->t += (int64_t)get_var_e(&k->h, k->hend);
+        *b0 = k->h[0];
+        *b1 = k->h[1];
+        k->h += 2;
+        return true;
+    }
+    if (k->i == k->n)
+        return false;
+    uint64_t w = hot_fix(k->h, k->i++);
+    k->t += (int64_t)(w & (HOT_DT - 1));
+    *b0 = (unsigned)(w >> 24) & 0xff;
+    *b1 = (unsigned)(w >> 32);
+    return true;
 }
 
 /* Decode a trusted blob; returns n and ORs the events' flags into *flags.
  * ev / tags need room for L/4 events and L tags (L = body length). */
 static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *flags)
 {
-    const uint8_t *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    const uint8_t *hend = c;
+    bparts bp;
+    blob_parts(p, &bp);
+    const uint8_t *c = bp.c, *end = bp.end;
+    hcur k;
+    hot_begin(&k, &bp);
     size_t n = 0;
-    int64_t pt = 0;
     uint64_t base = CRM_FCAP_NO_CAND;
-    unsigned fl = 0;
-    while (h < hend) {
+    unsigned fl = 0, b0, b1;
+    while (hot_next(&k, &b0, &b1)) {
         /* fields into locals first: stores through ev and tags may alias the
          * byte pointers, so interleaving them would serialise the reads */
-        pt += (int64_t)get_var_e(&h, hend);
-        unsigned b0 = h[0], b1 = h[1];
-        h += 2;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
             nt += (uint32_t)get_var_e(&c, end);
@@ -266,7 +366,7 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
             tags += nt;
         }
         fl |= b1;
-        ev[n++] = (fnew){0, pt, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
+        ev[n++] = (fnew){0, k.t, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
                          (uint8_t)(b1 & 3)};
     }
     *flags |= fl & 3;
@@ -281,110 +381,140 @@ static inline void skip_var(const uint8_t **pp)
     *pp = p;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FCAP_PEXT 1
-static bool have_bmi2(void)
+static inline void view_finish(fview *v, const bparts *b, size_t n, uint64_t cm, uint64_t sm)
 {
-    static int cached = -1; /* benign race: every thread computes the same */
-    if (cached < 0)
-        cached = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") ? 1 : 0;
-    return cached == 1;
-}
-#endif
-
-/* The 7-bit groups of the low bytes of x (a varint's bytes, up to 5). */
-static inline __attribute__((always_inline)) uint64_t var_bits(uint64_t x, bool pext)
-{
-#ifdef FCAP_PEXT
-    if (pext) {
-        uint64_t d;
-        __asm__("pextq %2, %1, %0" : "=r"(d) : "r"(x), "r"(UINT64_C(0x7f7f7f7f7f)));
-        return d;
-    }
-#else
-    (void)pext;
-#endif
-    x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x7f007f007f007f00)) >> 1;
-    x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x3fff00003fff0000)) >> 2;
-    return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
-}
-
-static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, fview *v,
-                                                              size_t max, bool pext)
-{
-    const uint8_t *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    const uint8_t *hend = c;
-    size_t n = 0;
-    int64_t pt = 0;
-    /* the counted / sent masks are built here: reading the flag bytes back
-     * with wide loads right after these byte stores would wait for them
-     * (no store-to-load forwarding) */
-    uint64_t cm = 0, sm = 0;
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
-     * times are < 2^35) and the two bytes after it from one load; an event
-     * takes >= 3 hot bytes */
-    const uint8_t *lim = end - h < 8 ? h : end - hend >= 7 ? hend : end - 7;
-    /* below 3 * max hot bytes the count cannot reach max: no check */
-    bool bounded = (size_t)(hend - h) <= 3 * max;
-    while (h < lim) {
-        if (!bounded && n == max)
-            return false;
-        uint64_t w;
-        memcpy(&w, h, 8);
-        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
-        unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
-        pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
-        uint64_t rest = w >> (8 * len);
-        v->t[n] = pt;
-        v->meta[n] = (uint8_t)rest;
-        v->b1[n] = (uint8_t)(rest >> 8);
-        cm |= ((rest >> 8) & 1) << n;
-        sm |= ((rest >> 9) & 1) << n;
-        h += len + 2;
-        n++;
-    }
-#endif
-    while (h < hend) {
-        if (n == max)
-            return false;
-        pt += (int64_t)get_var_e(&h, hend);
-        v->t[n] = pt;
-        v->meta[n] = h[0];
-        v->b1[n] = h[1];
-        cm |= (uint64_t)(h[1] & 1) << n;
-        sm |= (uint64_t)((h[1] >> 1) & 1) << n;
-        h += 2;
-        n++;
-    }
     v->n = v->nstored = n;
     v->counted = cm;
     v->sent = sm;
-    v->cold = c;
-    v->end = end;
+    v->cold = b->c;
+    v->end = b->end;
     v->hasc = false;
+}
+
+/* Any block, a record at a time (the wide form: rare, gaps >= 2^24 s). */
+static bool view_decode_any(const bparts *b, fview *v, size_t max)
+{
+    hcur k;
+    hot_begin(&k, b);
+    size_t n = 0;
+    uint64_t cm = 0, sm = 0;
+    unsigned b0, b1;
+    while (hot_next(&k, &b0, &b1)) {
+        if (n == max)
+            return false;
+        v->t[n] = k.t;
+        v->meta[n] = (uint8_t)b0;
+        v->b1[n] = (uint8_t)b1;
+        cm |= (uint64_t)(b1 & 1) << n;
+        sm |= (uint64_t)((b1 >> 1) & 1) << n;
+        n++;
+    }
+    view_finish(v, b, n, cm, sm);
     return true;
 }
 
-#ifdef FCAP_PEXT
-__attribute__((target("bmi,bmi2"))) static bool view_decode_bmi2(const uint8_t *p, fview *v,
-                                                             size_t max)
+/* Portable: fixed records by independent loads (no chain of varint
+ * lengths), the counted / sent masks built in registers (reading the flag
+ * bytes back with wide loads right after the byte stores would wait for
+ * them: no store-to-load forwarding). */
+static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
 {
-    return view_decode(p, v, max, true);
+    bparts b;
+    blob_parts(p, &b);
+    if (b.wide)
+        return view_decode_any(&b, v, max);
+    size_t n = b.n;
+    if (n > max)
+        return false;
+    int64_t t = b.t0;
+    uint64_t cm = 0, sm = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w = hot_fix(b.h, i);
+        t += (int64_t)(w & (HOT_DT - 1));
+        v->t[i] = t;
+        v->meta[i] = (uint8_t)(w >> 24);
+        v->b1[i] = (uint8_t)(w >> 32);
+        cm |= ((w >> 32) & 1) << i;
+        sm |= ((w >> 33) & 1) << i;
+    }
+    view_finish(v, &b, n, cm, sm);
+    return true;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 || \
+    defined(__x86_64__) && defined(__clang__) && __clang_major__ >= 8
+#define FCAP_VBMI 1
+#include <immintrin.h>
+
+static bool have_vbmi(void)
+{
+    static int cached = -1; /* benign race: every thread computes the same */
+    if (cached < 0)
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2")
+                     ? 1
+                     : 0;
+    return cached == 1;
+}
+
+/* AVX-512 VBMI: 8 fixed records (40 bytes) from one masked load; vpermb
+ * spreads the time gaps into 64-bit lanes (a 3-step prefix sum makes them
+ * times) and gathers the meta and flag bytes into two 8-byte rows; the
+ * masks come from byte tests of those rows. */
+static const uint8_t vb_dsel[64] = {
+    0,  1,  2,  0, 0, 0, 0, 0, 5,  6,  7,  0, 0, 0, 0, 0, 10, 11, 12, 0, 0, 0,
+    0,  0,  15, 16, 17, 0, 0, 0, 0, 0, 20, 21, 22, 0, 0, 0, 0, 0, 25, 26, 27, 0,
+    0,  0,  0,  0,  30, 31, 32, 0, 0, 0, 0, 0, 35, 36, 37, 0, 0, 0, 0, 0};
+static const uint8_t vb_msel[64] = {3, 8, 13, 18, 23, 28, 33, 38, 4, 9, 14, 19, 24, 29, 34, 39};
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,bmi2"))) static bool
+view_decode_vbmi(const uint8_t *p, fview *v, size_t max)
+{
+    bparts b;
+    blob_parts(p, &b);
+    if (b.wide)
+        return view_decode_any(&b, v, max);
+    size_t n = b.n;
+    if (n > max)
+        return false;
+    const __m512i ds = _mm512_loadu_si512(vb_dsel), ms = _mm512_loadu_si512(vb_msel);
+    const __m512i zero = _mm512_setzero_si512();
+    const __m128i one = _mm_set1_epi8(1), two = _mm_set1_epi8(2);
+    __m512i carry = _mm512_set1_epi64(b.t0);
+    uint64_t cm = 0, sm = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        size_t r = n - i < 8 ? n - i : 8;
+        __m512i x = _mm512_maskz_loadu_epi8(_bzhi_u64(~UINT64_C(0), (unsigned)(HOT_FIX * r)),
+                                            b.h + HOT_FIX * i);
+        __m512i d = _mm512_maskz_permutexvar_epi8(UINT64_C(0x0707070707070707), ds, x);
+        d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 7));
+        d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 6));
+        d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 4));
+        d = _mm512_add_epi64(d, carry);
+        _mm512_storeu_si512(&v->t[i], d); /* i <= 56: room for 8 */
+        carry = _mm512_permutexvar_epi64(_mm512_set1_epi64(7), d);
+        __m128i mb = _mm512_castsi512_si128(_mm512_permutexvar_epi8(ms, x));
+        _mm_storel_epi64((__m128i *)(void *)&v->meta[i], mb);
+        _mm_storeh_pd((double *)(void *)&v->b1[i], _mm_castsi128_pd(mb));
+        cm |= (uint64_t)(_mm_test_epi8_mask(mb, one) >> 8) << i;
+        sm |= (uint64_t)(_mm_test_epi8_mask(mb, two) >> 8) << i;
+    }
+    view_finish(v, &b, n, cm, sm);
+    return true;
 }
 #endif
 
-static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
-{
-    return view_decode(p, v, max, false);
-}
-
 fcap__view_decode_fn fcap__view_decoder(void)
 {
-#ifdef FCAP_PEXT
-    if (have_bmi2())
-        return view_decode_bmi2;
+    /* CRM_FCAP_PORTABLE=1 (read per call: the tests switch it) selects the
+     * portable decoder on any CPU */
+    const char *e = getenv("CRM_FCAP_PORTABLE");
+    if (e && *e && *e != '0')
+        return view_decode_plain;
+#ifdef FCAP_VBMI
+    if (have_vbmi())
+        return view_decode_vbmi;
 #endif
     return view_decode_plain;
 }
@@ -527,7 +657,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
                         size_t *nev, const char **why, size_t *at)
 {
     size_t off = 0;
-    uint64_t L, H;
+    uint64_t L;
 #define BAD(msg) \
     do { \
         *why = msg; \
@@ -541,29 +671,52 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     if (L == 0)
         BAD("empty event block");
     o0 = off;
-    if (!get_var_chk(p, end, &off, &H) || H > end - off || H == 0)
+    uint64_t X, H, th = 0;
+    if (!get_var_chk(p, end, &off, &X) || X < 2)
         BAD("bad event block hot length");
+    bool wide = X & 1;
+    size_t ox = o0; /* the hot length's offset */
+    if (!wide) { /* fixed records: their count, then the first time's high bits */
+        o0 = off;
+        if (!get_var_chk(p, end, &off, &th) || th > (uint64_t)(CRM_FCAP_T_MAX >> 24))
+            BAD("bad event block first time");
+        o0 = ox;
+        if ((X >> 1) > (end - off) / HOT_FIX)
+            BAD("bad event block hot length");
+        H = HOT_FIX * (X >> 1);
+    } else if ((H = X >> 1) > end - off) {
+        BAD("bad event block hot length");
+    }
     if (fcap__scratch_reserve(s, (size_t)L / 4 + 1, (size_t)L, 0)) {
         *why = NULL;
         return 0;
     }
     /* hot parts at off..hend, cold parts at co..end */
     size_t hend = off + (size_t)H, co = hend;
-    int64_t pt = 0;
+    int64_t pt = (int64_t)(th << 24);
     uint64_t base = CRM_FCAP_NO_CAND;
     uint32_t *tags = s->tags;
     size_t n = 0;
+    bool gap = false; /* a gap >= 2^24 s: needs the wide form */
     for (size_t i = 0; off < hend; i++, n++) {
         fnew *e = &s->ev[i];
         uint64_t v;
         size_t ev0 = off;
         o0 = off;
-        if (!get_var_chk(p, hend, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
-            BAD("bad event time");
+        if (wide) {
+            if (!get_var_chk(p, hend, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
+                BAD("bad event time");
+            gap |= i && v >= (uint64_t)HOT_DT;
+            if (hend - off < 2)
+                BAD("truncated event");
+        } else { /* hend - off >= 5 */
+            v = (uint64_t)p[off] | (uint64_t)p[off + 1] << 8 | (uint64_t)p[off + 2] << 16;
+            off += 3;
+            if (v > (uint64_t)(CRM_FCAP_T_MAX - pt))
+                BAD("bad event time");
+        }
         pt += (int64_t)v;
         e->t = pt;
-        if (hend - off < 2)
-            BAD("truncated event");
         uint8_t b0 = p[off], b1 = p[off + 1];
         off += 2;
         e->channel = b0 & 63;
@@ -611,6 +764,9 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
             BAD("event out of canonical order");
         }
     }
+    o0 = ox;
+    if (wide && !gap)
+        BAD("wide event block whose time gaps fit fixed records");
     o0 = co;
     if (co != end)
         BAD("trailing bytes in an event block");
@@ -797,17 +953,16 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
 
 bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
 {
-    const uint8_t *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    const uint8_t *hend = c;
-    int64_t pt = 0;
+    bparts bp;
+    blob_parts(p, &bp);
+    const uint8_t *c = bp.c;
+    hcur k;
+    hot_begin(&k, &bp);
     uint64_t base = CRM_FCAP_NO_CAND;
-    while (h < hend) {
-        pt += (int64_t)get_var(&h);
-        if (pt > t)
+    unsigned b0, b1;
+    while (hot_next(&k, &b0, &b1)) {
+        if (k.t > t)
             return false; /* events ascend in time */
-        uint8_t b1 = h[1];
-        h += 2;
         uint32_t nt = (b1 >> 3) & 15;
         if (nt == 15)
             nt += (uint32_t)get_var(&c);
@@ -1098,26 +1253,42 @@ crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
     size_t blen, ntags = 0;
-    (void)fcap__blob_at(f, f->slot[slot].pos, &blen);
+    const uint8_t *q = fcap__blob_at(f, f->slot[slot].pos, &blen);
     for (size_t i = 0; i < k; i++)
         ntags += add[i].ntags;
+    bparts bp;
+    blob_parts(q, &bp);
+    /* a gap of 2^24 s or more after fixed records: all become wide */
+    bool wide = bp.wide || !hot_fits(add, k, pt);
+    bool conv = wide && !bp.wide;
     uint8_t *out;
     bool tail;
-    crm_status s = stage_out(f, st, slot, blen + 40 + enc_bound(k, ntags), &out, &tail);
+    crm_status s = stage_out(f, st, slot, blen + (conv ? 2 * blen : 0) + 40 + enc_bound(k, ntags),
+                             &out, &tail);
     if (s)
         return s;
     /* (the pool may have moved) */
-    const uint8_t *q = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
-    blob_parts(q, &h, &c, &end);
+    blob_parts(f->pool + FSLOT_OFF(f->slot[slot].pos), &bp);
+    const uint8_t *h = bp.h, *c = bp.c, *end = bp.end;
     size_t L = (size_t)(end - h); /* old parts, without their header */
+    size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
     /* the new parts are encoded past the final blob's end, then moved down:
      * header, old hot, new hot, old cold, new cold */
-    uint8_t *nh0 = out + L + 40, *nc0 = nh0 + 12 * k;
-    uint8_t *nh = nh0, *nc = nc0;
-    body_encode(&nh, &nc, add, k, pt, base);
-    size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
+    uint8_t *nh0 = out + L + 40, *nh = nh0, *nc0 = nh0 + (conv ? 2 * ohl : 0) + 12 * k, *nc = nc0;
+    if (conv) { /* the stored records rewritten wide, in the new hot part */
+        hcur hk;
+        hot_begin(&hk, &bp);
+        int64_t t = 0;
+        unsigned b0, b1;
+        while (hot_next(&hk, &b0, &b1)) {
+            nh = hot_put(nh, (uint64_t)(hk.t - t), b0, b1, true);
+            t = hk.t;
+        }
+        ohl = 0;
+    }
+    body_encode(&nh, &nc, add, k, pt, base, wide);
     size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
-    size_t hd = blob_header(out, ohl + nhl, ocl + ncl);
+    size_t hd = blob_header(out, wide, bp.n + k, bp.t0, ohl + nhl, ocl + ncl);
     memcpy(out + hd, h, ohl);
     memmove(out + hd + ohl, nh0, nhl);
     memcpy(out + hd + ohl + nhl, c, ocl);
