@@ -5,25 +5,33 @@
  * a byte pool, encoded as one canonical blob:
  *
  *   blob  = varint L (>= 1), body of L bytes
- *   body  = varint H (>= 1), the hot parts of the events (H bytes), then
- *           their cold parts (the rest), each in canonical event order
- *           (fcap__ev_cmp)
- *   hot   = varint dt          t - t of the previous event (first: t)
- *           u8  channel | category << 6
- *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
- *   cold  = [varint ntags - 15]  when the field is 15
- *           varint campaign
+ *   body  = varint X, [varint t0 >> 22], the hot parts of the events,
+ *           then their cold parts, each in canonical event order
+ *           (fcap__ev_cmp); t0 = the first event's time
+ *   X     = 2 n: n >= 1 fixed hot records (4 n bytes), t0 >> 22 follows
+ *           2 H + 1: H >= 1 bytes of wide hot records (no t0 field)
+ *   fixed = u32 little-endian: dt | flags << 22 | (channel | category << 6) << 24
+ *           dt = t - t of the previous event (< 2^22), first: t0 & (2^22 - 1)
+ *   wide  = varint dt (first: t), u8 channel | category << 6, u8 flags
+ *   cold  = head: LEB128 of min(ntags, 3) | has_cand << 2 | campaign << 3
+ *           (a 66-bit number: first byte, then varint campaign >> 4 when
+ *           that is not 0)
+ *           [varint ntags - 3]  when the head's count is 3
  *           [varint zigzag(cand - first cand of the block)]  when has_cand
  *                                   (the first: the cand id itself)
  *           tags ascending: varint first, then varint (tag - previous - 1)
+ *   flags = FEV_COUNTS | FEV_SENT (bits 2-7 of a wide record's byte zero)
  *
- * The decide path reads the hot parts of a customer (times, channels,
- * categories, flags: all that most checks need) at a few instructions an
- * event and the cold parts only when a campaign or tag cap or a send needs
- * them.
+ * A block takes the fixed form exactly when every time gap after its first
+ * event is below 2^22 s (48.5 days), else the wide one, so each event list
+ * has one encoding. The decide path reads the hot parts of a customer
+ * (times, channels, categories, flags: all that most checks need): fixed
+ * records sit at known offsets (no chain of varint lengths; vector loads)
+ * and the cold parts are read only when a campaign or tag cap or a send
+ * needs them.
  * Varints are LEB128 and minimal, so a blob is a canonical function of the
  * customer's events: snapshots copy blobs verbatim. With the example rules
- * and a week of history an event takes about 8 bytes.
+ * and a week of history an event takes about 7.5 bytes.
  *
  * cand ids of stored events are kept in an exact set of 64-id pages
  * (fpage); ALREADY_SENT needs "an event with this cand_id at time <= t",
@@ -166,8 +174,9 @@ static size_t enc_bound(size_t n, size_t ntags)
 
 /* ---- hot records ------------------------------------------------------------------ */
 
-#define HOT_FIX 5u                /* bytes of a fixed hot record */
-#define HOT_DT ((int64_t)1 << 24) /* fixed records hold time gaps below this */
+#define HOT_FIX 4u                /* bytes of a fixed hot record */
+#define HOT_BITS 22               /* its time gap field */
+#define HOT_DT ((int64_t)1 << HOT_BITS) /* fixed records hold time gaps below this */
 #define HOT_START INT64_C(-1)     /* "previous time" of a block's first event */
 
 /* Do the events ev[0..n) (ascending in time) after an event at time pt
@@ -182,22 +191,37 @@ static inline bool hot_fits(const fnew *ev, size_t n, int64_t pt)
     return true;
 }
 
-/* Write one hot record at h: time gap dt (fixed form: 24 bits, the first
- * event's low 24 time bits), byte b0 (channel | category << 6), flags byte
- * b1; returns its end. Every hot record is written here. */
-static inline uint8_t *hot_put(uint8_t *h, uint64_t dt, unsigned b0, unsigned b1, bool wide)
+/* Write one hot record at h: time gap dt (fixed form: < 2^22; the first
+ * event's low 22 time bits), meta (channel | category << 6), FEV_ flags;
+ * returns its end. Every hot record is written here. */
+static inline uint8_t *hot_put(uint8_t *h, uint64_t dt, unsigned meta, unsigned flags, bool wide)
 {
     if (wide) {
         h += crm__varint_put(h, dt);
-    } else {
-        h[0] = (uint8_t)dt;
-        h[1] = (uint8_t)(dt >> 8);
-        h[2] = (uint8_t)(dt >> 16);
-        h += 3;
+        h[0] = (uint8_t)meta;
+        h[1] = (uint8_t)flags;
+        return h + 2;
     }
-    h[0] = (uint8_t)b0;
-    h[1] = (uint8_t)b1;
-    return h + 2;
+    uint32_t w = (uint32_t)dt | (uint32_t)flags << HOT_BITS | (uint32_t)meta << 24;
+    h[0] = (uint8_t)w;
+    h[1] = (uint8_t)(w >> 8);
+    h[2] = (uint8_t)(w >> 16);
+    h[3] = (uint8_t)(w >> 24);
+    return h + 4;
+}
+
+/* The head of an event's cold part: min(ntags, 3) | has_cand << 2 |
+ * campaign << 3 as a LEB128 number (up to 66 bits: the first byte holds the
+ * campaign's low 4 bits, a varint campaign >> 4 follows when that is not 0). */
+static inline uint8_t *cold_head_put(uint8_t *o, uint64_t camp, unsigned hc, uint32_t nt)
+{
+    unsigned b = (nt < 3 ? nt : 3) | hc << 2 | (unsigned)(camp & 15) << 3;
+    if (camp < 16) {
+        *o = (uint8_t)b;
+        return o + 1;
+    }
+    *o = (uint8_t)(b | 0x80);
+    return o + 1 + crm__varint_put(o + 1, camp >> 4);
 }
 
 /* Encode sorted events (tags sorted, unique): their hot parts at *hot (fixed
@@ -216,11 +240,10 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
         pt = e->t;
         unsigned hc = e->cand != CRM_FCAP_NO_CAND;
         uint32_t nt = e->ntags;
-        h = hot_put(h, dt, e->channel | (unsigned)e->cat << 6,
-                    e->flags | hc << 2 | (nt < 15 ? nt : 15) << 3, wide);
-        if (nt >= 15)
-            o += crm__varint_put(o, nt - 15);
-        o += crm__varint_put(o, e->campaign);
+        h = hot_put(h, dt, e->channel | (unsigned)e->cat << 6, e->flags, wide);
+        o = cold_head_put(o, e->campaign, hc, nt);
+        if (nt >= 3)
+            o += crm__varint_put(o, nt - 3);
         if (hc) {
             o += crm__varint_put(o, zz(base == CRM_FCAP_NO_CAND ? e->cand : e->cand - base));
             if (base == CRM_FCAP_NO_CAND)
@@ -234,14 +257,14 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
 }
 
 /* Write the blob header at out: varint L, varint X (fixed form: 2 n; wide:
- * 2 hl + 1), in the fixed form varint t0 >> 24 (t0: the first event's time);
+ * 2 hl + 1), in the fixed form varint t0 >> 22 (t0: the first event's time);
  * hl / cl: bytes of the hot / cold parts. Its length. */
 static size_t blob_header(uint8_t *out, bool wide, size_t n, int64_t t0, size_t hl, size_t cl)
 {
     uint8_t hb[20];
     size_t k = crm__varint_put(hb, wide ? 2 * (uint64_t)hl + 1 : 2 * (uint64_t)n);
     if (!wide)
-        k += crm__varint_put(hb + k, (uint64_t)t0 >> 24);
+        k += crm__varint_put(hb + k, (uint64_t)t0 >> HOT_BITS);
     size_t m = crm__varint_put(out, k + hl + cl);
     memcpy(out + m, hb, k);
     return m + k;
@@ -265,7 +288,7 @@ static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 typedef struct bparts {
     const uint8_t *h, *c, *end; /* hot part [h, c), cold part [c, end) */
     size_t n;                   /* fixed form: number of events (wide: 0) */
-    int64_t t0;                 /* fixed form: first time & ~(2^24 - 1) (wide: 0) */
+    int64_t t0;                 /* fixed form: first time & ~(2^22 - 1) (wide: 0) */
     bool wide;
 } bparts;
 
@@ -276,24 +299,21 @@ static inline void blob_parts(const uint8_t *p, bparts *b)
     size_t x = (size_t)get_var(&p);
     b->wide = x & 1;
     b->n = b->wide ? 0 : x >> 1;
-    b->t0 = b->wide ? 0 : (int64_t)(get_var(&p) << 24);
+    b->t0 = b->wide ? 0 : (int64_t)(get_var(&p) << HOT_BITS);
     b->h = p;
     b->c = p + (b->wide ? x >> 1 : HOT_FIX * (x >> 1));
 }
 
-/* Fixed hot record i of the hot part at h, as dt | b0 << 24 | b1 << 32 (the
- * 3 bytes before h are readable: the header of a fixed block is >= 3 bytes,
- * so one load ends at the record's end). */
-static inline uint64_t hot_fix(const uint8_t *h, size_t i)
+/* Fixed hot record i of the hot part at h. */
+static inline uint32_t hot_fix(const uint8_t *h, size_t i)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t w;
-    memcpy(&w, h + HOT_FIX * i - 3, 8);
-    return w >> 24;
-#else
     const uint8_t *r = h + HOT_FIX * i;
-    return (uint64_t)r[0] | (uint64_t)r[1] << 8 | (uint64_t)r[2] << 16 | (uint64_t)r[3] << 24 |
-           (uint64_t)r[4] << 32;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t w;
+    memcpy(&w, r, 4);
+    return w;
+#else
+    return (uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24;
 #endif
 }
 
@@ -311,25 +331,43 @@ static inline void hot_begin(hcur *k, const bparts *b)
 }
 
 /* The next event: false at the end, else its time in k->t, its channel |
- * category << 6 in *b0, its flags byte in *b1. */
-static inline bool hot_next(hcur *k, unsigned *b0, unsigned *b1)
+ * category << 6 in *meta, its FEV_ flags in *fl. */
+static inline bool hot_next(hcur *k, unsigned *meta, unsigned *fl)
 {
     if (k->wide) {
         if (k->h >= k->hend)
             return false;
         k->t += (int64_t)get_var_e(&k->h, k->hend);
-        *b0 = k->h[0];
-        *b1 = k->h[1];
+        *meta = k->h[0];
+        *fl = k->h[1];
         k->h += 2;
         return true;
     }
     if (k->i == k->n)
         return false;
-    uint64_t w = hot_fix(k->h, k->i++);
+    uint32_t w = hot_fix(k->h, k->i++);
     k->t += (int64_t)(w & (HOT_DT - 1));
-    *b0 = (unsigned)(w >> 24) & 0xff;
-    *b1 = (unsigned)(w >> 32);
+    *meta = w >> 24;
+    *fl = (w >> HOT_BITS) & 3;
     return true;
+}
+
+/* Read the head of an event's cold part (trusted): campaign, has-cand, tag
+ * count (the varint of counts >= 3 included). */
+static inline uint64_t cold_head(const uint8_t **cp, const uint8_t *end, unsigned *hc,
+                                 uint32_t *nt)
+{
+    const uint8_t *c = *cp;
+    unsigned b = *c++;
+    uint64_t camp = (b >> 3) & 15;
+    if (b & 0x80)
+        camp |= get_var_e(&c, end) << 4;
+    *hc = (b >> 2) & 1;
+    *nt = b & 3;
+    if (*nt == 3)
+        *nt += (uint32_t)get_var_e(&c, end);
+    *cp = c;
+    return camp;
 }
 
 /* Decode a trusted blob; returns n and ORs the events' flags into *flags.
@@ -343,15 +381,13 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
     hot_begin(&k, &bp);
     size_t n = 0;
     uint64_t base = CRM_FCAP_NO_CAND;
-    unsigned fl = 0, b0, b1;
-    while (hot_next(&k, &b0, &b1)) {
+    unsigned fl = 0, meta, efl, hc;
+    while (hot_next(&k, &meta, &efl)) {
         /* fields into locals first: stores through ev and tags may alias the
          * byte pointers, so interleaving them would serialise the reads */
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var_e(&c, end);
-        uint64_t camp = get_var_e(&c, end), cand = CRM_FCAP_NO_CAND;
-        if (b1 & 4) {
+        uint32_t nt;
+        uint64_t camp = cold_head(&c, end, &hc, &nt), cand = CRM_FCAP_NO_CAND;
+        if (hc) {
             uint64_t d = unzz(get_var_e(&c, end));
             cand = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
         }
@@ -365,9 +401,9 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
             }
             tags += nt;
         }
-        fl |= b1;
-        ev[n++] = (fnew){0, k.t, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
-                         (uint8_t)(b1 & 3)};
+        fl |= efl;
+        ev[n++] = (fnew){0, k.t, camp, cand, tg0, nt, (uint8_t)(meta & 63), (uint8_t)(meta >> 6),
+                         (uint8_t)efl};
     }
     *flags |= fl & 3;
     return n;
@@ -391,22 +427,22 @@ static inline void view_finish(fview *v, const bparts *b, size_t n, uint64_t cm,
     v->hasc = false;
 }
 
-/* Any block, a record at a time (the wide form: rare, gaps >= 2^24 s). */
+/* Any block, a record at a time (the wide form: rare, gaps >= 2^22 s). */
 static bool view_decode_any(const bparts *b, fview *v, size_t max)
 {
     hcur k;
     hot_begin(&k, b);
     size_t n = 0;
     uint64_t cm = 0, sm = 0;
-    unsigned b0, b1;
-    while (hot_next(&k, &b0, &b1)) {
+    unsigned meta, fl;
+    while (hot_next(&k, &meta, &fl)) {
         if (n == max)
             return false;
         v->t[n] = k.t;
-        v->meta[n] = (uint8_t)b0;
-        v->b1[n] = (uint8_t)b1;
-        cm |= (uint64_t)(b1 & 1) << n;
-        sm |= (uint64_t)((b1 >> 1) & 1) << n;
+        v->meta[n] = (uint8_t)meta;
+        v->b1[n] = (uint8_t)fl;
+        cm |= (uint64_t)(fl & 1) << n;
+        sm |= (uint64_t)(fl >> 1) << n;
         n++;
     }
     view_finish(v, b, n, cm, sm);
@@ -429,47 +465,38 @@ static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
     int64_t t = b.t0;
     uint64_t cm = 0, sm = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t w = hot_fix(b.h, i);
+        uint32_t w = hot_fix(b.h, i);
         t += (int64_t)(w & (HOT_DT - 1));
         v->t[i] = t;
         v->meta[i] = (uint8_t)(w >> 24);
-        v->b1[i] = (uint8_t)(w >> 32);
-        cm |= ((w >> 32) & 1) << i;
-        sm |= ((w >> 33) & 1) << i;
+        v->b1[i] = (uint8_t)((w >> HOT_BITS) & 3);
+        cm |= (uint64_t)((w >> HOT_BITS) & 1) << i;
+        sm |= (uint64_t)((w >> (HOT_BITS + 1)) & 1) << i;
     }
     view_finish(v, &b, n, cm, sm);
     return true;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 || \
-    defined(__x86_64__) && defined(__clang__) && __clang_major__ >= 8
-#define FCAP_VBMI 1
+#if defined(__x86_64__) && (defined(__GNUC__) && __GNUC__ >= 8 || defined(__clang__))
+#define FCAP_AVX512 1
 #include <immintrin.h>
 
-static bool have_vbmi(void)
+static bool have_avx512(void)
 {
     static int cached = -1; /* benign race: every thread computes the same */
     if (cached < 0)
         cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2")
+                         __builtin_cpu_supports("avx512vl")
                      ? 1
                      : 0;
     return cached == 1;
 }
 
-/* AVX-512 VBMI: 8 fixed records (40 bytes) from one masked load; vpermb
- * spreads the time gaps into 64-bit lanes (a 3-step prefix sum makes them
- * times) and gathers the meta and flag bytes into two 8-byte rows; the
- * masks come from byte tests of those rows. */
-static const uint8_t vb_dsel[64] = {
-    0,  1,  2,  0, 0, 0, 0, 0, 5,  6,  7,  0, 0, 0, 0, 0, 10, 11, 12, 0, 0, 0,
-    0,  0,  15, 16, 17, 0, 0, 0, 0, 0, 20, 21, 22, 0, 0, 0, 0, 0, 25, 26, 27, 0,
-    0,  0,  0,  0,  30, 31, 32, 0, 0, 0, 0, 0, 35, 36, 37, 0, 0, 0, 0, 0};
-static const uint8_t vb_msel[64] = {3, 8, 13, 18, 23, 28, 33, 38, 4, 9, 14, 19, 24, 29, 34, 39};
-
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,bmi2"))) static bool
-view_decode_vbmi(const uint8_t *p, fview *v, size_t max)
+/* AVX-512: 16 fixed records from one masked load; the masks from two bit
+ * tests, meta and flag bytes by narrowing, the times by a 3-step prefix sum
+ * of the gaps in 64-bit lanes (8 at a time). */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static bool
+view_decode_avx512(const uint8_t *p, fview *v, size_t max)
 {
     bparts b;
     blob_parts(p, &b);
@@ -478,27 +505,34 @@ view_decode_vbmi(const uint8_t *p, fview *v, size_t max)
     size_t n = b.n;
     if (n > max)
         return false;
-    const __m512i ds = _mm512_loadu_si512(vb_dsel), ms = _mm512_loadu_si512(vb_msel);
-    const __m512i zero = _mm512_setzero_si512();
-    const __m128i one = _mm_set1_epi8(1), two = _mm_set1_epi8(2);
+    const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi32((int)(HOT_DT - 1));
+    const __m512i cbit = _mm512_set1_epi32(1 << HOT_BITS), sbit = _mm512_set1_epi32(2 << HOT_BITS);
+    const __m512i last = _mm512_set1_epi64(7);
     __m512i carry = _mm512_set1_epi64(b.t0);
     uint64_t cm = 0, sm = 0;
-    for (size_t i = 0; i < n; i += 8) {
-        size_t r = n - i < 8 ? n - i : 8;
-        __m512i x = _mm512_maskz_loadu_epi8(_bzhi_u64(~UINT64_C(0), (unsigned)(HOT_FIX * r)),
-                                            b.h + HOT_FIX * i);
-        __m512i d = _mm512_maskz_permutexvar_epi8(UINT64_C(0x0707070707070707), ds, x);
-        d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 7));
-        d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 6));
-        d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 4));
-        d = _mm512_add_epi64(d, carry);
-        _mm512_storeu_si512(&v->t[i], d); /* i <= 56: room for 8 */
-        carry = _mm512_permutexvar_epi64(_mm512_set1_epi64(7), d);
-        __m128i mb = _mm512_castsi512_si128(_mm512_permutexvar_epi8(ms, x));
-        _mm_storel_epi64((__m128i *)(void *)&v->meta[i], mb);
-        _mm_storeh_pd((double *)(void *)&v->b1[i], _mm_castsi128_pd(mb));
-        cm |= (uint64_t)(_mm_test_epi8_mask(mb, one) >> 8) << i;
-        sm |= (uint64_t)(_mm_test_epi8_mask(mb, two) >> 8) << i;
+    for (size_t i = 0; i < n; i += 16) {
+        size_t r = n - i < 16 ? n - i : 16;
+        __mmask16 k = (__mmask16)((1u << r) - 1);
+        __m512i x = _mm512_maskz_loadu_epi32(k, b.h + HOT_FIX * i);
+        cm |= (uint64_t)_mm512_test_epi32_mask(x, cbit) << i;
+        sm |= (uint64_t)_mm512_test_epi32_mask(x, sbit) << i;
+        /* i <= 48 (n <= 64): 16 bytes and 16 times of room */
+        _mm_storeu_si128((__m128i *)(void *)&v->meta[i],
+                         _mm512_cvtepi32_epi8(_mm512_srli_epi32(x, 24)));
+        _mm_storeu_si128((__m128i *)(void *)&v->b1[i],
+                         _mm_and_si128(_mm512_cvtepi32_epi8(_mm512_srli_epi32(x, HOT_BITS)),
+                                       _mm_set1_epi8(3)));
+        __m512i g = _mm512_and_si512(x, low);
+        for (size_t h = 0; h < r; h += 8) {
+            __m512i d = _mm512_cvtepu32_epi64(h ? _mm512_extracti64x4_epi64(g, 1)
+                                                : _mm512_castsi512_si256(g));
+            d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 7));
+            d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 6));
+            d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 4));
+            d = _mm512_add_epi64(d, carry);
+            _mm512_storeu_si512(&v->t[i + h], d);
+            carry = _mm512_permutexvar_epi64(last, d);
+        }
     }
     view_finish(v, &b, n, cm, sm);
     return true;
@@ -512,9 +546,9 @@ fcap__view_decode_fn fcap__view_decoder(void)
     const char *e = getenv("CRM_FCAP_PORTABLE");
     if (e && *e && *e != '0')
         return view_decode_plain;
-#ifdef FCAP_VBMI
-    if (have_vbmi())
-        return view_decode_vbmi;
+#ifdef FCAP_AVX512
+    if (have_avx512())
+        return view_decode_avx512;
 #endif
     return view_decode_plain;
 }
@@ -523,12 +557,10 @@ uint64_t fcap__view_base(const fview *v)
 {
     const uint8_t *c = v->cold, *end = v->end;
     for (size_t i = 0; i < v->nstored; i++) {
-        unsigned b1 = v->b1[i];
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var_e(&c, end);
-        skip_var(&c);
-        if (b1 & 4)
+        unsigned hc;
+        uint32_t nt;
+        (void)cold_head(&c, end, &hc, &nt);
+        if (hc)
             return unzz(get_var_e(&c, end));
         for (uint32_t j = 0; j < nt; j++)
             skip_var(&c);
@@ -541,17 +573,11 @@ void fcap__view_cold(fview *v)
     const uint8_t *c = v->cold, *end = v->end;
     uint64_t base = CRM_FCAP_NO_CAND, last = CRM_FCAP_NO_CAND;
     for (size_t i = 0; i < v->nstored; i++) {
-        unsigned b1 = v->b1[i];
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var_e(&c, end);
-        uint64_t camp = c[0];
-        if (camp < 0x80)
-            c++;
-        else
-            camp = get_var_e(&c, end);
+        unsigned hc;
+        uint32_t nt;
+        uint64_t camp = cold_head(&c, end, &hc, &nt);
         last = CRM_FCAP_NO_CAND;
-        if (b1 & 4) {
+        if (hc) {
             uint64_t z = c[0];
             if (z < 0x80)
                 c++;
@@ -678,7 +704,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     size_t ox = o0; /* the hot length's offset */
     if (!wide) { /* fixed records: their count, then the first time's high bits */
         o0 = off;
-        if (!get_var_chk(p, end, &off, &th) || th > (uint64_t)(CRM_FCAP_T_MAX >> 24))
+        if (!get_var_chk(p, end, &off, &th) || th > (uint64_t)(CRM_FCAP_T_MAX >> HOT_BITS))
             BAD("bad event block first time");
         o0 = ox;
         if ((X >> 1) > (end - off) / HOT_FIX)
@@ -693,47 +719,62 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     }
     /* hot parts at off..hend, cold parts at co..end */
     size_t hend = off + (size_t)H, co = hend;
-    int64_t pt = (int64_t)(th << 24);
+    int64_t pt = (int64_t)(th << HOT_BITS);
     uint64_t base = CRM_FCAP_NO_CAND;
     uint32_t *tags = s->tags;
     size_t n = 0;
-    bool gap = false; /* a gap >= 2^24 s: needs the wide form */
+    bool gap = false; /* a gap >= 2^22 s: needs the wide form */
     for (size_t i = 0; off < hend; i++, n++) {
         fnew *e = &s->ev[i];
         uint64_t v;
         size_t ev0 = off;
         o0 = off;
+        unsigned meta, fl;
         if (wide) {
             if (!get_var_chk(p, hend, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
                 BAD("bad event time");
             gap |= i && v >= (uint64_t)HOT_DT;
             if (hend - off < 2)
                 BAD("truncated event");
-        } else { /* hend - off >= 5 */
-            v = (uint64_t)p[off] | (uint64_t)p[off + 1] << 8 | (uint64_t)p[off + 2] << 16;
-            off += 3;
+            meta = p[off];
+            fl = p[off + 1];
+            off += 2;
+        } else { /* hend - off >= 4 */
+            uint32_t w = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
+                         (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24;
+            off += 4;
+            v = w & (HOT_DT - 1);
             if (v > (uint64_t)(CRM_FCAP_T_MAX - pt))
                 BAD("bad event time");
+            meta = w >> 24;
+            fl = (w >> HOT_BITS) & 3;
         }
         pt += (int64_t)v;
         e->t = pt;
-        uint8_t b0 = p[off], b1 = p[off + 1];
-        off += 2;
-        e->channel = b0 & 63;
-        e->cat = (uint8_t)(b0 >> 6);
-        e->flags = b1 & 3;
-        if (e->channel >= f->r.n_channels || (b1 & 0x80))
+        e->channel = meta & 63;
+        e->cat = (uint8_t)(meta >> 6);
+        e->flags = fl & 3;
+        if (e->channel >= f->r.n_channels || fl > 3)
             BAD("bad event channel or flags");
         o0 = co;
-        uint64_t nt = (b1 >> 3) & 15;
-        if (nt == 15) {
+        if (co >= end)
+            BAD("bad event campaign");
+        unsigned hd = p[co++];
+        e->campaign = (hd >> 3) & 15;
+        if (hd & 0x80) {
+            if (!get_var_chk(p, end, &co, &v) || !v || v > CRM_FCAP_ID_MAX >> 4)
+                BAD("bad event campaign");
+            e->campaign |= v << 4;
+        }
+        uint64_t nt = hd & 3;
+        if (nt == 3) {
+            o0 = co;
             if (!get_var_chk(p, end, &co, &v) || v > end - co)
                 BAD("bad event tag count");
             nt += v;
         }
-        if (!get_var_chk(p, end, &co, &e->campaign) || e->campaign > CRM_FCAP_ID_MAX)
-            BAD("bad event campaign");
-        if (b1 & 4) {
+        o0 = co;
+        if (hd & 4) {
             if (!get_var_chk(p, end, &co, &v))
                 BAD("bad event cand_id");
             uint64_t cd = base == CRM_FCAP_NO_CAND ? unzz(v) : base + unzz(v);
@@ -959,15 +1000,13 @@ bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
     hcur k;
     hot_begin(&k, &bp);
     uint64_t base = CRM_FCAP_NO_CAND;
-    unsigned b0, b1;
-    while (hot_next(&k, &b0, &b1)) {
+    unsigned meta, fl, hc;
+    while (hot_next(&k, &meta, &fl)) {
         if (k.t > t)
             return false; /* events ascend in time */
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var(&c);
-        skip_var(&c);
-        if (b1 & 4) {
+        uint32_t nt;
+        (void)cold_head(&c, bp.end, &hc, &nt);
+        if (hc) {
             uint64_t d = unzz(get_var(&c));
             uint64_t cd = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
             if (cd == cand)
