@@ -1948,7 +1948,8 @@ static size_t two_event_blob(uint8_t *out, int64_t t0, int64_t gap, int wide)
     const unsigned meta = EMAIL | CONTENT << 6, fl = 1 /* counted */;
     if (!wide) {
         n += leb(body + n, 2 * 2);                         /* two fixed records */
-        n += leb(body + n, (uint64_t)t0 >> 22);            /* first time, high bits */
+        body[n++] = (uint8_t)(t0 >> 22);                   /* first time, bits 22.. */
+        body[n++] = (uint8_t)(t0 >> 30);
         n += le32(body + n, (uint32_t)(t0 & 0x3FFFFF) | fl << 22 | meta << 24);
         n += le32(body + n, (uint32_t)gap | fl << 22 | meta << 24);
     } else {
@@ -2004,7 +2005,8 @@ static void expect_two_event_blob(int64_t t0, int64_t gap, int wide)
 }
 
 /* Fixed records while every gap is below 2^22 s, wide ones from 2^22 s on;
- * first times whose high bits take one and two varint bytes; a fixed block
+ * first times with high bits 0, 255, 256 and above 2^32 s up to the
+ * largest time; a fixed block
  * extended by a send 2^22 s later turns wide (one 2^22 - 1 s later stays
  * fixed); a wide block whose gaps fit fixed records is refused by the
  * loader at the byte of its hot length. */
@@ -2014,9 +2016,9 @@ static void test_block_forms(void **state)
     const int64_t G = INT64_C(1) << 22;
     expect_two_event_blob(T0 - G, G - 1, 0);
     expect_two_event_blob(T0 - G, G, 1);
-    expect_two_event_blob(1000, G - 1, 0);        /* high bits 0: one byte */
-    expect_two_event_blob((INT64_C(127) << 22) + 77, 5, 0); /* 127: one byte */
-    expect_two_event_blob((INT64_C(128) << 22) + 77, 5, 0); /* 128: two bytes */
+    expect_two_event_blob(1000, G - 1, 0); /* high bits 0 */
+    expect_two_event_blob((INT64_C(255) << 22) + 77, 5, 0); /* 255: the high byte 0 */
+    expect_two_event_blob((INT64_C(256) << 22) + 77, 5, 0); /* 256: the low byte 0 */
     expect_two_event_blob(CRM_FCAP_T_MAX - 4 * 604800 - G, G - 1, 0); /* above 2^32 */
     expect_two_event_blob(CRM_FCAP_T_MAX - G + 1, G - 1, 0);
     expect_two_event_blob(0, CRM_FCAP_T_MAX, 1);
@@ -2045,7 +2047,8 @@ static void test_block_forms(void **state)
             unsigned fl[3] = {1, 1, 3};
             if (gap < G) {
                 bn += leb(body, 2 * 3);
-                bn += leb(body + bn, (uint64_t)t0 >> 22);
+                body[bn++] = (uint8_t)(t0 >> 22);
+                body[bn++] = (uint8_t)(t0 >> 30);
                 for (int i = 0; i < 3; i++)
                     bn += le32(body + bn, (uint32_t)(i ? ts[i] - ts[i - 1] : t0 & (G - 1)) |
                                               fl[i] << 22 | meta << 24);

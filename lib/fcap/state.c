@@ -5,10 +5,11 @@
  * a byte pool, encoded as one canonical blob:
  *
  *   blob  = varint L (>= 1), body of L bytes
- *   body  = varint X, [varint t0 >> 22], the hot parts of the events,
+ *   body  = varint X, [u16 t0 >> 22], the hot parts of the events,
  *           then their cold parts, each in canonical event order
  *           (fcap__ev_cmp); t0 = the first event's time
  *   X     = 2 n: n >= 1 fixed hot records (4 n bytes), t0 >> 22 follows
+ *           (little-endian: < 2^16 as times are <= CRM_FCAP_T_MAX)
  *           2 H + 1: H >= 1 bytes of wide hot records (no t0 field)
  *   fixed = u32 little-endian: dt | flags << 22 | (channel | category << 6) << 24
  *           dt = t - t of the previous event (< 2^22), first: t0 & (2^22 - 1)
@@ -257,14 +258,18 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
 }
 
 /* Write the blob header at out: varint L, varint X (fixed form: 2 n; wide:
- * 2 hl + 1), in the fixed form varint t0 >> 22 (t0: the first event's time);
+ * 2 hl + 1), in the fixed form u16 t0 >> 22 (t0: the first event's time);
  * hl / cl: bytes of the hot / cold parts. Its length. */
 static size_t blob_header(uint8_t *out, bool wide, size_t n, int64_t t0, size_t hl, size_t cl)
 {
     uint8_t hb[20];
     size_t k = crm__varint_put(hb, wide ? 2 * (uint64_t)hl + 1 : 2 * (uint64_t)n);
-    if (!wide)
-        k += crm__varint_put(hb + k, (uint64_t)t0 >> HOT_BITS);
+    if (!wide) {
+        uint64_t th = (uint64_t)t0 >> HOT_BITS; /* < 2^16: times <= CRM_FCAP_T_MAX */
+        hb[k] = (uint8_t)th;
+        hb[k + 1] = (uint8_t)(th >> 8);
+        k += 2;
+    }
     size_t m = crm__varint_put(out, k + hl + cl);
     memcpy(out + m, hb, k);
     return m + k;
@@ -299,7 +304,11 @@ static inline void blob_parts(const uint8_t *p, bparts *b)
     size_t x = (size_t)get_var(&p);
     b->wide = x & 1;
     b->n = b->wide ? 0 : x >> 1;
-    b->t0 = b->wide ? 0 : (int64_t)(get_var(&p) << HOT_BITS);
+    b->t0 = 0;
+    if (!b->wide) {
+        b->t0 = (int64_t)((uint64_t)p[0] | (uint64_t)p[1] << 8) << HOT_BITS;
+        p += 2;
+    }
     b->h = p;
     b->c = p + (b->wide ? x >> 1 : HOT_FIX * (x >> 1));
 }
@@ -704,8 +713,10 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     size_t ox = o0; /* the hot length's offset */
     if (!wide) { /* fixed records: their count, then the first time's high bits */
         o0 = off;
-        if (!get_var_chk(p, end, &off, &th) || th > (uint64_t)(CRM_FCAP_T_MAX >> HOT_BITS))
+        if (end - off < 2 || (th = (uint64_t)p[off] | (uint64_t)p[off + 1] << 8) >
+                                 (uint64_t)(CRM_FCAP_T_MAX >> HOT_BITS))
             BAD("bad event block first time");
+        off += 2;
         o0 = ox;
         if ((X >> 1) > (end - off) / HOT_FIX)
             BAD("bad event block hot length");
@@ -1295,11 +1306,14 @@ crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
     const uint8_t *q = fcap__blob_at(f, f->slot[slot].pos, &blen);
     for (size_t i = 0; i < k; i++)
         ntags += add[i].ntags;
+    /* a gap of 2^22 s or more after fixed records: all become wide (room
+     * for the stored records rewritten) */
+    bool fits = hot_fits(add, k, pt), conv = false;
     bparts bp;
-    blob_parts(q, &bp);
-    /* a gap of 2^24 s or more after fixed records: all become wide */
-    bool wide = bp.wide || !hot_fits(add, k, pt);
-    bool conv = wide && !bp.wide;
+    if (!fits) {
+        blob_parts(q, &bp);
+        conv = !bp.wide;
+    }
     uint8_t *out;
     bool tail;
     crm_status s = stage_out(f, st, slot, blen + (conv ? 2 * blen : 0) + 40 + enc_bound(k, ntags),
@@ -1308,6 +1322,7 @@ crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
         return s;
     /* (the pool may have moved) */
     blob_parts(f->pool + FSLOT_OFF(f->slot[slot].pos), &bp);
+    bool wide = bp.wide || !fits;
     const uint8_t *h = bp.h, *c = bp.c, *end = bp.end;
     size_t L = (size_t)(end - h); /* old parts, without their header */
     size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
@@ -1318,9 +1333,9 @@ crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
         hcur hk;
         hot_begin(&hk, &bp);
         int64_t t = 0;
-        unsigned b0, b1;
-        while (hot_next(&hk, &b0, &b1)) {
-            nh = hot_put(nh, (uint64_t)(hk.t - t), b0, b1, true);
+        unsigned meta, fl;
+        while (hot_next(&hk, &meta, &fl)) {
+            nh = hot_put(nh, (uint64_t)(hk.t - t), meta, fl, true);
             t = hk.t;
         }
         ohl = 0;
