@@ -192,6 +192,17 @@ static void expect_decisions(crm_fcap *f, rows *r, const char *const *want)
 }
 
 #define CH(...) ((const int[]){__VA_ARGS__, -1})
+
+/* The decide path's block decoders, picked with CRM_FCAP_DECODER: the best
+ * this CPU has (AVX-512, AVX2 or portable), AVX2 (when the CPU has it) and
+ * the portable one. */
+static const char *const DECODERS[] = {"best", "avx2", "portable"};
+#define NDECODERS 3
+
+static void use_decoder(int d)
+{
+    assert_int_equal(setenv("CRM_FCAP_DECODER", DECODERS[d], 1), 0);
+}
 #define NOC CRM_FCAP_NO_CAND
 
 /* ---- hand-worked cases ---------------------------------------------------------- */
@@ -512,14 +523,14 @@ static void test_outranked(void **state)
  * send is a send of the batch (OUTRANKED), a history event at t is not
  * (CAP). Customer 1's stored block has four events, two, 50 (more than one
  * vector of records) or five with a gap of 2^22 s (wide records), each with
- * the decoder for this CPU and the portable one, so that every path of
+ * each block decoder (DECODERS), so that every path of
  * the block decoders meets the sent flag. */
 static void test_batch_split_calls(void **state)
 {
     (void)state;
-    for (int variant = 0; variant < 10; variant++) {
-        /* variants 5..9: 0..4 with the portable block decoder */
-        assert_int_equal(setenv("CRM_FCAP_PORTABLE", variant >= 5 ? "1" : "0", 1), 0);
+    for (int variant = 0; variant < 15; variant++) {
+        /* variants 0..4 with each block decoder */
+        use_decoder(variant / 5);
         crm_fcap *f = example_engine();
         rows r = {0};
         if (variant % 5 == 4) /* a gap of 2^22 s: a block of wide records */
@@ -550,7 +561,7 @@ static void test_batch_split_calls(void **state)
         expect_decisions(f, &r, want2);
         crm_fcap_free(f);
     }
-    unsetenv("CRM_FCAP_PORTABLE");
+    use_decoder(0);
 }
 
 static void test_override_service_preferred(void **state)
@@ -1287,31 +1298,33 @@ static void test_reference_many_quiet(void **state)
 /* Time gaps of about 2^22 s: the fixed and the wide block forms, blocks
  * turning wide when extended, each state saved and loaded (the loader
  * checks the canonical form); with the decoder for this CPU and with the
- * portable one. */
+ * others (DECODERS). */
 static void test_reference_gaps(void **state)
 {
     (void)state;
-    for (int portable = 0; portable < 2; portable++) {
-        assert_int_equal(setenv("CRM_FCAP_PORTABLE", portable ? "1" : "0", 1), 0);
+    for (int d = 0; d < NDECODERS; d++) {
+        use_decoder(d);
         size_t sends = 0, reasons[8] = {0};
         size_t n = reference_rounds(31337, 150, 5, 0, 40, RR_GAPS, &sends, reasons);
         n += reference_rounds(8, 40, 2, 50, 120, RR_GAPS | RR_FUTURE, &sends, reasons);
         assert_true(sends > n / 10 && sends < n);
     }
-    unsetenv("CRM_FCAP_PORTABLE");
+    use_decoder(0);
 }
 
-/* The reference workloads with the portable block decoder (the one for
- * CPUs without AVX-512). */
-static void test_reference_portable(void **state)
+/* The reference workloads with the other block decoders (for CPUs without
+ * AVX-512, without AVX2). */
+static void test_reference_decoders(void **state)
 {
     (void)state;
-    assert_int_equal(setenv("CRM_FCAP_PORTABLE", "1", 1), 0);
-    size_t sends = 0, reasons[8] = {0};
-    size_t n = reference_rounds(20240604, 200, 6, 0, 40, 0, &sends, reasons);
-    n += reference_rounds(99, 30, 2, 50, 120, RR_FUTURE, &sends, reasons);
-    unsetenv("CRM_FCAP_PORTABLE");
-    assert_true(sends > n / 10 && sends < n);
+    for (int d = 1; d < NDECODERS; d++) {
+        use_decoder(d);
+        size_t sends = 0, reasons[8] = {0};
+        size_t n = reference_rounds(20240604, 200, 6, 0, 40, 0, &sends, reasons);
+        n += reference_rounds(99, 30, 2, 50, 120, RR_FUTURE, &sends, reasons);
+        assert_true(sends > n / 10 && sends < n);
+    }
+    use_decoder(0);
 }
 
 static void test_reference_random(void **state)
@@ -1991,16 +2004,16 @@ static void expect_two_event_blob(int64_t t0, int64_t gap, int wide)
     /* the times as decoded (both decoders): campaign 5 at the next 12:00 UTC
      * after the later event is capped until that event + 1 week */
     int64_t t1 = t0 + gap, tc = t1 + ((43200 - t1 % 86400) % 86400 + 86400) % 86400;
-    for (int portable = 0; portable < 2 && tc + 604800 <= CRM_FCAP_T_MAX; portable++) {
-        assert_int_equal(setenv("CRM_FCAP_PORTABLE", portable ? "1" : "0", 1), 0);
-        cand(&r, 900 + (uint64_t)portable, 1, tc, 5, CONTENT, 1, 1, CH(EMAIL));
+    for (int d = 0; d < NDECODERS && tc + 604800 <= CRM_FCAP_T_MAX; d++) {
+        use_decoder(d);
+        cand(&r, 900 + (uint64_t)d, 1, tc, 5, CONTENT, 1, 1, CH(EMAIL));
         char w[128];
         sprintf(w, "1,REJECT,,CAP:campaign_once,%lld,email:CAP:campaign_once",
                 (long long)(t1 + 604800));
         const char *want2[] = {w};
         expect_decisions(f, &r, want2);
     }
-    unsetenv("CRM_FCAP_PORTABLE");
+    use_decoder(0);
     crm_fcap_free(f);
 }
 
@@ -2023,8 +2036,8 @@ static void test_block_forms(void **state)
     expect_two_event_blob(CRM_FCAP_T_MAX - G + 1, G - 1, 0);
     expect_two_event_blob(0, CRM_FCAP_T_MAX, 1);
 
-    for (int portable = 0; portable < 2; portable++) {
-        assert_int_equal(setenv("CRM_FCAP_PORTABLE", portable ? "1" : "0", 1), 0);
+    for (int d = 0; d < NDECODERS; d++) {
+        use_decoder(d);
         for (int64_t gap = G - 1; gap <= G; gap++) {
             /* stored: T0 - gap - 2^22 + 1 and T0 - gap (fixed); a send at T0 */
             crm_fcap *f = example_engine();
@@ -2089,7 +2102,7 @@ static void test_block_forms(void **state)
             crm_fcap_free(f);
         }
     }
-    unsetenv("CRM_FCAP_PORTABLE");
+    use_decoder(0);
 
     /* the loader: customer 1's fixed blob (gap 2^22 - 1) replaced by wide
      * records of the same events is refused at the byte of its hot length */
@@ -2349,7 +2362,7 @@ int main(void)
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
         cmocka_unit_test(test_reference_gaps),
-        cmocka_unit_test(test_reference_portable),
+        cmocka_unit_test(test_reference_decoders),
         cmocka_unit_test(test_reference_wide_and_future),
         cmocka_unit_test(test_reference_many_quiet),
         cmocka_unit_test(test_order_and_batches),

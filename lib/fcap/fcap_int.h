@@ -161,8 +161,9 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
  * nstored, counted, sent, t, meta, b1; hasc = false); false when it has
  * more than `max` events (v is then incomplete). */
 typedef bool (*fcap__view_decode_fn)(const uint8_t *p, fview *v, size_t max);
-/* The decoder for this CPU (AVX-512 or portable; CRM_FCAP_PORTABLE=1 in
- * the environment: portable): fetched once per call, called per block. */
+/* The decoder for this CPU (AVX-512, AVX2 or portable; CRM_FCAP_DECODER=avx2
+ * or portable in the environment: that one): fetched once per call, called
+ * per block. */
 fcap__view_decode_fn fcap__view_decoder(void);
 /* Decode the cold columns of v's stored events (camp, tagat, ntag, base,
  * lastcand; hasc = true). */

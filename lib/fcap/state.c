@@ -487,18 +487,21 @@ static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) && __GNUC__ >= 8 || defined(__clang__))
-#define FCAP_AVX512 1
+#define FCAP_X86 1
 #include <immintrin.h>
 
-static bool have_avx512(void)
+enum { ISA_PLAIN, ISA_AVX2, ISA_AVX512 };
+
+static int cpu_isa(void)
 {
     static int cached = -1; /* benign race: every thread computes the same */
     if (cached < 0)
         cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl")
-                     ? 1
-                     : 0;
-    return cached == 1;
+                     ? ISA_AVX512
+                 : __builtin_cpu_supports("avx2") ? ISA_AVX2
+                                                  : ISA_PLAIN;
+    return cached;
 }
 
 /* AVX-512: 16 fixed records from one masked load; the masks from two bit
@@ -546,20 +549,88 @@ view_decode_avx512(const uint8_t *p, fview *v, size_t max)
     view_finish(v, &b, n, cm, sm);
     return true;
 }
+
+/* Times from 4 gaps (32-bit lanes of g) after *carry: a 2-step prefix sum in
+ * 64-bit lanes, stored at t; *carry becomes the last. */
+__attribute__((target("avx2"))) static inline void avx2_times(__m128i g, __m256i *carry,
+                                                              int64_t *t)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i d = _mm256_cvtepu32_epi64(g);
+    d = _mm256_add_epi64(d, _mm256_blend_epi32(_mm256_permute4x64_epi64(d, 0x90), zero, 0x03));
+    d = _mm256_add_epi64(d, _mm256_blend_epi32(_mm256_permute4x64_epi64(d, 0x40), zero, 0x0f));
+    d = _mm256_add_epi64(d, *carry);
+    _mm256_storeu_si256((__m256i *)(void *)t, d);
+    *carry = _mm256_permute4x64_epi64(d, 0xff);
+}
+
+/* AVX2: 8 fixed records per masked load; the masks from the sign bits of
+ * the flag bits shifted up, meta and flag bytes gathered by two shuffles. */
+__attribute__((target("avx2"))) static bool view_decode_avx2(const uint8_t *p, fview *v,
+                                                             size_t max)
+{
+    bparts b;
+    blob_parts(p, &b);
+    if (b.wide)
+        return view_decode_any(&b, v, max);
+    size_t n = b.n;
+    if (n > max)
+        return false;
+    const __m256i low = _mm256_set1_epi32((int)(HOT_DT - 1)), three = _mm256_set1_epi32(3);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    /* per 128-bit lane: meta bytes of its 4 records, then their flag bytes */
+    const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1, -1,
+                                            -1, 0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1,
+                                            -1, -1);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 3, 6, 7);
+    __m256i carry = _mm256_set1_epi64x(b.t0);
+    uint64_t cm = 0, sm = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        int r = (int)(n - i < 8 ? n - i : 8);
+        __m256i x = _mm256_maskload_epi32((const int *)(const void *)(b.h + HOT_FIX * i),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(r), lane));
+        cm |= (uint64_t)(unsigned)_mm256_movemask_ps(
+                  _mm256_castsi256_ps(_mm256_slli_epi32(x, 31 - HOT_BITS)))
+              << i;
+        sm |= (uint64_t)(unsigned)_mm256_movemask_ps(
+                  _mm256_castsi256_ps(_mm256_slli_epi32(x, 30 - HOT_BITS)))
+              << i;
+        __m256i mf = _mm256_or_si256(
+            _mm256_srli_epi32(x, 24),
+            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(x, HOT_BITS), three), 8));
+        __m128i bytes = _mm256_castsi256_si128(
+            _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(mf, gather), order));
+        /* i <= 56 (n <= 64): 8 bytes and 8 times of room */
+        _mm_storel_epi64((__m128i *)(void *)&v->meta[i], bytes);
+        _mm_storeh_pd((double *)(void *)&v->b1[i], _mm_castsi128_pd(bytes));
+        __m256i g = _mm256_and_si256(x, low);
+        avx2_times(_mm256_castsi256_si128(g), &carry, &v->t[i]);
+        if (r > 4)
+            avx2_times(_mm256_extracti128_si256(g, 1), &carry, &v->t[i + 4]);
+    }
+    view_finish(v, &b, n, cm, sm);
+    return true;
+}
 #endif
 
 fcap__view_decode_fn fcap__view_decoder(void)
 {
-    /* CRM_FCAP_PORTABLE=1 (read per call: the tests switch it) selects the
-     * portable decoder on any CPU */
-    const char *e = getenv("CRM_FCAP_PORTABLE");
-    if (e && *e && *e != '0')
-        return view_decode_plain;
-#ifdef FCAP_AVX512
-    if (have_avx512())
-        return view_decode_avx512;
-#endif
+    /* CRM_FCAP_DECODER=portable or avx2 (read per call: the tests switch
+     * it) selects a decoder below the best this CPU has */
+    const char *e = getenv("CRM_FCAP_DECODER");
+#ifdef FCAP_X86
+    int isa = cpu_isa();
+    if (e && !strcmp(e, "avx2") && isa >= ISA_AVX2)
+        isa = ISA_AVX2;
+    else if (e && !strcmp(e, "portable"))
+        isa = ISA_PLAIN;
+    return isa == ISA_AVX512 ? view_decode_avx512
+           : isa == ISA_AVX2 ? view_decode_avx2
+                             : view_decode_plain;
+#else
+    (void)e;
     return view_decode_plain;
+#endif
 }
 
 uint64_t fcap__view_base(const fview *v)
