@@ -458,6 +458,21 @@ static bool view_decode_any(const bparts *b, fview *v, size_t max)
     return true;
 }
 
+/* The start of the fixed-record decoders: false when done (a wide block
+ * decoded, or more than max events: *ok tells), else *b holds the parts of
+ * a fixed block of at most max events. */
+static inline __attribute__((always_inline)) bool view_fixed(const uint8_t *p, fview *v,
+                                                             size_t max, bparts *b, bool *ok)
+{
+    blob_parts(p, b);
+    if (b->wide) {
+        *ok = view_decode_any(b, v, max);
+        return false;
+    }
+    *ok = false;
+    return b->n <= max;
+}
+
 /* Portable: fixed records by independent loads (no chain of varint
  * lengths), the counted / sent masks built in registers (reading the flag
  * bytes back with wide loads right after the byte stores would wait for
@@ -465,12 +480,10 @@ static bool view_decode_any(const bparts *b, fview *v, size_t max)
 static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
 {
     bparts b;
-    blob_parts(p, &b);
-    if (b.wide)
-        return view_decode_any(&b, v, max);
+    bool ok;
+    if (!view_fixed(p, v, max, &b, &ok))
+        return ok;
     size_t n = b.n;
-    if (n > max)
-        return false;
     int64_t t = b.t0;
     uint64_t cm = 0, sm = 0;
     for (size_t i = 0; i < n; i++) {
@@ -511,12 +524,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static bool
 view_decode_avx512(const uint8_t *p, fview *v, size_t max)
 {
     bparts b;
-    blob_parts(p, &b);
-    if (b.wide)
-        return view_decode_any(&b, v, max);
+    bool ok;
+    if (!view_fixed(p, v, max, &b, &ok))
+        return ok;
     size_t n = b.n;
-    if (n > max)
-        return false;
     const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi32((int)(HOT_DT - 1));
     const __m512i cbit = _mm512_set1_epi32(1 << HOT_BITS), sbit = _mm512_set1_epi32(2 << HOT_BITS);
     const __m512i last = _mm512_set1_epi64(7);
@@ -570,12 +581,10 @@ __attribute__((target("avx2"))) static bool view_decode_avx2(const uint8_t *p, f
                                                              size_t max)
 {
     bparts b;
-    blob_parts(p, &b);
-    if (b.wide)
-        return view_decode_any(&b, v, max);
+    bool ok;
+    if (!view_fixed(p, v, max, &b, &ok))
+        return ok;
     size_t n = b.n;
-    if (n > max)
-        return false;
     const __m256i low = _mm256_set1_epi32((int)(HOT_DT - 1)), three = _mm256_set1_epi32(3);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     /* per 128-bit lane: meta bytes of its 4 records, then their flag bytes */
