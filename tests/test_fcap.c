@@ -1072,7 +1072,7 @@ static void gen_workload(test_rng *g, workload *w, size_t ncust, size_t nev, siz
     ru->week_sunday = (uint8_t)test_rng_range(g, 0, 1);
 
     int64_t base = INT64_C(1717200000) + test_rng_range(g, -40, 40) * 86400; /* around June 2024 */
-    w->tags = calloc((nev + nc) * 3 + 1, sizeof *w->tags);
+    w->tags = calloc((nev + nc) * 5 + 1, sizeof *w->tags);
     w->ev = calloc(nev + 1, sizeof *w->ev);
     w->c = calloc(nc + 1, sizeof *w->c);
     int32_t offs[16];
@@ -1094,7 +1094,8 @@ static void gen_workload(test_rng *g, workload *w, size_t ncust, size_t nev, siz
         e->category = (uint8_t)test_rng_range(g, 0, 3);
         e->counts = (int8_t)test_rng_range(g, -1, 1);
         e->tag_off = (uint32_t)w->nt;
-        e->tag_n = (uint32_t)test_rng_range(g, 0, 2);
+        /* 0-4 tags (duplicates allowed): stored tag counts of 3 and more too */
+        e->tag_n = (uint32_t)test_rng_range(g, 0, 4);
         for (uint32_t j = 0; j < e->tag_n; j++)
             w->tags[w->nt++] = (uint32_t)test_rng_range(g, 0, 3);
     }
@@ -1307,6 +1308,7 @@ static void test_reference_gaps(void **state)
         size_t sends = 0, reasons[8] = {0};
         size_t n = reference_rounds(31337, 150, 5, 0, 40, RR_GAPS, &sends, reasons);
         n += reference_rounds(8, 40, 2, 50, 120, RR_GAPS | RR_FUTURE, &sends, reasons);
+        n += reference_rounds(9, 40, 2, 50, 120, RR_GAPS, &sends, reasons);
         assert_true(sends > n / 10 && sends < n);
     }
     use_decoder(0);
@@ -2104,6 +2106,24 @@ static void test_block_forms(void **state)
     }
     use_decoder(0);
 
+    /* history added later, 2^22 - 1 and 2^22 s after a stored event: the
+     * stored block is extended (fixed, then rewritten wide) */
+    for (int64_t gap = G - 1; gap <= G; gap++) {
+        crm_fcap *f = example_engine();
+        rows r = {0};
+        hist(&r, 1, T0 - G - 5, EMAIL, 5, CONTENT, 0, 1, NOC);
+        assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+        r.nev = 0;
+        hist(&r, 1, T0 - G - 5 + gap, EMAIL, 5, CONTENT, 0, 1, NOC);
+        assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+        uint8_t *b, want[64];
+        size_t n, wn = two_event_blob(want, T0 - G - 5, gap, gap == G);
+        snap_of(f, (void **)&b, &n);
+        assert_memory_equal(b + n - 4 - wn, want, wn);
+        crm_bytes_free(b);
+        crm_fcap_free(f);
+    }
+
     /* the loader: customer 1's fixed blob (gap 2^22 - 1) replaced by wide
      * records of the same events is refused at the byte of its hot length */
     crm_fcap *f = example_engine();
@@ -2139,6 +2159,135 @@ static void test_block_forms(void **state)
 }
 
 /* ---- errors ------------------------------------------------------------------------- */
+
+/* Every range a candidate row is checked against, just inside (accepted)
+ * and just outside (CRM_EDATA naming the row) each bound: decide checks the
+ * common row with a few combined range tests before the detailed ones, so
+ * a bound it gets wrong lets a bad row through here. */
+typedef void (*cand_edit)(crm_fcap_candidate *c);
+#define EDIT(name, body) \
+    static void name(crm_fcap_candidate *c) \
+    { \
+        body; \
+    }
+EDIT(ok_plain, (void)c)
+EDIT(ok_ids, c->cand_id = c->customer_id = c->campaign_id = CRM_FCAP_ID_MAX)
+EDIT(bad_cand, c->cand_id = CRM_FCAP_ID_MAX + 1)
+EDIT(bad_cust, c->customer_id = CRM_FCAP_ID_MAX + 1)
+EDIT(bad_camp, c->campaign_id = UINT64_MAX)
+EDIT(ok_tmax, c->t = CRM_FCAP_T_MAX)
+EDIT(bad_tmax, c->t = CRM_FCAP_T_MAX + 1)
+EDIT(bad_tneg, c->t = -1)
+EDIT(bad_tmin, c->t = INT64_MIN)
+EDIT(bad_floor, c->t = T0 - 101) /* the prune time is T0 - 100 */
+EDIT(ok_floor, c->t = T0 - 100)
+EDIT(ok_big, c->value = 1.7e308)
+EDIT(ok_neg, c->value = -1.7e308)
+EDIT(bad_inf, c->value = INFINITY)
+EDIT(bad_ninf, c->value = -INFINITY)
+EDIT(bad_nan, c->value = NAN)
+EDIT(ok_cat3, c->category = 3; c->override = 1)
+EDIT(bad_cat, c->category = 4)
+EDIT(bad_cat255, c->category = 255)
+EDIT(bad_ovr, c->override = 2)
+EDIT(bad_ovr128, c->override = 128)
+EDIT(ok_utc_lo, c->utc_offset_min = -720)
+EDIT(ok_utc_hi, c->utc_offset_min = 840)
+EDIT(bad_utc_lo, c->utc_offset_min = -721)
+EDIT(bad_utc_hi, c->utc_offset_min = 841)
+EDIT(bad_utc_max, c->utc_offset_min = INT32_MAX)
+EDIT(bad_utc_min, c->utc_offset_min = INT32_MIN)
+EDIT(ok_pref_hi, c->preferred = 7)
+EDIT(bad_pref_hi, c->preferred = 8)
+EDIT(bad_pref_lo, c->preferred = -2)
+EDIT(bad_pref_min, c->preferred = INT16_MIN)
+EDIT(ok_nch8, c->n_channels = 8; for (int j = 0; j < 8; j++) c->channels[j] = (uint8_t)(7 - j))
+EDIT(bad_nch15, c->n_channels = 15; for (int j = 0; j < 15; j++) c->channels[j] = (uint8_t)(j % 8))
+EDIT(bad_nch0, c->n_channels = 0)
+EDIT(bad_nch16, c->n_channels = 16)
+EDIT(bad_nch255, c->n_channels = 255)
+EDIT(ok_ch7, c->channels[0] = 7)
+EDIT(bad_ch8, c->channels[1] = 8)
+EDIT(bad_ch64, c->channels[1] = 64)
+EDIT(bad_ch65, c->channels[0] = 65)
+EDIT(bad_ch255, c->channels[1] = 255)
+EDIT(bad_dup, c->channels[1] = c->channels[0])
+EDIT(bad_dup64, c->channels[0] = 64; c->channels[1] = 0) /* 64 aliases bit 0 */
+EDIT(ok_tags, c->tag_off = 2; c->tag_n = 1)
+EDIT(ok_notags, c->tag_off = 3; c->tag_n = 0)
+EDIT(bad_tag_off, c->tag_off = 4; c->tag_n = 0)
+EDIT(bad_tag_n, c->tag_off = 0; c->tag_n = 4)
+EDIT(bad_tag_end, c->tag_off = 2; c->tag_n = 2)
+EDIT(bad_tag_wrap, c->tag_off = 2; c->tag_n = UINT32_MAX)
+EDIT(bad_tag_wrap2, c->tag_off = UINT32_MAX; c->tag_n = 2)
+#undef EDIT
+
+static void test_candidate_bounds(void **state)
+{
+    (void)state;
+    static const struct {
+        cand_edit edit;
+        bool ok;
+    } cases[] = {
+        {ok_plain, 1},      {ok_ids, 1},        {bad_cand, 0},      {bad_cust, 0},
+        {bad_camp, 0},      {ok_tmax, 1},       {bad_tmax, 0},      {bad_tneg, 0},
+        {bad_tmin, 0},      {bad_floor, 0},     {ok_floor, 1},      {ok_big, 1},
+        {ok_neg, 1},        {bad_inf, 0},       {bad_ninf, 0},      {bad_nan, 0},
+        {ok_cat3, 1},       {bad_cat, 0},       {bad_cat255, 0},    {bad_ovr, 0},
+        {bad_ovr128, 0},    {ok_utc_lo, 1},     {ok_utc_hi, 1},     {bad_utc_lo, 0},
+        {bad_utc_hi, 0},    {bad_utc_max, 0},   {bad_utc_min, 0},   {ok_pref_hi, 1},
+        {bad_pref_hi, 0},   {bad_pref_lo, 0},   {bad_pref_min, 0},  {ok_nch8, 1},       {bad_nch15, 0},
+        {bad_nch0, 0},      {bad_nch16, 0},     {bad_nch255, 0},    {ok_ch7, 1},
+        {bad_ch8, 0},       {bad_ch64, 0},      {bad_ch65, 0},      {bad_ch255, 0},
+        {bad_dup, 0},       {bad_dup64, 0},     {ok_tags, 1},       {ok_notags, 1},
+        {bad_tag_off, 0},   {bad_tag_n, 0},     {bad_tag_end, 0},   {bad_tag_wrap, 0},
+        {bad_tag_wrap2, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        crm_fcap *f = example_engine();
+        assert_int_equal(crm_fcap_prune(f, T0 - 100), CRM_OK);
+        rows r = {0};
+        put_tags(&r, 7); /* tags 0, 1, 2: n_tags = 3 */
+        /* the edited row second, after a valid one of another customer */
+        cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+        crm_fcap_candidate *c = cand(&r, 2, 2, T0, 1, CONTENT, 1, 1, CH(EMAIL, SMS));
+        c->tag_off = 0;
+        c->tag_n = 1;
+        cases[k].edit(c);
+        crm_fcap_decision d[2];
+        crm_status s = crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d);
+        if (cases[k].ok) {
+            if (s != CRM_OK)
+                fail_msg("case %zu: %s", k, crm_last_error());
+        } else {
+            if (s != CRM_EDATA)
+                fail_msg("case %zu: status %d, want CRM_EDATA", k, (int)s);
+            assert_non_null(strstr(crm_last_error(), "candidates[1]"));
+            assert_int_equal(crm_fcap_events(f), 0);
+        }
+        crm_fcap_free(f);
+    }
+    /* fallback lists of 15 (the most) and 16 distinct channels, with 64
+     * channels; the byte after the row is a free channel */
+    crm_fcap_rules ru;
+    example_rules(&ru);
+    ru.n_channels = 64;
+    crm_fcap *f;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_OK);
+    for (unsigned nch = 15; nch <= 16; nch++) {
+        rows r = {0};
+        cand(&r, 1, 1, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+        crm_fcap_candidate *c = cand(&r, 2, 2, T0, 1, CONTENT, 1, 1, CH(EMAIL));
+        c->n_channels = (uint8_t)nch;
+        for (unsigned j = 0; j < 15; j++)
+            c->channels[j] = (uint8_t)(40 + j);
+        r.c[2].cand_id = 20;
+        crm_fcap_decision d[2];
+        assert_int_equal(crm_fcap_decide(f, r.c, 2, r.tags, r.nt, d),
+                         nch == 15 ? CRM_OK : CRM_EDATA);
+    }
+    crm_fcap_free(f);
+}
 
 static void test_errors(void **state)
 {
@@ -2296,6 +2445,167 @@ static void test_errors(void **state)
     assert_int_equal(sizeof(crm_fcap_quiet), 24);
 }
 
+/* ---- blocks of sending customers --------------------------------------------------- */
+
+/* A send extends its customer's stored block (old parts copied around the
+ * new event's) unless it sorts before the block's last event. Several
+ * decide calls on one engine against the reference fed the same calls, over
+ * blocks of 0-70 events whose first event may lack a cand id or carry 15+
+ * tags (the block's first cand id is found further on), ids of every
+ * varint length up to 63 bits, sends that tie with or precede the last
+ * stored event, several sends per customer, and blocks that grow past 127
+ * bytes (a 2-byte length) or 127 hot bytes. Every state equals the same
+ * events rebuilt canonically (by a prune that drops nothing, taken before
+ * the calls on one engine and after them on the other) and loads back. */
+static void test_send_blocks(void **state)
+{
+    (void)state;
+    test_rng g = {5150};
+    size_t sends = 0, ties = 0, multi = 0, nocust = 0;
+    for (int round = 0; round < 150; round++) {
+        workload w;
+        memset(&w, 0, sizeof w);
+        crm_fcap_rules *ru = &w.ru;
+        crm_fcap_rules_init(ru, CRM_FCAP_RULES_VERSION);
+        ru->n_channels = 4;
+        /* caps that read the cold fields of stored sends: campaign, tag */
+        w.caps[0] = (crm_fcap_cap){.scope = CRM_FCAP_SCOPE_CAMPAIGN, .key = CRM_FCAP_KEY_ANY,
+                                   .limit = 2, .window = 86400, .sliding = 1,
+                                   .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF};
+        w.caps[1] = (crm_fcap_cap){.scope = CRM_FCAP_SCOPE_TAG, .key = CRM_FCAP_KEY_ANY,
+                                   .limit = 3, .window = 86400, .sliding = 1,
+                                   .channels = CRM_FCAP_ALL_CHANNELS, .categories = 0xF};
+        ru->caps = w.caps;
+        ru->n_caps = test_rng_range(&g, 0, 1) ? 0 : (size_t)test_rng_range(&g, 1, 2);
+        if (test_rng_range(&g, 0, 1)) {
+            ru->sim_max = 3;
+            ru->sim_gap = 600;
+        }
+        int64_t t1 = INT64_C(1717200000) + test_rng_range(&g, 0, 86399);
+        size_t ncust = (size_t)test_rng_range(&g, 1, 6);
+        uint64_t ids[6];
+        for (size_t i = 0; i < ncust; i++)
+            ids[i] = test_rng_range(&g, 0, 2) ? (uint64_t)i * 3 : test_rng_next(&g) >> 1;
+        w.ev = calloc(ncust * 70 + 1, sizeof *w.ev);
+        w.c = calloc(3 * ncust * 4 + 1, sizeof *w.c);
+        w.tags = calloc((ncust * 70 + 3 * ncust * 4) * 20 + 1, sizeof *w.tags);
+        static const int sizes[] = {0, 1, 2, 7, 14, 15, 16, 20, 24, 25, 26, 27, 28, 40, 60, 70};
+        for (size_t i = 0; i < ncust; i++) {
+            int nh = sizes[test_rng_range(&g, 0, 15)];
+            nocust += nh == 0;
+            for (int j = 0; j < nh; j++) {
+                crm_fcap_event *e = &w.ev[w.nev++];
+                e->customer_id = ids[i];
+                /* the last one at t1 now and then (a send ties with it) */
+                e->t = j == nh - 1 && test_rng_range(&g, 0, 2) == 0
+                           ? t1 + test_rng_range(&g, 0, 1) * 100
+                           : t1 - test_rng_range(&g, 1, 3 * 86400);
+                e->campaign_id = test_rng_range(&g, 0, 2) ? (uint64_t)test_rng_range(&g, 0, 3)
+                                                         : test_rng_next(&g) >> test_rng_range(&g, 1, 63);
+                e->cand_id = test_rng_range(&g, 0, 2) == 0 ? CRM_FCAP_NO_CAND
+                             : test_rng_range(&g, 0, 1) ? (uint64_t)test_rng_range(&g, 1000, 1100)
+                                                        : test_rng_next(&g) >> test_rng_range(&g, 1, 63);
+                e->channel = (uint8_t)test_rng_range(&g, 0, 3);
+                e->category = (uint8_t)test_rng_range(&g, 0, 3);
+                e->counts = (int8_t)test_rng_range(&g, -1, 1);
+                e->tag_off = (uint32_t)w.nt;
+                e->tag_n = test_rng_range(&g, 0, 2) == 0 ? 16 : (uint32_t)test_rng_range(&g, 0, 2);
+                for (uint32_t k = 0; k < e->tag_n; k++)
+                    w.tags[w.nt++] = e->tag_n == 16 ? k + 2 : (uint32_t)test_rng_range(&g, 0, 3);
+            }
+        }
+        /* three calls: at t1, then at t1 or later */
+        int64_t tc[3] = {t1, t1 + test_rng_range(&g, 0, 1) * test_rng_range(&g, 1, 7200), 0};
+        tc[2] = tc[1] + test_rng_range(&g, 0, 1) * 86400;
+        size_t cstart[4] = {0};
+        uint64_t nextcand = 1;
+        for (int call = 0; call < 3; call++) {
+            cstart[call] = w.nc;
+            for (size_t i = 0; i < ncust; i++) {
+                int nk = (int)test_rng_range(&g, 0, 4);
+                for (int j = 0; j < nk; j++) {
+                    crm_fcap_candidate *c = &w.c[w.nc++];
+                    c->cand_id = test_rng_range(&g, 0, 1)
+                                     ? nextcand++
+                                     : (test_rng_next(&g) >> test_rng_range(&g, 1, 20)) | 1;
+                    c->customer_id = ids[i];
+                    c->t = tc[call];
+                    c->campaign_id = test_rng_range(&g, 0, 2)
+                                         ? (uint64_t)test_rng_range(&g, 0, 3)
+                                         : test_rng_next(&g) >> test_rng_range(&g, 1, 63);
+                    c->category = (uint8_t)test_rng_range(&g, 0, 3);
+                    c->priority = test_rng_range(&g, 0, 2);
+                    c->value = (double)test_rng_range(&g, 0, 9);
+                    c->consent = CRM_FCAP_ALL_CHANNELS;
+                    c->preferred = -1;
+                    c->n_channels = 2;
+                    c->channels[0] = (uint8_t)test_rng_range(&g, 0, 1);
+                    c->channels[1] = (uint8_t)test_rng_range(&g, 2, 3);
+                    c->tag_off = (uint32_t)w.nt;
+                    c->tag_n = test_rng_range(&g, 0, 5) == 0 ? 17 : (uint32_t)test_rng_range(&g, 0, 2);
+                    for (uint32_t k = 0; k < c->tag_n; k++)
+                        w.tags[w.nt++] = c->tag_n == 17 ? 19 - k : (uint32_t)test_rng_range(&g, 0, 3);
+                }
+            }
+        }
+        cstart[3] = w.nc;
+        int64_t tmin = t1; /* the prunes drop events e <= tmin - 1 - horizon: none */
+        for (size_t i = 0; i < w.nev; i++)
+            tmin = w.ev[i].t < tmin ? w.ev[i].t : tmin;
+        tmin--;
+        /* a: pruned (nothing to drop) before the calls; b: after them */
+        crm_fcap *a, *b;
+        assert_int_equal(crm_fcap_new(&a, ru), CRM_OK);
+        assert_int_equal(crm_fcap_new(&b, ru), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(a, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_add_history(b, w.ev, w.nev, w.tags, w.nt), CRM_OK);
+        assert_int_equal(crm_fcap_prune(a, tmin), CRM_OK);
+        xworld x = {.ru = ru};
+        x_add_history(&x, w.ev, w.nev, w.tags);
+        for (int call = 0; call < 3; call++) {
+            size_t n = cstart[call + 1] - cstart[call];
+            const crm_fcap_candidate *c = w.c + cstart[call];
+            crm_fcap_decision *da = calloc(n + 1, sizeof *da), *db = calloc(n + 1, sizeof *db),
+                              *want = calloc(n + 1, sizeof *want);
+            assert_int_equal(crm_fcap_decide(a, c, n, w.tags, w.nt, da), CRM_OK);
+            assert_int_equal(crm_fcap_decide(b, c, n, w.tags, w.nt, db), CRM_OK);
+            x_decide(&x, c, n, w.tags, want);
+            for (size_t i = 0; i < n; i++) {
+                char what[64];
+                snprintf(what, sizeof what, "send blocks round %d call %d", round, call);
+                assert_same_decision(&da[i], &want[i], what, i);
+                assert_same_decision(&db[i], &want[i], what, i);
+                sends += da[i].send;
+                size_t same = 0;
+                for (size_t j = 0; j < n; j++)
+                    same += da[j].send && c[j].customer_id == c[i].customer_id;
+                multi += da[i].send && same > 1;
+                for (size_t j = 0; j < w.nev; j++)
+                    ties += da[i].send && w.ev[j].customer_id == c[i].customer_id &&
+                            w.ev[j].t == c[i].t;
+            }
+            free(da);
+            free(db);
+            free(want);
+        }
+        assert_int_equal(crm_fcap_prune(b, tmin), CRM_OK);
+        assert_same_state(a, b);
+        void *s;
+        size_t ns;
+        snap_of(a, &s, &ns);
+        crm_fcap *back;
+        assert_int_equal(crm_fcap_load(&back, s, ns), CRM_OK);
+        assert_same_state(a, back);
+        crm_bytes_free(s);
+        crm_fcap_free(back);
+        crm_fcap_free(a);
+        crm_fcap_free(b);
+        free(x.ev);
+        free_workload(&w);
+    }
+    assert_true(sends > 500 && ties > 20 && multi > 50 && nocust > 10);
+}
+
 /* ---- OOM ------------------------------------------------------------------------------- */
 
 static workload *oom_w;
@@ -2372,9 +2682,11 @@ int main(void)
         cmocka_unit_test(test_corruption_every_byte),
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_store_growth),
+        cmocka_unit_test(test_send_blocks),
         cmocka_unit_test(test_snapshot_versions),
         cmocka_unit_test(test_block_forms),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_candidate_bounds),
         cmocka_unit_test(test_oom),
     };
     int rc = cmocka_run_group_tests_name("fcap", tests, NULL, NULL);

@@ -894,6 +894,36 @@ static crm_status check_candidate(const crm_fcap *f, const crm_fcap_candidate *c
 #undef BAD
 }
 
+/* check_candidate's verdict for the common, valid row in few instructions
+ * (range tests as unsigned comparisons); a row it refuses goes to
+ * check_candidate, which names the problem. */
+static inline __attribute__((always_inline)) bool cand_ok(const crm_fcap *f,
+                                                          const crm_fcap_candidate *c,
+                                                          size_t n_tags)
+{
+    uint64_t vbits;
+    memcpy(&vbits, &c->value, sizeof vbits);
+    uint32_t nch = f->r.n_channels;
+    /* (category <= 3 and override <= 1: no bit beyond them) */
+    if ((c->cand_id | c->customer_id | c->campaign_id) >> 63 ||
+        (uint64_t)c->t - (uint64_t)f->floor > (uint64_t)(CRM_FCAP_T_MAX - f->floor) ||
+        (vbits & UINT64_C(0x7FF0000000000000)) == UINT64_C(0x7FF0000000000000) ||
+        (((unsigned)c->category | (unsigned)c->override << 8) & ~0x103u) ||
+        (uint32_t)c->utc_offset_min + 720u > 1560u || (uint32_t)(c->preferred + 1) > nch ||
+        (unsigned)c->n_channels - 1 >= CRM_FCAP_MAX_TRIES ||
+        (uint64_t)c->tag_off + c->tag_n > n_tags)
+        return false;
+    uint64_t seen = 0;
+    for (unsigned j = 0; j < c->n_channels; j++) {
+        unsigned ch = c->channels[j];
+        uint64_t bit = UINT64_C(1) << (ch & 63);
+        if (ch >= nch || (seen & bit))
+            return false;
+        seen |= bit;
+    }
+    return true;
+}
+
 /* Ranking / grouping key of a candidate. */
 typedef struct okey {
     uint64_t customer;
@@ -986,6 +1016,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     size_t *sidx = NULL; /* candidate index of each send, in the order recorded */
     uint64_t *scand = NULL; /* its cand id */
     okey *gk = NULL; /* ranking keys of one customer's candidates (input in groups) */
+    fnew add[FV_MAX]; /* the sends of a customer on the fast path */
     size_t gkcap = 0;
     size_t cap_ev = 0, nsend = 0;
     crm__wbuf w;
@@ -1013,7 +1044,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         const crm_fcap_candidate *c = &cands[i];
         if (i + PF_ROWS < n) /* (the streamer stops at 4 KiB pages) */
             crm__prefetch(&cands[i + PF_ROWS]);
-        if ((s = check_candidate(f, c, i, n_tags)))
+        if (!cand_ok(f, c, n_tags) && (s = check_candidate(f, c, i, n_tags)))
             goto done;
         cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
         cand_hi = c->cand_id > cand_hi ? c->cand_id : cand_hi;
@@ -1339,6 +1370,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     scand[nsend++] = c->cand_id;
                     for (uint32_t j = 0; j < x.nctags; j++)
                         stag[nstag + j] = x.ctags[j];
+                    fnew ne = {c->customer_id, c->t, c->campaign_id, c->cand_id, stag + nstag,
+                               x.nctags, order[j], c->category, fl};
                     if (fast) {
                         size_t e = fv.n++;
                         fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
@@ -1350,9 +1383,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                         fv.b1[e] = fl;
                         fv.counted |= (uint64_t)(fl & FEV_COUNTS) << e;
                         fv.sent |= UINT64_C(1) << e;
+                        add[e - fv.nstored] = ne;
                     } else {
-                        ev[nev++] = (fnew){c->customer_id, c->t, c->campaign_id, c->cand_id,
-                                           stag + nstag, x.nctags, order[j], c->category, fl};
+                        ev[nev++] = ne;
                     }
                     nstag += x.nctags;
                     break;
@@ -1373,25 +1406,18 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         size_t k = nsend - nsend0;
         if (!k)
             continue;
-        fnew add[FV_MAX];
-        for (size_t j = 0; j < k; j++) {
-            size_t e = fv.nstored + j;
-            const crm_fcap_candidate *c = &cands[sidx[nsend0 + j]];
-            add[j] = (fnew){cust, fv.t[e], fv.camp[e], c->cand_id, stag + fv.tagat[e], fv.ntag[e],
-                            (uint8_t)(fv.meta[e] & 63), (uint8_t)(fv.meta[e] >> 6), fv.b1[e]};
-        }
         /* the sends extend the stored block when they sort after its last
          * event (the usual case), else the block is rebuilt */
         bool app = blob != NULL;
         for (size_t j = 1; app && j < k; j++)
             app = fcap__ev_cmp(&add[j - 1], &add[j]) <= 0;
-        if (app) {
+        if (app && fv.t[fv.nstored - 1] >= add[0].t) {
             /* (t, channel, category, flags) of the last stored event
              * usually decide; else its cold fields too */
             size_t e = fv.nstored - 1;
             fnew last = {0, fv.t[e], 0, 0, NULL, 0, (uint8_t)(fv.meta[e] & 63),
                          (uint8_t)(fv.meta[e] >> 6), (uint8_t)(fv.b1[e] & 3)};
-            int cmp = last.t != add[0].t ? (last.t < add[0].t ? -1 : 1) : 0;
+            int cmp = last.t != add[0].t ? 1 : 0;
             if (cmp == 0) {
                 fnew first = add[0];
                 first.campaign = 0;
@@ -1414,8 +1440,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             app = cmp <= 0;
         }
         if (app) {
-            s = fcap__stage_extend(f, &st, cust, row, add, k, fv.t[fv.nstored - 1],
-                                   fv.hasc ? fv.base : fcap__view_base(&fv));
+            s = fcap__stage_sends(f, &st, cust, row, &fv, add, k);
         } else {
             size_t L = 0;
             if (row != SIZE_MAX)

@@ -98,6 +98,7 @@ typedef struct fview {
     size_t n, nstored;
     bool ordered;          /* events ascend in time (index order is time order) */
     bool hasc;             /* cold columns decoded (camp, tagat, ntag, base, lastcand) */
+    bool wide;             /* the stored block has wide hot records (state.c) */
     uint64_t counted;      /* events with FEV_COUNTS (bit i = event i) */
     uint64_t sent;         /* events with FEV_SENT */
     uint64_t base;         /* first cand id of the block (CRM_FCAP_NO_CAND: none) */
@@ -145,8 +146,9 @@ size_t fcap__state_memory(const crm_fcap *f);
 size_t fcap__find(const crm_fcap *f, uint64_t id);
 /* fcap__find with the home slot of id already known. */
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t home);
-/* Home slot of id (for prefetching). */
-static inline size_t fcap__home(size_t cap, uint64_t id)
+/* Home slot of id (for prefetching; always inlined: the call cost as much as the
+ * hash). */
+static inline __attribute__((always_inline)) size_t fcap__home(size_t cap, uint64_t id)
 {
     __extension__ typedef unsigned __int128 u128;
     return (size_t)(((u128)crm__mix64(id) * cap) >> 64);
@@ -241,6 +243,11 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
  * The state is not changed (as fcap__stage_customer). */
 crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base);
+/* fcap__stage_extend for a customer (at slot) whose stored block v was
+ * decoded by the fast decoder (fcap__view_decoder; v->nstored >= 1): its
+ * part boundaries, last time and first cand id are taken from v. */
+crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
+                             const fnew *add, size_t k);
 /* Apply a stage (all-or-nothing): it adds n events, whose cand ids
  * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as
  * fcap__commit. */

@@ -41,6 +41,9 @@
  * t: rare by construction).
  */
 #include <stdlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/varint.h"
 #include "fcap/fcap_int.h"
@@ -95,6 +98,28 @@ static inline uint64_t get_var_n(const uint8_t **pp, const uint8_t *end)
     } while ((b & 0x80) && sh < 70);
     *pp = p;
     return v;
+}
+
+/* Trusted input ending at end, a long varint likely (from one load when
+ * 8 bytes are readable). */
+static inline uint64_t get_var_w(const uint8_t **pp, const uint8_t *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint8_t *p = *pp;
+    if (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+        if (stop) {
+            *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
+            w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
+            w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
+            w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
+            return (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
+        }
+    }
+#endif
+    return get_var_n(pp, end);
 }
 
 static inline uint64_t get_var(const uint8_t **pp)
@@ -167,10 +192,41 @@ static void ev_sort(fnew *v, size_t n)
 }
 
 /* Bytes an encoding of n events with `ntags` tags in all can need (with the
- * staging room blob_encode and fcap__stage_extend use). */
+ * staging room blob_encode and fcap__stage_extend use, and the 7 bytes
+ * var_put8 may write past the end). */
 static size_t enc_bound(size_t n, size_t ntags)
 {
-    return 24 + n * 38 + ntags * 5;
+    return 32 + n * 38 + ntags * 5;
+}
+
+/* Bytes of varint v. */
+static inline size_t var_size(uint64_t v)
+{
+    return (size_t)(70 - __builtin_clzll(v | 1)) / 7;
+}
+
+/* crm__varint_put that may write 8 bytes at p whatever the varint's length
+ * (room: 10 bytes); a value of 2-8 bytes (a cand id delta is often 6) is
+ * spread into its bytes by shifts instead of a loop. */
+static inline size_t var_put8(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (v < UINT64_C(1) << 56) {
+        /* the inverse of get_var_n's packing: 7-bit groups into bytes */
+        uint64_t x = (v & UINT64_C(0xfffffff)) | (v & UINT64_C(0x00fffffff0000000)) << 4;
+        x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x0fffc0000fffc000)) << 2;
+        x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x3f803f803f803f80)) << 1;
+        unsigned n = (unsigned)(71 - __builtin_clzll(x)) >> 3; /* bytes: 2..8 */
+        x |= UINT64_C(0x8080808080808080) & ((UINT64_C(1) << (8 * n - 8)) - 1);
+        memcpy(p, &x, 8);
+        return n;
+    }
+#endif
+    return crm__varint_put(p, v);
 }
 
 /* ---- hot records ------------------------------------------------------------------ */
@@ -211,18 +267,47 @@ static inline uint8_t *hot_put(uint8_t *h, uint64_t dt, unsigned meta, unsigned 
     return h + 4;
 }
 
-/* The head of an event's cold part: min(ntags, 3) | has_cand << 2 |
+/* The hot part of event e after an event at time pt (HOT_START: e is the
+ * block's first), written at h (room: 12 bytes); returns its end. Every hot
+ * part of an event is written here: blocks built from events (body_encode)
+ * and blocks extended by sends (stage_append). */
+static inline uint8_t *hot_ev(uint8_t *h, const fnew *e, int64_t pt, bool wide)
+{
+    uint64_t dt = pt != HOT_START ? (uint64_t)(e->t - pt)
+                  : wide          ? (uint64_t)e->t
+                                  : (uint64_t)e->t & (HOT_DT - 1);
+    return hot_put(h, dt, e->channel | (unsigned)e->cat << 6, e->flags, wide);
+}
+
+/* The cold part of event e written at o (room: 32 + 5 ntags bytes) in a
+ * block whose first cand id is *base (CRM_FCAP_NO_CAND: none yet, e's
+ * becomes it); returns its end. Its head: min(ntags, 3) | has_cand << 2 |
  * campaign << 3 as a LEB128 number (up to 66 bits: the first byte holds the
  * campaign's low 4 bits, a varint campaign >> 4 follows when that is not 0). */
-static inline uint8_t *cold_head_put(uint8_t *o, uint64_t camp, unsigned hc, uint32_t nt)
+static inline __attribute__((always_inline)) uint8_t *cold_put(uint8_t *o, const fnew *e,
+                                                               uint64_t *base)
 {
-    unsigned b = (nt < 3 ? nt : 3) | hc << 2 | (unsigned)(camp & 15) << 3;
+    uint32_t nt = e->ntags;
+    unsigned hc = e->cand != CRM_FCAP_NO_CAND;
+    uint64_t camp = e->campaign;
+    unsigned hd = (nt < 3 ? nt : 3) | hc << 2 | (unsigned)(camp & 15) << 3;
     if (camp < 16) {
-        *o = (uint8_t)b;
-        return o + 1;
+        *o++ = (uint8_t)hd;
+    } else {
+        *o++ = (uint8_t)(hd | 0x80);
+        o += var_put8(o, camp >> 4);
     }
-    *o = (uint8_t)(b | 0x80);
-    return o + 1 + crm__varint_put(o + 1, camp >> 4);
+    if (nt >= 3)
+        o += var_put8(o, nt - 3);
+    if (hc) {
+        uint64_t b = *base;
+        o += var_put8(o, zz(b == CRM_FCAP_NO_CAND ? e->cand : e->cand - b));
+        if (b == CRM_FCAP_NO_CAND)
+            *base = e->cand;
+    }
+    for (uint32_t j = 0; j < nt; j++)
+        o += var_put8(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+    return o;
 }
 
 /* Encode sorted events (tags sorted, unique): their hot parts at *hot (fixed
@@ -234,24 +319,9 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
 {
     uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
-        const fnew *e = &ev[i];
-        uint64_t dt = pt != HOT_START ? (uint64_t)(e->t - pt)
-                      : wide          ? (uint64_t)e->t
-                                      : (uint64_t)e->t & (HOT_DT - 1);
-        pt = e->t;
-        unsigned hc = e->cand != CRM_FCAP_NO_CAND;
-        uint32_t nt = e->ntags;
-        h = hot_put(h, dt, e->channel | (unsigned)e->cat << 6, e->flags, wide);
-        o = cold_head_put(o, e->campaign, hc, nt);
-        if (nt >= 3)
-            o += crm__varint_put(o, nt - 3);
-        if (hc) {
-            o += crm__varint_put(o, zz(base == CRM_FCAP_NO_CAND ? e->cand : e->cand - base));
-            if (base == CRM_FCAP_NO_CAND)
-                base = e->cand;
-        }
-        for (uint32_t j = 0; j < nt; j++)
-            o += crm__varint_put(o, j ? (uint64_t)(e->tags[j] - e->tags[j - 1] - 1) : e->tags[0]);
+        h = hot_ev(h, &ev[i], pt, wide);
+        pt = ev[i].t;
+        o = cold_put(o, &ev[i], &base);
     }
     *hot = h;
     *cold = o;
@@ -434,6 +504,7 @@ static inline void view_finish(fview *v, const bparts *b, size_t n, uint64_t cm,
     v->cold = b->c;
     v->end = b->end;
     v->hasc = false;
+    v->wide = b->wide;
 }
 
 /* Any block, a record at a time (the wide form: rare, gaps >= 2^22 s). */
@@ -1124,6 +1195,10 @@ static void pages_add_events(fpage *t, size_t cap, size_t *np, uint64_t range[2]
 
 /* ---- pool ------------------------------------------------------------------------- */
 
+/* The pool always has room for POOL_PAD bytes beyond poollen (blocks live
+ * below it): a block's bytes may be read in 16-byte pieces (copy16). */
+#define POOL_PAD 16
+
 /* Pool region for a blob of len bytes that may grow by sends. */
 static size_t region_for(size_t len)
 {
@@ -1320,8 +1395,8 @@ void fcap__stage_free(fstage *st)
  * staged there (*tail), so that applying the stage copies nothing. The
  * first tail request of a stage may compact the pool; later ones only grow
  * it (the bytes staged at its tail must stay). */
-static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out,
-                            bool *tail)
+static crm_status stage_out_slow(crm_fcap *f, fstage *st, size_t slot, size_t bound,
+                                 uint8_t **out, bool *tail)
 {
     crm_status s;
     if (st->ngrp == st->grpcap) {
@@ -1354,8 +1429,29 @@ static crm_status stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, 
     return CRM_OK;
 }
 
+/* stage_out_slow with its usual case inline: room for the group, and in
+ * the stage buffer or at the pool's tail. */
+static inline __attribute__((always_inline)) crm_status
+stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out, bool *tail)
+{
+    if (st->ngrp < st->grpcap && bound <= SIZE_MAX / 2) {
+        if (slot != SIZE_MAX && bound <= FSLOT_CAP(f->slot[slot].pos)) {
+            if (st->enclen + bound <= st->enccap) {
+                *tail = false;
+                *out = st->enc + st->enclen;
+                return CRM_OK;
+            }
+        } else if (st->pend + region_for(bound) + bound <= f->poolcap - f->poollen) {
+            *tail = true;
+            *out = f->pool + f->poollen + st->pend;
+            return CRM_OK;
+        }
+    }
+    return stage_out_slow(f, st, slot, bound, out, tail);
+}
+
 /* Record the blob of len bytes just encoded where stage_out said. */
-static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len,
+static inline __attribute__((always_inline)) crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t len,
                              bool tail)
 {
     if (len >= FSLOT_MAXCAP)
@@ -1379,55 +1475,157 @@ static crm_status stage_push(const crm_fcap *f, fstage *st, uint64_t id, size_t 
     return CRM_OK;
 }
 
+/* Copy n bytes from s to d in 16-byte pieces: reads up to 15 bytes past
+ * s + n and writes up to 15 past d + n (the caller has them; d >= s + n). */
+static inline void copy16(uint8_t *d, const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+#ifdef __SSE2__
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        _mm_storeu_si128((__m128i *)(void *)(d + i), x);
+#else
+        uint64_t x, y;
+        memcpy(&x, s + i, 8);
+        memcpy(&y, s + i + 8, 8);
+        memcpy(d + i, &x, 8);
+        memcpy(d + i + 8, &y, 8);
+#endif
+    }
+}
+
+/* Stage customer id (at slot) as its stored block extended by add[0..k)
+ * (canonical order, sorting after the stored events; tags sorted, unique),
+ * in the stored block's form (wide, or fixed when add fits it: hot_fits):
+ * the new block is written in one pass where stage_out says -- the old
+ * header and hot parts, the new hot parts, the old cold parts, the new cold
+ * parts, then the header is rewritten (moved in the rare case that its
+ * length changes). co / eo: offsets of the stored block's cold part and end
+ * from its start; pt / base: time of its last event, its first cand id. */
+static inline __attribute__((always_inline)) crm_status
+stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_t eo,
+             const fnew *add, size_t k, int64_t pt, uint64_t base, bool wide)
+{
+    size_t ntags = 0;
+    for (size_t i = 0; i < k; i++)
+        ntags += add[i].ntags;
+    uint8_t *out;
+    bool tail;
+    /* (+ 16: the pieces copy16 writes past the end) */
+    crm_status s = stage_out(f, st, slot, eo + 16 + enc_bound(k, ntags), &out, &tail);
+    if (s)
+        return s;
+    size_t off = FSLOT_OFF(f->slot[slot].pos); /* (the pool may have moved) */
+    const uint8_t *b = f->pool + off, *q = b;
+    skip_var(&q);
+    uint64_t x0 = get_var(&q);
+    size_t ex = wide ? 0 : 2; /* the fixed form's first-time bytes */
+    size_t hd0 = (size_t)(q - b) + ex; /* the old header's length */
+    /* (copy16 reads past the block's end: the pool has POOL_PAD bytes
+     * beyond poollen) */
+    copy16(out, b, co);
+    uint8_t *h = out + co;
+    for (size_t i = 0; i < k; i++) {
+        h = hot_ev(h, &add[i], pt, wide);
+        pt = add[i].t;
+    }
+    copy16(h, b + co, eo - co);
+    uint8_t *c = h + (eo - co);
+    for (size_t i = 0; i < k; i++)
+        c = cold_put(c, &add[i], &base);
+    size_t body = (size_t)(c - out) - hd0; /* hot and cold parts */
+    uint64_t x = wide ? 2 * (uint64_t)((size_t)(h - out) - hd0) + 1 : x0 + 2 * k;
+    size_t lx = var_size(x), L = lx + ex + body, hd = var_size(L) + lx + ex;
+    if (hd == hd0 && hd == 2 + ex) { /* short blocks: one byte each */
+        out[0] = (uint8_t)L;
+        out[1] = (uint8_t)x;
+        return stage_push(f, st, id, slot, hd + body, tail);
+    }
+    uint8_t th[2] = {out[hd0 - 2], out[hd0 - 1]}; /* (fixed form) */
+    if (hd != hd0) /* the header's length changed (a length passed 2^7k) */
+        memmove(out + hd, out + hd0, body);
+    size_t m = crm__varint_put(out, L);
+    m += crm__varint_put(out + m, x);
+    if (!wide)
+        memcpy(out + m, th, 2);
+    return stage_push(f, st, id, slot, hd + body, tail);
+}
+
+/* stage_append for a fixed block whose extension has a gap of 2^22 s or
+ * more: the block is rewritten with wide records (rare: no prune, or
+ * windows over 48 days). */
+static crm_status stage_rewide(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                               const fnew *add, size_t k, int64_t pt, uint64_t base)
+{
+    size_t blen, ntags = 0;
+    (void)fcap__blob_at(f, f->slot[slot].pos, &blen);
+    for (size_t i = 0; i < k; i++)
+        ntags += add[i].ntags;
+    uint8_t *out;
+    bool tail;
+    /* (the stored records take up to 7/4 of their bytes when wide) */
+    crm_status s = stage_out(f, st, slot, 3 * blen + 40 + enc_bound(k, ntags), &out, &tail);
+    if (s)
+        return s;
+    bparts bp; /* (the pool may have moved) */
+    blob_parts(f->pool + FSLOT_OFF(f->slot[slot].pos), &bp);
+    size_t L = (size_t)(bp.end - bp.h), ohl = (size_t)(bp.c - bp.h), ocl = (size_t)(bp.end - bp.c);
+    /* the hot parts (stored ones rewritten, then the new ones) and the new
+     * cold parts are encoded past the final blob's end, then moved down:
+     * header, hot, old cold, new cold */
+    uint8_t *nh0 = out + L + 40, *nh = nh0, *nc0 = nh0 + 2 * ohl + 12 * k, *nc = nc0;
+    hcur hk;
+    hot_begin(&hk, &bp);
+    int64_t t = 0;
+    unsigned meta, fl;
+    while (hot_next(&hk, &meta, &fl)) {
+        nh = hot_put(nh, (uint64_t)(hk.t - t), meta, fl, true);
+        t = hk.t;
+    }
+    body_encode(&nh, &nc, add, k, pt, base, true);
+    size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
+    size_t hd = blob_header(out, true, 0, 0, nhl, ocl + ncl);
+    memmove(out + hd, nh0, nhl);
+    memcpy(out + hd + nhl, bp.c, ocl);
+    memmove(out + hd + nhl + ocl, nc0, ncl);
+    return stage_push(f, st, id, slot, hd + nhl + ocl + ncl, tail);
+}
+
 crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
-    size_t blen, ntags = 0;
-    const uint8_t *q = fcap__blob_at(f, f->slot[slot].pos, &blen);
-    for (size_t i = 0; i < k; i++)
-        ntags += add[i].ntags;
-    /* a gap of 2^22 s or more after fixed records: all become wide (room
-     * for the stored records rewritten) */
-    bool fits = hot_fits(add, k, pt), conv = false;
+    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
     bparts bp;
-    if (!fits) {
-        blob_parts(q, &bp);
-        conv = !bp.wide;
+    blob_parts(p, &bp);
+    if (!bp.wide && !hot_fits(add, k, pt))
+        return stage_rewide(f, st, id, slot, add, k, pt, base);
+    return stage_append(f, st, id, slot, (size_t)(bp.c - p), (size_t)(bp.end - p), add, k, pt,
+                        base, bp.wide);
+}
+
+crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
+                             const fnew *add, size_t k)
+{
+    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
+    uint64_t base;
+    if (v->hasc) {
+        base = v->base;
+    } else if (v->cold[0] & 4) {
+        /* the first event has the block's first cand id, after its cold
+         * head [and tag count] (the usual case: every event has one) */
+        const uint8_t *c = v->cold;
+        unsigned hd = c[0];
+        skip_var(&c);
+        if ((hd & 3) == 3)
+            skip_var(&c);
+        base = unzz(get_var_w(&c, v->end));
+    } else {
+        base = fcap__view_base(v);
     }
-    uint8_t *out;
-    bool tail;
-    crm_status s = stage_out(f, st, slot, blen + (conv ? 2 * blen : 0) + 40 + enc_bound(k, ntags),
-                             &out, &tail);
-    if (s)
-        return s;
-    /* (the pool may have moved) */
-    blob_parts(f->pool + FSLOT_OFF(f->slot[slot].pos), &bp);
-    bool wide = bp.wide || !fits;
-    const uint8_t *h = bp.h, *c = bp.c, *end = bp.end;
-    size_t L = (size_t)(end - h); /* old parts, without their header */
-    size_t ohl = (size_t)(c - h), ocl = (size_t)(end - c);
-    /* the new parts are encoded past the final blob's end, then moved down:
-     * header, old hot, new hot, old cold, new cold */
-    uint8_t *nh0 = out + L + 40, *nh = nh0, *nc0 = nh0 + (conv ? 2 * ohl : 0) + 12 * k, *nc = nc0;
-    if (conv) { /* the stored records rewritten wide, in the new hot part */
-        hcur hk;
-        hot_begin(&hk, &bp);
-        int64_t t = 0;
-        unsigned meta, fl;
-        while (hot_next(&hk, &meta, &fl)) {
-            nh = hot_put(nh, (uint64_t)(hk.t - t), meta, fl, true);
-            t = hk.t;
-        }
-        ohl = 0;
-    }
-    body_encode(&nh, &nc, add, k, pt, base, wide);
-    size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
-    size_t hd = blob_header(out, wide, bp.n + k, bp.t0, ohl + nhl, ocl + ncl);
-    memcpy(out + hd, h, ohl);
-    memmove(out + hd + ohl, nh0, nhl);
-    memcpy(out + hd + ohl + nhl, c, ocl);
-    memmove(out + hd + ohl + nhl + ocl, nc0, ncl);
-    return stage_push(f, st, id, slot, hd + ohl + nhl + ocl + ncl, tail);
+    int64_t pt = v->t[v->nstored - 1];
+    if (!v->wide && !hot_fits(add, k, pt))
+        return stage_rewide(f, st, id, slot, add, k, pt, base);
+    return stage_append(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), add, k, pt,
+                        base, v->wide);
 }
 
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
@@ -1494,7 +1692,8 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
         for (size_t i = 0; i < st->ngrp; i++)
             if (st->grp[i].slot != SIZE_MAX)
                 st->grp[i].slot = fcap__find(f, st->grp[i].id);
-    if ((s = st->pend ? pool_grow(f, st->pend + st->need) : pool_room(f, st->need)) ||
+    if ((s = st->pend ? pool_grow(f, st->pend + st->need + POOL_PAD)
+                      : pool_room(f, st->need + POOL_PAD)) ||
         (s = fcap__pages_reserve(f, dp)))
         return s;
     if (log && (s = fcap__log_write(f, log)))
