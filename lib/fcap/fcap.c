@@ -1366,28 +1366,40 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     best = CRM_FCAP_NEVER;
                     bool counts = f->r.counts[c->category];
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
+                    size_t ks = nsend - nsend0; /* the customer's sends so far */
                     sidx[nsend] = g[i].idx;
                     scand[nsend++] = c->cand_id;
-                    for (uint32_t j = 0; j < x.nctags; j++)
-                        stag[nstag + j] = x.ctags[j];
-                    fnew ne = {c->customer_id, c->t, c->campaign_id, c->cand_id, stag + nstag,
+                    /* its tags, sorted and unique, are copied to stag when
+                     * later candidates of the customer (which reuse ctag)
+                     * follow; else they stay where they are until the
+                     * customer's block is encoded below */
+                    bool more = i + 1 < gn;
+                    const uint32_t *stg = x.ctags;
+                    if (more) {
+                        for (uint32_t j = 0; j < x.nctags; j++)
+                            stag[nstag + j] = x.ctags[j];
+                        stg = stag + nstag;
+                        nstag += x.nctags;
+                    }
+                    fnew ne = {c->customer_id, c->t, c->campaign_id, c->cand_id, stg,
                                x.nctags, order[j], c->category, fl};
-                    if (fast) {
+                    if (!fast) {
+                        ev[nev++] = ne;
+                        break;
+                    }
+                    add[ks] = ne;
+                    if (more) { /* the send joins the view the later ones see */
                         size_t e = fv.n++;
                         fv.ordered &= e == 0 || fv.t[e - 1] <= c->t;
                         fv.t[e] = c->t;
                         fv.camp[e] = c->campaign_id;
-                        fv.tagat[e] = (uint32_t)nstag;
+                        fv.tagat[e] = (uint32_t)(stg - stag);
                         fv.ntag[e] = x.nctags;
                         fv.meta[e] = (uint8_t)(order[j] | c->category << 6);
                         fv.b1[e] = fl;
                         fv.counted |= (uint64_t)(fl & FEV_COUNTS) << e;
                         fv.sent |= UINT64_C(1) << e;
-                        add[e - fv.nstored] = ne;
-                    } else {
-                        ev[nev++] = ne;
                     }
-                    nstag += x.nctags;
                     break;
                 }
                 /* the smallest retry; NEVER (-1) is the largest unsigned */

@@ -213,8 +213,10 @@ uint32_t fcap__sort_unique(uint32_t *v, uint32_t n);
 typedef struct fgroup {
     size_t slot; /* SIZE_MAX: new customer */
     uint64_t id;
-    size_t enc, len; /* encoded blob: offset in the stage buffer, or in the pool (tail) */
-    size_t region;   /* its pool region's size, 0 when rewritten in place */
+    size_t enc;      /* encoded blob: offset in the stage buffer, or in the pool (tail) */
+    uint32_t len;    /* its length (< FSLOT_MAXCAP) */
+    uint32_t region; /* its pool region's size, 0 when rewritten in place */
+    uint32_t oldcap; /* the size of the region it replaces (0: new customer) */
     bool tail;       /* encoded at the pool's tail (in its region when region > 0) */
 } fgroup;
 

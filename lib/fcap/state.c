@@ -1458,9 +1458,10 @@ static inline __attribute__((always_inline)) crm_status stage_push(const crm_fca
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
     fgroup *g = &st->grp[st->ngrp++];
-    bool fits = slot != SIZE_MAX && len <= FSLOT_CAP(f->slot[slot].pos);
-    *g = (fgroup){slot, id, tail ? f->poollen + st->pend : st->enclen, len,
-                  fits ? 0 : region_for(len), tail};
+    size_t cap = slot != SIZE_MAX ? FSLOT_CAP(f->slot[slot].pos) : 0;
+    bool fits = slot != SIZE_MAX && len <= cap;
+    *g = (fgroup){slot, id, tail ? f->poollen + st->pend : st->enclen, (uint32_t)len,
+                  fits ? 0 : (uint32_t)region_for(len), (uint32_t)cap, tail};
     if (slot == SIZE_MAX)
         st->newcust++;
     if (!tail) {
@@ -1624,8 +1625,10 @@ crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, 
     int64_t pt = v->t[v->nstored - 1];
     if (!v->wide && !hot_fits(add, k, pt))
         return stage_rewide(f, st, id, slot, add, k, pt, base);
-    return stage_append(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), add, k, pt,
-                        base, v->wide);
+    size_t co = (size_t)(v->cold - p), eo = (size_t)(v->end - p);
+    if (k == 1) /* the usual case, with the loops over the sends unrolled */
+        return stage_append(f, st, id, slot, co, eo, add, 1, pt, base, v->wide);
+    return stage_append(f, st, id, slot, co, eo, add, k, pt, base, v->wide);
 }
 
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
@@ -1655,10 +1658,10 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
     return stage_push(f, st, id, slot, blob_encode(out, ev, m), tail);
 }
 
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
-                             crm__wbuf *log)
+/* *count = the pages of cand[0..n) (CRM_FCAP_NO_CAND: none) not in the set. */
+static crm_status pages_count_new(const crm_fcap *f, const uint64_t *cand, size_t n,
+                                  size_t *count)
 {
-    /* new cand pages: distinct pages not yet in the set */
     uint64_t *pages = NULL;
     size_t npg = 0, dp = 0;
     crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
@@ -1666,7 +1669,8 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
         return s;
     bool asc = true;
     for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
-        if (i + 8 < n) /* random pages (sends of a batch in random customer order) */
+        if (i + 8 < n && (cand[i + 8] ^ cand[i + 7]) >> 6) /* random pages (sends of a
+                                                              batch in random order) */
             crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
         if (cand[i] == CRM_FCAP_NO_CAND)
             continue;
@@ -1684,6 +1688,22 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
     for (size_t i = 0; i < npg; i++)
         dp += i == 0 || pages[i] != pages[i - 1];
     crm__free(pages);
+    *count = dp;
+    return CRM_OK;
+}
+
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+                             crm__wbuf *log)
+{
+    /* new cand pages: at most one per run of ids in one page; counted
+     * exactly only when that many would not fit in the set as it is */
+    size_t dp = 0;
+    for (size_t i = 0; i < n; i++)
+        dp += cand[i] != CRM_FCAP_NO_CAND && (i == 0 || (cand[i] ^ cand[i - 1]) >> 6);
+    crm_status s =
+        f->npage + dp <= f->pcap / 10 * 7 ? CRM_OK : pages_count_new(f, cand, n, &dp);
+    if (s)
+        return s;
     /* capacity first (invisible), then the log, then the change */
     const fslot *table = f->slot;
     if ((s = table_reserve(f, st->newcust)))
@@ -1703,8 +1723,8 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
     size_t at = f->poollen + st->pend;
     for (size_t i = 0; i < st->ngrp; i++) {
         fgroup *g = &st->grp[i];
-        if (i + 8 < st->ngrp && st->grp[i + 8].slot != SIZE_MAX)
-            crm__prefetch(&f->slot[st->grp[i + 8].slot]);
+        if (i + 16 < st->ngrp && st->grp[i + 16].slot != SIZE_MAX) /* (random slots) */
+            __builtin_prefetch(&f->slot[st->grp[i + 16].slot], 1);
         const uint8_t *src = g->tail ? f->pool + g->enc : st->enc + g->enc;
         if (!g->region) {
             memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), src, g->len);
@@ -1719,7 +1739,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
             slot_insert(f->slot, f->tcap, g->id, pos);
             f->ncust++;
         } else {
-            f->garbage += FSLOT_CAP(f->slot[g->slot].pos);
+            f->garbage += g->oldcap;
             f->slot[g->slot].pos = pos;
         }
     }
