@@ -546,7 +546,7 @@ static inline unsigned pop64(uint64_t m)
 }
 
 /* Fast path: mask of the events with e > lo (memoised per candidate). */
-static uint64_t win_mask(dctx *x, int64_t lo)
+static inline __attribute__((always_inline)) uint64_t win_mask(dctx *x, int64_t lo)
 {
     for (unsigned i = 0; i < x->nw; i++)
         if (x->wlo[i] == lo)
@@ -578,7 +578,8 @@ static bool view_has_tag(const fview *v, size_t i, uint32_t tag)
 
 /* The j-th smallest (0-based) time of the events of mask m (j < its
  * count). */
-static int64_t mask_time_at(const fview *v, uint64_t m, size_t j, int64_t *tmp)
+static inline __attribute__((always_inline)) int64_t mask_time_at(const fview *v, uint64_t m, size_t j,
+                                                                   int64_t *tmp)
 {
     if (v->ordered) { /* events in time order: the j-th event of m */
         for (; j; j--)
@@ -594,7 +595,8 @@ static int64_t mask_time_at(const fview *v, uint64_t m, size_t j, int64_t *tmp)
 
 /* Fast path, a global cap without filters (limit > 0): does it fail? As
  * cap_fails_one. */
-static inline bool plain_fails(dctx *x, size_t ki, bool excl, int64_t *retry)
+static inline __attribute__((always_inline)) bool plain_fails(dctx *x, size_t ki, bool excl,
+                                                              int64_t *retry)
 {
     const crm_fcap_cap *k = &x->f->caps[ki];
     uint64_t m = x->le & win_mask(x, x->lo[ki]) & (excl ? ~x->batch : ~UINT64_C(0));
@@ -846,6 +848,11 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
 #define PF_ROWS 48 /* candidates ahead: their input and output rows (input order) */
 #endif
 
+/* The last byte of an 88-byte row: a row starts in one cache line and
+ * ends in the next, which is the start line of no row for 3 rows in 8
+ * (prefetching row starts alone leaves those lines to the streamer). */
+#define ROW_END(p) ((const char *)(p) + sizeof *(p) - 1)
+
 /* (decide keeps the smallest retry_at as an unsigned minimum) */
 _Static_assert(CRM_FCAP_NEVER == -1, "CRM_FCAP_NEVER is the largest unsigned retry");
 
@@ -924,6 +931,47 @@ static inline __attribute__((always_inline)) bool cand_ok(const crm_fcap *f,
     return true;
 }
 
+/* What the validation pass learns about the rows. */
+typedef struct vpass {
+    bool sorted, csorted; /* customer ids ascend; cand ids ascend strictly */
+    uint64_t cand_lo, cand_hi, cust_lo, cust_hi;
+    uint32_t maxtags;
+    size_t sumtags;
+} vpass;
+
+/* Validate cands[0..n) (the first bad row fails) into *v. */
+static crm_status validate_rows(const crm_fcap *f, const crm_fcap_candidate *cands, size_t n,
+                                size_t n_tags, vpass *v)
+{
+    bool sorted = true, csorted = true;
+    uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
+    uint64_t prev_cust = 0, next_cand = 0; /* (cand_id + 1 of a valid row does not wrap) */
+    uint32_t maxtags = 0;
+    size_t sumtags = 0;
+    for (size_t i = 0; i < n; i++) {
+        const crm_fcap_candidate *c = &cands[i];
+        if (i + PF_ROWS < n) { /* (the streamer stops at 4 KiB pages) */
+            crm__prefetch(&cands[i + PF_ROWS]);
+            crm__prefetch(ROW_END(&cands[i + PF_ROWS]));
+        }
+        crm_status s;
+        if (!cand_ok(f, c, n_tags) && (s = check_candidate(f, c, i, n_tags)))
+            return s;
+        cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
+        cand_hi = c->cand_id > cand_hi ? c->cand_id : cand_hi;
+        cust_lo = c->customer_id < cust_lo ? c->customer_id : cust_lo;
+        cust_hi = c->customer_id > cust_hi ? c->customer_id : cust_hi;
+        maxtags = c->tag_n > maxtags ? c->tag_n : maxtags;
+        sumtags += c->tag_n;
+        sorted &= c->customer_id >= prev_cust;
+        csorted &= c->cand_id >= next_cand;
+        prev_cust = c->customer_id;
+        next_cand = c->cand_id + 1;
+    }
+    *v = (vpass){sorted, csorted, cand_lo, cand_hi, cust_lo, cust_hi, maxtags, sumtags};
+    return CRM_OK;
+}
+
 /* Ranking / grouping key of a candidate. */
 typedef struct okey {
     uint64_t customer;
@@ -999,8 +1047,6 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         return crm__fail(CRM_EINVAL, "crm_fcap_decide: NULL argument");
     if (n == 0)
         return CRM_OK;
-    uint32_t maxtags = 0;
-    size_t sumtags = 0;
     okey *ord = NULL;
     fcref *ids = NULL, *cids = NULL; /* (cand_id, index), (customer, index) */
     uint32_t *ctag = NULL, *stag = NULL; /* a candidate's / the sends' tags, sorted */
@@ -1038,24 +1084,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     crm__advise_huge(scand, n * sizeof *scand);
     /* one pass over the candidates: validate, see whether they come grouped
      * by customer */
-    bool sorted = true, csorted = true;
-    uint64_t cand_lo = UINT64_MAX, cand_hi = 0, cust_lo = UINT64_MAX, cust_hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        const crm_fcap_candidate *c = &cands[i];
-        if (i + PF_ROWS < n) /* (the streamer stops at 4 KiB pages) */
-            crm__prefetch(&cands[i + PF_ROWS]);
-        if (!cand_ok(f, c, n_tags) && (s = check_candidate(f, c, i, n_tags)))
-            goto done;
-        cand_lo = c->cand_id < cand_lo ? c->cand_id : cand_lo;
-        cand_hi = c->cand_id > cand_hi ? c->cand_id : cand_hi;
-        cust_lo = c->customer_id < cust_lo ? c->customer_id : cust_lo;
-        cust_hi = c->customer_id > cust_hi ? c->customer_id : cust_hi;
-        if (c->tag_n > maxtags)
-            maxtags = c->tag_n;
-        sumtags += c->tag_n;
-        sorted &= i == 0 || c->customer_id >= cands[i - 1].customer_id;
-        csorted &= i == 0 || c->cand_id > cands[i - 1].cand_id;
-    }
+    vpass v;
+    if ((s = validate_rows(f, cands, n, n_tags, &v)))
+        goto done;
+    bool sorted = v.sorted;
+    uint32_t maxtags = v.maxtags;
+    size_t sumtags = v.sumtags;
     if ((s = crm__alloc_array((void **)&ctag, (size_t)maxtags + 1, sizeof *ctag, 0,
                               "fcap tags")) ||
         (s = crm__alloc_array((void **)&stag, sumtags + 1, sizeof *stag, 0, "fcap tags")))
@@ -1075,7 +1109,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     /* unique cand ids (strictly ascending ones are; dense ones by a bit
      * set; else, or to name a repeat, by sorting) */
     int res = 1;
-    if (!csorted && (s = dense_distinct(cands, n, false, cand_lo, cand_hi, &res)))
+    if (!v.csorted && (s = dense_distinct(cands, n, false, v.cand_lo, v.cand_hi, &res)))
         goto done;
     if (res != 1) {
         if ((s = crm__alloc_array((void **)&ids, n, sizeof *ids, 0, "fcap candidates")))
@@ -1101,7 +1135,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
      * candidate -- the usual batch, known at once for dense customer ids),
      * else (customer, index) pairs are sorted into ord; then each group is
      * ranked */
-    if (!sorted && (s = dense_distinct(cands, n, true, cust_lo, cust_hi, &res)))
+    if (!sorted && (s = dense_distinct(cands, n, true, v.cust_lo, v.cust_hi, &res)))
         goto done;
     if (!sorted && res == 1)
         sorted = true;
@@ -1132,6 +1166,14 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     fcap__view_decode_fn vdec = fcap__view_decoder();
     int64_t wc_t = -1, wc_off = 0; /* (t, offset) of x's window bounds (-1: none) */
     dctx x = {.f = f, .capc0 = capc0, .cplain = cplain, .capc = capc, .capg = capg, .capr = capr};
+    /* per category: every channel consented (no consent needed), no
+     * frequency checks */
+    uint64_t anycons[CRM_FCAP_CATEGORIES];
+    uint8_t nocapc[CRM_FCAP_CATEGORIES];
+    for (unsigned k = 0; k < CRM_FCAP_CATEGORIES; k++) {
+        anycons[k] = f->r.requires_consent[k] ? 0 : ~UINT64_C(0);
+        nocapc[k] = !f->r.capped[k];
+    }
     crm_fcap_decision dtmpl; /* a decision before any channel is tried */
     memset(&dtmpl, 0, sizeof dtmpl);
     dtmpl.channel = CRM_FCAP_NO_CHANNEL;
@@ -1166,7 +1208,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         if (!ord && a + PF_ROWS < n) { /* rows in input order: ahead of the streamer's
                                            page-bounded prefetch */
             crm__prefetch(&cands[a + PF_ROWS]);
+            crm__prefetch(ROW_END(&cands[a + PF_ROWS]));
             __builtin_prefetch(&out[a + PF_ROWS], 1);
+            __builtin_prefetch(ROW_END(&out[a + PF_ROWS]), 1);
         }
         if (!sorted && a + 8 < n) {
             crm__prefetch(&cands[ord[a + 8].idx]);
@@ -1286,8 +1330,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 for (uint32_t j = 0; j < c->tag_n; j++)
                     ctag[j] = tags[c->tag_off + j];
             x.c = c;
-            x.cons = f->r.requires_consent[c->category] ? c->consent : ~UINT64_C(0);
-            x.nocap = !f->r.capped[c->category] || c->override;
+            x.cons = c->consent | anycons[c->category];
+            x.nocap = nocapc[c->category] | c->override;
             x.ctags = c->tag_n == 1 ? tags + c->tag_off : ctag;
             x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
@@ -1331,15 +1375,18 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                            fcap__cand_maybe(f, c->cand_id) &&
                            ((blob && fcap__blob_has_cand(blob, c->cand_id, c->t)) ||
                             fcap__cand_sent(f, c->cand_id, c->t));
-            /* the channels in the order tried: the preferred one first */
-            uint8_t order[CRM_FCAP_MAX_TRIES];
+            /* the channels in the order tried: the preferred one first
+             * (moved to the front of a copy when it is not there) */
+            const uint8_t *order = c->channels;
+            uint8_t reord[CRM_FCAP_MAX_TRIES];
             unsigned no = c->n_channels;
-            memcpy(order, c->channels, sizeof order);
             if (f->r.prefer_preferred && c->preferred >= 0)
                 for (unsigned j = 1; j < no; j++)
                     if (order[j] == (unsigned)c->preferred) {
-                        memmove(order + 1, order, j);
-                        order[0] = (uint8_t)c->preferred;
+                        memcpy(reord + 1, order, j);
+                        memcpy(reord + j + 1, order + j + 1, no - j - 1);
+                        reord[0] = (uint8_t)c->preferred;
+                        order = reord;
                         break;
                     }
             *d = dtmpl;
