@@ -2213,6 +2213,15 @@ EDIT(bad_ch65, c->channels[0] = 65)
 EDIT(bad_ch255, c->channels[1] = 255)
 EDIT(bad_dup, c->channels[1] = c->channels[0])
 EDIT(bad_dup64, c->channels[0] = 64; c->channels[1] = 0) /* 64 aliases bit 0 */
+EDIT(ok_one, c->n_channels = 1; c->channels[1] = 200) /* (an unused entry is not read) */
+EDIT(ok_one7, c->n_channels = 1; c->channels[0] = 7)
+EDIT(bad_one8, c->n_channels = 1; c->channels[0] = 8)
+EDIT(bad_one64, c->n_channels = 1; c->channels[0] = 64)
+EDIT(ok_three, c->n_channels = 3; c->channels[2] = 7)
+EDIT(bad_three8, c->n_channels = 3; c->channels[2] = 8)
+EDIT(bad_three_dup0, c->n_channels = 3; c->channels[2] = c->channels[0])
+EDIT(bad_three_dup1, c->n_channels = 3; c->channels[2] = c->channels[1])
+EDIT(bad_three_64, c->n_channels = 3; c->channels[2] = 64 + c->channels[0])
 EDIT(ok_tags, c->tag_off = 2; c->tag_n = 1)
 EDIT(ok_notags, c->tag_off = 3; c->tag_n = 0)
 EDIT(bad_tag_off, c->tag_off = 4; c->tag_n = 0)
@@ -2239,7 +2248,10 @@ static void test_candidate_bounds(void **state)
         {bad_pref_hi, 0},   {bad_pref_lo, 0},   {bad_pref_min, 0},  {ok_nch8, 1},       {bad_nch15, 0},
         {bad_nch0, 0},      {bad_nch16, 0},     {bad_nch255, 0},    {ok_ch7, 1},
         {bad_ch8, 0},       {bad_ch64, 0},      {bad_ch65, 0},      {bad_ch255, 0},
-        {bad_dup, 0},       {bad_dup64, 0},     {ok_tags, 1},       {ok_notags, 1},
+        {bad_dup, 0},       {bad_dup64, 0},     {ok_one, 1},        {ok_one7, 1},
+        {bad_one8, 0},      {bad_one64, 0},     {ok_three, 1},      {bad_three8, 0},
+        {bad_three_dup0, 0}, {bad_three_dup1, 0}, {bad_three_64, 0}, {ok_tags, 1},
+        {ok_notags, 1},
         {bad_tag_off, 0},   {bad_tag_n, 0},     {bad_tag_end, 0},   {bad_tag_wrap, 0},
         {bad_tag_wrap2, 0},
     };
@@ -2606,6 +2618,51 @@ static void test_send_blocks(void **state)
     assert_true(sends > 500 && ties > 20 && multi > 50 && nocust > 10);
 }
 
+/* Blocks moved by sends leave their old regions to the pool's compaction:
+ * many calls that each extend every customer's block keep the engine's
+ * memory within a small factor of a fresh copy's. */
+static void test_send_pool_reuse(void **state)
+{
+    (void)state;
+    enum { NCUST = 200, PER = 4, CALLS = 50 };
+    crm_fcap_rules ru;
+    crm_fcap_rules_init(&ru, CRM_FCAP_RULES_VERSION);
+    ru.n_channels = 2;
+    static crm_fcap_event ev[NCUST * PER];
+    static crm_fcap_candidate c[NCUST];
+    static const uint32_t tags[] = {1, 2};
+    for (size_t i = 0; i < NCUST * PER; i++) {
+        ev[i] = (crm_fcap_event){.customer_id = i / PER, .t = T0 - 86400 + (int64_t)(i % PER),
+                                 .campaign_id = i % 7, .cand_id = 100000 + i, .tag_n = 1};
+    }
+    crm_fcap *f;
+    assert_int_equal(crm_fcap_new(&f, &ru), CRM_OK);
+    assert_int_equal(crm_fcap_add_history(f, ev, NCUST * PER, tags, 2), CRM_OK);
+    crm_fcap_decision d[NCUST];
+    for (int k = 0; k < CALLS; k++) {
+        for (size_t i = 0; i < NCUST; i++)
+            c[i] = (crm_fcap_candidate){.cand_id = (uint64_t)k * NCUST + i, .customer_id = i,
+                                        .t = T0 + k, .campaign_id = (uint64_t)k,
+                                        .consent = CRM_FCAP_ALL_CHANNELS, .preferred = -1,
+                                        .n_channels = 1, .tag_off = 1, .tag_n = 1};
+        assert_int_equal(crm_fcap_decide(f, c, NCUST, tags, 2, d), CRM_OK);
+        for (size_t i = 0; i < NCUST; i++)
+            assert_int_equal(d[i].send, 1);
+    }
+    assert_int_equal(crm_fcap_events(f), NCUST * (PER + CALLS));
+    void *s;
+    size_t ns;
+    snap_of(f, &s, &ns);
+    crm_fcap *fresh;
+    assert_int_equal(crm_fcap_load(&fresh, s, ns), CRM_OK);
+    size_t live = crm_fcap_memory(fresh), used = crm_fcap_memory(f);
+    if (used > 4 * live)
+        fail_msg("engine memory %zu after %d calls, %zu freshly loaded", used, CALLS, live);
+    crm_bytes_free(s);
+    crm_fcap_free(fresh);
+    crm_fcap_free(f);
+}
+
 /* ---- OOM ------------------------------------------------------------------------------- */
 
 static workload *oom_w;
@@ -2683,6 +2740,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_store_growth),
         cmocka_unit_test(test_send_blocks),
+        cmocka_unit_test(test_send_pool_reuse),
         cmocka_unit_test(test_snapshot_versions),
         cmocka_unit_test(test_block_forms),
         cmocka_unit_test(test_errors),

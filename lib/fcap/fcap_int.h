@@ -216,7 +216,6 @@ typedef struct fgroup {
     size_t enc;      /* encoded blob: offset in the stage buffer, or in the pool (tail) */
     uint32_t len;    /* its length (< FSLOT_MAXCAP) */
     uint32_t region; /* its pool region's size, 0 when rewritten in place */
-    uint32_t oldcap; /* the size of the region it replaces (0: new customer) */
     bool tail;       /* encoded at the pool's tail (in its region when region > 0) */
 } fgroup;
 
@@ -227,7 +226,8 @@ typedef struct fstage {
     size_t enclen, enccap;
     size_t newcust, need;
     size_t pend;        /* bytes staged at the pool's tail, beyond poollen */
-    size_t tailgarbage; /* of which copied elsewhere when applied */
+    size_t garbage;     /* pool bytes freed when applied: staged at the tail and copied
+                           elsewhere, or regions replaced */
     size_t hint; /* expected encoded bytes (first allocation size), 0: none */
 } fstage;
 

@@ -1231,10 +1231,13 @@ static crm_status pool_grow(crm_fcap *f, size_t need)
 }
 
 /* Room for `need` more pool bytes: compact (dropping freed regions) or
- * grow. Blobs move, the state does not change; unchanged on failure. */
+ * grow. Blobs move, the state does not change; unchanged on failure.
+ * Compacts when out of room with a quarter of the pool freed, or with half
+ * of it freed in any case (else the regions that sends move blocks out of
+ * pile up while a doubled pool still has room). */
 static crm_status pool_room(crm_fcap *f, size_t need)
 {
-    if (need <= f->poolcap - f->poollen)
+    if (need <= f->poolcap - f->poollen && f->garbage <= f->poollen / 2)
         return CRM_OK;
     size_t live = f->poollen - f->garbage;
     if (need > SIZE_MAX / 4 - live)
@@ -1411,8 +1414,8 @@ static crm_status stage_out_slow(crm_fcap *f, fstage *st, size_t slot, size_t bo
     *tail = slot == SIZE_MAX || bound > FSLOT_CAP(f->slot[slot].pos);
     if (*tail) {
         size_t need = bound > SIZE_MAX / 2 ? bound : region_for(bound) + bound;
-        if (st->pend + need > f->poolcap - f->poollen &&
-            (s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
+        /* (the first request may compact the pool: pool_room) */
+        if ((s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
             return s;
         *out = f->pool + f->poollen + st->pend;
         return CRM_OK;
@@ -1441,7 +1444,8 @@ stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out, boo
                 *out = st->enc + st->enclen;
                 return CRM_OK;
             }
-        } else if (st->pend + region_for(bound) + bound <= f->poolcap - f->poollen) {
+        } else if (st->pend + region_for(bound) + bound <= f->poolcap - f->poollen &&
+                   (st->pend || f->garbage <= f->poollen / 2)) { /* (else pool_room) */
             *tail = true;
             *out = f->pool + f->poollen + st->pend;
             return CRM_OK;
@@ -1461,7 +1465,9 @@ static inline __attribute__((always_inline)) crm_status stage_push(const crm_fca
     size_t cap = slot != SIZE_MAX ? FSLOT_CAP(f->slot[slot].pos) : 0;
     bool fits = slot != SIZE_MAX && len <= cap;
     *g = (fgroup){slot, id, tail ? f->poollen + st->pend : st->enclen, (uint32_t)len,
-                  fits ? 0 : (uint32_t)region_for(len), (uint32_t)cap, tail};
+                  fits ? 0 : (uint32_t)region_for(len), tail};
+    if (!fits) /* the replaced region (none for a new customer) */
+        st->garbage += cap;
     if (slot == SIZE_MAX)
         st->newcust++;
     if (!tail) {
@@ -1469,7 +1475,7 @@ static inline __attribute__((always_inline)) crm_status stage_push(const crm_fca
         st->need += g->region;
     } else if (fits) { /* copied into its region; its bytes here become garbage */
         st->pend += len;
-        st->tailgarbage += len;
+        st->garbage += len;
     } else {
         st->pend += g->region;
     }
@@ -1722,29 +1728,29 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size
      * the stage buffer follow them */
     size_t at = f->poollen + st->pend;
     for (size_t i = 0; i < st->ngrp; i++) {
-        fgroup *g = &st->grp[i];
+        const fgroup *g = &st->grp[i];
         if (i + 16 < st->ngrp && st->grp[i + 16].slot != SIZE_MAX) /* (random slots) */
             __builtin_prefetch(&f->slot[st->grp[i + 16].slot], 1);
-        const uint8_t *src = g->tail ? f->pool + g->enc : st->enc + g->enc;
-        if (!g->region) {
-            memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), src, g->len);
-            continue;
-        }
-        uint64_t pos = (uint64_t)(g->tail ? g->enc : at) | (uint64_t)g->region << 40;
-        if (!g->tail) {
+        uint64_t pos = (uint64_t)g->enc | (uint64_t)g->region << 40;
+        if (!g->tail || !g->region) { /* its bytes are copied */
+            const uint8_t *src = g->tail ? f->pool + g->enc : st->enc + g->enc;
+            if (!g->region) {
+                memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), src, g->len);
+                continue;
+            }
             memcpy(f->pool + at, src, g->len);
+            pos = (uint64_t)at | (uint64_t)g->region << 40;
             at += g->region;
         }
         if (g->slot == SIZE_MAX) {
             slot_insert(f->slot, f->tcap, g->id, pos);
             f->ncust++;
         } else {
-            f->garbage += g->oldcap;
             f->slot[g->slot].pos = pos;
         }
     }
     f->poollen = at;
-    f->garbage += st->tailgarbage;
+    f->garbage += st->garbage;
     pages_add_cands(f->page, f->pcap, &f->npage, f->prange, cand, sizeof *cand, n);
     f->nevents += n;
     f->seq++;
