@@ -1541,12 +1541,12 @@ stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_
         c = cold_put(c, &add[i], &base);
     size_t body = (size_t)(c - out) - hd0; /* hot and cold parts */
     uint64_t x = wide ? 2 * (uint64_t)((size_t)(h - out) - hd0) + 1 : x0 + 2 * k;
-    size_t lx = var_size(x), L = lx + ex + body, hd = var_size(L) + lx + ex;
-    if (hd == hd0 && hd == 2 + ex) { /* short blocks: one byte each */
-        out[0] = (uint8_t)L;
+    if (hd0 == 2 + ex && x < 128 && 1 + ex + body < 128) { /* short blocks: one byte each */
+        out[0] = (uint8_t)(1 + ex + body);
         out[1] = (uint8_t)x;
-        return stage_push(f, st, id, slot, hd + body, tail);
+        return stage_push(f, st, id, slot, hd0 + body, tail);
     }
+    size_t lx = var_size(x), L = lx + ex + body, hd = var_size(L) + lx + ex;
     uint8_t th[2] = {out[hd0 - 2], out[hd0 - 1]}; /* (fixed form) */
     if (hd != hd0) /* the header's length changed (a length passed 2^7k) */
         memmove(out + hd, out + hd0, body);
