@@ -367,7 +367,7 @@ typedef struct bparts {
     bool wide;
 } bparts;
 
-static inline void blob_parts(const uint8_t *p, bparts *b)
+static inline __attribute__((always_inline)) void blob_parts(const uint8_t *p, bparts *b)
 {
     size_t L = (size_t)get_var(&p);
     b->end = p + L;
@@ -508,8 +508,10 @@ static inline void view_finish(fview *v, const bparts *b, size_t n, uint64_t cm,
 }
 
 /* Any block, a record at a time (the wide form: rare, gaps >= 2^22 s). */
-static bool view_decode_any(const bparts *b, fview *v, size_t max)
+static bool view_decode_any(const uint8_t *p, fview *v, size_t max)
 {
+    bparts bp, *b = &bp;
+    blob_parts(p, b);
     hcur k;
     hot_begin(&k, b);
     size_t n = 0;
@@ -536,8 +538,8 @@ static inline __attribute__((always_inline)) bool view_fixed(const uint8_t *p, f
                                                              size_t max, bparts *b, bool *ok)
 {
     blob_parts(p, b);
-    if (b->wide) {
-        *ok = view_decode_any(b, v, max);
+    if (b->wide) { /* (parsed again there: b stays in registers here) */
+        *ok = view_decode_any(p, v, max);
         return false;
     }
     *ok = false;
