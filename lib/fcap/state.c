@@ -369,9 +369,17 @@ typedef struct bparts {
 
 static inline __attribute__((always_inline)) void blob_parts(const uint8_t *p, bparts *b)
 {
-    size_t L = (size_t)get_var(&p);
-    b->end = p + L;
-    size_t x = (size_t)get_var(&p);
+    size_t L, x;
+    if (((p[0] | p[1]) & 0x80) == 0) { /* both one byte: blocks below 128 bytes */
+        L = p[0];
+        x = p[1];
+        b->end = p + 1 + L;
+        p += 2;
+    } else {
+        L = (size_t)get_var(&p);
+        b->end = p + L;
+        x = (size_t)get_var(&p);
+    }
     b->wide = x & 1;
     b->n = b->wide ? 0 : x >> 1;
     b->t0 = 0;
