@@ -1877,6 +1877,15 @@ EDIT(bad_ch65, c->channels[0] = 65)
 EDIT(bad_ch255, c->channels[1] = 255)
 EDIT(bad_dup, c->channels[1] = c->channels[0])
 EDIT(bad_dup64, c->channels[0] = 64; c->channels[1] = 0) /* 64 aliases bit 0 */
+EDIT(ok_one, c->n_channels = 1; c->channels[1] = 200) /* (an unused entry is not read) */
+EDIT(ok_one7, c->n_channels = 1; c->channels[0] = 7)
+EDIT(bad_one8, c->n_channels = 1; c->channels[0] = 8)
+EDIT(bad_one64, c->n_channels = 1; c->channels[0] = 64)
+EDIT(ok_three, c->n_channels = 3; c->channels[2] = 7)
+EDIT(bad_three8, c->n_channels = 3; c->channels[2] = 8)
+EDIT(bad_three_dup0, c->n_channels = 3; c->channels[2] = c->channels[0])
+EDIT(bad_three_dup1, c->n_channels = 3; c->channels[2] = c->channels[1])
+EDIT(bad_three_64, c->n_channels = 3; c->channels[2] = 64 + c->channels[0])
 EDIT(ok_tags, c->tag_off = 2; c->tag_n = 1)
 EDIT(ok_notags, c->tag_off = 3; c->tag_n = 0)
 EDIT(bad_tag_off, c->tag_off = 4; c->tag_n = 0)
@@ -1903,7 +1912,10 @@ static void test_candidate_bounds(void **state)
         {bad_pref_hi, 0},   {bad_pref_lo, 0},   {bad_pref_min, 0},  {ok_nch8, 1},       {bad_nch15, 0},
         {bad_nch0, 0},      {bad_nch16, 0},     {bad_nch255, 0},    {ok_ch7, 1},
         {bad_ch8, 0},       {bad_ch64, 0},      {bad_ch65, 0},      {bad_ch255, 0},
-        {bad_dup, 0},       {bad_dup64, 0},     {ok_tags, 1},       {ok_notags, 1},
+        {bad_dup, 0},       {bad_dup64, 0},     {ok_one, 1},        {ok_one7, 1},
+        {bad_one8, 0},      {bad_one64, 0},     {ok_three, 1},      {bad_three8, 0},
+        {bad_three_dup0, 0}, {bad_three_dup1, 0}, {bad_three_64, 0}, {ok_tags, 1},
+        {ok_notags, 1},
         {bad_tag_off, 0},   {bad_tag_n, 0},     {bad_tag_end, 0},   {bad_tag_wrap, 0},
         {bad_tag_wrap2, 0},
     };

@@ -384,7 +384,7 @@ typedef struct dctx {
      * does not apply, 1 CAP, 2 OUTRANKED) and its retry_at: capc0[i] at the
      * start of each candidate, capc[i] once capg[i] == gen */
     const int8_t *capc0;
-    const uint8_t *cplain; /* per cap: global, no channel or category filter */
+    const uint8_t *cplain; /* per cap: global, no channel or category filter, limit > 0 */
     int8_t *capc;
     uint32_t *capg;
     uint32_t gen;
@@ -818,7 +818,7 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
             *retry = x->capr[i];
         } else {
             r = 0;
-            if (x->v && x->cplain[i] && f->caps[i].limit > 0) {
+            if (x->v && x->cplain[i]) {
                 if (plain_fails(x, i, false, retry))
                     r = !x->anybatch || plain_fails(x, i, true, NULL) ? 1 : 2;
             } else if ((x->cplain[i] || cap_applies(x, &f->caps[i], ch)) &&
@@ -920,8 +920,11 @@ static inline __attribute__((always_inline)) bool cand_ok(const crm_fcap *f,
         (unsigned)c->n_channels - 1 >= CRM_FCAP_MAX_TRIES ||
         (uint64_t)c->tag_off + c->tag_n > n_tags)
         return false;
+    unsigned n = c->n_channels, c0 = c->channels[0], c1 = c->channels[1];
+    if (n <= 2) /* (the usual fallback lists) */
+        return c0 < nch && (n == 1 || (c1 < nch && c1 != c0));
     uint64_t seen = 0;
-    for (unsigned j = 0; j < c->n_channels; j++) {
+    for (unsigned j = 0; j < n; j++) {
         unsigned ch = c->channels[j];
         uint64_t bit = UINT64_C(1) << (ch & 63);
         if (ch >= nch || (seen & bit))
@@ -1105,7 +1108,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         capc0[i] = (int8_t)(k->scope != CRM_FCAP_SCOPE_CHANNEL && (k->channels & all) == all ? -1
                                                                                           : -2);
         cplain[i] = k->scope == CRM_FCAP_SCOPE_GLOBAL && (k->channels & all) == all &&
-                    (k->categories & 15) == 15;
+                    (k->categories & 15) == 15 && k->limit > 0;
     }
     /* unique cand ids (strictly ascending ones are; dense ones by a bit
      * set; else, or to name a repeat, by sorting) */
@@ -1327,7 +1330,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm_fcap_decision *d = &out[g[i].idx];
             rank = (i > 0 && g[i].t == g[i - 1].t) ? rank + 1 : 1;
             /* its tags sorted and unique: one tag is read in place */
-            if (c->tag_n > 1)
+            if (CRM__UNLIKELY(c->tag_n > 1))
                 for (uint32_t j = 0; j < c->tag_n; j++)
                     ctag[j] = tags[c->tag_off + j];
             x.c = c;
@@ -1337,7 +1340,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             x.nctags = c->tag_n > 1 ? fcap__sort_unique(ctag, c->tag_n) : c->tag_n;
             x.t = c->t;
             x.nev = nev;
-            if (x.t != wc_t || x.off != wc_off) { /* else x's bounds are still those */
+            if (CRM__UNLIKELY(x.t != wc_t || x.off != wc_off)) { /* else x's bounds are
+                                                                   still those */
                 wcache_get(&wc, f, &x);
                 wc_t = x.t;
                 wc_off = x.off;
@@ -1365,7 +1369,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                 for (size_t j = 0; stored_sends && !x.anybatch && j < nstored; j++)
                     x.anybatch = is_batch(&x, &ev[j]);
             }
-            if (++x.gen == 0) { /* wrapped: forget every entry */
+            if (CRM__UNLIKELY(++x.gen == 0)) { /* wrapped: forget every entry */
                 memset(capg, 0, f->r.n_caps * sizeof *capg);
                 x.gen = 1;
             }
