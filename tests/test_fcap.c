@@ -192,6 +192,17 @@ static void expect_decisions(crm_fcap *f, rows *r, const char *const *want)
 }
 
 #define CH(...) ((const int[]){__VA_ARGS__, -1})
+
+/* The decide path's block decoders, picked with CRM_FCAP_DECODER: the best
+ * this CPU has (AVX-512, AVX2 or portable), AVX2 (when the CPU has it) and
+ * the portable one. */
+static const char *const DECODERS[] = {"best", "avx2", "portable"};
+#define NDECODERS 3
+
+static void use_decoder(int d)
+{
+    assert_int_equal(setenv("CRM_FCAP_DECODER", DECODERS[d], 1), 0);
+}
 #define NOC CRM_FCAP_NO_CAND
 
 /* ---- hand-worked cases ---------------------------------------------------------- */
@@ -510,42 +521,47 @@ static void test_outranked(void **state)
 
 /* A batch split over two decide calls at the same t: the earlier call's
  * send is a send of the batch (OUTRANKED), a history event at t is not
- * (CAP). Customer 1's stored block has four events, two (its last one
- * read by the decoder's tail loop: a cold part of < 7 bytes) or 50 (more
- * hot bytes than the decoder's first loop takes), so that every loop of
- * the block decoder meets the sent flag. */
+ * (CAP). Customer 1's stored block has four events, two, 50 (more than one
+ * vector of records) or five with a gap of 2^22 s (wide records), each with
+ * each block decoder (DECODERS), so that every path of
+ * the block decoders meets the sent flag. */
 static void test_batch_split_calls(void **state)
 {
     (void)state;
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 15; variant++) {
+        /* variants 0..4 with each block decoder */
+        use_decoder(variant / 5);
         crm_fcap *f = example_engine();
         rows r = {0};
+        if (variant % 5 == 4) /* a gap of 2^22 s: a block of wide records */
+            hist(&r, 1, T0 - 3 * 86400 - (INT64_C(1) << 22), SMS, 9, CONTENT, 0, -1, NOC);
         for (int k = 1; k <= 3; k++) {
-            if (variant != 3)
+            if (variant % 5 != 3)
                 hist(&r, 1, T0 - k * 86400, SMS, (uint64_t)(10 + k), CONTENT, 0, -1, NOC);
             hist(&r, 2, T0 - k * 86400, SMS, (uint64_t)(10 + k), CONTENT, 0, -1, NOC);
         }
-        if (variant == 3) /* the send, 100 s after it, in the decoder's tail loop */
+        if (variant % 5 == 3) /* the send, 100 s after it, in the decoder's tail loop */
             hist(&r, 1, T0 - 100, SMS, 0, CONTENT, 0, -1, NOC);
-        if (variant == 2)
+        if (variant % 5 == 2)
             for (int k = 0; k < 50; k++) /* not counted: no cap sees them */
                 hist(&r, 1, T0 - 4 * 86400 - k * 3600, PUSH, 7, CONTENT, 0, 0, NOC);
-        if (variant == 1)
+        if (variant % 5 == 1)
             hist(&r, 1, T0, EMAIL, 1, PROMO, 0, -1, NOC);
         else
             cand(&r, 1, 1, T0, 1, PROMO, 1, 9, CH(EMAIL));
         cand(&r, 3, 2, T0, 3, CONTENT, 1, 1, CH(EMAIL));
         const char *want1[] = {"1,SEND,email,,,email:OK", "1,SEND,email,,,email:OK"};
-        expect_decisions(f, &r, variant == 1 ? want1 + 1 : want1);
+        expect_decisions(f, &r, variant % 5 == 1 ? want1 + 1 : want1);
         cand(&r, 2, 1, T0, 2, PROMO, 2, 0, CH(EMAIL));
         char w[160];
         sprintf(w, "1,REJECT,,%s:promo_day,%lld,email:%s:promo_day",
-                variant == 1 ? "CAP" : "OUTRANKED", (long long)(DAY0 + 86400),
-                variant == 1 ? "CAP" : "OUTRANKED");
+                variant % 5 == 1 ? "CAP" : "OUTRANKED", (long long)(DAY0 + 86400),
+                variant % 5 == 1 ? "CAP" : "OUTRANKED");
         const char *want2[] = {w};
         expect_decisions(f, &r, want2);
         crm_fcap_free(f);
     }
+    use_decoder(0);
 }
 
 static void test_override_service_preferred(void **state)
@@ -1056,7 +1072,7 @@ static void gen_workload(test_rng *g, workload *w, size_t ncust, size_t nev, siz
     ru->week_sunday = (uint8_t)test_rng_range(g, 0, 1);
 
     int64_t base = INT64_C(1717200000) + test_rng_range(g, -40, 40) * 86400; /* around June 2024 */
-    w->tags = calloc((nev + nc) * 3 + 1, sizeof *w->tags);
+    w->tags = calloc((nev + nc) * 5 + 1, sizeof *w->tags);
     w->ev = calloc(nev + 1, sizeof *w->ev);
     w->c = calloc(nc + 1, sizeof *w->c);
     int32_t offs[16];
@@ -1078,7 +1094,8 @@ static void gen_workload(test_rng *g, workload *w, size_t ncust, size_t nev, siz
         e->category = (uint8_t)test_rng_range(g, 0, 3);
         e->counts = (int8_t)test_rng_range(g, -1, 1);
         e->tag_off = (uint32_t)w->nt;
-        e->tag_n = (uint32_t)test_rng_range(g, 0, 2);
+        /* 0-4 tags (duplicates allowed): stored tag counts of 3 and more too */
+        e->tag_n = (uint32_t)test_rng_range(g, 0, 4);
         for (uint32_t j = 0; j < e->tag_n; j++)
             w->tags[w->nt++] = (uint32_t)test_rng_range(g, 0, 3);
     }
@@ -1137,8 +1154,27 @@ static void reference_decide(const workload *w, crm_fcap_decision *out)
     free(x.ev);
 }
 
+static void assert_same_state(const crm_fcap *a, const crm_fcap *b);
+
+/* f saves to a snapshot that loads (the loader checks every block's
+ * canonical form) into the same state. */
+static void expect_canonical_state(const crm_fcap *f, uint64_t seed, int round)
+{
+    void *b;
+    size_t bn;
+    assert_int_equal(crm_fcap_save(f, &b, &bn), CRM_OK);
+    crm_fcap *back = NULL;
+    if (crm_fcap_load(&back, b, bn) != CRM_OK)
+        fail_msg("seed %llu round %d: %s", (unsigned long long)seed, round, crm_last_error());
+    crm_bytes_free(b);
+    assert_same_state(f, back);
+    crm_fcap_free(back);
+}
+
 #define RR_FUTURE 1u  /* a third of the history rows lie after the candidates' times */
 #define RR_MANY_QUIET 2u /* 10..16 quiet intervals, many on at once */
+#define RR_GAPS 4u /* history rows about 2^22 s (48.5 days) apart, and the state after
+                      decide saved, loaded and compared (canonical blocks of either form) */
 
 /* Random workloads against the reference: `rounds` rounds of 1..maxcust
  * customers, nev_lo..nev_hi history rows, 1..30 candidates, variations
@@ -1159,6 +1195,14 @@ static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64
             if (test_rng_range(&g, 0, 2) == 0)
                 w.ev[i].t = INT64_C(1717200000) + test_rng_range(&g, -40, 46) * 86400 +
                             test_rng_range(&g, 0, 86399);
+        /* gaps around 2^22 s: blocks in the wide form, and sends long after
+         * the stored events (a fixed block extended becomes wide) */
+        for (size_t i = 0; (opts & RR_GAPS) && i < w.nev; i++) {
+            int64_t k = test_rng_range(&g, 0, 3);
+            if (k)
+                w.ev[i].t -= k * ((INT64_C(1) << 22) + test_rng_range(&g, -3, 3) *
+                                                          test_rng_range(&g, 0, 86400));
+        }
         if (opts & RR_MANY_QUIET) {
             w.ru.n_quiet = (size_t)test_rng_range(&g, 10, 16);
             for (size_t i = 0; i < w.ru.n_quiet; i++) {
@@ -1176,6 +1220,41 @@ static size_t reference_rounds(uint64_t seed, int rounds, int64_t maxcust, int64
         crm_fcap_decision *got = calloc(w.nc, sizeof *got), *want = calloc(w.nc, sizeof *want);
         assert_int_equal(crm_fcap_decide(f, w.c, w.nc, w.tags, w.nt, got), CRM_OK);
         reference_decide(&w, want);
+        if (opts & RR_GAPS) {
+            /* the same candidates twice more, about 2^22 s later and then within
+             * two hours of that (new cand ids): the sends extend the blocks
+             * across gaps near the fixed form's limit, and the last call's
+             * checks see the times they were stored with */
+            crm_fcap_candidate *c2 = malloc(w.nc * sizeof *c2);
+            crm_fcap_decision *got2 = calloc(w.nc, sizeof *got2),
+                              *want2 = calloc(w.nc, sizeof *want2);
+            xworld x = {.ru = &w.ru};
+            x_add_history(&x, w.ev, w.nev, w.tags);
+            x_decide(&x, w.c, w.nc, w.tags, want2);
+            int64_t dt = (INT64_C(1) << 22) + test_rng_range(&g, -2, 2);
+            for (int pass = 1; pass <= 2; pass++) {
+                expect_canonical_state(f, seed, round);
+                for (size_t i = 0; i < w.nc; i++) {
+                    c2[i] = w.c[i];
+                    c2[i].t += dt;
+                    c2[i].cand_id += (uint64_t)pass << 40;
+                }
+                assert_int_equal(crm_fcap_decide(f, c2, w.nc, w.tags, w.nt, got2), CRM_OK);
+                x_decide(&x, c2, w.nc, w.tags, want2);
+                for (size_t i = 0; i < w.nc; i++) {
+                    char what[80];
+                    snprintf(what, sizeof what, "seed %llu round %d, call %d",
+                             (unsigned long long)seed, round, pass + 1);
+                    assert_same_decision(&got2[i], &want2[i], what, i);
+                }
+                dt += test_rng_range(&g, 0, 7200);
+            }
+            expect_canonical_state(f, seed, round);
+            free(x.ev);
+            free(c2);
+            free(got2);
+            free(want2);
+        }
         for (size_t i = 0; i < w.nc; i++) {
             char what[64];
             snprintf(what, sizeof what, "seed %llu round %d", (unsigned long long)seed, round);
@@ -1215,6 +1294,39 @@ static void test_reference_many_quiet(void **state)
     size_t sends = 0, reasons[8] = {0};
     size_t n = reference_rounds(777, 200, 4, 0, 30, RR_MANY_QUIET, &sends, reasons);
     assert_true(reasons[CRM_FCAP_QUIET_HOURS] > n / 10 && sends > 0);
+}
+
+/* Time gaps of about 2^22 s: the fixed and the wide block forms, blocks
+ * turning wide when extended, each state saved and loaded (the loader
+ * checks the canonical form); with the decoder for this CPU and with the
+ * others (DECODERS). */
+static void test_reference_gaps(void **state)
+{
+    (void)state;
+    for (int d = 0; d < NDECODERS; d++) {
+        use_decoder(d);
+        size_t sends = 0, reasons[8] = {0};
+        size_t n = reference_rounds(31337, 150, 5, 0, 40, RR_GAPS, &sends, reasons);
+        n += reference_rounds(8, 40, 2, 50, 120, RR_GAPS | RR_FUTURE, &sends, reasons);
+        n += reference_rounds(9, 40, 2, 50, 120, RR_GAPS, &sends, reasons);
+        assert_true(sends > n / 10 && sends < n);
+    }
+    use_decoder(0);
+}
+
+/* The reference workloads with the other block decoders (for CPUs without
+ * AVX-512, without AVX2). */
+static void test_reference_decoders(void **state)
+{
+    (void)state;
+    for (int d = 1; d < NDECODERS; d++) {
+        use_decoder(d);
+        size_t sends = 0, reasons[8] = {0};
+        size_t n = reference_rounds(20240604, 200, 6, 0, 40, 0, &sends, reasons);
+        n += reference_rounds(99, 30, 2, 50, 120, RR_FUTURE, &sends, reasons);
+        assert_true(sends > n / 10 && sends < n);
+    }
+    use_decoder(0);
 }
 
 static void test_reference_random(void **state)
@@ -1780,7 +1892,7 @@ static void test_store_growth(void **state)
     crm_fcap_free(rev);
 }
 
-/* Snapshot format versions other than 5 are refused with CRM_EVERSION (the
+/* Snapshot format versions other than 6 are refused with CRM_EVERSION (the
  * blob is re-sealed with a correct CRC-32C so only the version differs). */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
 {
@@ -1803,9 +1915,9 @@ static void test_snapshot_versions(void **state)
     uint8_t *b;
     size_t n;
     snap_of(f, (void **)&b, &n);
-    assert_int_equal(b[6] | b[7] << 8, 5);
-    for (unsigned v = 1; v <= 6; v++) {
-        if (v == 5)
+    assert_int_equal(b[6] | b[7] << 8, 6);
+    for (unsigned v = 1; v <= 7; v++) {
+        if (v == 6)
             continue;
         b[6] = (uint8_t)v;
         uint32_t c = crc32c_bitwise(b, n - 4);
@@ -1818,6 +1930,230 @@ static void test_snapshot_versions(void **state)
         snprintf(want, sizeof want, "version %u", v);
         assert_non_null(strstr(crm_last_error(), want));
     }
+    crm_bytes_free(b);
+    crm_fcap_free(f);
+}
+
+/* ---- block forms (docs/fcap.md, "Event blocks") ---------------------------------- */
+
+/* LEB128, written here from the format text. */
+static size_t leb(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7)
+        o[n++] = (uint8_t)(v | 0x80);
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+static size_t le32(uint8_t *o, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        o[i] = (uint8_t)(v >> (8 * i));
+    return 4;
+}
+
+/* The blob of two counted CONTENT email events at t0 and t0 + gap, campaign
+ * 5, no cand id, no tags: fixed records when gap < 2^22, else wide ones
+ * (wide = 1 forces wide records: not canonical when gap < 2^22). */
+static size_t two_event_blob(uint8_t *out, int64_t t0, int64_t gap, int wide)
+{
+    uint8_t body[64];
+    size_t n = 0;
+    const unsigned meta = EMAIL | CONTENT << 6, fl = 1 /* counted */;
+    if (!wide) {
+        n += leb(body + n, 2 * 2);                         /* two fixed records */
+        body[n++] = (uint8_t)(t0 >> 22);                   /* first time, bits 22.. */
+        body[n++] = (uint8_t)(t0 >> 30);
+        n += le32(body + n, (uint32_t)(t0 & 0x3FFFFF) | fl << 22 | meta << 24);
+        n += le32(body + n, (uint32_t)gap | fl << 22 | meta << 24);
+    } else {
+        uint8_t hot[32];
+        size_t h = leb(hot, (uint64_t)t0);
+        hot[h++] = (uint8_t)meta;
+        hot[h++] = (uint8_t)fl;
+        h += leb(hot + h, (uint64_t)gap);
+        hot[h++] = (uint8_t)meta;
+        hot[h++] = (uint8_t)fl;
+        n += leb(body + n, 2 * h + 1);
+        memcpy(body + n, hot, h);
+        n += h;
+    }
+    body[n++] = 5 << 3; /* cold: campaign 5, no cand, no tags */
+    body[n++] = 5 << 3;
+    size_t k = leb(out, n);
+    memcpy(out + k, body, n);
+    return k + n;
+}
+
+/* Snapshot of the one customer 1 with events at t0 and t0 + gap; its blob
+ * must end the payload. */
+static void expect_two_event_blob(int64_t t0, int64_t gap, int wide)
+{
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, t0, EMAIL, 5, CONTENT, 0, 1, NOC);
+    hist(&r, 1, t0 + gap, EMAIL, 5, CONTENT, 0, 1, NOC);
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    r.nev = 0;
+    uint8_t *b, want[64];
+    size_t n, wn = two_event_blob(want, t0, gap, wide);
+    snap_of(f, (void **)&b, &n);
+    assert_true(n > wn + 12);
+    assert_memory_equal(b + n - 4 - wn, want, wn);
+    assert_int_equal(b[n - 4 - wn - 8], 1); /* the customer id before it */
+    crm_bytes_free(b);
+    /* the times as decoded (both decoders): campaign 5 at the next 12:00 UTC
+     * after the later event is capped until that event + 1 week */
+    int64_t t1 = t0 + gap, tc = t1 + ((43200 - t1 % 86400) % 86400 + 86400) % 86400;
+    for (int d = 0; d < NDECODERS && tc + 604800 <= CRM_FCAP_T_MAX; d++) {
+        use_decoder(d);
+        cand(&r, 900 + (uint64_t)d, 1, tc, 5, CONTENT, 1, 1, CH(EMAIL));
+        char w[128];
+        sprintf(w, "1,REJECT,,CAP:campaign_once,%lld,email:CAP:campaign_once",
+                (long long)(t1 + 604800));
+        const char *want2[] = {w};
+        expect_decisions(f, &r, want2);
+    }
+    use_decoder(0);
+    crm_fcap_free(f);
+}
+
+/* Fixed records while every gap is below 2^22 s, wide ones from 2^22 s on;
+ * first times with high bits 0, 255, 256 and above 2^32 s up to the
+ * largest time; a fixed block
+ * extended by a send 2^22 s later turns wide (one 2^22 - 1 s later stays
+ * fixed); a wide block whose gaps fit fixed records is refused by the
+ * loader at the byte of its hot length. */
+static void test_block_forms(void **state)
+{
+    (void)state;
+    const int64_t G = INT64_C(1) << 22;
+    expect_two_event_blob(T0 - G, G - 1, 0);
+    expect_two_event_blob(T0 - G, G, 1);
+    expect_two_event_blob(1000, G - 1, 0); /* high bits 0 */
+    expect_two_event_blob((INT64_C(255) << 22) + 77, 5, 0); /* 255: the high byte 0 */
+    expect_two_event_blob((INT64_C(256) << 22) + 77, 5, 0); /* 256: the low byte 0 */
+    expect_two_event_blob(CRM_FCAP_T_MAX - 4 * 604800 - G, G - 1, 0); /* above 2^32 */
+    expect_two_event_blob(CRM_FCAP_T_MAX - G + 1, G - 1, 0);
+    expect_two_event_blob(0, CRM_FCAP_T_MAX, 1);
+
+    for (int d = 0; d < NDECODERS; d++) {
+        use_decoder(d);
+        for (int64_t gap = G - 1; gap <= G; gap++) {
+            /* stored: T0 - gap - 2^22 + 1 and T0 - gap (fixed); a send at T0 */
+            crm_fcap *f = example_engine();
+            rows r = {0};
+            int64_t t1 = T0 - gap;
+            hist(&r, 1, t1 - (G - 1), EMAIL, 5, CONTENT, 0, 1, NOC);
+            hist(&r, 1, t1, EMAIL, 5, CONTENT, 0, 1, NOC);
+            cand(&r, 500, 1, T0, 6, CONTENT, 1, 1, CH(EMAIL));
+            const char *want[] = {"1,SEND,email,,,email:OK"};
+            expect_decisions(f, &r, want);
+            uint8_t *b;
+            size_t n;
+            snap_of(f, (void **)&b, &n);
+            /* hand-built: the three events, the send counted and sent (flags
+             * 3), cold: campaign 6 with a cand id (head 6 << 3 | 4), zigzag(500) */
+            uint8_t want_blob[64], body[48], hot[32];
+            size_t bn = 0, h = 0;
+            const unsigned meta = EMAIL | CONTENT << 6;
+            int64_t t0 = t1 - (G - 1), ts[3] = {t0, t1, T0};
+            unsigned fl[3] = {1, 1, 3};
+            if (gap < G) {
+                bn += leb(body, 2 * 3);
+                body[bn++] = (uint8_t)(t0 >> 22);
+                body[bn++] = (uint8_t)(t0 >> 30);
+                for (int i = 0; i < 3; i++)
+                    bn += le32(body + bn, (uint32_t)(i ? ts[i] - ts[i - 1] : t0 & (G - 1)) |
+                                              fl[i] << 22 | meta << 24);
+            } else {
+                for (int i = 0; i < 3; i++) {
+                    h += leb(hot + h, (uint64_t)(i ? ts[i] - ts[i - 1] : t0));
+                    hot[h++] = (uint8_t)meta;
+                    hot[h++] = (uint8_t)fl[i];
+                }
+                bn += leb(body, 2 * h + 1);
+                memcpy(body + bn, hot, h);
+                bn += h;
+            }
+            body[bn++] = 5 << 3;
+            body[bn++] = 5 << 3;
+            body[bn++] = 6 << 3 | 4;
+            bn += leb(body + bn, 1000);
+            size_t wn = leb(want_blob, bn);
+            memcpy(want_blob + wn, body, bn);
+            wn += bn;
+            assert_memory_equal(b + n - 4 - wn, want_blob, wn);
+            crm_fcap *g = NULL;
+            assert_int_equal(crm_fcap_load(&g, b, n), CRM_OK);
+            crm_bytes_free(b);
+            /* the stored times as decoded: campaign 6 was sent at T0, so at
+             * T0 + 604799 it is capped until T0 + 604800; ALREADY_SENT for 500 */
+            for (int e = 0; e < 2; e++) {
+                crm_fcap *x = e ? g : f;
+                cand(&r, 501, 1, T0 + 604799, 6, CONTENT, 1, 1, CH(EMAIL));
+                cand(&r, 500, 1, T0 + 5, 7, CONTENT, 1, 1, CH(EMAIL));
+                char w[128];
+                sprintf(w, "1,REJECT,,CAP:campaign_once,%lld,email:CAP:campaign_once",
+                        (long long)(T0 + 604800));
+                const char *want2[] = {w, "1,REJECT,,ALREADY_SENT,,email:ALREADY_SENT"};
+                expect_decisions(x, &r, want2);
+            }
+            crm_fcap_free(g);
+            crm_fcap_free(f);
+        }
+    }
+    use_decoder(0);
+
+    /* history added later, 2^22 - 1 and 2^22 s after a stored event: the
+     * stored block is extended (fixed, then rewritten wide) */
+    for (int64_t gap = G - 1; gap <= G; gap++) {
+        crm_fcap *f = example_engine();
+        rows r = {0};
+        hist(&r, 1, T0 - G - 5, EMAIL, 5, CONTENT, 0, 1, NOC);
+        assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+        r.nev = 0;
+        hist(&r, 1, T0 - G - 5 + gap, EMAIL, 5, CONTENT, 0, 1, NOC);
+        assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+        uint8_t *b, want[64];
+        size_t n, wn = two_event_blob(want, T0 - G - 5, gap, gap == G);
+        snap_of(f, (void **)&b, &n);
+        assert_memory_equal(b + n - 4 - wn, want, wn);
+        crm_bytes_free(b);
+        crm_fcap_free(f);
+    }
+
+    /* the loader: customer 1's fixed blob (gap 2^22 - 1) replaced by wide
+     * records of the same events is refused at the byte of its hot length */
+    crm_fcap *f = example_engine();
+    rows r = {0};
+    hist(&r, 1, T0 - G, EMAIL, 5, CONTENT, 0, 1, NOC);
+    hist(&r, 1, T0 - 1, EMAIL, 5, CONTENT, 0, 1, NOC);
+    assert_int_equal(crm_fcap_add_history(f, r.ev, r.nev, r.tags, r.nt), CRM_OK);
+    uint8_t *b, fixed[64], wide[64];
+    size_t n, fn = two_event_blob(fixed, T0 - G, G - 1, 0),
+              wn = two_event_blob(wide, T0 - G, G - 1, 1);
+    snap_of(f, (void **)&b, &n);
+    assert_memory_equal(b + n - 4 - fn, fixed, fn);
+    size_t at = n - 4 - fn, m = at + wn + 4; /* the blob's offset in the snapshot */
+    uint8_t *forged = malloc(m);
+    memcpy(forged, b, at);
+    memcpy(forged + at, wide, wn);
+    for (int i = 0; i < 8; i++) /* payload length */
+        forged[8 + i] = (uint8_t)((uint64_t)(m - 20) >> (8 * i));
+    uint32_t c = crc32c_bitwise(forged, m - 4);
+    for (int i = 0; i < 4; i++)
+        forged[m - 4 + i] = (uint8_t)(c >> (8 * i));
+    crm_fcap *g = (crm_fcap *)1;
+    assert_int_equal(crm_fcap_load(&g, forged, m), CRM_ESTATE);
+    assert_null(g);
+    char want[96];
+    snprintf(want, sizeof want, "wide event block whose time gaps fit fixed records at byte %zu",
+             at + 1);
+    if (!strstr(crm_last_error(), want))
+        fail_msg("got: %s\nwant: ...%s", crm_last_error(), want);
+    free(forged);
     crm_bytes_free(b);
     crm_fcap_free(f);
 }
@@ -2392,6 +2728,8 @@ int main(void)
         cmocka_unit_test(test_override_service_preferred),
         cmocka_unit_test(test_limit_zero_and_retry_min),
         cmocka_unit_test(test_reference_random),
+        cmocka_unit_test(test_reference_gaps),
+        cmocka_unit_test(test_reference_decoders),
         cmocka_unit_test(test_reference_wide_and_future),
         cmocka_unit_test(test_reference_many_quiet),
         cmocka_unit_test(test_order_and_batches),
@@ -2404,6 +2742,7 @@ int main(void)
         cmocka_unit_test(test_send_blocks),
         cmocka_unit_test(test_send_pool_reuse),
         cmocka_unit_test(test_snapshot_versions),
+        cmocka_unit_test(test_block_forms),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_candidate_bounds),
         cmocka_unit_test(test_oom),

@@ -98,6 +98,7 @@ typedef struct fview {
     size_t n, nstored;
     bool ordered;          /* events ascend in time (index order is time order) */
     bool hasc;             /* cold columns decoded (camp, tagat, ntag, base, lastcand) */
+    bool wide;             /* the stored block has wide hot records (state.c) */
     uint64_t counted;      /* events with FEV_COUNTS (bit i = event i) */
     uint64_t sent;         /* events with FEV_SENT */
     uint64_t base;         /* first cand id of the block (CRM_FCAP_NO_CAND: none) */
@@ -109,8 +110,7 @@ typedef struct fview {
     uint32_t tagat[FV_MAX]; /* stored: offset of the tag list in cold; send: in stag */
     uint32_t ntag[FV_MAX];
     uint8_t meta[FV_MAX];   /* channel | category << 6 */
-    uint8_t b1[FV_MAX];     /* stored: flags byte of the block (FEV_ flags in bits 0-1,
-                               has-cand bit 2, tag count bits 3-6); send: FEV_ flags */
+    uint8_t b1[FV_MAX];     /* FEV_ flags */
 } fview;
 
 /* Canonical event order: t, channel, category, flags, campaign, cand, tags. */
@@ -163,7 +163,9 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t);
  * nstored, counted, sent, t, meta, b1; hasc = false); false when it has
  * more than `max` events (v is then incomplete). */
 typedef bool (*fcap__view_decode_fn)(const uint8_t *p, fview *v, size_t max);
-/* The decoder for this CPU (BMI2 or not): fetched once, called per block. */
+/* The decoder for this CPU (AVX-512, AVX2 or portable; CRM_FCAP_DECODER=avx2
+ * or portable in the environment: that one): fetched once per call, called
+ * per block. */
 fcap__view_decode_fn fcap__view_decoder(void);
 /* Decode the cold columns of v's stored events (camp, tagat, ntag, base,
  * lastcand; hasc = true). */

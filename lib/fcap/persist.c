@@ -9,9 +9,9 @@
 
 #include "fcap/fcap_int.h"
 
-#define SNAP_VERSION 5u /* 1: fixed event records, 2: blocks with an event count, 3: blocks
+#define SNAP_VERSION 6u /* 1: fixed event records, 2: blocks with an event count, 3: blocks
                            without hot/cold parts, 4: cand ids as deltas from the previous
-                           one (not read) */
+                           one, 5: varint hot records only (not read) */
 #define LOG_MAGIC UINT32_C(0x474C4346) /* "FCLG" */
 #define LOG_FRAME 12u                  /* magic, payload length, CRC */
 

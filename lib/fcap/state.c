@@ -5,25 +5,34 @@
  * a byte pool, encoded as one canonical blob:
  *
  *   blob  = varint L (>= 1), body of L bytes
- *   body  = varint H (>= 1), the hot parts of the events (H bytes), then
- *           their cold parts (the rest), each in canonical event order
- *           (fcap__ev_cmp)
- *   hot   = varint dt          t - t of the previous event (first: t)
- *           u8  channel | category << 6
- *           u8  flags | has_cand << 2 | min(ntags, 15) << 3   (bit 7 zero)
- *   cold  = [varint ntags - 15]  when the field is 15
- *           varint campaign
+ *   body  = varint X, [u16 t0 >> 22], the hot parts of the events,
+ *           then their cold parts, each in canonical event order
+ *           (fcap__ev_cmp); t0 = the first event's time
+ *   X     = 2 n: n >= 1 fixed hot records (4 n bytes), t0 >> 22 follows
+ *           (little-endian: < 2^16 as times are <= CRM_FCAP_T_MAX)
+ *           2 H + 1: H >= 1 bytes of wide hot records (no t0 field)
+ *   fixed = u32 little-endian: dt | flags << 22 | (channel | category << 6) << 24
+ *           dt = t - t of the previous event (< 2^22), first: t0 & (2^22 - 1)
+ *   wide  = varint dt (first: t), u8 channel | category << 6, u8 flags
+ *   cold  = head: LEB128 of min(ntags, 3) | has_cand << 2 | campaign << 3
+ *           (a 66-bit number: first byte, then varint campaign >> 4 when
+ *           that is not 0)
+ *           [varint ntags - 3]  when the head's count is 3
  *           [varint zigzag(cand - first cand of the block)]  when has_cand
  *                                   (the first: the cand id itself)
  *           tags ascending: varint first, then varint (tag - previous - 1)
+ *   flags = FEV_COUNTS | FEV_SENT (bits 2-7 of a wide record's byte zero)
  *
- * The decide path reads the hot parts of a customer (times, channels,
- * categories, flags: all that most checks need) at a few instructions an
- * event and the cold parts only when a campaign or tag cap or a send needs
- * them.
+ * A block takes the fixed form exactly when every time gap after its first
+ * event is below 2^22 s (48.5 days), else the wide one, so each event list
+ * has one encoding. The decide path reads the hot parts of a customer
+ * (times, channels, categories, flags: all that most checks need): fixed
+ * records sit at known offsets (no chain of varint lengths; vector loads)
+ * and the cold parts are read only when a campaign or tag cap or a send
+ * needs them.
  * Varints are LEB128 and minimal, so a blob is a canonical function of the
  * customer's events: snapshots copy blobs verbatim. With the example rules
- * and a week of history an event takes about 8 bytes.
+ * and a week of history an event takes about 7.5 bytes.
  *
  * cand ids of stored events are kept in an exact set of 64-id pages
  * (fpage); ALREADY_SENT needs "an event with this cand_id at time <= t",
@@ -220,29 +229,77 @@ static inline size_t var_put8(uint8_t *p, uint64_t v)
     return crm__varint_put(p, v);
 }
 
-/* The hot part of event e, after an event at time pt, written at h (room:
- * 12 bytes); returns its end. Every hot part is written here: blocks built
- * from events (body_encode) and blocks extended by sends (stage_append). */
-static inline uint8_t *hot_put(uint8_t *h, const fnew *e, int64_t pt)
+/* ---- hot records ------------------------------------------------------------------ */
+
+#define HOT_FIX 4u                /* bytes of a fixed hot record */
+#define HOT_BITS 22               /* its time gap field */
+#define HOT_DT ((int64_t)1 << HOT_BITS) /* fixed records hold time gaps below this */
+#define HOT_START INT64_C(-1)     /* "previous time" of a block's first event */
+
+/* Do the events ev[0..n) (ascending in time) after an event at time pt
+ * (HOT_START: ev[0] is the block's first) fit fixed hot records? */
+static inline bool hot_fits(const fnew *ev, size_t n, int64_t pt)
 {
-    h += crm__varint_put(h, (uint64_t)(e->t - pt));
-    uint32_t nt = e->ntags;
-    h[0] = (uint8_t)(e->channel | e->cat << 6);
-    h[1] = (uint8_t)(e->flags | (unsigned)(e->cand != CRM_FCAP_NO_CAND) << 2 |
-                     (nt < 15 ? nt : 15) << 3);
-    return h + 2;
+    for (size_t i = 0; i < n; i++) {
+        if (pt != HOT_START && ev[i].t - pt >= HOT_DT)
+            return false;
+        pt = ev[i].t;
+    }
+    return true;
 }
 
-/* The cold part of event e written at o (room: 31 + 5 ntags bytes) in a
+/* Write one hot record at h: time gap dt (fixed form: < 2^22; the first
+ * event's low 22 time bits), meta (channel | category << 6), FEV_ flags;
+ * returns its end. Every hot record is written here. */
+static inline uint8_t *hot_put(uint8_t *h, uint64_t dt, unsigned meta, unsigned flags, bool wide)
+{
+    if (wide) {
+        h += crm__varint_put(h, dt);
+        h[0] = (uint8_t)meta;
+        h[1] = (uint8_t)flags;
+        return h + 2;
+    }
+    uint32_t w = (uint32_t)dt | (uint32_t)flags << HOT_BITS | (uint32_t)meta << 24;
+    h[0] = (uint8_t)w;
+    h[1] = (uint8_t)(w >> 8);
+    h[2] = (uint8_t)(w >> 16);
+    h[3] = (uint8_t)(w >> 24);
+    return h + 4;
+}
+
+/* The hot part of event e after an event at time pt (HOT_START: e is the
+ * block's first), written at h (room: 12 bytes); returns its end. Every hot
+ * part of an event is written here: blocks built from events (body_encode)
+ * and blocks extended by sends (stage_append). */
+static inline uint8_t *hot_ev(uint8_t *h, const fnew *e, int64_t pt, bool wide)
+{
+    uint64_t dt = pt != HOT_START ? (uint64_t)(e->t - pt)
+                  : wide          ? (uint64_t)e->t
+                                  : (uint64_t)e->t & (HOT_DT - 1);
+    return hot_put(h, dt, e->channel | (unsigned)e->cat << 6, e->flags, wide);
+}
+
+/* The cold part of event e written at o (room: 32 + 5 ntags bytes) in a
  * block whose first cand id is *base (CRM_FCAP_NO_CAND: none yet, e's
- * becomes it); returns its end. */
-static inline __attribute__((always_inline)) uint8_t *cold_put(uint8_t *o, const fnew *e, uint64_t *base)
+ * becomes it); returns its end. Its head: min(ntags, 3) | has_cand << 2 |
+ * campaign << 3 as a LEB128 number (up to 66 bits: the first byte holds the
+ * campaign's low 4 bits, a varint campaign >> 4 follows when that is not 0). */
+static inline __attribute__((always_inline)) uint8_t *cold_put(uint8_t *o, const fnew *e,
+                                                               uint64_t *base)
 {
     uint32_t nt = e->ntags;
-    if (nt >= 15)
-        o += var_put8(o, nt - 15);
-    o += var_put8(o, e->campaign);
-    if (e->cand != CRM_FCAP_NO_CAND) {
+    unsigned hc = e->cand != CRM_FCAP_NO_CAND;
+    uint64_t camp = e->campaign;
+    unsigned hd = (nt < 3 ? nt : 3) | hc << 2 | (unsigned)(camp & 15) << 3;
+    if (camp < 16) {
+        *o++ = (uint8_t)hd;
+    } else {
+        *o++ = (uint8_t)(hd | 0x80);
+        o += var_put8(o, camp >> 4);
+    }
+    if (nt >= 3)
+        o += var_put8(o, nt - 3);
+    if (hc) {
         uint64_t b = *base;
         o += var_put8(o, zz(b == CRM_FCAP_NO_CAND ? e->cand : e->cand - b));
         if (b == CRM_FCAP_NO_CAND)
@@ -253,16 +310,16 @@ static inline __attribute__((always_inline)) uint8_t *cold_put(uint8_t *o, const
     return o;
 }
 
-/* Encode sorted events (tags sorted, unique): their hot parts at *hot and
- * cold parts at *cold (both advanced), continuing after an event at time pt
- * in a block whose first cand id is base (CRM_FCAP_NO_CAND: none yet; 0, NO_CAND
- * at the start). */
+/* Encode sorted events (tags sorted, unique): their hot parts at *hot (fixed
+ * or wide records) and cold parts at *cold (both advanced), continuing after
+ * an event at time pt (HOT_START at the start of a block) in a block whose
+ * first cand id is base (CRM_FCAP_NO_CAND: none yet). */
 static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n, int64_t pt,
-                        uint64_t base)
+                        uint64_t base, bool wide)
 {
     uint8_t *h = *hot, *o = *cold;
     for (size_t i = 0; i < n; i++) {
-        h = hot_put(h, &ev[i], pt);
+        h = hot_ev(h, &ev[i], pt, wide);
         pt = ev[i].t;
         o = cold_put(o, &ev[i], &base);
     }
@@ -270,62 +327,146 @@ static void body_encode(uint8_t **hot, uint8_t **cold, const fnew *ev, size_t n,
     *cold = o;
 }
 
-/* Write the blob header (varint L, varint H) at out; its length. */
-static size_t blob_header(uint8_t *out, size_t hl, size_t cl)
+/* Write the blob header at out: varint L, varint X (fixed form: 2 n; wide:
+ * 2 hl + 1), in the fixed form u16 t0 >> 22 (t0: the first event's time);
+ * hl / cl: bytes of the hot / cold parts. Its length. */
+static size_t blob_header(uint8_t *out, bool wide, size_t n, int64_t t0, size_t hl, size_t cl)
 {
-    uint8_t hb[10];
-    size_t k = crm__varint_put(hb, hl);
-    size_t n = crm__varint_put(out, k + hl + cl);
-    memcpy(out + n, hb, k);
-    return n + k;
+    uint8_t hb[20];
+    size_t k = crm__varint_put(hb, wide ? 2 * (uint64_t)hl + 1 : 2 * (uint64_t)n);
+    if (!wide) {
+        uint64_t th = (uint64_t)t0 >> HOT_BITS; /* < 2^16: times <= CRM_FCAP_T_MAX */
+        hb[k] = (uint8_t)th;
+        hb[k + 1] = (uint8_t)(th >> 8);
+        k += 2;
+    }
+    size_t m = crm__varint_put(out, k + hl + cl);
+    memcpy(out + m, hb, k);
+    return m + k;
 }
 
-/* Encode sorted events (tags sorted, unique) as a blob at out (room:
- * enc_bound); its length. */
+/* Encode sorted events (tags sorted, unique; n >= 1) as a blob at out
+ * (room: enc_bound); its length. */
 static size_t blob_encode(uint8_t *out, const fnew *ev, size_t n)
 {
+    bool wide = !hot_fits(ev, n, HOT_START);
     uint8_t *h0 = out + 20, *c0 = out + 20 + 12 * n, *h = h0, *c = c0;
-    body_encode(&h, &c, ev, n, 0, CRM_FCAP_NO_CAND);
-    size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0), k = blob_header(out, hl, cl);
+    body_encode(&h, &c, ev, n, HOT_START, CRM_FCAP_NO_CAND, wide);
+    size_t hl = (size_t)(h - h0), cl = (size_t)(c - c0);
+    size_t k = blob_header(out, wide, n, ev[0].t, hl, cl);
     memmove(out + k, h0, hl);
     memmove(out + k + hl, c0, cl);
     return k + hl + cl;
 }
 
-/* The parts of a trusted blob at p: hot bytes [*h, *c), cold [*c, *end). */
-static inline void blob_parts(const uint8_t *p, const uint8_t **h, const uint8_t **c,
-                              const uint8_t **end)
+/* The parts of a trusted blob. */
+typedef struct bparts {
+    const uint8_t *h, *c, *end; /* hot part [h, c), cold part [c, end) */
+    size_t n;                   /* fixed form: number of events (wide: 0) */
+    int64_t t0;                 /* fixed form: first time & ~(2^22 - 1) (wide: 0) */
+    bool wide;
+} bparts;
+
+static inline void blob_parts(const uint8_t *p, bparts *b)
 {
     size_t L = (size_t)get_var(&p);
-    *end = p + L;
-    const uint8_t *q = p;
-    size_t H = (size_t)get_var(&q);
-    *h = q;
-    *c = q + H;
+    b->end = p + L;
+    size_t x = (size_t)get_var(&p);
+    b->wide = x & 1;
+    b->n = b->wide ? 0 : x >> 1;
+    b->t0 = 0;
+    if (!b->wide) {
+        b->t0 = (int64_t)((uint64_t)p[0] | (uint64_t)p[1] << 8) << HOT_BITS;
+        p += 2;
+    }
+    b->h = p;
+    b->c = p + (b->wide ? x >> 1 : HOT_FIX * (x >> 1));
+}
+
+/* Fixed hot record i of the hot part at h. */
+static inline uint32_t hot_fix(const uint8_t *h, size_t i)
+{
+    const uint8_t *r = h + HOT_FIX * i;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t w;
+    memcpy(&w, r, 4);
+    return w;
+#else
+    return (uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24;
+#endif
+}
+
+/* A walk over the hot records of a trusted blob (either form). */
+typedef struct hcur {
+    const uint8_t *h, *hend;
+    size_t i, n;
+    int64_t t; /* time of the event just read */
+    bool wide;
+} hcur;
+
+static inline void hot_begin(hcur *k, const bparts *b)
+{
+    *k = (hcur){b->h, b->c, 0, b->n, b->t0, b->wide};
+}
+
+/* The next event: false at the end, else its time in k->t, its channel |
+ * category << 6 in *meta, its FEV_ flags in *fl. */
+static inline bool hot_next(hcur *k, unsigned *meta, unsigned *fl)
+{
+    if (k->wide) {
+        if (k->h >= k->hend)
+            return false;
+        k->t += (int64_t)get_var_e(&k->h, k->hend);
+        *meta = k->h[0];
+        *fl = k->h[1];
+        k->h += 2;
+        return true;
+    }
+    if (k->i == k->n)
+        return false;
+    uint32_t w = hot_fix(k->h, k->i++);
+    k->t += (int64_t)(w & (HOT_DT - 1));
+    *meta = w >> 24;
+    *fl = (w >> HOT_BITS) & 3;
+    return true;
+}
+
+/* Read the head of an event's cold part (trusted): campaign, has-cand, tag
+ * count (the varint of counts >= 3 included). */
+static inline uint64_t cold_head(const uint8_t **cp, const uint8_t *end, unsigned *hc,
+                                 uint32_t *nt)
+{
+    const uint8_t *c = *cp;
+    unsigned b = *c++;
+    uint64_t camp = (b >> 3) & 15;
+    if (b & 0x80)
+        camp |= get_var_e(&c, end) << 4;
+    *hc = (b >> 2) & 1;
+    *nt = b & 3;
+    if (*nt == 3)
+        *nt += (uint32_t)get_var_e(&c, end);
+    *cp = c;
+    return camp;
 }
 
 /* Decode a trusted blob; returns n and ORs the events' flags into *flags.
  * ev / tags need room for L/4 events and L tags (L = body length). */
 static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *flags)
 {
-    const uint8_t *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    const uint8_t *hend = c;
+    bparts bp;
+    blob_parts(p, &bp);
+    const uint8_t *c = bp.c, *end = bp.end;
+    hcur k;
+    hot_begin(&k, &bp);
     size_t n = 0;
-    int64_t pt = 0;
     uint64_t base = CRM_FCAP_NO_CAND;
-    unsigned fl = 0;
-    while (h < hend) {
+    unsigned fl = 0, meta, efl, hc;
+    while (hot_next(&k, &meta, &efl)) {
         /* fields into locals first: stores through ev and tags may alias the
          * byte pointers, so interleaving them would serialise the reads */
-        pt += (int64_t)get_var_e(&h, hend);
-        unsigned b0 = h[0], b1 = h[1];
-        h += 2;
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var_e(&c, end);
-        uint64_t camp = get_var_e(&c, end), cand = CRM_FCAP_NO_CAND;
-        if (b1 & 4) {
+        uint32_t nt;
+        uint64_t camp = cold_head(&c, end, &hc, &nt), cand = CRM_FCAP_NO_CAND;
+        if (hc) {
             uint64_t d = unzz(get_var_e(&c, end));
             cand = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
         }
@@ -339,9 +480,9 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
             }
             tags += nt;
         }
-        fl |= b1;
-        ev[n++] = (fnew){0, pt, camp, cand, tg0, nt, (uint8_t)(b0 & 63), (uint8_t)(b0 >> 6),
-                         (uint8_t)(b1 & 3)};
+        fl |= efl;
+        ev[n++] = (fnew){0, k.t, camp, cand, tg0, nt, (uint8_t)(meta & 63), (uint8_t)(meta >> 6),
+                         (uint8_t)efl};
     }
     *flags |= fl & 3;
     return n;
@@ -355,124 +496,231 @@ static inline void skip_var(const uint8_t **pp)
     *pp = p;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FCAP_PEXT 1
-static bool have_bmi2(void)
+static inline void view_finish(fview *v, const bparts *b, size_t n, uint64_t cm, uint64_t sm)
 {
-    static int cached = -1; /* benign race: every thread computes the same */
-    if (cached < 0)
-        cached = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") ? 1 : 0;
-    return cached == 1;
-}
-#endif
-
-/* The 7-bit groups of the low bytes of x (a varint's bytes, up to 5). */
-static inline __attribute__((always_inline)) uint64_t var_bits(uint64_t x, bool pext)
-{
-#ifdef FCAP_PEXT
-    if (pext) {
-        uint64_t d;
-        __asm__("pextq %2, %1, %0" : "=r"(d) : "r"(x), "r"(UINT64_C(0x7f7f7f7f7f)));
-        return d;
-    }
-#else
-    (void)pext;
-#endif
-    x = (x & UINT64_C(0x007f007f007f007f)) | (x & UINT64_C(0x7f007f007f007f00)) >> 1;
-    x = (x & UINT64_C(0x00003fff00003fff)) | (x & UINT64_C(0x3fff00003fff0000)) >> 2;
-    return (x & UINT64_C(0x000000000fffffff)) | (x & UINT64_C(0x0fffffff00000000)) >> 4;
-}
-
-static inline __attribute__((always_inline)) bool view_decode(const uint8_t *p, fview *v,
-                                                              size_t max, bool pext)
-{
-    const uint8_t *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    const uint8_t *hend = c;
-    size_t n = 0;
-    int64_t pt = 0;
-    /* the counted / sent masks are built here: reading the flag bytes back
-     * with wide loads right after these byte stores would wait for them
-     * (no store-to-load forwarding) */
-    uint64_t cm = 0, sm = 0;
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* branch-free while 8 bytes are readable: the time delta (<= 5 bytes:
-     * times are < 2^35) and the two bytes after it from one load; an event
-     * takes >= 3 hot bytes */
-    const uint8_t *lim = end - h < 8 ? h : end - hend >= 7 ? hend : end - 7;
-    /* below 3 * max hot bytes the count cannot reach max: no check */
-    bool bounded = (size_t)(hend - h) <= 3 * max;
-    while (h < lim) {
-        if (!bounded && n == max)
-            return false;
-        uint64_t w;
-        memcpy(&w, h, 8);
-        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
-        unsigned len = (unsigned)(__builtin_ctzll(stop) >> 3) + 1;
-        pt += (int64_t)var_bits(w & (stop ^ (stop - 1)), pext);
-        uint64_t rest = w >> (8 * len);
-        v->t[n] = pt;
-        v->meta[n] = (uint8_t)rest;
-        v->b1[n] = (uint8_t)(rest >> 8);
-        cm |= ((rest >> 8) & 1) << n;
-        sm |= ((rest >> 9) & 1) << n;
-        h += len + 2;
-        n++;
-    }
-#endif
-    while (h < hend) {
-        if (n == max)
-            return false;
-        pt += (int64_t)get_var_e(&h, hend);
-        v->t[n] = pt;
-        v->meta[n] = h[0];
-        v->b1[n] = h[1];
-        cm |= (uint64_t)(h[1] & 1) << n;
-        sm |= (uint64_t)((h[1] >> 1) & 1) << n;
-        h += 2;
-        n++;
-    }
     v->n = v->nstored = n;
     v->counted = cm;
     v->sent = sm;
-    v->cold = c;
-    v->end = end;
+    v->cold = b->c;
+    v->end = b->end;
     v->hasc = false;
+    v->wide = b->wide;
+}
+
+/* Any block, a record at a time (the wide form: rare, gaps >= 2^22 s). */
+static bool view_decode_any(const bparts *b, fview *v, size_t max)
+{
+    hcur k;
+    hot_begin(&k, b);
+    size_t n = 0;
+    uint64_t cm = 0, sm = 0;
+    unsigned meta, fl;
+    while (hot_next(&k, &meta, &fl)) {
+        if (n == max)
+            return false;
+        v->t[n] = k.t;
+        v->meta[n] = (uint8_t)meta;
+        v->b1[n] = (uint8_t)fl;
+        cm |= (uint64_t)(fl & 1) << n;
+        sm |= (uint64_t)(fl >> 1) << n;
+        n++;
+    }
+    view_finish(v, b, n, cm, sm);
     return true;
 }
 
-#ifdef FCAP_PEXT
-__attribute__((target("bmi,bmi2"))) static bool view_decode_bmi2(const uint8_t *p, fview *v,
-                                                             size_t max)
+/* The start of the fixed-record decoders: false when done (a wide block
+ * decoded, or more than max events: *ok tells), else *b holds the parts of
+ * a fixed block of at most max events. */
+static inline __attribute__((always_inline)) bool view_fixed(const uint8_t *p, fview *v,
+                                                             size_t max, bparts *b, bool *ok)
 {
-    return view_decode(p, v, max, true);
+    blob_parts(p, b);
+    if (b->wide) {
+        *ok = view_decode_any(b, v, max);
+        return false;
+    }
+    *ok = false;
+    return b->n <= max;
 }
-#endif
 
+/* Portable: fixed records by independent loads (no chain of varint
+ * lengths), the counted / sent masks built in registers (reading the flag
+ * bytes back with wide loads right after the byte stores would wait for
+ * them: no store-to-load forwarding). */
 static bool view_decode_plain(const uint8_t *p, fview *v, size_t max)
 {
-    return view_decode(p, v, max, false);
+    bparts b;
+    bool ok;
+    if (!view_fixed(p, v, max, &b, &ok))
+        return ok;
+    size_t n = b.n;
+    int64_t t = b.t0;
+    uint64_t cm = 0, sm = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w = hot_fix(b.h, i);
+        t += (int64_t)(w & (HOT_DT - 1));
+        v->t[i] = t;
+        v->meta[i] = (uint8_t)(w >> 24);
+        v->b1[i] = (uint8_t)((w >> HOT_BITS) & 3);
+        cm |= (uint64_t)((w >> HOT_BITS) & 1) << i;
+        sm |= (uint64_t)((w >> (HOT_BITS + 1)) & 1) << i;
+    }
+    view_finish(v, &b, n, cm, sm);
+    return true;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) && __GNUC__ >= 8 || defined(__clang__))
+#define FCAP_X86 1
+#include <immintrin.h>
+
+enum { ISA_PLAIN, ISA_AVX2, ISA_AVX512 };
+
+static int cpu_isa(void)
+{
+    static int cached = -1; /* benign race: every thread computes the same */
+    if (cached < 0)
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl")
+                     ? ISA_AVX512
+                 : __builtin_cpu_supports("avx2") ? ISA_AVX2
+                                                  : ISA_PLAIN;
+    return cached;
+}
+
+/* AVX-512: 16 fixed records from one masked load; the masks from two bit
+ * tests, meta and flag bytes by narrowing, the times by a 3-step prefix sum
+ * of the gaps in 64-bit lanes (8 at a time). */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static bool
+view_decode_avx512(const uint8_t *p, fview *v, size_t max)
+{
+    bparts b;
+    bool ok;
+    if (!view_fixed(p, v, max, &b, &ok))
+        return ok;
+    size_t n = b.n;
+    const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi32((int)(HOT_DT - 1));
+    const __m512i cbit = _mm512_set1_epi32(1 << HOT_BITS), sbit = _mm512_set1_epi32(2 << HOT_BITS);
+    const __m512i last = _mm512_set1_epi64(7);
+    __m512i carry = _mm512_set1_epi64(b.t0);
+    uint64_t cm = 0, sm = 0;
+    for (size_t i = 0; i < n; i += 16) {
+        size_t r = n - i < 16 ? n - i : 16;
+        __mmask16 k = (__mmask16)((1u << r) - 1);
+        __m512i x = _mm512_maskz_loadu_epi32(k, b.h + HOT_FIX * i);
+        cm |= (uint64_t)_mm512_test_epi32_mask(x, cbit) << i;
+        sm |= (uint64_t)_mm512_test_epi32_mask(x, sbit) << i;
+        /* i <= 48 (n <= 64): 16 bytes and 16 times of room */
+        _mm_storeu_si128((__m128i *)(void *)&v->meta[i],
+                         _mm512_cvtepi32_epi8(_mm512_srli_epi32(x, 24)));
+        _mm_storeu_si128((__m128i *)(void *)&v->b1[i],
+                         _mm_and_si128(_mm512_cvtepi32_epi8(_mm512_srli_epi32(x, HOT_BITS)),
+                                       _mm_set1_epi8(3)));
+        __m512i g = _mm512_and_si512(x, low);
+        for (size_t h = 0; h < r; h += 8) {
+            __m512i d = _mm512_cvtepu32_epi64(h ? _mm512_extracti64x4_epi64(g, 1)
+                                                : _mm512_castsi512_si256(g));
+            d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 7));
+            d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 6));
+            d = _mm512_add_epi64(d, _mm512_alignr_epi64(d, zero, 4));
+            d = _mm512_add_epi64(d, carry);
+            _mm512_storeu_si512(&v->t[i + h], d);
+            carry = _mm512_permutexvar_epi64(last, d);
+        }
+    }
+    view_finish(v, &b, n, cm, sm);
+    return true;
+}
+
+/* Times from 4 gaps (32-bit lanes of g) after *carry: a 2-step prefix sum in
+ * 64-bit lanes, stored at t; *carry becomes the last. */
+__attribute__((target("avx2"))) static inline void avx2_times(__m128i g, __m256i *carry,
+                                                              int64_t *t)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i d = _mm256_cvtepu32_epi64(g);
+    d = _mm256_add_epi64(d, _mm256_blend_epi32(_mm256_permute4x64_epi64(d, 0x90), zero, 0x03));
+    d = _mm256_add_epi64(d, _mm256_blend_epi32(_mm256_permute4x64_epi64(d, 0x40), zero, 0x0f));
+    d = _mm256_add_epi64(d, *carry);
+    _mm256_storeu_si256((__m256i *)(void *)t, d);
+    *carry = _mm256_permute4x64_epi64(d, 0xff);
+}
+
+/* AVX2: 8 fixed records per masked load; the masks from the sign bits of
+ * the flag bits shifted up, meta and flag bytes gathered by two shuffles. */
+__attribute__((target("avx2"))) static bool view_decode_avx2(const uint8_t *p, fview *v,
+                                                             size_t max)
+{
+    bparts b;
+    bool ok;
+    if (!view_fixed(p, v, max, &b, &ok))
+        return ok;
+    size_t n = b.n;
+    const __m256i low = _mm256_set1_epi32((int)(HOT_DT - 1)), three = _mm256_set1_epi32(3);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    /* per 128-bit lane: meta bytes of its 4 records, then their flag bytes */
+    const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1, -1,
+                                            -1, 0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1,
+                                            -1, -1);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 3, 6, 7);
+    __m256i carry = _mm256_set1_epi64x(b.t0);
+    uint64_t cm = 0, sm = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        int r = (int)(n - i < 8 ? n - i : 8);
+        __m256i x = _mm256_maskload_epi32((const int *)(const void *)(b.h + HOT_FIX * i),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(r), lane));
+        cm |= (uint64_t)(unsigned)_mm256_movemask_ps(
+                  _mm256_castsi256_ps(_mm256_slli_epi32(x, 31 - HOT_BITS)))
+              << i;
+        sm |= (uint64_t)(unsigned)_mm256_movemask_ps(
+                  _mm256_castsi256_ps(_mm256_slli_epi32(x, 30 - HOT_BITS)))
+              << i;
+        __m256i mf = _mm256_or_si256(
+            _mm256_srli_epi32(x, 24),
+            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(x, HOT_BITS), three), 8));
+        __m128i bytes = _mm256_castsi256_si128(
+            _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(mf, gather), order));
+        /* i <= 56 (n <= 64): 8 bytes and 8 times of room */
+        _mm_storel_epi64((__m128i *)(void *)&v->meta[i], bytes);
+        _mm_storeh_pd((double *)(void *)&v->b1[i], _mm_castsi128_pd(bytes));
+        __m256i g = _mm256_and_si256(x, low);
+        avx2_times(_mm256_castsi256_si128(g), &carry, &v->t[i]);
+        if (r > 4)
+            avx2_times(_mm256_extracti128_si256(g, 1), &carry, &v->t[i + 4]);
+    }
+    view_finish(v, &b, n, cm, sm);
+    return true;
+}
+#endif
 
 fcap__view_decode_fn fcap__view_decoder(void)
 {
-#ifdef FCAP_PEXT
-    if (have_bmi2())
-        return view_decode_bmi2;
-#endif
+    /* CRM_FCAP_DECODER=portable or avx2 (read per call: the tests switch
+     * it) selects a decoder below the best this CPU has */
+    const char *e = getenv("CRM_FCAP_DECODER");
+#ifdef FCAP_X86
+    int isa = cpu_isa();
+    if (e && !strcmp(e, "avx2") && isa >= ISA_AVX2)
+        isa = ISA_AVX2;
+    else if (e && !strcmp(e, "portable"))
+        isa = ISA_PLAIN;
+    return isa == ISA_AVX512 ? view_decode_avx512
+           : isa == ISA_AVX2 ? view_decode_avx2
+                             : view_decode_plain;
+#else
+    (void)e;
     return view_decode_plain;
+#endif
 }
 
 uint64_t fcap__view_base(const fview *v)
 {
     const uint8_t *c = v->cold, *end = v->end;
     for (size_t i = 0; i < v->nstored; i++) {
-        unsigned b1 = v->b1[i];
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var_e(&c, end);
-        skip_var(&c);
-        if (b1 & 4)
+        unsigned hc;
+        uint32_t nt;
+        (void)cold_head(&c, end, &hc, &nt);
+        if (hc)
             return unzz(get_var_e(&c, end));
         for (uint32_t j = 0; j < nt; j++)
             skip_var(&c);
@@ -485,17 +733,11 @@ void fcap__view_cold(fview *v)
     const uint8_t *c = v->cold, *end = v->end;
     uint64_t base = CRM_FCAP_NO_CAND, last = CRM_FCAP_NO_CAND;
     for (size_t i = 0; i < v->nstored; i++) {
-        unsigned b1 = v->b1[i];
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var_e(&c, end);
-        uint64_t camp = c[0];
-        if (camp < 0x80)
-            c++;
-        else
-            camp = get_var_e(&c, end);
+        unsigned hc;
+        uint32_t nt;
+        uint64_t camp = cold_head(&c, end, &hc, &nt);
         last = CRM_FCAP_NO_CAND;
-        if (b1 & 4) {
+        if (hc) {
             uint64_t z = c[0];
             if (z < 0x80)
                 c++;
@@ -601,7 +843,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
                         size_t *nev, const char **why, size_t *at)
 {
     size_t off = 0;
-    uint64_t L, H;
+    uint64_t L;
 #define BAD(msg) \
     do { \
         *why = msg; \
@@ -615,46 +857,86 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
     if (L == 0)
         BAD("empty event block");
     o0 = off;
-    if (!get_var_chk(p, end, &off, &H) || H > end - off || H == 0)
+    uint64_t X, H, th = 0;
+    if (!get_var_chk(p, end, &off, &X) || X < 2)
         BAD("bad event block hot length");
+    bool wide = X & 1;
+    size_t ox = o0; /* the hot length's offset */
+    if (!wide) { /* fixed records: their count, then the first time's high bits */
+        o0 = off;
+        if (end - off < 2 || (th = (uint64_t)p[off] | (uint64_t)p[off + 1] << 8) >
+                                 (uint64_t)(CRM_FCAP_T_MAX >> HOT_BITS))
+            BAD("bad event block first time");
+        off += 2;
+        o0 = ox;
+        if ((X >> 1) > (end - off) / HOT_FIX)
+            BAD("bad event block hot length");
+        H = HOT_FIX * (X >> 1);
+    } else if ((H = X >> 1) > end - off) {
+        BAD("bad event block hot length");
+    }
     if (fcap__scratch_reserve(s, (size_t)L / 4 + 1, (size_t)L, 0)) {
         *why = NULL;
         return 0;
     }
     /* hot parts at off..hend, cold parts at co..end */
     size_t hend = off + (size_t)H, co = hend;
-    int64_t pt = 0;
+    int64_t pt = (int64_t)(th << HOT_BITS);
     uint64_t base = CRM_FCAP_NO_CAND;
     uint32_t *tags = s->tags;
     size_t n = 0;
+    bool gap = false; /* a gap >= 2^22 s: needs the wide form */
     for (size_t i = 0; off < hend; i++, n++) {
         fnew *e = &s->ev[i];
         uint64_t v;
         size_t ev0 = off;
         o0 = off;
-        if (!get_var_chk(p, hend, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
-            BAD("bad event time");
+        unsigned meta, fl;
+        if (wide) {
+            if (!get_var_chk(p, hend, &off, &v) || v > (uint64_t)(CRM_FCAP_T_MAX - pt))
+                BAD("bad event time");
+            gap |= i && v >= (uint64_t)HOT_DT;
+            if (hend - off < 2)
+                BAD("truncated event");
+            meta = p[off];
+            fl = p[off + 1];
+            off += 2;
+        } else { /* hend - off >= 4 */
+            uint32_t w = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
+                         (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24;
+            off += 4;
+            v = w & (HOT_DT - 1);
+            if (v > (uint64_t)(CRM_FCAP_T_MAX - pt))
+                BAD("bad event time");
+            meta = w >> 24;
+            fl = (w >> HOT_BITS) & 3;
+        }
         pt += (int64_t)v;
         e->t = pt;
-        if (hend - off < 2)
-            BAD("truncated event");
-        uint8_t b0 = p[off], b1 = p[off + 1];
-        off += 2;
-        e->channel = b0 & 63;
-        e->cat = (uint8_t)(b0 >> 6);
-        e->flags = b1 & 3;
-        if (e->channel >= f->r.n_channels || (b1 & 0x80))
+        e->channel = meta & 63;
+        e->cat = (uint8_t)(meta >> 6);
+        e->flags = fl & 3;
+        if (e->channel >= f->r.n_channels || fl > 3)
             BAD("bad event channel or flags");
         o0 = co;
-        uint64_t nt = (b1 >> 3) & 15;
-        if (nt == 15) {
+        if (co >= end)
+            BAD("bad event campaign");
+        unsigned hd = p[co++];
+        e->campaign = (hd >> 3) & 15;
+        if (hd & 0x80) {
+            if (!get_var_chk(p, end, &co, &v) || !v || v > CRM_FCAP_ID_MAX >> 4)
+                BAD("bad event campaign");
+            e->campaign |= v << 4;
+        }
+        uint64_t nt = hd & 3;
+        if (nt == 3) {
+            o0 = co;
             if (!get_var_chk(p, end, &co, &v) || v > end - co)
                 BAD("bad event tag count");
             nt += v;
         }
-        if (!get_var_chk(p, end, &co, &e->campaign) || e->campaign > CRM_FCAP_ID_MAX)
-            BAD("bad event campaign");
-        if (b1 & 4) {
+        o0 = co;
+        if (hd & 4) {
             if (!get_var_chk(p, end, &co, &v))
                 BAD("bad event cand_id");
             uint64_t cd = base == CRM_FCAP_NO_CAND ? unzz(v) : base + unzz(v);
@@ -685,6 +967,9 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
             BAD("event out of canonical order");
         }
     }
+    o0 = ox;
+    if (wide && !gap)
+        BAD("wide event block whose time gaps fit fixed records");
     o0 = co;
     if (co != end)
         BAD("trailing bytes in an event block");
@@ -871,22 +1156,19 @@ bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand)
 
 bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
 {
-    const uint8_t *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    const uint8_t *hend = c;
-    int64_t pt = 0;
+    bparts bp;
+    blob_parts(p, &bp);
+    const uint8_t *c = bp.c;
+    hcur k;
+    hot_begin(&k, &bp);
     uint64_t base = CRM_FCAP_NO_CAND;
-    while (h < hend) {
-        pt += (int64_t)get_var(&h);
-        if (pt > t)
+    unsigned meta, fl, hc;
+    while (hot_next(&k, &meta, &fl)) {
+        if (k.t > t)
             return false; /* events ascend in time */
-        uint8_t b1 = h[1];
-        h += 2;
-        uint32_t nt = (b1 >> 3) & 15;
-        if (nt == 15)
-            nt += (uint32_t)get_var(&c);
-        skip_var(&c);
-        if (b1 & 4) {
+        uint32_t nt;
+        (void)cold_head(&c, bp.end, &hc, &nt);
+        if (hc) {
             uint64_t d = unzz(get_var(&c));
             uint64_t cd = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
             if (cd == cand)
@@ -1219,14 +1501,16 @@ static inline void copy16(uint8_t *d, const uint8_t *s, size_t n)
 }
 
 /* Stage customer id (at slot) as its stored block extended by add[0..k)
- * (canonical order, sorting after the stored events; tags sorted, unique):
+ * (canonical order, sorting after the stored events; tags sorted, unique),
+ * in the stored block's form (wide, or fixed when add fits it: hot_fits):
  * the new block is written in one pass where stage_out says -- the old
  * header and hot parts, the new hot parts, the old cold parts, the new cold
  * parts, then the header is rewritten (moved in the rare case that its
  * length changes). co / eo: offsets of the stored block's cold part and end
  * from its start; pt / base: time of its last event, its first cand id. */
-static inline __attribute__((always_inline)) crm_status stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co,
-                               size_t eo, const fnew *add, size_t k, int64_t pt, uint64_t base)
+static inline __attribute__((always_inline)) crm_status
+stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_t eo,
+             const fnew *add, size_t k, int64_t pt, uint64_t base, bool wide)
 {
     size_t ntags = 0;
     for (size_t i = 0; i < k; i++)
@@ -1240,39 +1524,89 @@ static inline __attribute__((always_inline)) crm_status stage_append(crm_fcap *f
     size_t off = FSLOT_OFF(f->slot[slot].pos); /* (the pool may have moved) */
     const uint8_t *b = f->pool + off, *q = b;
     skip_var(&q);
-    skip_var(&q);
-    size_t hd0 = (size_t)(q - b); /* the old header's length */
+    uint64_t x0 = get_var(&q);
+    size_t ex = wide ? 0 : 2; /* the fixed form's first-time bytes */
+    size_t hd0 = (size_t)(q - b) + ex; /* the old header's length */
     /* (copy16 reads past the block's end: the pool has POOL_PAD bytes
      * beyond poollen) */
     copy16(out, b, co);
     uint8_t *h = out + co;
     for (size_t i = 0; i < k; i++) {
-        h = hot_put(h, &add[i], pt);
+        h = hot_ev(h, &add[i], pt, wide);
         pt = add[i].t;
     }
     copy16(h, b + co, eo - co);
     uint8_t *c = h + (eo - co);
     for (size_t i = 0; i < k; i++)
         c = cold_put(c, &add[i], &base);
-    size_t H = (size_t)(h - out) - hd0, body = (size_t)(c - out) - hd0;
-    if (hd0 == 2 && H < 128 && body < 127) { /* short blocks: one byte each */
-        out[0] = (uint8_t)(body + 1);
-        out[1] = (uint8_t)H;
-        return stage_push(f, st, id, slot, body + 2, tail);
+    size_t body = (size_t)(c - out) - hd0; /* hot and cold parts */
+    uint64_t x = wide ? 2 * (uint64_t)((size_t)(h - out) - hd0) + 1 : x0 + 2 * k;
+    size_t lx = var_size(x), L = lx + ex + body, hd = var_size(L) + lx + ex;
+    if (hd == hd0 && hd == 2 + ex) { /* short blocks: one byte each */
+        out[0] = (uint8_t)L;
+        out[1] = (uint8_t)x;
+        return stage_push(f, st, id, slot, hd + body, tail);
     }
-    size_t lh = var_size(H), L = lh + body, hd = var_size(L) + lh;
+    uint8_t th[2] = {out[hd0 - 2], out[hd0 - 1]}; /* (fixed form) */
     if (hd != hd0) /* the header's length changed (a length passed 2^7k) */
         memmove(out + hd, out + hd0, body);
-    crm__varint_put(out + crm__varint_put(out, L), H);
+    size_t m = crm__varint_put(out, L);
+    m += crm__varint_put(out + m, x);
+    if (!wide)
+        memcpy(out + m, th, 2);
     return stage_push(f, st, id, slot, hd + body, tail);
+}
+
+/* stage_append for a fixed block whose extension has a gap of 2^22 s or
+ * more: the block is rewritten with wide records (rare: no prune, or
+ * windows over 48 days). */
+static crm_status stage_rewide(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
+                               const fnew *add, size_t k, int64_t pt, uint64_t base)
+{
+    size_t blen, ntags = 0;
+    (void)fcap__blob_at(f, f->slot[slot].pos, &blen);
+    for (size_t i = 0; i < k; i++)
+        ntags += add[i].ntags;
+    uint8_t *out;
+    bool tail;
+    /* (the stored records take up to 7/4 of their bytes when wide) */
+    crm_status s = stage_out(f, st, slot, 3 * blen + 40 + enc_bound(k, ntags), &out, &tail);
+    if (s)
+        return s;
+    bparts bp; /* (the pool may have moved) */
+    blob_parts(f->pool + FSLOT_OFF(f->slot[slot].pos), &bp);
+    size_t L = (size_t)(bp.end - bp.h), ohl = (size_t)(bp.c - bp.h), ocl = (size_t)(bp.end - bp.c);
+    /* the hot parts (stored ones rewritten, then the new ones) and the new
+     * cold parts are encoded past the final blob's end, then moved down:
+     * header, hot, old cold, new cold */
+    uint8_t *nh0 = out + L + 40, *nh = nh0, *nc0 = nh0 + 2 * ohl + 12 * k, *nc = nc0;
+    hcur hk;
+    hot_begin(&hk, &bp);
+    int64_t t = 0;
+    unsigned meta, fl;
+    while (hot_next(&hk, &meta, &fl)) {
+        nh = hot_put(nh, (uint64_t)(hk.t - t), meta, fl, true);
+        t = hk.t;
+    }
+    body_encode(&nh, &nc, add, k, pt, base, true);
+    size_t nhl = (size_t)(nh - nh0), ncl = (size_t)(nc - nc0);
+    size_t hd = blob_header(out, true, 0, 0, nhl, ocl + ncl);
+    memmove(out + hd, nh0, nhl);
+    memcpy(out + hd + nhl, bp.c, ocl);
+    memmove(out + hd + nhl + ocl, nc0, ncl);
+    return stage_push(f, st, id, slot, hd + nhl + ocl + ncl, tail);
 }
 
 crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                               const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
-    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos), *h, *c, *end;
-    blob_parts(p, &h, &c, &end);
-    return stage_append(f, st, id, slot, (size_t)(c - p), (size_t)(end - p), add, k, pt, base);
+    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
+    bparts bp;
+    blob_parts(p, &bp);
+    if (!bp.wide && !hot_fits(add, k, pt))
+        return stage_rewide(f, st, id, slot, add, k, pt, base);
+    return stage_append(f, st, id, slot, (size_t)(bp.c - p), (size_t)(bp.end - p), add, k, pt,
+                        base, bp.wide);
 }
 
 crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
@@ -1282,19 +1616,25 @@ crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, 
     uint64_t base;
     if (v->hasc) {
         base = v->base;
-    } else if ((v->b1[0] & 4) && (v->b1[0] & 0x78) != 0x78) {
-        /* the first event has the block's first cand id, after its campaign
-         * (the usual case: every event has one) */
+    } else if (v->cold[0] & 4) {
+        /* the first event has the block's first cand id, after its cold
+         * head [and tag count] (the usual case: every event has one) */
         const uint8_t *c = v->cold;
+        unsigned hd = c[0];
         skip_var(&c);
+        if ((hd & 3) == 3)
+            skip_var(&c);
         base = unzz(get_var_w(&c, v->end));
     } else {
         base = fcap__view_base(v);
     }
+    int64_t pt = v->t[v->nstored - 1];
+    if (!v->wide && !hot_fits(add, k, pt))
+        return stage_rewide(f, st, id, slot, add, k, pt, base);
     size_t co = (size_t)(v->cold - p), eo = (size_t)(v->end - p);
     if (k == 1) /* the usual case, with the loops over the sends unrolled */
-        return stage_append(f, st, id, slot, co, eo, add, 1, v->t[v->nstored - 1], base);
-    return stage_append(f, st, id, slot, co, eo, add, k, v->t[v->nstored - 1], base);
+        return stage_append(f, st, id, slot, co, eo, add, 1, pt, base, v->wide);
+    return stage_append(f, st, id, slot, co, eo, add, k, pt, base, v->wide);
 }
 
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,

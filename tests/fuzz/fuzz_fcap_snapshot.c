@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(buf != NULL, "oom");
         memcpy(buf, "CRMB", 4);
         fz_le(buf + 4, 40, 2);
-        fz_le(buf + 6, 5, 2); /* snapshot format version */
+        fz_le(buf + 6, 6, 2); /* snapshot format version */
         fz_le(buf + 8, pl, 8);
         if (pl)
             memcpy(buf + 16, data + 1, pl);
