@@ -1202,6 +1202,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         if (a + PF_SLOT < n) {
             size_t hm = fcap__home(f->tcap, CUST_AT(a + PF_SLOT));
             crm__prefetch(&f->slot[hm]);
+            /* (a lookup probes ~3.4 slots: often into the next line) */
+            crm__prefetch(&f->slot[hm + 3 < f->tcap ? hm + 3 : hm]);
             home_at[(a + PF_SLOT) & 31] = a + PF_SLOT; /* reused by the lookup below */
             home_of[(a + PF_SLOT) & 31] = hm;
             uint64_t key1 = (CAND_AT(a + PF_SLOT) >> 6) + 1;

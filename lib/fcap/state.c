@@ -367,11 +367,19 @@ typedef struct bparts {
     bool wide;
 } bparts;
 
-static inline void blob_parts(const uint8_t *p, bparts *b)
+static inline __attribute__((always_inline)) void blob_parts(const uint8_t *p, bparts *b)
 {
-    size_t L = (size_t)get_var(&p);
-    b->end = p + L;
-    size_t x = (size_t)get_var(&p);
+    size_t L, x;
+    if (((p[0] | p[1]) & 0x80) == 0) { /* both one byte: blocks below 128 bytes */
+        L = p[0];
+        x = p[1];
+        b->end = p + 1 + L;
+        p += 2;
+    } else {
+        L = (size_t)get_var(&p);
+        b->end = p + L;
+        x = (size_t)get_var(&p);
+    }
     b->wide = x & 1;
     b->n = b->wide ? 0 : x >> 1;
     b->t0 = 0;
@@ -508,8 +516,10 @@ static inline void view_finish(fview *v, const bparts *b, size_t n, uint64_t cm,
 }
 
 /* Any block, a record at a time (the wide form: rare, gaps >= 2^22 s). */
-static bool view_decode_any(const bparts *b, fview *v, size_t max)
+static bool view_decode_any(const uint8_t *p, fview *v, size_t max)
 {
+    bparts bp, *b = &bp;
+    blob_parts(p, b);
     hcur k;
     hot_begin(&k, b);
     size_t n = 0;
@@ -536,8 +546,8 @@ static inline __attribute__((always_inline)) bool view_fixed(const uint8_t *p, f
                                                              size_t max, bparts *b, bool *ok)
 {
     blob_parts(p, b);
-    if (b->wide) {
-        *ok = view_decode_any(b, v, max);
+    if (b->wide) { /* (parsed again there: b stays in registers here) */
+        *ok = view_decode_any(p, v, max);
         return false;
     }
     *ok = false;
@@ -1541,12 +1551,12 @@ stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_
         c = cold_put(c, &add[i], &base);
     size_t body = (size_t)(c - out) - hd0; /* hot and cold parts */
     uint64_t x = wide ? 2 * (uint64_t)((size_t)(h - out) - hd0) + 1 : x0 + 2 * k;
-    size_t lx = var_size(x), L = lx + ex + body, hd = var_size(L) + lx + ex;
-    if (hd == hd0 && hd == 2 + ex) { /* short blocks: one byte each */
-        out[0] = (uint8_t)L;
+    if (hd0 == 2 + ex && x < 128 && 1 + ex + body < 128) { /* short blocks: one byte each */
+        out[0] = (uint8_t)(1 + ex + body);
         out[1] = (uint8_t)x;
-        return stage_push(f, st, id, slot, hd + body, tail);
+        return stage_push(f, st, id, slot, hd0 + body, tail);
     }
+    size_t lx = var_size(x), L = lx + ex + body, hd = var_size(L) + lx + ex;
     uint8_t th[2] = {out[hd0 - 2], out[hd0 - 1]}; /* (fixed form) */
     if (hd != hd0) /* the header's length changed (a length passed 2^7k) */
         memmove(out + hd, out + hd0, body);
