@@ -1074,7 +1074,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     int64_t *tmp = NULL, ftmp[FV_MAX];
     fview fv;
     wcache wc = {0};
-    size_t *sidx = NULL; /* candidate index of each send, in the order recorded */
+    size_t *sidx = NULL; /* candidate index of each send, in the order recorded (for the
+                            log record: NULL when no log is attached) */
     uint64_t *scand = NULL; /* its cand id */
     okey *gk = NULL; /* ranking keys of one customer's candidates (input in groups) */
     fnew add[FV_MAX]; /* the sends of a customer on the fast path */
@@ -1089,7 +1090,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         s = crm__alloc_array((void **)&capr, f->r.n_caps + 1, sizeof *capr, 0, "fcap caps");
     if (!s)
         s = crm__alloc_array((void **)&capg, f->r.n_caps + 1, sizeof *capg, 1, "fcap caps");
-    if (!s)
+    if (!s && f->logfd >= 0)
         s = crm__alloc_array((void **)&sidx, n, sizeof *sidx, 0, "fcap sends");
     if (!s)
         s = crm__alloc_array((void **)&scand, n, sizeof *scand, 0, "fcap sends");
@@ -1430,7 +1431,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                     bool counts = f->r.counts[c->category];
                     uint8_t fl = (uint8_t)((counts ? FEV_COUNTS : 0) | FEV_SENT);
                     size_t ks = nsend - nsend0; /* the customer's sends so far */
-                    sidx[nsend] = g[i].idx;
+                    if (sidx)
+                        sidx[nsend] = g[i].idx;
                     scand[nsend++] = c->cand_id;
                     /* its tags, sorted and unique, are copied to stag when
                      * later candidates of the customer (which reuse ctag)

@@ -251,9 +251,9 @@ crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
 crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
                              const fnew *add, size_t k);
 /* Apply a stage (all-or-nothing): it adds n events, whose cand ids
- * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set; `log` as
- * fcap__commit. */
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+ * (CRM_FCAP_NO_CAND for none) cand[0..n) join the set (cand is reordered
+ * here); `log` as fcap__commit. */
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
                              crm__wbuf *log);
 void fcap__stage_free(fstage *st);
 /* Add events (all-or-nothing); `log` (may be NULL) is the payload of the log

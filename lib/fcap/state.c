@@ -1674,52 +1674,55 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
     return stage_push(f, st, id, slot, blob_encode(out, ev, m), tail);
 }
 
-/* *count = the pages of cand[0..n) (CRM_FCAP_NO_CAND: none) not in the set. */
-static crm_status pages_count_new(const crm_fcap *f, const uint64_t *cand, size_t n,
-                                  size_t *count)
+/* The pages of the cand ids cand[0..n) (CRM_FCAP_NO_CAND: none) not in the
+ * set, or more when a page's ids are not together: one probe per run of
+ * ids in one page. */
+static size_t pages_new(const crm_fcap *f, const uint64_t *cand, size_t n)
 {
-    uint64_t *pages = NULL;
-    size_t npg = 0, dp = 0;
-    crm_status s = crm__alloc_array((void **)&pages, n + 1, sizeof *pages, 0, "fcap events");
-    if (s)
-        return s;
-    bool asc = true;
-    for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
-        if (i + 8 < n && (cand[i + 8] ^ cand[i + 7]) >> 6) /* random pages (sends of a
-                                                              batch in random order) */
+    size_t dp = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cand[i] == CRM_FCAP_NO_CAND || (i && cand[i] >> 6 == cand[i - 1] >> 6))
+            continue;
+        if (i + 8 < n && cand[i + 8] != CRM_FCAP_NO_CAND)
             crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
-        if (cand[i] == CRM_FCAP_NO_CAND)
-            continue;
-        /* consecutive sends usually share a page (dense ids) */
-        if (last != SIZE_MAX && cand[last] >> 6 == cand[i] >> 6)
-            continue;
-        last = i;
-        if (!page_find(f, (cand[i] >> 6) + 1)) {
-            asc &= npg == 0 || pages[npg - 1] < cand[i] >> 6;
-            pages[npg++] = cand[i] >> 6;
-        }
+        dp += !page_find(f, (cand[i] >> 6) + 1);
     }
-    if (!asc)
-        crm__sort_u64(pages, npg);
-    for (size_t i = 0; i < npg; i++)
-        dp += i == 0 || pages[i] != pages[i - 1];
-    crm__free(pages);
-    *count = dp;
-    return CRM_OK;
+    return dp;
 }
 
-crm_status fcap__stage_apply(crm_fcap *f, fstage *st, const uint64_t *cand, size_t n,
+crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
                              crm__wbuf *log)
 {
-    /* new cand pages: at most one per run of ids in one page; counted
-     * exactly only when that many would not fit in the set as it is */
-    size_t dp = 0;
-    for (size_t i = 0; i < n; i++)
+    /* the cand ids grouped by page, pages ascending (sends in random
+     * customer order have them in random order): one probe of the page set
+     * per page, to count the new pages (only when an upper bound would not
+     * fit in the set as it is) and to add them */
+    bool asc = true;
+    size_t dp = 0; /* runs of ids in one page: at least the new pages */
+    for (size_t i = 0; i < n; i++) {
+        asc &= i == 0 || cand[i - 1] <= cand[i];
         dp += cand[i] != CRM_FCAP_NO_CAND && (i == 0 || (cand[i] ^ cand[i - 1]) >> 6);
-    crm_status s =
-        f->npage + dp <= f->pcap / 10 * 7 ? CRM_OK : pages_count_new(f, cand, n, &dp);
-    if (s)
-        return s;
+    }
+    crm_status s;
+    if (!asc) { /* (page, cand id) pairs sorted by page (CRM_FCAP_NO_CAND last) */
+        fcref *pp = NULL;
+        if ((s = crm__alloc_array((void **)&pp, n, sizeof *pp, 0, "fcap events")))
+            return s;
+        for (size_t i = 0; i < n; i++)
+            pp[i] = (fcref){cand[i] >> 6, cand[i]};
+        if ((s = fcap__sort_pairs(pp, n))) {
+            crm__free(pp);
+            return s;
+        }
+        dp = 0;
+        for (size_t i = 0; i < n; i++) {
+            cand[i] = pp[i].pos;
+            dp += cand[i] != CRM_FCAP_NO_CAND && (i == 0 || (cand[i] ^ cand[i - 1]) >> 6);
+        }
+        crm__free(pp);
+    }
+    if (f->npage + dp > f->pcap / 10 * 7)
+        dp = pages_new(f, cand, n);
     /* capacity first (invisible), then the log, then the change */
     const fslot *table = f->slot;
     if ((s = table_reserve(f, st->newcust)))
