@@ -50,6 +50,32 @@
 
 /* ---- varints ------------------------------------------------------------------ */
 
+/* A varint of up to 8 bytes at *pp from one little-endian 64-bit load,
+ * when 8 bytes are readable before end (trusted input): true with *v and
+ * *pp advanced, else false (nothing read). */
+static inline bool var_load8(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint8_t *p = *pp;
+    if (end - p < 8)
+        return false;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t stop = ~w & UINT64_C(0x8080808080808080);
+    if (!stop)
+        return false;
+    *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
+    w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
+    w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
+    w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
+    *v = (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
+    return true;
+#else
+    (void)pp, (void)end, (void)v;
+    return false;
+#endif
+}
+
 /* Trusted input (the pool) readable up to end (NULL when not known):
  * varints of 1-3 bytes (most fields) by tests; a longer one (the first time
  * and cand id of a block) from one little-endian 64-bit load when 8 bytes
@@ -72,22 +98,8 @@ static inline uint64_t get_var_n(const uint8_t **pp, const uint8_t *end)
         *pp = p + 3;
         return v;
     }
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (end && end - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
-        if (stop) {
-            *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
-            w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
-            w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
-            w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
-            return (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
-        }
-    }
-#else
-    (void)end;
-#endif
+    if (end && var_load8(pp, end, &v))
+        return v;
     p += 3;
     unsigned sh = 21;
     uint8_t b;
@@ -104,22 +116,8 @@ static inline uint64_t get_var_n(const uint8_t **pp, const uint8_t *end)
  * 8 bytes are readable). */
 static inline uint64_t get_var_w(const uint8_t **pp, const uint8_t *end)
 {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint8_t *p = *pp;
-    if (end - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        uint64_t stop = ~w & UINT64_C(0x8080808080808080);
-        if (stop) {
-            *pp = p + (__builtin_ctzll(stop) >> 3) + 1;
-            w &= (stop ^ (stop - 1)) & UINT64_C(0x7f7f7f7f7f7f7f7f);
-            w = (w & UINT64_C(0x007f007f007f007f)) | (w & UINT64_C(0x7f007f007f007f00)) >> 1;
-            w = (w & UINT64_C(0x00003fff00003fff)) | (w & UINT64_C(0x3fff00003fff0000)) >> 2;
-            return (w & UINT64_C(0x000000000fffffff)) | (w & UINT64_C(0x0fffffff00000000)) >> 4;
-        }
-    }
-#endif
-    return get_var_n(pp, end);
+    uint64_t v;
+    return var_load8(pp, end, &v) ? v : get_var_n(pp, end);
 }
 
 static inline uint64_t get_var(const uint8_t **pp)
