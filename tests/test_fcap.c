@@ -1503,6 +1503,19 @@ static void assert_same_state(const crm_fcap *a, const crm_fcap *b)
     crm_bytes_free(y);
 }
 
+/* f saved and loaded back gives the same state. */
+static void assert_reloads_same(const crm_fcap *f)
+{
+    void *b;
+    size_t nb;
+    snap_of(f, &b, &nb);
+    crm_fcap *back;
+    assert_int_equal(crm_fcap_load(&back, b, nb), CRM_OK);
+    assert_same_state(f, back);
+    crm_bytes_free(b);
+    crm_fcap_free(back);
+}
+
 /* One candidate per customer (processed in input order): reversed input
  * gives the same decisions and the same state as input sorted by customer. */
 static void test_singletons_any_order(void **state)
@@ -1879,14 +1892,7 @@ static void test_store_growth(void **state)
     assert_int_equal(crm_fcap_prune(rev, T0), CRM_OK);
     assert_int_equal(crm_fcap_events(one), keep);
     assert_same_state(one, rev);
-    void *b;
-    size_t nb;
-    snap_of(one, &b, &nb);
-    crm_fcap *back;
-    assert_int_equal(crm_fcap_load(&back, b, nb), CRM_OK);
-    assert_same_state(one, back);
-    crm_bytes_free(b);
-    crm_fcap_free(back);
+    assert_reloads_same(one);
     crm_fcap_free(one);
     crm_fcap_free(all);
     crm_fcap_free(rev);
@@ -2602,14 +2608,7 @@ static void test_send_blocks(void **state)
         }
         assert_int_equal(crm_fcap_prune(b, tmin), CRM_OK);
         assert_same_state(a, b);
-        void *s;
-        size_t ns;
-        snap_of(a, &s, &ns);
-        crm_fcap *back;
-        assert_int_equal(crm_fcap_load(&back, s, ns), CRM_OK);
-        assert_same_state(a, back);
-        crm_bytes_free(s);
-        crm_fcap_free(back);
+        assert_reloads_same(a);
         crm_fcap_free(a);
         crm_fcap_free(b);
         free(x.ev);
