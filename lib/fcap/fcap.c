@@ -848,10 +848,24 @@ static uint8_t check_channel(dctx *x, unsigned ch, bool already, int64_t *retry,
 #define PF_ROWS 48 /* candidates ahead: their input and output rows (input order) */
 #endif
 
-/* The last byte of an 88-byte row: a row starts in one cache line and
- * ends in the next, which is the start line of no row for 3 rows in 8
- * (prefetching row starts alone leaves those lines to the streamer). */
-#define ROW_END(p) ((const char *)(p) + sizeof *(p) - 1)
+/* Prefetch the lines of an 88-byte row (write: for writing): it spans
+ * two or three lines, its bytes 0, 64 and 87 are in each of them; row
+ * starts alone miss 3 lines in 11, which were left to the streamer. */
+static inline __attribute__((always_inline)) void pf_row(const void *row, bool write)
+{
+    _Static_assert(sizeof(crm_fcap_candidate) == 88 && sizeof(crm_fcap_decision) == 88,
+                   "88-byte rows");
+    const char *p = row;
+    if (write) {
+        __builtin_prefetch(p, 1);
+        __builtin_prefetch(p + 64, 1);
+        __builtin_prefetch(p + 87, 1);
+    } else {
+        crm__prefetch(p);
+        crm__prefetch(p + 64);
+        crm__prefetch(p + 87);
+    }
+}
 
 /* (decide keeps the smallest retry_at as an unsigned minimum) */
 _Static_assert(CRM_FCAP_NEVER == -1, "CRM_FCAP_NEVER is the largest unsigned retry");
@@ -953,10 +967,8 @@ static crm_status validate_rows(const crm_fcap *f, const crm_fcap_candidate *can
     size_t sumtags = 0;
     for (size_t i = 0; i < n; i++) {
         const crm_fcap_candidate *c = &cands[i];
-        if (i + PF_ROWS < n) { /* (the streamer stops at 4 KiB pages) */
-            crm__prefetch(&cands[i + PF_ROWS]);
-            crm__prefetch(ROW_END(&cands[i + PF_ROWS]));
-        }
+        if (i + PF_ROWS < n) /* (the streamer stops at 4 KiB pages) */
+            pf_row(&cands[i + PF_ROWS], false);
         crm_status s;
         if (!cand_ok(f, c, n_tags) && (s = check_candidate(f, c, i, n_tags)))
             return s;
@@ -1213,10 +1225,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         if (!ord && a + PF_ROWS < n) { /* rows in input order: ahead of the streamer's
                                            page-bounded prefetch */
-            crm__prefetch(&cands[a + PF_ROWS]);
-            crm__prefetch(ROW_END(&cands[a + PF_ROWS]));
-            __builtin_prefetch(&out[a + PF_ROWS], 1);
-            __builtin_prefetch(ROW_END(&out[a + PF_ROWS]), 1);
+            pf_row(&cands[a + PF_ROWS], false);
+            pf_row(&out[a + PF_ROWS], true);
         }
         if (!sorted && a + 8 < n) {
             crm__prefetch(&cands[ord[a + 8].idx]);
