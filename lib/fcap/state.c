@@ -1640,8 +1640,8 @@ crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, 
     if (!v->wide && !hot_fits(add, k, pt))
         return stage_rewide(f, st, id, slot, add, k, pt, base);
     size_t co = (size_t)(v->cold - p), eo = (size_t)(v->end - p);
-    if (k == 1) /* the usual case, with the loops over the sends unrolled */
-        return stage_append(f, st, id, slot, co, eo, add, 1, pt, base, v->wide);
+    if (k == 1 && !v->wide) /* the usual case: loops over the sends unrolled, fixed form */
+        return stage_append(f, st, id, slot, co, eo, add, 1, pt, base, false);
     return stage_append(f, st, id, slot, co, eo, add, k, pt, base, v->wide);
 }
 
