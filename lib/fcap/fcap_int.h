@@ -170,9 +170,6 @@ fcap__view_decode_fn fcap__view_decoder(void);
 /* Decode the cold columns of v's stored events (camp, tagat, ntag, base,
  * lastcand; hasc = true). */
 void fcap__view_cold(fview *v);
-/* The first cand id of v's stored events (CRM_FCAP_NO_CAND: none), without
- * decoding the cold columns. */
-uint64_t fcap__view_base(const fview *v);
 /* Does stored event i of v (i < v->nstored, cold columns decoded) carry tag? */
 bool fcap__view_stored_tag(const fview *v, size_t i, uint32_t tag);
 /* Decode the tags of stored event i of v into out (room for v->ntag[i]). */

@@ -721,15 +721,17 @@ fcap__view_decode_fn fcap__view_decoder(void)
 #endif
 }
 
-uint64_t fcap__view_base(const fview *v)
+/* The first cand id of v's stored events (CRM_FCAP_NO_CAND: none), without
+ * decoding the cold columns. */
+static uint64_t view_base(const fview *v)
 {
     const uint8_t *c = v->cold, *end = v->end;
     for (size_t i = 0; i < v->nstored; i++) {
         unsigned hc;
         uint32_t nt;
         (void)cold_head(&c, end, &hc, &nt);
-        if (hc)
-            return unzz(get_var_e(&c, end));
+        if (hc) /* (the block's first cand id: absolute, a long varint) */
+            return unzz(get_var_w(&c, end));
         for (uint32_t j = 0; j < nt; j++)
             skip_var(&c);
     }
@@ -1621,21 +1623,7 @@ crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, 
                              const fnew *add, size_t k)
 {
     const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
-    uint64_t base;
-    if (v->hasc) {
-        base = v->base;
-    } else if (v->cold[0] & 4) {
-        /* the first event has the block's first cand id, after its cold
-         * head [and tag count] (the usual case: every event has one) */
-        const uint8_t *c = v->cold;
-        unsigned hd = c[0];
-        skip_var(&c);
-        if ((hd & 3) == 3)
-            skip_var(&c);
-        base = unzz(get_var_w(&c, v->end));
-    } else {
-        base = fcap__view_base(v);
-    }
+    uint64_t base = v->hasc ? v->base : view_base(v);
     int64_t pt = v->t[v->nstored - 1];
     if (!v->wide && !hot_fits(add, k, pt))
         return stage_rewide(f, st, id, slot, add, k, pt, base);
