@@ -235,16 +235,12 @@ typedef struct fstage {
  * compacted: blob pointers taken before are stale). */
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
                                 fnew *ev, size_t nold, size_t m);
-/* Stage customer id (at slot) as its stored block extended by add[0..k)
- * (canonical order, sorting after the stored events; tags sorted, unique);
- * pt / base: time of its last stored event and its first cand id
- * (CRM_FCAP_NO_CAND if none).
- * The state is not changed (as fcap__stage_customer). */
-crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t base);
-/* fcap__stage_extend for a customer (at slot) whose stored block v was
- * decoded by the fast decoder (fcap__view_decoder; v->nstored >= 1): its
- * part boundaries, last time and first cand id are taken from v. */
+/* Stage customer id (at slot), whose stored block v was decoded by the
+ * fast decoder (fcap__view_decoder; v->nstored >= 1), as that block
+ * extended by add[0..k) (canonical order, sorting after the stored events;
+ * tags sorted, unique): the block's part boundaries, last time and first
+ * cand id are taken from v. The state is not changed (as
+ * fcap__stage_customer). */
 crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
                              const fnew *add, size_t k);
 /* Apply a stage (all-or-nothing): it adds n events, whose cand ids

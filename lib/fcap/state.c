@@ -190,7 +190,7 @@ static void ev_sort(fnew *v, size_t n)
 }
 
 /* Bytes an encoding of n events with `ntags` tags in all can need (with the
- * staging room blob_encode and fcap__stage_extend use, and the 7 bytes
+ * staging room blob_encode and stage_extend use, and the 7 bytes
  * var_put8 may write past the end). */
 static size_t enc_bound(size_t n, size_t ntags)
 {
@@ -1607,30 +1607,29 @@ static crm_status stage_rewide(crm_fcap *f, fstage *st, uint64_t id, size_t slot
     return stage_push(f, st, id, slot, hd + nhl + ocl + ncl, tail);
 }
 
-crm_status fcap__stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
-                              const fnew *add, size_t k, int64_t pt, uint64_t base)
+/* Stage customer id (at slot) as its stored block (cold part at offset co,
+ * end at eo from its start; wide: its form) extended by add[0..k)
+ * (canonical order, sorting after the stored events; tags sorted, unique);
+ * pt / base: time of its last stored event and its first cand id
+ * (CRM_FCAP_NO_CAND if none). A fixed block that add does not fit is
+ * rewritten wide. The state is not changed (as fcap__stage_customer). */
+static inline __attribute__((always_inline)) crm_status
+stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_t eo, bool wide,
+             const fnew *add, size_t k, int64_t pt, uint64_t base)
 {
-    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
-    bparts bp;
-    blob_parts(p, &bp);
-    if (!bp.wide && !hot_fits(add, k, pt))
+    if (!wide && !hot_fits(add, k, pt))
         return stage_rewide(f, st, id, slot, add, k, pt, base);
-    return stage_append(f, st, id, slot, (size_t)(bp.c - p), (size_t)(bp.end - p), add, k, pt,
-                        base, bp.wide);
+    if (k == 1 && !wide) /* the usual case: loops over the sends unrolled, fixed form */
+        return stage_append(f, st, id, slot, co, eo, add, 1, pt, base, false);
+    return stage_append(f, st, id, slot, co, eo, add, k, pt, base, wide);
 }
 
 crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
                              const fnew *add, size_t k)
 {
     const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
-    uint64_t base = v->hasc ? v->base : view_base(v);
-    int64_t pt = v->t[v->nstored - 1];
-    if (!v->wide && !hot_fits(add, k, pt))
-        return stage_rewide(f, st, id, slot, add, k, pt, base);
-    size_t co = (size_t)(v->cold - p), eo = (size_t)(v->end - p);
-    if (k == 1 && !v->wide) /* the usual case: loops over the sends unrolled, fixed form */
-        return stage_append(f, st, id, slot, co, eo, add, 1, pt, base, false);
-    return stage_append(f, st, id, slot, co, eo, add, k, pt, base, v->wide);
+    return stage_extend(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), v->wide,
+                        add, k, v->t[v->nstored - 1], v->hasc ? v->base : view_base(v));
 }
 
 crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slot,
@@ -1646,7 +1645,11 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
         uint64_t base = CRM_FCAP_NO_CAND;
         for (size_t i = 0; i < nold && base == CRM_FCAP_NO_CAND; i++)
             base = ev[i].cand;
-        return fcap__stage_extend(f, st, id, slot, ev + nold, m - nold, ev[nold - 1].t, base);
+        const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
+        bparts bp;
+        blob_parts(p, &bp);
+        return stage_extend(f, st, id, slot, (size_t)(bp.c - p), (size_t)(bp.end - p), bp.wide,
+                            ev + nold, m - nold, ev[nold - 1].t, base);
     }
     ev_sort(ev, m);
     size_t ntags = 0;
