@@ -455,6 +455,15 @@ static inline uint64_t cold_head(const uint8_t **cp, const uint8_t *end, unsigne
     return camp;
 }
 
+/* The cand id of an event whose cold part has one, read at *cp (trusted,
+ * up to end): a zigzag delta from the block's first cand id *base, or that
+ * first id itself (*base CRM_FCAP_NO_CAND: set here). */
+static inline uint64_t cold_cand(const uint8_t **cp, const uint8_t *end, uint64_t *base)
+{
+    uint64_t d = unzz(get_var_e(cp, end));
+    return *base == CRM_FCAP_NO_CAND ? (*base = d) : *base + d;
+}
+
 /* Decode a trusted blob; returns n and ORs the events' flags into *flags.
  * ev / tags need room for L/4 events and L tags (L = body length). */
 static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *flags)
@@ -472,10 +481,8 @@ static size_t blob_decode(const uint8_t *p, fnew *ev, uint32_t *tags, unsigned *
          * byte pointers, so interleaving them would serialise the reads */
         uint32_t nt;
         uint64_t camp = cold_head(&c, end, &hc, &nt), cand = CRM_FCAP_NO_CAND;
-        if (hc) {
-            uint64_t d = unzz(get_var_e(&c, end));
-            cand = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
-        }
+        if (hc)
+            cand = cold_cand(&c, end, &base);
         uint32_t *tg0 = tags;
         if (nt) {
             uint32_t tg = (uint32_t)get_var_e(&c, end);
@@ -747,15 +754,8 @@ void fcap__view_cold(fview *v)
         uint32_t nt;
         uint64_t camp = cold_head(&c, end, &hc, &nt);
         last = CRM_FCAP_NO_CAND;
-        if (hc) {
-            uint64_t z = c[0];
-            if (z < 0x80)
-                c++;
-            else
-                z = get_var_e(&c, end);
-            z = unzz(z);
-            last = base == CRM_FCAP_NO_CAND ? (base = z) : base + z;
-        }
+        if (hc)
+            last = cold_cand(&c, end, &base);
         v->tagat[i] = (uint32_t)(c - v->cold);
         for (uint32_t j = 0; j < nt; j++)
             skip_var(&c);
@@ -1178,12 +1178,8 @@ bool fcap__blob_has_cand(const uint8_t *p, uint64_t cand, int64_t t)
             return false; /* events ascend in time */
         uint32_t nt;
         (void)cold_head(&c, bp.end, &hc, &nt);
-        if (hc) {
-            uint64_t d = unzz(get_var(&c));
-            uint64_t cd = base == CRM_FCAP_NO_CAND ? (base = d) : base + d;
-            if (cd == cand)
-                return true;
-        }
+        if (hc && cold_cand(&c, bp.end, &base) == cand)
+            return true;
         for (uint32_t j = 0; j < nt; j++)
             skip_var(&c);
     }
