@@ -623,8 +623,6 @@ static bool cap_fails_one(dctx *x, size_t ki, unsigned ch, uint32_t tag, bool ex
     }
     const crm_fcap_candidate *c = x->c;
     int64_t lo = x->lo[ki];
-    if (x->v && x->cplain[ki])
-        return plain_fails(x, ki, excl, retry);
     uint64_t chm = k->channels;
     unsigned catm = k->categories;
     bool any = k->key == CRM_FCAP_KEY_ANY;
