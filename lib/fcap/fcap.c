@@ -1210,7 +1210,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
         if (a + PF_SLOT < n) {
-            size_t hm = fcap__home(f->tcap, CUST_AT(a + PF_SLOT));
+            size_t hm = fcap__home(f, CUST_AT(a + PF_SLOT));
             crm__prefetch(&f->slot[hm]);
             /* (a lookup probes ~3.4 slots: often into the next line) */
             crm__prefetch(&f->slot[hm + 3 < f->tcap ? hm + 3 : hm]);
@@ -1219,7 +1219,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             uint64_t key1 = (CAND_AT(a + PF_SLOT) >> 6) + 1;
             if (key1 >= f->prange[0] && key1 <= f->prange[1])
                 crm__prefetch(
-                    &f->page[fcap__home(f->pcap, key1 ^ UINT64_C(0x5851F42D4C957F2D))]);
+                    &f->page[fcap__page_home(f->pcap, key1)]);
         }
         if (!ord && a + PF_ROWS < n) { /* rows in input order: ahead of the streamer's
                                            page-bounded prefetch */
@@ -1236,7 +1236,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             size_t p4 = a + PF_BLOB;
             size_t r4 = fcap__find_at(f, CUST_AT(p4), home_at[p4 & 31] == p4
                                                          ? home_of[p4 & 31]
-                                                         : fcap__home(f->tcap, CUST_AT(p4)));
+                                                         : fcap__home(f, CUST_AT(p4)));
             ahead_at[(a + PF_BLOB) & 7] = a + PF_BLOB;
             ahead_row[(a + PF_BLOB) & 7] = r4;
             if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */

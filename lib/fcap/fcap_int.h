@@ -34,6 +34,25 @@ typedef struct fslot {
     uint64_t pos;
 } fslot;
 
+/* Where a customer's probe starts (its home slot): ids keep their order in
+ * the table, so that a batch sorted by customer reads the table front to
+ * back instead of one random slot (and page) per customer. Built from the
+ * ids present when the table is (re)built: ids lo .. lo + span fall into
+ * buckets of 2^sh ids; bucket b owns the run of slots st[b] .. st[b + 1]
+ * (in proportion to its customers then). In a run of at most FHOME_ORDERED
+ * slots an id's home is interpolated from its place in the bucket; a wider
+ * run (a bucket of many ids, which may be spread unevenly in it) is hashed
+ * within the run; an empty bucket's ids, and ids outside lo .. lo + span,
+ * are hashed over the whole table. Without a model (lo = UINT64_MAX: no
+ * customer id is that large) every id is hashed. */
+#define FHOME_ORDERED 32u
+typedef struct fhome {
+    uint64_t lo, span, mask; /* mask = 2^sh - 1 */
+    unsigned sh;
+    size_t nb;    /* buckets; st has nb + 1 entries */
+    uint32_t *st; /* NULL without a model */
+} fhome;
+
 #define FSLOT_OFF(p) ((p) & ((UINT64_C(1) << 40) - 1))
 #define FSLOT_CAP(p) ((size_t)((p) >> 40))
 #define FSLOT_MAXCAP ((size_t)1 << 24)
@@ -64,6 +83,8 @@ struct crm_fcap {
 
     fslot *slot;         /* customer table */
     size_t tcap, ncust;  /* slots, customers (each has >= 1 event) */
+    fhome hm;            /* its home slots */
+    size_t nadd;         /* customers added since it was built */
     uint8_t *pool;       /* event blobs */
     size_t poolcap, poollen, garbage; /* bytes: allocated, used, freed regions */
     size_t nevents;
@@ -146,12 +167,39 @@ size_t fcap__state_memory(const crm_fcap *f);
 size_t fcap__find(const crm_fcap *f, uint64_t id);
 /* fcap__find with the home slot of id already known. */
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t home);
-/* Home slot of id (for prefetching; always inlined: the call cost as much as the
+/* x hashed onto 0 .. cap - 1 (always inlined: the call cost as much as the
  * hash). */
-static inline __attribute__((always_inline)) size_t fcap__home(size_t cap, uint64_t id)
+static inline __attribute__((always_inline)) size_t fcap__hash_home(size_t cap, uint64_t x)
 {
     __extension__ typedef unsigned __int128 u128;
-    return (size_t)(((u128)crm__mix64(id) * cap) >> 64);
+    return (size_t)(((u128)crm__mix64(x) * cap) >> 64);
+}
+/* Home slot of customer id in a table of cap slots with model h (see
+ * fhome). */
+static inline __attribute__((always_inline)) size_t fcap__home_in(const fhome *h, size_t cap,
+                                                                   uint64_t id)
+{
+    __extension__ typedef unsigned __int128 u128;
+    uint64_t d = id - h->lo;
+    if (d <= h->span) {
+        size_t b = (size_t)(d >> h->sh);
+        uint32_t s0 = h->st[b], w = h->st[b + 1] - s0;
+        if (w - 1 < FHOME_ORDERED) /* 1 .. FHOME_ORDERED */
+            return s0 + (size_t)(((u128)(d & h->mask) * w) >> h->sh);
+        if (w)
+            return s0 + fcap__hash_home(w, id);
+    }
+    return fcap__hash_home(cap, id);
+}
+/* Home slot of cand-id page key1 in a page table of cap slots. */
+static inline __attribute__((always_inline)) size_t fcap__page_home(size_t cap, uint64_t key1)
+{
+    return fcap__hash_home(cap, key1 ^ UINT64_C(0x5851F42D4C957F2D));
+}
+/* Home slot of customer id (for prefetching). */
+static inline __attribute__((always_inline)) size_t fcap__home(const crm_fcap *f, uint64_t id)
+{
+    return fcap__home_in(&f->hm, f->tcap, id);
 }
 /* Does the cand-id set contain cand? */
 bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);

@@ -992,7 +992,7 @@ size_t fcap__blob_check(const crm_fcap *f, const uint8_t *p, size_t avail, fscra
 
 size_t fcap__find(const crm_fcap *f, uint64_t id)
 {
-    return fcap__find_at(f, id, fcap__home(f->tcap, id));
+    return fcap__find_at(f, id, fcap__home(f, id));
 }
 
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t i)
@@ -1021,15 +1021,19 @@ static crm_status alloc_table(void **p, size_t n, size_t size, const char *what)
     return s;
 }
 
-static size_t slot_insert(fslot *t, size_t cap, uint64_t id, uint64_t pos)
+/* Insert id into table t of cap slots with home model h; returns the
+ * number of slots probed past its home. */
+static size_t slot_insert(fslot *t, size_t cap, const fhome *h, uint64_t id, uint64_t pos)
 {
-    size_t i = fcap__home(cap, id);
-    while (t[i].id1)
+    size_t i = fcap__home_in(h, cap, id), far = 0;
+    while (t[i].id1) {
+        far++;
         if (++i == cap)
             i = 0;
+    }
     t[i].id1 = id + 1;
     t[i].pos = pos;
-    return i;
+    return far;
 }
 
 static size_t table_size(size_t n)
@@ -1037,36 +1041,145 @@ static size_t table_size(size_t n)
     return n + n / 5 + 16; /* load 0.83 */
 }
 
-/* Room for `more` new customers (rehash; unchanged on failure). */
-static crm_status table_reserve(crm_fcap *f, size_t more)
+static void home_free(fhome *h)
 {
-    size_t want = f->ncust + more;
-    if (want <= f->tcap / 20 * 17)
-        return CRM_OK;
-    size_t cap = want + want / 2 + 16;
-    fslot *t;
-    crm_status s = alloc_table((void **)&t, cap, sizeof *t, "fcap customers");
-    if (s)
+    crm__free(h->st);
+    *h = (fhome){.lo = UINT64_MAX};
+}
+
+/* The home model (see fhome) of a table of cap >= n + 1 slots holding the
+ * n ids at ids (`stride` bytes apart, any order). Without memory, or for a
+ * table too large for 32-bit slot numbers, there is no model: every id is
+ * then hashed (slower for sorted batches, nothing else changes). */
+static void home_build(fhome *h, size_t cap, const void *ids, size_t stride, size_t n)
+{
+    __extension__ typedef unsigned __int128 u128;
+    *h = (fhome){.lo = UINT64_MAX};
+    if (n == 0 || cap > UINT32_MAX || cap <= n)
+        return;
+#define ID_AT(i) (*(const uint64_t *)(const void *)((const char *)ids + (i) * stride))
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = ID_AT(i);
+        lo = id < lo ? id : lo;
+        hi = id > hi ? id : hi;
+    }
+    /* about 4 customers per bucket */
+    uint64_t span = hi - lo, target = n / 4 + 1;
+    unsigned sh = 0;
+    while ((span >> sh) >= target)
+        sh++;
+    size_t nb = (size_t)(span >> sh) + 1;
+    uint32_t *st = crm__malloc((nb + 1) * sizeof *st); /* (nb <= n / 4 + 1) */
+    if (!st)
+        return;
+    memset(st, 0, (nb + 1) * sizeof *st);
+    for (size_t i = 0; i < n; i++) /* st[b + 1] = customers in bucket b */
+        st[((ID_AT(i) - lo) >> sh) + 1]++;
+#undef ID_AT
+    /* st[b] = slots before bucket b's run: customers in buckets < b, times
+     * (cap - 1) / n rounded down (a bucket of c >= 1 customers gets >= c
+     * slots, as cap - 1 >= n) */
+    u128 scale = ((u128)(cap - 1) << 32) / n;
+    uint64_t before = 0;
+    for (size_t b = 0; b <= nb; b++) {
+        before += st[b];
+        st[b] = (uint32_t)(((u128)before * scale) >> 32);
+    }
+    *h = (fhome){.lo = lo, .span = span, .mask = sh ? UINT64_MAX >> (64 - sh) : 0, .sh = sh,
+                 .nb = nb, .st = st};
+}
+
+/* Rebuild the table with cap slots for its customers and the n new ids
+ * at ids (stride bytes apart; not inserted: the model counts them). */
+static crm_status table_rebuild(crm_fcap *f, size_t cap, const void *ids, size_t stride, size_t n)
+{
+    uint64_t *all = NULL;
+    fslot *t = NULL;
+    crm_status s = crm__alloc_array((void **)&all, f->ncust + n + 1, sizeof *all, 0,
+                                    "fcap customers");
+    if (!s)
+        s = alloc_table((void **)&t, cap, sizeof *t, "fcap customers");
+    if (s) {
+        crm__free(all);
         return s;
+    }
+    size_t k = 0;
     for (size_t i = 0; i < f->tcap; i++)
         if (f->slot[i].id1)
-            slot_insert(t, cap, f->slot[i].id1 - 1, f->slot[i].pos);
+            all[k++] = f->slot[i].id1 - 1;
+    for (size_t i = 0; i < n; i++)
+        all[k++] = *(const uint64_t *)(const void *)((const char *)ids + i * stride);
+    fhome h;
+    home_build(&h, cap, all, sizeof *all, k);
+    crm__free(all);
+    for (size_t i = 0; i < f->tcap; i++)
+        if (f->slot[i].id1)
+            slot_insert(t, cap, &h, f->slot[i].id1 - 1, f->slot[i].pos);
     crm__free(f->slot);
+    home_free(&f->hm);
     f->slot = t;
     f->tcap = cap;
+    f->hm = h;
+    f->nadd = 0;
     return CRM_OK;
+}
+
+/* A new customer probing this far from its home (ids the model has not
+ * seen, crowded into a few buckets) asks for a rebuild, once a 1/64 of
+ * the table's customers have been added since it was built (so rebuilds
+ * cost O(64) slot moves per added customer). */
+#define FAR_PROBE 64
+
+/* Room for the stage's new customers (the groups of slot SIZE_MAX):
+ * the table is rebuilt, its model counting them, when it would be over
+ * 0.85 full, or when they would land far from their homes (trial
+ * insertion, undone). Slots may move; the state is unchanged; unchanged
+ * on failure. */
+static crm_status table_room(crm_fcap *f, const fstage *st)
+{
+    size_t want = f->ncust + st->newcust;
+    if (!st->newcust)
+        return CRM_OK;
+    bool rebuild = want > f->tcap / 20 * 17;
+    if (!rebuild && (f->nadd + st->newcust) * 64 >= f->ncust) {
+        size_t far = 0;
+        for (size_t i = 0; i < st->ngrp; i++)
+            if (st->grp[i].slot == SIZE_MAX) {
+                size_t d = slot_insert(f->slot, f->tcap, &f->hm, st->grp[i].id, 0);
+                far = d > far ? d : far;
+            }
+        /* undone newest first (linear probing: nothing probed past them) */
+        for (size_t i = st->ngrp; i-- > 0;)
+            if (st->grp[i].slot == SIZE_MAX) {
+                size_t at = fcap__find(f, st->grp[i].id);
+                f->slot[at].id1 = 0;
+            }
+        rebuild = far > FAR_PROBE;
+    }
+    if (!rebuild)
+        return CRM_OK;
+    /* new customers only in the model: their slots are taken when applied */
+    uint64_t *ids = NULL;
+    crm_status s = crm__alloc_array((void **)&ids, st->newcust + 1, sizeof *ids, 0,
+                                    "fcap customers");
+    if (s)
+        return s;
+    size_t k = 0;
+    for (size_t i = 0; i < st->ngrp; i++)
+        if (st->grp[i].slot == SIZE_MAX)
+            ids[k++] = st->grp[i].id;
+    s = table_rebuild(f, want + want / 2 + 16, ids, sizeof *ids, k);
+    crm__free(ids);
+    return s;
 }
 
 /* ---- cand-id pages --------------------------------------------------------------- */
 
-static inline size_t page_home(size_t cap, uint64_t key1)
-{
-    return fcap__home(cap, key1 ^ UINT64_C(0x5851F42D4C957F2D));
-}
 
 static const fpage *page_find(const crm_fcap *f, uint64_t key1)
 {
-    for (size_t i = page_home(f->pcap, key1);;) {
+    for (size_t i = fcap__page_home(f->pcap, key1);;) {
         const fpage *p = &f->page[i];
         if (p->key1 == key1)
             return p;
@@ -1079,7 +1192,7 @@ static const fpage *page_find(const crm_fcap *f, uint64_t key1)
 
 static void page_set(fpage *t, size_t cap, size_t *n, uint64_t key1, uint64_t bits)
 {
-    for (size_t i = page_home(cap, key1);;) {
+    for (size_t i = fcap__page_home(cap, key1);;) {
         fpage *p = &t[i];
         if (p->key1 == key1) {
             p->bits |= bits;
@@ -1147,7 +1260,7 @@ static void pages_add_cands(fpage *t, size_t cap, size_t *np, uint64_t range[2],
             range[1] = key1 > range[1] ? key1 : range[1];
             if (j + 8 < n) /* random pages (sends in random customer order) */
                 crm__prefetch(
-                    &t[page_home(cap, (*(const uint64_t *)((const char *)c + 8 * stride) >> 6) + 1)]);
+                    &t[fcap__page_home(cap, (*(const uint64_t *)((const char *)c + 8 * stride) >> 6) + 1)]);
         }
         bits |= UINT64_C(1) << (*c & 63);
     }
@@ -1291,6 +1404,8 @@ crm_status fcap__state_init(crm_fcap *f)
     f->prange[0] = UINT64_MAX; /* no page */
     f->prange[1] = 0;
     f->tcap = 16;
+    f->hm = (fhome){.lo = UINT64_MAX}; /* no model */
+    f->nadd = 0;
     f->pcap = 16;
     crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
                                     "fcap customers");
@@ -1304,6 +1419,7 @@ void fcap__state_free(crm_fcap *f)
     crm__free(f->slot);
     crm__free(f->pool);
     crm__free(f->page);
+    home_free(&f->hm);
     f->slot = NULL;
     f->pool = NULL;
     f->page = NULL;
@@ -1311,7 +1427,8 @@ void fcap__state_free(crm_fcap *f)
 
 size_t fcap__state_memory(const crm_fcap *f)
 {
-    return f->tcap * sizeof(fslot) + f->poolcap + f->pcap * sizeof(fpage);
+    return f->tcap * sizeof(fslot) + (f->hm.st ? (f->hm.nb + 1) * sizeof *f->hm.st : 0) +
+           f->poolcap + f->pcap * sizeof(fpage);
 }
 
 crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
@@ -1326,6 +1443,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
         return s;
     }
     crm__free(f->slot);
+    home_free(&f->hm); /* (fcap__index_loaded makes the new one) */
     f->slot = t;
     f->tcap = cap;
     f->poolcap = bytes + 64;
@@ -1355,10 +1473,13 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
 
 void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    home_free(&f->hm);
+    home_build(&f->hm, f->tcap, v, sizeof *v, n);
+    f->nadd = 0;
+    for (size_t i = 0; i < n; i++) { /* (in id order: in slot order but for hashed ids) */
         if (i + 16 < n)
-            crm__prefetch(&f->slot[fcap__home(f->tcap, v[i + 16].id)]);
-        slot_insert(f->slot, f->tcap, v[i].id, v[i].pos);
+            crm__prefetch(&f->slot[fcap__home(f, v[i + 16].id)]);
+        slot_insert(f->slot, f->tcap, &f->hm, v[i].id, v[i].pos);
     }
     f->ncust += n;
 }
@@ -1669,7 +1790,7 @@ static size_t pages_new(const crm_fcap *f, const uint64_t *cand, size_t n)
         if (cand[i] == CRM_FCAP_NO_CAND || (i && cand[i] >> 6 == cand[i - 1] >> 6))
             continue;
         if (i + 8 < n && cand[i + 8] != CRM_FCAP_NO_CAND)
-            crm__prefetch(&f->page[page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
+            crm__prefetch(&f->page[fcap__page_home(f->pcap, (cand[i + 8] >> 6) + 1)]);
         dp += !page_find(f, (cand[i] >> 6) + 1);
     }
     return dp;
@@ -1710,7 +1831,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
         dp = pages_new(f, cand, n);
     /* capacity first (invisible), then the log, then the change */
     const fslot *table = f->slot;
-    if ((s = table_reserve(f, st->newcust)))
+    if ((s = table_room(f, st)))
         return s;
     if (f->slot != table) /* the table was rebuilt: slots moved */
         for (size_t i = 0; i < st->ngrp; i++)
@@ -1741,8 +1862,9 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
             at += g->region;
         }
         if (g->slot == SIZE_MAX) {
-            slot_insert(f->slot, f->tcap, g->id, pos);
+            slot_insert(f->slot, f->tcap, &f->hm, g->id, pos);
             f->ncust++;
+            f->nadd++;
         } else {
             f->slot[g->slot].pos = pos;
         }
@@ -1779,7 +1901,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
         for (b = a + 1; b < n && ord[b].id == id; b++)
             ;
         if (a + 8 < n)
-            crm__prefetch(&f->slot[fcap__home(f->tcap, ord[a + 8].id)]);
+            crm__prefetch(&f->slot[fcap__home(f, ord[a + 8].id)]);
         size_t sl = fcap__find(f, id), L = 0, addtags = 0;
         if (sl != SIZE_MAX)
             (void)blob_len(f->pool + FSLOT_OFF(f->slot[sl].pos), &L);
@@ -1920,12 +2042,12 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         return s;
     }
     unsigned fl0 = 0;
-    /* pass 1: sizes */
+    /* pass 1: sizes; ord keeps the customers that stay */
     for (size_t i = 0; i < f->ncust; i++) {
         size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
         m = keep_after(sc.ev, m, cut);
         if (m) {
-            live++;
+            ord[live++] = ord[i];
             bytes += blob_encode(sc.enc, sc.ev, m);
         }
     }
@@ -1934,6 +2056,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     fpage *pg = NULL;
     size_t tcap = table_size(live), pcap = 0, npage = 0;
     uint64_t prange[2] = {UINT64_MAX, 0};
+    fhome hm;
+    home_build(&hm, tcap, ord, sizeof *ord, live);
     if ((s = alloc_table((void **)&t, tcap, sizeof *t, "fcap customers")) ||
         (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
         (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
@@ -1941,19 +2065,18 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
         crm__free(pool);
         crm__free(pg);
         crm__free(ord);
+        home_free(&hm);
         fcap__scratch_free(&sc);
         return s;
     }
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
-    for (size_t i = 0; i < f->ncust; i++) {
+    for (size_t i = 0; i < live; i++) {
         size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
         m = keep_after(sc.ev, m, cut);
-        if (!m)
-            continue;
         size_t len = blob_encode(sc.enc, sc.ev, m);
         memcpy(pool + at, sc.enc, len);
-        slot_insert(t, tcap, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
+        slot_insert(t, tcap, &hm, ord[i].id, (uint64_t)at | (uint64_t)len << 40);
         at += len;
         nev += m;
         pages_add_events(pg, pcap, &npage, prange, sc.ev, m);
@@ -1963,6 +2086,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     fcap__state_free(f);
     f->slot = t;
     f->tcap = tcap;
+    f->hm = hm;
+    f->nadd = 0;
     f->ncust = live;
     f->pool = pool;
     f->poolcap = bytes + 64;
