@@ -1898,6 +1898,87 @@ static void test_store_growth(void **state)
     crm_fcap_free(rev);
 }
 
+/* Customer ids of many layouts, added as the table grows, after a load
+ * and in small batches (the table keeps ids in order where it can: see
+ * fhome in lib/fcap/fcap_int.h): every customer is found again (a second
+ * event joins its customer: the count does not grow), the state equals
+ * the one of all events added at once, and decisions agree. Layouts: dense,
+ * stride 3, random 63-bit, one far outlier then ids counting up, spread
+ * ids then a crowd inside the first spread bucket, even then odd ids,
+ * descending, next to CRM_FCAP_ID_MAX. */
+static uint64_t layout_id(int layout, size_t i, size_t half)
+{
+    test_rng g = {i * 7919 + (uint64_t)layout};
+    uint64_t r = test_rng_next(&g);
+    switch (layout) {
+    case 0: return i;
+    case 1: return 1000 + 3 * i;
+    case 2: return r >> 1;
+    case 3: return i == 0 ? UINT64_C(1) << 62 : i;
+    case 4: return i < half ? (uint64_t)i << 20 : i - half + 1;
+    case 5: return i < half ? 2 * i : 2 * (i - half) + 1;
+    case 6: return 1000000 - i;
+    default: return CRM_FCAP_ID_MAX - i;
+    }
+}
+
+static void test_id_layouts(void **state)
+{
+    (void)state;
+    enum { N = 3000, HALF = N / 2, LAYOUTS = 8 };
+    static crm_fcap_event ev[2 * N];
+    static crm_fcap_candidate c[N + 1];
+    static crm_fcap_decision d1[N + 1], d2[N + 1];
+    static const uint32_t tags[] = {1, 2};
+    for (int layout = 0; layout < LAYOUTS; layout++) {
+        for (size_t i = 0; i < 2 * N; i++) /* event i and N + i: customer i */
+            ev[i] = (crm_fcap_event){.customer_id = layout_id(layout, i % N, HALF),
+                                     .t = T0 - 3600 - (int64_t)(i / N) * 60 - (int64_t)(i % 50),
+                                     .campaign_id = i % 5, .cand_id = CRM_FCAP_NO_CAND,
+                                     .channel = (uint8_t)(i % 3), .counts = -1,
+                                     .tag_off = (uint32_t)(i % 2), .tag_n = 1};
+        crm_fcap *ref = example_engine(), *f = example_engine(), *g;
+        assert_int_equal(crm_fcap_add_history(ref, ev, 2 * N, tags, 2), CRM_OK);
+        /* the first half in batches of 97 (the table grows), then saved and
+         * loaded (the table is built at once), then the second half in
+         * batches of 50, then every customer's second event, in reverse */
+        for (size_t a = 0; a < HALF; a += 97)
+            assert_int_equal(crm_fcap_add_history(f, ev + a, a + 97 < HALF ? 97 : HALF - a,
+                                                  tags, 2), CRM_OK);
+        void *b;
+        size_t nb;
+        snap_of(f, &b, &nb);
+        assert_int_equal(crm_fcap_load(&g, b, nb), CRM_OK);
+        crm_bytes_free(b);
+        crm_fcap_free(f);
+        for (size_t a = HALF; a < N; a += 50)
+            assert_int_equal(crm_fcap_add_history(g, ev + a, a + 50 < N ? 50 : N - a, tags, 2),
+                             CRM_OK);
+        assert_int_equal(crm_fcap_customers(g), N);
+        for (size_t a = 2 * N; a > N; a -= 60) {
+            size_t k = a - N < 60 ? a - N : 60;
+            assert_int_equal(crm_fcap_add_history(g, ev + a - k, k, tags, 2), CRM_OK);
+            assert_int_equal(crm_fcap_customers(g), N);
+        }
+        assert_int_equal(crm_fcap_events(g), 2 * N);
+        assert_same_events(ref, g);
+        assert_reloads_same(g);
+        /* a candidate per customer and one for a new customer, by id */
+        for (size_t i = 0; i <= N; i++)
+            c[i] = (crm_fcap_candidate){.cand_id = i, .customer_id = i < N
+                                            ? layout_id(layout, i, HALF) : CRM_FCAP_ID_MAX - N,
+                                        .t = T0, .campaign_id = 9, .consent =
+                                            CRM_FCAP_ALL_CHANNELS, .preferred = -1,
+                                        .n_channels = 2, .channels = {0, 1}, .tag_n = 1};
+        assert_int_equal(crm_fcap_decide(ref, c, N + 1, tags, 2, d1), CRM_OK);
+        assert_int_equal(crm_fcap_decide(g, c, N + 1, tags, 2, d2), CRM_OK);
+        assert_memory_equal(d1, d2, sizeof d1);
+        assert_same_events(ref, g);
+        crm_fcap_free(ref);
+        crm_fcap_free(g);
+    }
+}
+
 /* Snapshot format versions other than 6 are refused with CRM_EVERSION (the
  * blob is re-sealed with a correct CRC-32C so only the version differs). */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
@@ -2738,6 +2819,7 @@ int main(void)
         cmocka_unit_test(test_corruption_every_byte),
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_store_growth),
+        cmocka_unit_test(test_id_layouts),
         cmocka_unit_test(test_send_blocks),
         cmocka_unit_test(test_send_pool_reuse),
         cmocka_unit_test(test_snapshot_versions),

@@ -24,8 +24,8 @@ typedef struct fnew {
     uint8_t channel, cat, flags;
 } fnew;
 
-/* A customer: one slot of an open-addressing table (linear probing,
- * capacity not a power of two). Its events live in the byte pool as one
+/* A customer: one slot of an open-addressing table (linear probing from
+ * the home slot fhome gives, capacity not a power of two). Its events live in the byte pool as one
  * canonical, compactly encoded blob (see state.c):
  *   pos = byte offset of the blob in the pool (bits 0..39) | capacity of
  *   its pool region (bits 40..63). */

@@ -1,7 +1,8 @@
 /* Compact customer store of the frequency-cap engine.
  *
  * Customers live in one open-addressing table of 16-byte slots (load <= 0.85,
- * 0.83 when rebuilt); each slot points at its customer's events in
+ * 0.83 when rebuilt; ids in order where they can be: fhome in fcap_int.h);
+ * each slot points at its customer's events in
  * a byte pool, encoded as one canonical blob:
  *
  *   blob  = varint L (>= 1), body of L bytes
