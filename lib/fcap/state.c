@@ -2008,10 +2008,15 @@ crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
     if (s)
         return s;
     size_t k = 0;
+    uint64_t prev1 = 0;
+    bool sorted = true; /* (the table keeps ids in order where it can) */
     for (size_t i = 0; i < f->tcap; i++)
-        if (f->slot[i].id1)
+        if (f->slot[i].id1) {
+            sorted &= f->slot[i].id1 > prev1;
+            prev1 = f->slot[i].id1;
             v[k++] = (fcref){f->slot[i].id1 - 1, f->slot[i].pos};
-    if ((s = fcap__sort_pairs(v, k))) {
+        }
+    if (!sorted && (s = fcap__sort_pairs(v, k))) {
         crm__free(v);
         return s;
     }
