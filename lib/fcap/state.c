@@ -1127,7 +1127,7 @@ static crm_status table_rebuild(crm_fcap *f, size_t cap, const void *ids, size_t
 }
 
 /* A new customer probing this far from its home (ids the model has not
- * seen, crowded into a few buckets) asks for a rebuild, once a 1/64 of
+ * seen, crowded into a few buckets) asks for a rebuild, once 1/64 of
  * the table's customers have been added since it was built (so rebuilds
  * cost O(64) slot moves per added customer). */
 #define FAR_PROBE 64
@@ -1142,7 +1142,7 @@ static crm_status table_room(crm_fcap *f, const fstage *st)
     size_t want = f->ncust + st->newcust;
     if (!st->newcust)
         return CRM_OK;
-    bool rebuild = want > f->tcap / 20 * 17;
+    bool grow = want > f->tcap / 20 * 17, rebuild = grow;
     if (!rebuild && (f->nadd + st->newcust) * 64 >= f->ncust) {
         size_t far = 0;
         for (size_t i = 0; i < st->ngrp; i++)
@@ -1170,13 +1170,13 @@ static crm_status table_room(crm_fcap *f, const fstage *st)
     for (size_t i = 0; i < st->ngrp; i++)
         if (st->grp[i].slot == SIZE_MAX)
             ids[k++] = st->grp[i].id;
-    s = table_rebuild(f, want + want / 2 + 16, ids, sizeof *ids, k);
+    size_t cap = grow ? want + want / 2 + 16 : table_size(want); /* (far: same size) */
+    s = table_rebuild(f, cap > f->tcap ? cap : f->tcap, ids, sizeof *ids, k);
     crm__free(ids);
     return s;
 }
 
 /* ---- cand-id pages --------------------------------------------------------------- */
-
 
 static const fpage *page_find(const crm_fcap *f, uint64_t key1)
 {
