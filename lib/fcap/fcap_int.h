@@ -34,8 +34,8 @@ typedef struct fslot {
     uint64_t pos;
 } fslot;
 
-/* Where a customer's probe starts (its home slot): ids keep their order in
- * the table, so that a batch sorted by customer reads the table front to
+/* Where a customer's probe starts (its home slot) in the ordered part of
+ * the customer table: ids keep their order there, so that a batch sorted by customer reads the table front to
  * back instead of one random slot (and page) per customer. Built from the
  * ids present when the table is (re)built: ids lo .. lo + span fall into
  * buckets of 2^sh ids; bucket b owns the run of slots st[b] .. st[b + 1]
@@ -44,7 +44,10 @@ typedef struct fslot {
  * run (a bucket of many ids, which may be spread unevenly in it) is hashed
  * within the run; an empty bucket's ids, and ids outside lo .. lo + span,
  * are hashed over the whole table. Without a model (lo = UINT64_MAX: no
- * customer id is that large) every id is hashed. */
+ * customer id is that large) every id is hashed. The ordered part holds
+ * only ids the model was built from; customers added later go to the
+ * overflow part (hashed, probed only when the ordered part misses) until
+ * they are 1/8 of all, when the table is rebuilt. */
 #define FHOME_ORDERED 32u
 typedef struct fhome {
     uint64_t lo, span, mask; /* mask = 2^sh - 1 */
@@ -81,10 +84,11 @@ struct crm_fcap {
     crm_fcap_quiet *quiet;
     int64_t horizon;
 
-    fslot *slot;         /* customer table */
-    size_t tcap, ncust;  /* slots, customers (each has >= 1 event) */
-    fhome hm;            /* its home slots */
-    size_t nadd;         /* customers added since it was built */
+    fslot *slot;         /* customer table: tcap ordered slots, then ocap overflow slots */
+    size_t tcap, ncust;  /* ordered slots, customers (each has >= 1 event) */
+    fhome hm;            /* home slots of the ordered part */
+    size_t ocap, nov;    /* overflow: slots, customers (added since the table was built) */
+    uint64_t tgen;       /* counts the times slots moved */
     uint8_t *pool;       /* event blobs */
     size_t poolcap, poollen, garbage; /* bytes: allocated, used, freed regions */
     size_t nevents;

@@ -996,6 +996,12 @@ size_t fcap__find(const crm_fcap *f, uint64_t id)
     return fcap__find_at(f, id, fcap__home(f, id));
 }
 
+/* Home slot of id in the overflow part. */
+static size_t ov_home(const crm_fcap *f, uint64_t id)
+{
+    return f->tcap + fcap__hash_home(f->ocap, id);
+}
+
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t i)
 {
     for (;;) {
@@ -1003,9 +1009,20 @@ size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t i)
         if (k == id + 1)
             return i;
         if (!k)
-            return SIZE_MAX;
+            break;
         if (++i == f->tcap)
             i = 0;
+    }
+    if (!f->nov)
+        return SIZE_MAX;
+    for (i = ov_home(f, id);;) {
+        uint64_t k = f->slot[i].id1;
+        if (k == id + 1)
+            return i;
+        if (!k)
+            return SIZE_MAX;
+        if (++i == f->tcap + f->ocap)
+            i = f->tcap;
     }
 }
 
@@ -1022,19 +1039,33 @@ static crm_status alloc_table(void **p, size_t n, size_t size, const char *what)
     return s;
 }
 
-/* Insert id into table t of cap slots with home model h; returns the
- * number of slots probed past its home. */
-static size_t slot_insert(fslot *t, size_t cap, const fhome *h, uint64_t id, uint64_t pos)
+/* Insert id into the ordered part (cap slots, home model h) of table t. */
+static void slot_insert(fslot *t, size_t cap, const fhome *h, uint64_t id, uint64_t pos)
 {
-    size_t i = fcap__home_in(h, cap, id), far = 0;
-    while (t[i].id1) {
-        far++;
+    size_t i = fcap__home_in(h, cap, id);
+    while (t[i].id1)
         if (++i == cap)
             i = 0;
-    }
     t[i].id1 = id + 1;
     t[i].pos = pos;
-    return far;
+}
+
+/* Insert id into the overflow part. */
+static void ov_insert(crm_fcap *f, uint64_t id, uint64_t pos)
+{
+    size_t i = ov_home(f, id);
+    while (f->slot[i].id1)
+        if (++i == f->tcap + f->ocap)
+            i = f->tcap;
+    f->slot[i].id1 = id + 1;
+    f->slot[i].pos = pos;
+    f->nov++;
+}
+
+/* Overflow slots of a table built for n customers. */
+static size_t ov_size(size_t n)
+{
+    return n / 32 + 16;
 }
 
 static size_t table_size(size_t n)
@@ -1091,22 +1122,23 @@ static void home_build(fhome *h, size_t cap, const void *ids, size_t stride, siz
                  .nb = nb, .st = st};
 }
 
-/* Rebuild the table with cap slots for its customers and the n new ids
- * at ids (stride bytes apart; not inserted: the model counts them). */
-static crm_status table_rebuild(crm_fcap *f, size_t cap, const void *ids, size_t stride, size_t n)
+/* Rebuild the table for its customers and the n new ids at ids (stride
+ * bytes apart; not inserted: the model counts them, their slots are taken
+ * in the ordered part). */
+static crm_status table_rebuild(crm_fcap *f, const void *ids, size_t stride, size_t n)
 {
+    size_t want = f->ncust + n, cap = table_size(want), ocap = ov_size(want);
     uint64_t *all = NULL;
     fslot *t = NULL;
-    crm_status s = crm__alloc_array((void **)&all, f->ncust + n + 1, sizeof *all, 0,
-                                    "fcap customers");
+    crm_status s = crm__alloc_array((void **)&all, want + 1, sizeof *all, 0, "fcap customers");
     if (!s)
-        s = alloc_table((void **)&t, cap, sizeof *t, "fcap customers");
+        s = alloc_table((void **)&t, cap + ocap, sizeof *t, "fcap customers");
     if (s) {
         crm__free(all);
         return s;
     }
     size_t k = 0;
-    for (size_t i = 0; i < f->tcap; i++)
+    for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1)
             all[k++] = f->slot[i].id1 - 1;
     for (size_t i = 0; i < n; i++)
@@ -1114,53 +1146,64 @@ static crm_status table_rebuild(crm_fcap *f, size_t cap, const void *ids, size_t
     fhome h;
     home_build(&h, cap, all, sizeof *all, k);
     crm__free(all);
-    for (size_t i = 0; i < f->tcap; i++)
+    for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1)
             slot_insert(t, cap, &h, f->slot[i].id1 - 1, f->slot[i].pos);
     crm__free(f->slot);
     home_free(&f->hm);
     f->slot = t;
     f->tcap = cap;
+    f->ocap = ocap;
+    f->nov = 0;
     f->hm = h;
-    f->nadd = 0;
+    f->tgen++;
     return CRM_OK;
 }
 
-/* A new customer probing this far from its home (ids the model has not
- * seen, crowded into a few buckets) asks for a rebuild, once 1/64 of
- * the table's customers have been added since it was built (so rebuilds
- * cost O(64) slot moves per added customer). */
-#define FAR_PROBE 64
-
-/* Room for the stage's new customers (the groups of slot SIZE_MAX):
- * the table is rebuilt, its model counting them, when it would be over
- * 0.85 full, or when they would land far from their homes (trial
- * insertion, undone). Slots may move; the state is unchanged; unchanged
- * on failure. */
-static crm_status table_room(crm_fcap *f, const fstage *st)
+/* Room for `more` customers in the overflow part (its slots rehashed into
+ * a larger one; unchanged on failure). */
+static crm_status ov_reserve(crm_fcap *f, size_t more)
 {
-    size_t want = f->ncust + st->newcust;
+    size_t want = f->nov + more;
+    if (want <= f->ocap / 10 * 7)
+        return CRM_OK;
+    size_t ocap = want + want / 2 + 16; /* (<= 3 B per customer below 1/8) */
+    fslot *old = NULL;
+    crm_status s = crm__alloc_array((void **)&old, f->nov + 1, sizeof *old, 0,
+                                    "fcap customers");
+    if (!s)
+        s = crm__realloc_array((void **)&f->slot, f->tcap + ocap, sizeof *f->slot,
+                               "fcap customers");
+    if (s) {
+        crm__free(old);
+        return s;
+    }
+    size_t k = 0;
+    for (size_t i = f->tcap; i < f->tcap + f->ocap; i++)
+        if (f->slot[i].id1)
+            old[k++] = f->slot[i];
+    memset(f->slot + f->tcap, 0, ocap * sizeof *f->slot);
+    f->ocap = ocap;
+    f->nov = 0;
+    for (size_t i = 0; i < k; i++)
+        ov_insert(f, old[i].id1 - 1, old[i].pos);
+    crm__free(old);
+    f->tgen++;
+    return CRM_OK;
+}
+
+/* Room for the stage's new customers (the groups of slot SIZE_MAX): in
+ * the overflow part while its customers stay within 1/8 of all (*ordered
+ * = false), else the table is rebuilt with a model counting them and they
+ * go to the ordered part (*ordered = true). Slots may move (f->tgen); the
+ * state is unchanged; unchanged on failure. */
+static crm_status table_room(crm_fcap *f, const fstage *st, bool *ordered)
+{
+    *ordered = false;
     if (!st->newcust)
         return CRM_OK;
-    bool grow = want > f->tcap / 20 * 17, rebuild = grow;
-    if (!rebuild && (f->nadd + st->newcust) * 64 >= f->ncust) {
-        size_t far = 0;
-        for (size_t i = 0; i < st->ngrp; i++)
-            if (st->grp[i].slot == SIZE_MAX) {
-                size_t d = slot_insert(f->slot, f->tcap, &f->hm, st->grp[i].id, 0);
-                far = d > far ? d : far;
-            }
-        /* undone newest first (linear probing: nothing probed past them) */
-        for (size_t i = st->ngrp; i-- > 0;)
-            if (st->grp[i].slot == SIZE_MAX) {
-                size_t at = fcap__find(f, st->grp[i].id);
-                f->slot[at].id1 = 0;
-            }
-        rebuild = far > FAR_PROBE;
-    }
-    if (!rebuild)
-        return CRM_OK;
-    /* new customers only in the model: their slots are taken when applied */
+    if ((f->nov + st->newcust) * 8 <= f->ncust + st->newcust)
+        return ov_reserve(f, st->newcust);
     uint64_t *ids = NULL;
     crm_status s = crm__alloc_array((void **)&ids, st->newcust + 1, sizeof *ids, 0,
                                     "fcap customers");
@@ -1170,9 +1213,9 @@ static crm_status table_room(crm_fcap *f, const fstage *st)
     for (size_t i = 0; i < st->ngrp; i++)
         if (st->grp[i].slot == SIZE_MAX)
             ids[k++] = st->grp[i].id;
-    size_t cap = grow ? want + want / 2 + 16 : table_size(want); /* (far: same size) */
-    s = table_rebuild(f, cap > f->tcap ? cap : f->tcap, ids, sizeof *ids, k);
+    s = table_rebuild(f, ids, sizeof *ids, k);
     crm__free(ids);
+    *ordered = !s;
     return s;
 }
 
@@ -1304,7 +1347,7 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
 {
     if (!fcap__cand_maybe(f, cand))
         return false;
-    for (size_t i = 0; i < f->tcap; i++)
+    for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1 && fcap__blob_has_cand(f->pool + FSLOT_OFF(f->slot[i].pos), cand, t))
             return true;
     return false;
@@ -1373,7 +1416,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
     if (s)
         return s;
     size_t at = 0;
-    for (size_t i = 0; i < f->tcap; i++) {
+    for (size_t i = 0; i < f->tcap + f->ocap; i++) {
         fslot *sl = &f->slot[i];
         if (!sl->id1)
             continue;
@@ -1406,7 +1449,7 @@ crm_status fcap__state_init(crm_fcap *f)
     f->prange[1] = 0;
     f->tcap = 16;
     f->hm = (fhome){.lo = UINT64_MAX}; /* no model */
-    f->nadd = 0;
+    f->ocap = f->nov = 0;
     f->pcap = 16;
     crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
                                     "fcap customers");
@@ -1428,15 +1471,15 @@ void fcap__state_free(crm_fcap *f)
 
 size_t fcap__state_memory(const crm_fcap *f)
 {
-    return f->tcap * sizeof(fslot) + (f->hm.st ? (f->hm.nb + 1) * sizeof *f->hm.st : 0) +
+    return (f->tcap + f->ocap) * sizeof(fslot) + (f->hm.st ? (f->hm.nb + 1) * sizeof *f->hm.st : 0) +
            f->poolcap + f->pcap * sizeof(fpage);
 }
 
 crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
 {
     fslot *t;
-    size_t cap = table_size(ncust);
-    crm_status s = alloc_table((void **)&t, cap, sizeof *t, "fcap customers");
+    size_t cap = table_size(ncust), ocap = ov_size(ncust);
+    crm_status s = alloc_table((void **)&t, cap + ocap, sizeof *t, "fcap customers");
     if (s)
         return s;
     if ((s = crm__realloc_array((void **)&f->pool, bytes + 64, 1, "fcap events"))) {
@@ -1447,6 +1490,9 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     home_free(&f->hm); /* (fcap__index_loaded makes the new one) */
     f->slot = t;
     f->tcap = cap;
+    f->ocap = ocap;
+    f->nov = 0;
+    f->tgen++;
     f->poolcap = bytes + 64;
     crm__advise_huge(f->pool, f->poolcap);
     return CRM_OK;
@@ -1476,7 +1522,6 @@ void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n)
 {
     home_free(&f->hm);
     home_build(&f->hm, f->tcap, v, sizeof *v, n);
-    f->nadd = 0;
     for (size_t i = 0; i < n; i++) { /* (in id order: in slot order but for hashed ids) */
         if (i + 16 < n)
             crm__prefetch(&f->slot[fcap__home(f, v[i + 16].id)]);
@@ -1831,10 +1876,11 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
     if (f->npage + dp > f->pcap / 10 * 7)
         dp = pages_new(f, cand, n);
     /* capacity first (invisible), then the log, then the change */
-    const fslot *table = f->slot;
-    if ((s = table_room(f, st)))
+    uint64_t gen = f->tgen;
+    bool ordered;
+    if ((s = table_room(f, st, &ordered)))
         return s;
-    if (f->slot != table) /* the table was rebuilt: slots moved */
+    if (f->tgen != gen) /* slots moved */
         for (size_t i = 0; i < st->ngrp; i++)
             if (st->grp[i].slot != SIZE_MAX)
                 st->grp[i].slot = fcap__find(f, st->grp[i].id);
@@ -1863,9 +1909,11 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
             at += g->region;
         }
         if (g->slot == SIZE_MAX) {
-            slot_insert(f->slot, f->tcap, &f->hm, g->id, pos);
+            if (ordered)
+                slot_insert(f->slot, f->tcap, &f->hm, g->id, pos);
+            else
+                ov_insert(f, g->id, pos);
             f->ncust++;
-            f->nadd++;
         } else {
             f->slot[g->slot].pos = pos;
         }
@@ -2010,7 +2058,7 @@ crm_status fcap__customers_by_id(const crm_fcap *f, fcref **out)
     size_t k = 0;
     uint64_t prev1 = 0;
     bool sorted = true; /* (the table keeps ids in order where it can) */
-    for (size_t i = 0; i < f->tcap; i++)
+    for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1) {
             sorted &= f->slot[i].id1 > prev1;
             prev1 = f->slot[i].id1;
@@ -2030,7 +2078,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     fscratch sc = {0};
     fcref *ord = NULL;
     size_t live = 0, bytes = 0, maxL = 0;
-    for (size_t i = 0; i < f->tcap; i++)
+    for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1) {
             size_t L;
             (void)blob_len(f->pool + FSLOT_OFF(f->slot[i].pos), &L);
@@ -2060,11 +2108,11 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     fslot *t = NULL;
     uint8_t *pool = NULL;
     fpage *pg = NULL;
-    size_t tcap = table_size(live), pcap = 0, npage = 0;
+    size_t tcap = table_size(live), ocap = ov_size(live), pcap = 0, npage = 0;
     uint64_t prange[2] = {UINT64_MAX, 0};
     fhome hm;
     home_build(&hm, tcap, ord, sizeof *ord, live);
-    if ((s = alloc_table((void **)&t, tcap, sizeof *t, "fcap customers")) ||
+    if ((s = alloc_table((void **)&t, tcap + ocap, sizeof *t, "fcap customers")) ||
         (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
         (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
         crm__free(t);
@@ -2092,8 +2140,10 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     fcap__state_free(f);
     f->slot = t;
     f->tcap = tcap;
+    f->ocap = ocap;
+    f->nov = 0;
+    f->tgen++;
     f->hm = hm;
-    f->nadd = 0;
     f->ncust = live;
     f->pool = pool;
     f->poolcap = bytes + 64;
