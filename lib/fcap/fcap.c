@@ -1151,6 +1151,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
      * ranked */
     if (!sorted && (s = dense_distinct(cands, n, true, v.cust_lo, v.cust_hi, &res)))
         goto done;
+    bool inorder = sorted; /* input in customer order (else the table's buckets are
+                              prefetched too) */
     if (!sorted && res == 1)
         sorted = true;
     if (!sorted) {
@@ -1209,6 +1211,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
+        if (!inorder && a + 2 * PF_SLOT < n)
+            fcap__home_prefetch(f, CUST_AT(a + 2 * PF_SLOT));
         if (a + PF_SLOT < n) {
             size_t hm = fcap__home(f, CUST_AT(a + PF_SLOT));
             crm__prefetch(&f->slot[hm]);

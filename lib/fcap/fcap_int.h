@@ -200,6 +200,15 @@ static inline __attribute__((always_inline)) size_t fcap__page_home(size_t cap, 
 {
     return fcap__hash_home(cap, key1 ^ UINT64_C(0x5851F42D4C957F2D));
 }
+/* Prefetch the model's bucket of customer id (its home is then computed
+ * without a wait). */
+static inline __attribute__((always_inline)) void fcap__home_prefetch(const crm_fcap *f,
+                                                                      uint64_t id)
+{
+    uint64_t d = id - f->hm.lo;
+    if (d <= f->hm.span)
+        crm__prefetch(&f->hm.st[d >> f->hm.sh]);
+}
 /* Home slot of customer id (for prefetching). */
 static inline __attribute__((always_inline)) size_t fcap__home(const crm_fcap *f, uint64_t id)
 {
