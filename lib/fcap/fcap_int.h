@@ -25,8 +25,9 @@ typedef struct fnew {
 } fnew;
 
 /* A customer: one slot of an open-addressing table (linear probing from
- * the home slot fhome gives, capacity not a power of two). Its events live in the byte pool as one
- * canonical, compactly encoded blob (see state.c):
+ * the home slot fhome gives, capacity not a power of two). Its events
+ * live in the byte pool as one canonical, compactly encoded blob (see
+ * state.c):
  *   pos = byte offset of the blob in the pool (bits 0..39) | capacity of
  *   its pool region (bits 40..63). */
 typedef struct fslot {
@@ -35,8 +36,9 @@ typedef struct fslot {
 } fslot;
 
 /* Where a customer's probe starts (its home slot) in the ordered part of
- * the customer table: ids keep their order there, so that a batch sorted by customer reads the table front to
- * back instead of one random slot (and page) per customer. Built from the
+ * the customer table: ids keep their order there, so that a batch sorted
+ * by customer reads the table front to back instead of one random slot
+ * (and page) per customer. Built from the
  * ids present when the table is (re)built: ids lo .. lo + span fall into
  * buckets of 2^sh ids; bucket b owns the run of slots st[b] .. st[b + 1]
  * (in proportion to its customers then). In a run of at most FHOME_ORDERED
