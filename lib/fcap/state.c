@@ -1302,9 +1302,10 @@ static void pages_add_cands(fpage *t, size_t cap, size_t *np, uint64_t range[2],
             bits = 0;
             range[0] = key1 < range[0] ? key1 : range[0];
             range[1] = key1 > range[1] ? key1 : range[1];
-            if (j + 8 < n) /* random pages (sends in random customer order) */
-                crm__prefetch(
-                    &t[fcap__page_home(cap, (*(const uint64_t *)((const char *)c + 8 * stride) >> 6) + 1)]);
+            if (j + 8 < n) { /* random pages (sends in random customer order) */
+                uint64_t ahead = *(const uint64_t *)(const void *)((const char *)c + 8 * stride);
+                crm__prefetch(&t[fcap__page_home(cap, (ahead >> 6) + 1)]);
+            }
         }
         bits |= UINT64_C(1) << (*c & 63);
     }
@@ -1471,8 +1472,8 @@ void fcap__state_free(crm_fcap *f)
 
 size_t fcap__state_memory(const crm_fcap *f)
 {
-    return (f->tcap + f->ocap) * sizeof(fslot) + (f->hm.st ? (f->hm.nb + 1) * sizeof *f->hm.st : 0) +
-           f->poolcap + f->pcap * sizeof(fpage);
+    size_t model = f->hm.st ? (f->hm.nb + 1) * sizeof *f->hm.st : 0;
+    return (f->tcap + f->ocap) * sizeof(fslot) + model + f->poolcap + f->pcap * sizeof(fpage);
 }
 
 crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
