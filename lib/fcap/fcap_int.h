@@ -180,10 +180,10 @@ static inline __attribute__((always_inline)) size_t fcap__hash_home(size_t cap, 
     __extension__ typedef unsigned __int128 u128;
     return (size_t)(((u128)crm__mix64(x) * cap) >> 64);
 }
-/* Home slot of customer id in a table of cap slots with model h (see
- * fhome). */
-static inline __attribute__((always_inline)) size_t fcap__home_in(const fhome *h, size_t cap,
-                                                                   uint64_t id)
+/* Home slot of customer id in the ordered part by model h (see fhome), or
+ * SIZE_MAX when h has no run for id (no model, id out of range, empty
+ * bucket). */
+static inline __attribute__((always_inline)) size_t fcap__home_run(const fhome *h, uint64_t id)
 {
     __extension__ typedef unsigned __int128 u128;
     uint64_t d = id - h->lo;
@@ -195,7 +195,7 @@ static inline __attribute__((always_inline)) size_t fcap__home_in(const fhome *h
         if (w)
             return s0 + fcap__hash_home(w, id);
     }
-    return fcap__hash_home(cap, id);
+    return SIZE_MAX;
 }
 /* Home slot of cand-id page key1 in a page table of cap slots. */
 static inline __attribute__((always_inline)) size_t fcap__page_home(size_t cap, uint64_t key1)
@@ -211,10 +211,16 @@ static inline __attribute__((always_inline)) void fcap__home_prefetch(const crm_
     if (d <= f->hm.span)
         crm__prefetch(&f->hm.st[d >> f->hm.sh]);
 }
-/* Home slot of customer id (for prefetching). */
+/* Home slot of customer id, where fcap__find_at starts: its run's slot
+ * in the ordered part, or, for an id the model has no run for (which the
+ * ordered part cannot hold), its home in the overflow part; without a
+ * model, hashed over the ordered part. */
 static inline __attribute__((always_inline)) size_t fcap__home(const crm_fcap *f, uint64_t id)
 {
-    return fcap__home_in(&f->hm, f->tcap, id);
+    size_t i = fcap__home_run(&f->hm, id);
+    if (i != SIZE_MAX)
+        return i;
+    return f->hm.st ? f->tcap + fcap__hash_home(f->ocap, id) : fcap__hash_home(f->tcap, id);
 }
 /* Does the cand-id set contain cand? */
 bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);

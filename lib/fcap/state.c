@@ -1004,18 +1004,21 @@ static size_t ov_home(const crm_fcap *f, uint64_t id)
 
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t i)
 {
-    for (;;) {
-        uint64_t k = f->slot[i].id1;
-        if (k == id + 1)
-            return i;
-        if (!k)
-            break;
-        if (++i == f->tcap)
-            i = 0;
+    if (i < f->tcap) { /* the ordered part, then the overflow part */
+        for (;;) {
+            uint64_t k = f->slot[i].id1;
+            if (k == id + 1)
+                return i;
+            if (!k)
+                break;
+            if (++i == f->tcap)
+                i = 0;
+        }
+        i = ov_home(f, id);
     }
     if (!f->nov)
         return SIZE_MAX;
-    for (i = ov_home(f, id);;) {
+    for (;;) {
         uint64_t k = f->slot[i].id1;
         if (k == id + 1)
             return i;
@@ -1042,7 +1045,9 @@ static crm_status alloc_table(void **p, size_t n, size_t size, const char *what)
 /* Insert id into the ordered part (cap slots, home model h) of table t. */
 static void slot_insert(fslot *t, size_t cap, const fhome *h, uint64_t id, uint64_t pos)
 {
-    size_t i = fcap__home_in(h, cap, id);
+    size_t i = fcap__home_run(h, id);
+    if (i == SIZE_MAX) /* (no model: every id) */
+        i = fcap__hash_home(cap, id);
     while (t[i].id1)
         if (++i == cap)
             i = 0;
@@ -1079,23 +1084,40 @@ static void home_free(fhome *h)
     *h = (fhome){.lo = UINT64_MAX};
 }
 
+/* Ids for home_build: n 64-bit words `stride` bytes apart from p, each an
+ * id, or (slots) an id + 1 with 0 for none (fslot.id1). */
+typedef struct idsrc {
+    const void *p;
+    size_t stride, n;
+    bool slots;
+} idsrc;
+
+/* Calls `body` with `id` set to each id of the nsrc sources at src. */
+#define FOR_IDS(src, nsrc, body) \
+    for (size_t j_ = 0; j_ < (nsrc); j_++) \
+        for (size_t i_ = 0; i_ < (src)[j_].n; i_++) { \
+            uint64_t id = *(const uint64_t *)(const void *)((const char *)(src)[j_].p + \
+                                                            i_ * (src)[j_].stride); \
+            if ((src)[j_].slots && !id--) \
+                continue; \
+            body; \
+        }
+
 /* The home model (see fhome) of a table of cap >= n + 1 slots holding the
- * n ids at ids (`stride` bytes apart, any order). Without memory, or for a
- * table too large for 32-bit slot numbers, there is no model: every id is
- * then hashed (slower for sorted batches, nothing else changes). */
-static void home_build(fhome *h, size_t cap, const void *ids, size_t stride, size_t n)
+ * n ids of the sources src[0 .. nsrc) (any order). Without memory, or for
+ * a table too large for 32-bit slot numbers, there is no model: every id
+ * is then hashed (slower for sorted batches, nothing else changes). */
+static void home_build(fhome *h, size_t cap, const idsrc *src, size_t nsrc, size_t n)
 {
     __extension__ typedef unsigned __int128 u128;
     *h = (fhome){.lo = UINT64_MAX};
     if (n == 0 || cap > UINT32_MAX || cap <= n)
         return;
-#define ID_AT(i) (*(const uint64_t *)(const void *)((const char *)ids + (i) * stride))
     uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t id = ID_AT(i);
+    FOR_IDS(src, nsrc, {
         lo = id < lo ? id : lo;
         hi = id > hi ? id : hi;
-    }
+    });
     /* about 4 customers per bucket */
     uint64_t span = hi - lo, target = n / 4 + 1;
     unsigned sh = 0;
@@ -1106,9 +1128,7 @@ static void home_build(fhome *h, size_t cap, const void *ids, size_t stride, siz
     if (!st)
         return;
     memset(st, 0, (nb + 1) * sizeof *st);
-    for (size_t i = 0; i < n; i++) /* st[b + 1] = customers in bucket b */
-        st[((ID_AT(i) - lo) >> sh) + 1]++;
-#undef ID_AT
+    FOR_IDS(src, nsrc, st[((id - lo) >> sh) + 1]++); /* st[b + 1] = customers in bucket b */
     /* st[b] = slots before bucket b's run: customers in buckets < b, times
      * (cap - 1) / n rounded down (a bucket of c >= 1 customers gets >= c
      * slots, as cap - 1 >= n) */
@@ -1128,24 +1148,13 @@ static void home_build(fhome *h, size_t cap, const void *ids, size_t stride, siz
 static crm_status table_rebuild(crm_fcap *f, const void *ids, size_t stride, size_t n)
 {
     size_t want = f->ncust + n, cap = table_size(want), ocap = ov_size(want);
-    uint64_t *all = NULL;
     fslot *t = NULL;
-    crm_status s = crm__alloc_array((void **)&all, want + 1, sizeof *all, 0, "fcap customers");
-    if (!s)
-        s = alloc_table((void **)&t, cap + ocap, sizeof *t, "fcap customers");
-    if (s) {
-        crm__free(all);
+    crm_status s = alloc_table((void **)&t, cap + ocap, sizeof *t, "fcap customers");
+    if (s)
         return s;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < f->tcap + f->ocap; i++)
-        if (f->slot[i].id1)
-            all[k++] = f->slot[i].id1 - 1;
-    for (size_t i = 0; i < n; i++)
-        all[k++] = *(const uint64_t *)(const void *)((const char *)ids + i * stride);
+    idsrc src[2] = {{f->slot, sizeof *f->slot, f->tcap + f->ocap, true}, {ids, stride, n, false}};
     fhome h;
-    home_build(&h, cap, all, sizeof *all, k);
-    crm__free(all);
+    home_build(&h, cap, src, 2, want);
     for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1)
             slot_insert(t, cap, &h, f->slot[i].id1 - 1, f->slot[i].pos);
@@ -1522,7 +1531,8 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
 void fcap__index_loaded(crm_fcap *f, const fcref *v, size_t n)
 {
     home_free(&f->hm);
-    home_build(&f->hm, f->tcap, v, sizeof *v, n);
+    idsrc src = {v, sizeof *v, n, false};
+    home_build(&f->hm, f->tcap, &src, 1, n);
     for (size_t i = 0; i < n; i++) { /* (in id order: in slot order but for hashed ids) */
         if (i + 16 < n)
             crm__prefetch(&f->slot[fcap__home(f, v[i + 16].id)]);
@@ -2112,7 +2122,8 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     size_t tcap = table_size(live), ocap = ov_size(live), pcap = 0, npage = 0;
     uint64_t prange[2] = {UINT64_MAX, 0};
     fhome hm;
-    home_build(&hm, tcap, ord, sizeof *ord, live);
+    idsrc src = {ord, sizeof *ord, live, false};
+    home_build(&hm, tcap, &src, 1, live);
     if ((s = alloc_table((void **)&t, tcap + ocap, sizeof *t, "fcap customers")) ||
         (s = crm__alloc_array((void **)&pool, bytes + 64, 1, 0, "fcap events")) ||
         (s = pages_make(&pg, &pcap, f->npage)) || (log && (s = fcap__log_write(f, log)))) {
