@@ -995,6 +995,42 @@ typedef struct okey {
     size_t idx;
 } okey;
 
+#ifndef PF_CHUNK
+#define PF_CHUNK 128 /* candidates whose customers are looked up at once */
+#endif
+
+/* Rows (slot index, SIZE_MAX when absent) of the customers of the
+ * candidates at positions lo .. hi - 1 (of ord when not NULL, else of
+ * cands), with their table slots, cand pages and blocks prefetched. All
+ * lookups of a chunk at once: their cache misses overlap, where one at a
+ * time in the decide loop each waited behind that loop's work. */
+static void lookup_chunk(const crm_fcap *f, const crm_fcap_candidate *cands, const okey *ord,
+                         size_t lo, size_t hi, size_t *row)
+{
+#define CUST_OF(i) (ord ? ord[i].customer : cands[i].customer_id)
+    for (size_t i = lo; i < hi; i++) {
+        size_t hm = fcap__home(f, CUST_OF(i));
+        row[i - lo] = hm;
+        crm__prefetch(&f->slot[hm]);
+        /* (a lookup probes ~3.4 slots: often into the next line) */
+        crm__prefetch(&f->slot[hm + 3 < f->tcap ? hm + 3 : hm]);
+        uint64_t key1 = ((ord ? ord[i].cand : cands[i].cand_id) >> 6) + 1;
+        if (key1 >= f->prange[0] && key1 <= f->prange[1])
+            crm__prefetch(&f->page[fcap__page_home(f->pcap, key1)]);
+    }
+    for (size_t i = lo; i < hi; i++) {
+        size_t r = i > lo && CUST_OF(i) == CUST_OF(i - 1)
+                       ? row[i - 1 - lo]
+                       : fcap__find_at(f, CUST_OF(i), row[i - lo]);
+        row[i - lo] = r;
+        if (r != SIZE_MAX) { /* a block of 7 events spans two cache lines */
+            crm__prefetch(f->pool + FSLOT_OFF(f->slot[r].pos));
+            crm__prefetch(f->pool + FSLOT_OFF(f->slot[r].pos) + 64);
+        }
+    }
+#undef CUST_OF
+}
+
 /* customer asc, t asc, priority desc, value desc, cand asc */
 static int okey_cmp(const void *pa, const void *pb)
 {
@@ -1151,9 +1187,11 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
      * ranked */
     if (!sorted && (s = dense_distinct(cands, n, true, v.cust_lo, v.cust_hi, &res)))
         goto done;
-    bool inorder = sorted; /* input in customer order (else the table's buckets are
-                              prefetched too) */
-    if (!sorted && res == 1)
+    /* input in random customer order, decided in input order: customers
+     * looked up a chunk at a time (in customer order their table slots and
+     * blocks are sequential: looked up one group ahead of the other) */
+    bool chunked = !sorted && res == 1;
+    if (chunked)
         sorted = true;
     if (!sorted) {
         if ((s = crm__alloc_array((void **)&cids, n, sizeof *cids, 0, "fcap candidates")) ||
@@ -1208,12 +1246,16 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
 #define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; < PF_SLOT, <= 7) */
 #endif
 #define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
+    size_t crow[PF_CHUNK], chunk_lo = 0, chunk_hi = 0; /* (chunked) rows from chunk_lo */
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16
          * ahead, the blob 4 ahead (its slot is cached by then) */
-        if (!inorder && a + 2 * PF_SLOT < n)
-            fcap__home_prefetch(f, CUST_AT(a + 2 * PF_SLOT));
-        if (a + PF_SLOT < n) {
+        if (chunked && a >= chunk_hi) {
+            chunk_lo = a;
+            chunk_hi = n - a > PF_CHUNK ? a + PF_CHUNK : n;
+            lookup_chunk(f, cands, ord, chunk_lo, chunk_hi, crow);
+        }
+        if (!chunked && a + PF_SLOT < n) {
             size_t hm = fcap__home(f, CUST_AT(a + PF_SLOT));
             crm__prefetch(&f->slot[hm]);
             /* (a lookup probes ~3.4 slots: often into the next line) */
@@ -1236,7 +1278,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
             crm__prefetch(&out[ord[a + 8].idx]);
             crm__prefetch((const char *)&out[ord[a + 8].idx] + 64);
         }
-        if (a + PF_BLOB < n) {
+        if (!chunked && a + PF_BLOB < n) {
             size_t p4 = a + PF_BLOB;
             size_t r4 = fcap__find_at(f, CUST_AT(p4), home_at[p4 & 31] == p4
                                                          ? home_of[p4 & 31]
@@ -1292,7 +1334,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         /* this customer's events: stored, then this call's sends; as
          * columns (fast path) or, beyond FV_MAX events, decoded records */
-        size_t row = ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, cust);
+        size_t row = chunked ? crow[a - chunk_lo]
+                     : ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, cust);
         const uint8_t *blob = row != SIZE_MAX ? f->pool + FSLOT_OFF(f->slot[row].pos) : NULL;
         bool fast = gn <= FV_MAX;
         if (fast && blob) {

@@ -202,15 +202,6 @@ static inline __attribute__((always_inline)) size_t fcap__page_home(size_t cap, 
 {
     return fcap__hash_home(cap, key1 ^ UINT64_C(0x5851F42D4C957F2D));
 }
-/* Prefetch the model's bucket of customer id (its home is then computed
- * without a wait). */
-static inline __attribute__((always_inline)) void fcap__home_prefetch(const crm_fcap *f,
-                                                                      uint64_t id)
-{
-    uint64_t d = id - f->hm.lo;
-    if (d <= f->hm.span)
-        crm__prefetch(&f->hm.st[d >> f->hm.sh]);
-}
 /* Home slot of customer id, where fcap__find_at starts: its run's slot
  * in the ordered part, or, for an id the model has no run for (which the
  * ordered part cannot hold), its home in the overflow part; without a
