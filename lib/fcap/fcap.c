@@ -999,6 +999,26 @@ typedef struct okey {
 #define PF_CHUNK 128 /* candidates whose customers are looked up at once */
 #endif
 
+/* Prefetch the table slots probed from home slot hm (a lookup probes ~3.4
+ * slots: often into the next line) and the cand-id page of cand. */
+static inline __attribute__((always_inline)) void pf_lookup(const crm_fcap *f, size_t hm,
+                                                            uint64_t cand)
+{
+    crm__prefetch(&f->slot[hm]);
+    crm__prefetch(&f->slot[hm + 3 < f->tcap ? hm + 3 : hm]);
+    uint64_t key1 = (cand >> 6) + 1;
+    if (key1 >= f->prange[0] && key1 <= f->prange[1])
+        crm__prefetch(&f->page[fcap__page_home(f->pcap, key1)]);
+}
+
+/* Prefetch the block of customer row r (a block of 7 events spans two
+ * cache lines). */
+static inline __attribute__((always_inline)) void pf_block(const crm_fcap *f, size_t r)
+{
+    crm__prefetch(f->pool + FSLOT_OFF(f->slot[r].pos));
+    crm__prefetch(f->pool + FSLOT_OFF(f->slot[r].pos) + 64);
+}
+
 /* Rows (slot index, SIZE_MAX when absent) of the customers of the
  * candidates at positions lo .. hi - 1 (of ord when not NULL, else of
  * cands), with their table slots, cand pages and blocks prefetched. All
@@ -1009,24 +1029,16 @@ static void lookup_chunk(const crm_fcap *f, const crm_fcap_candidate *cands, con
 {
 #define CUST_OF(i) (ord ? ord[i].customer : cands[i].customer_id)
     for (size_t i = lo; i < hi; i++) {
-        size_t hm = fcap__home(f, CUST_OF(i));
-        row[i - lo] = hm;
-        crm__prefetch(&f->slot[hm]);
-        /* (a lookup probes ~3.4 slots: often into the next line) */
-        crm__prefetch(&f->slot[hm + 3 < f->tcap ? hm + 3 : hm]);
-        uint64_t key1 = ((ord ? ord[i].cand : cands[i].cand_id) >> 6) + 1;
-        if (key1 >= f->prange[0] && key1 <= f->prange[1])
-            crm__prefetch(&f->page[fcap__page_home(f->pcap, key1)]);
+        row[i - lo] = fcap__home(f, CUST_OF(i));
+        pf_lookup(f, row[i - lo], ord ? ord[i].cand : cands[i].cand_id);
     }
     for (size_t i = lo; i < hi; i++) {
         size_t r = i > lo && CUST_OF(i) == CUST_OF(i - 1)
                        ? row[i - 1 - lo]
                        : fcap__find_at(f, CUST_OF(i), row[i - lo]);
         row[i - lo] = r;
-        if (r != SIZE_MAX) { /* a block of 7 events spans two cache lines */
-            crm__prefetch(f->pool + FSLOT_OFF(f->slot[r].pos));
-            crm__prefetch(f->pool + FSLOT_OFF(f->slot[r].pos) + 64);
-        }
+        if (r != SIZE_MAX)
+            pf_block(f, r);
     }
 #undef CUST_OF
 }
@@ -1257,15 +1269,9 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         }
         if (!chunked && a + PF_SLOT < n) {
             size_t hm = fcap__home(f, CUST_AT(a + PF_SLOT));
-            crm__prefetch(&f->slot[hm]);
-            /* (a lookup probes ~3.4 slots: often into the next line) */
-            crm__prefetch(&f->slot[hm + 3 < f->tcap ? hm + 3 : hm]);
+            pf_lookup(f, hm, CAND_AT(a + PF_SLOT));
             home_at[(a + PF_SLOT) & 31] = a + PF_SLOT; /* reused by the lookup below */
             home_of[(a + PF_SLOT) & 31] = hm;
-            uint64_t key1 = (CAND_AT(a + PF_SLOT) >> 6) + 1;
-            if (key1 >= f->prange[0] && key1 <= f->prange[1])
-                crm__prefetch(
-                    &f->page[fcap__page_home(f->pcap, key1)]);
         }
         if (!ord && a + PF_ROWS < n) { /* rows in input order: ahead of the streamer's
                                            page-bounded prefetch */
@@ -1285,10 +1291,8 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
                                                          : fcap__home(f, CUST_AT(p4)));
             ahead_at[(a + PF_BLOB) & 7] = a + PF_BLOB;
             ahead_row[(a + PF_BLOB) & 7] = r4;
-            if (r4 != SIZE_MAX) { /* a block of 7 events spans two cache lines */
-                crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos));
-                crm__prefetch(f->pool + FSLOT_OFF(f->slot[r4].pos) + 64);
-            }
+            if (r4 != SIZE_MAX)
+                pf_block(f, r4);
         }
         uint64_t cust = CUST_AT(a);
         if (ord)

@@ -202,6 +202,11 @@ static inline __attribute__((always_inline)) size_t fcap__page_home(size_t cap, 
 {
     return fcap__hash_home(cap, key1 ^ UINT64_C(0x5851F42D4C957F2D));
 }
+/* Home slot of customer id in the overflow part. */
+static inline __attribute__((always_inline)) size_t fcap__ov_home(const crm_fcap *f, uint64_t id)
+{
+    return f->tcap + fcap__hash_home(f->ocap, id);
+}
 /* Home slot of customer id, where fcap__find_at starts: its run's slot
  * in the ordered part, or, for an id the model has no run for (which the
  * ordered part cannot hold), its home in the overflow part; without a
@@ -211,7 +216,7 @@ static inline __attribute__((always_inline)) size_t fcap__home(const crm_fcap *f
     size_t i = fcap__home_run(&f->hm, id);
     if (i != SIZE_MAX)
         return i;
-    return f->hm.st ? f->tcap + fcap__hash_home(f->ocap, id) : fcap__hash_home(f->tcap, id);
+    return f->hm.st ? fcap__ov_home(f, id) : fcap__hash_home(f->tcap, id);
 }
 /* Does the cand-id set contain cand? */
 bool fcap__cand_maybe(const crm_fcap *f, uint64_t cand);

@@ -996,37 +996,33 @@ size_t fcap__find(const crm_fcap *f, uint64_t id)
     return fcap__find_at(f, id, fcap__home(f, id));
 }
 
-/* Home slot of id in the overflow part. */
-static size_t ov_home(const crm_fcap *f, uint64_t id)
+/* Linear probing in the ring of slots lo .. hi - 1 of t from slot i: the
+ * first slot holding id1, or the first empty one before it (id1 = 0: the
+ * first empty one); *hit: it holds id1. */
+static inline __attribute__((always_inline)) size_t probe(const fslot *t, size_t lo, size_t hi,
+                                                          size_t i, uint64_t id1, bool *hit)
 {
-    return f->tcap + fcap__hash_home(f->ocap, id);
+    uint64_t k;
+    while ((k = t[i].id1) != id1 && k)
+        if (++i == hi)
+            i = lo;
+    *hit = k == id1;
+    return i;
 }
 
 size_t fcap__find_at(const crm_fcap *f, uint64_t id, size_t i)
 {
+    bool hit;
     if (i < f->tcap) { /* the ordered part, then the overflow part */
-        for (;;) {
-            uint64_t k = f->slot[i].id1;
-            if (k == id + 1)
-                return i;
-            if (!k)
-                break;
-            if (++i == f->tcap)
-                i = 0;
-        }
-        i = ov_home(f, id);
+        i = probe(f->slot, 0, f->tcap, i, id + 1, &hit);
+        if (hit)
+            return i;
+        i = fcap__ov_home(f, id);
     }
     if (!f->nov)
         return SIZE_MAX;
-    for (;;) {
-        uint64_t k = f->slot[i].id1;
-        if (k == id + 1)
-            return i;
-        if (!k)
-            return SIZE_MAX;
-        if (++i == f->tcap + f->ocap)
-            i = f->tcap;
-    }
+    i = probe(f->slot, f->tcap, f->tcap + f->ocap, i, id + 1, &hit);
+    return hit ? i : SIZE_MAX;
 }
 
 /* A zeroed array for random access (slot and page tables): huge pages are
@@ -1048,9 +1044,8 @@ static void slot_insert(fslot *t, size_t cap, const fhome *h, uint64_t id, uint6
     size_t i = fcap__home_run(h, id);
     if (i == SIZE_MAX) /* (no model: every id) */
         i = fcap__hash_home(cap, id);
-    while (t[i].id1)
-        if (++i == cap)
-            i = 0;
+    bool hit;
+    i = probe(t, 0, cap, i, 0, &hit);
     t[i].id1 = id + 1;
     t[i].pos = pos;
 }
@@ -1058,10 +1053,8 @@ static void slot_insert(fslot *t, size_t cap, const fhome *h, uint64_t id, uint6
 /* Insert id into the overflow part. */
 static void ov_insert(crm_fcap *f, uint64_t id, uint64_t pos)
 {
-    size_t i = ov_home(f, id);
-    while (f->slot[i].id1)
-        if (++i == f->tcap + f->ocap)
-            i = f->tcap;
+    bool hit;
+    size_t i = probe(f->slot, f->tcap, f->tcap + f->ocap, fcap__ov_home(f, id), 0, &hit);
     f->slot[i].id1 = id + 1;
     f->slot[i].pos = pos;
     f->nov++;
