@@ -1979,6 +1979,102 @@ static void test_id_layouts(void **state)
     }
 }
 
+/* Engines whose pool grows by an extension (CRM_FCAP_POOL_EXT_MIN=64:
+ * from the first growth on) against one whose pool is reallocated: the
+ * same decisions, events and snapshot bytes after growth, sends moving
+ * blocks to the tail, compaction and prune; a decide failing after it
+ * staged blocks leaves the engine as it was, and the next one matches. */
+static void ext_mode(bool on)
+{
+    if (on)
+        assert_int_equal(setenv("CRM_FCAP_POOL_EXT_MIN", "64", 1), 0);
+    else
+        assert_int_equal(unsetenv("CRM_FCAP_POOL_EXT_MIN"), 0);
+}
+
+static void assert_same_snapshot(const crm_fcap *a, const crm_fcap *b)
+{
+    void *pa, *pb;
+    size_t na, nb;
+    snap_of(a, &pa, &na);
+    snap_of(b, &pb, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na);
+    crm_bytes_free(pa);
+    crm_bytes_free(pb);
+}
+
+static void test_pool_extension(void **state)
+{
+    (void)state;
+    enum { N = 1500, DAYS = 7 };
+    static crm_fcap_event ev[3 * N];
+    static crm_fcap_candidate c[N];
+    static crm_fcap_decision d1[N], d2[N];
+    static const uint32_t tags[] = {1, 2, 3};
+    crm_fcap *ref = example_engine(), *f = example_engine();
+    for (size_t i = 0; i < 3 * N; i++)
+        ev[i] = (crm_fcap_event){.customer_id = 7 * (i % N), .t = T0 - 3600 - (int64_t)(i % 97) * 600,
+                                 .campaign_id = i % 7, .cand_id = (UINT64_C(1) << 40) + i,
+                                 .channel = (uint8_t)(i % 4), .counts = -1,
+                                 .tag_off = (uint32_t)(i % 3), .tag_n = 1};
+    for (size_t a = 0; a < 3 * N; a += 250) { /* the pools grow */
+        ext_mode(true);
+        assert_int_equal(crm_fcap_add_history(f, ev + a, 250, tags, 3), CRM_OK);
+        ext_mode(false);
+        assert_int_equal(crm_fcap_add_history(ref, ev + a, 250, tags, 3), CRM_OK);
+    }
+    assert_same_events(ref, f);
+    assert_same_snapshot(ref, f);
+    for (int day = 0; day < DAYS; day++) {
+        for (size_t i = 0; i < N; i++)
+            c[i] = (crm_fcap_candidate){.cand_id = (uint64_t)day * N + i, .customer_id = 7 * i,
+                                        .t = T0 + day * 86400 + (int64_t)(i % 5) * 60,
+                                        .campaign_id = 10 + (uint64_t)((i + (size_t)day) % 4),
+                                        .category = (uint8_t)(i % 3), .priority = (int64_t)(i % 2),
+                                        .consent = CRM_FCAP_ALL_CHANNELS, .preferred = -1,
+                                        .n_channels = 2, .channels = {(uint8_t)(i % 4), 5},
+                                        .tag_off = (uint32_t)(i % 3), .tag_n = 1};
+        if (day == 2) { /* the last customer's two rows disagree: refused after
+                           the others' sends were staged */
+            void *before;
+            size_t nbefore;
+            snap_of(f, &before, &nbefore);
+            c[N - 2].customer_id = c[N - 1].customer_id;
+            c[N - 1].utc_offset_min = 60;
+            ext_mode(true);
+            assert_int_equal(crm_fcap_decide(f, c, N, tags, 3, d2), CRM_EDATA);
+            ext_mode(false);
+            void *after;
+            size_t nafter;
+            snap_of(f, &after, &nafter);
+            assert_int_equal(nbefore, nafter);
+            assert_memory_equal(before, after, nbefore);
+            crm_bytes_free(before);
+            crm_bytes_free(after);
+            c[N - 2].customer_id = 7 * (N - 2);
+            c[N - 1].utc_offset_min = 0;
+        }
+        ext_mode(true);
+        assert_int_equal(crm_fcap_decide(f, c, N, tags, 3, d2), CRM_OK);
+        ext_mode(false);
+        assert_int_equal(crm_fcap_decide(ref, c, N, tags, 3, d1), CRM_OK);
+        assert_memory_equal(d1, d2, sizeof d1);
+        assert_same_events(ref, f);
+        assert_same_snapshot(ref, f);
+        if (day == 1 || day == DAYS - 1) { /* prune makes one pool block again */
+            ext_mode(true);
+            assert_int_equal(crm_fcap_prune(f, T0 + day * 86400), CRM_OK);
+            ext_mode(false);
+            assert_int_equal(crm_fcap_prune(ref, T0 + day * 86400), CRM_OK);
+            assert_same_snapshot(ref, f);
+        }
+    }
+    assert_reloads_same(f);
+    crm_fcap_free(ref);
+    crm_fcap_free(f);
+}
+
 /* Snapshot format versions other than 6 are refused with CRM_EVERSION (the
  * blob is re-sealed with a correct CRC-32C so only the version differs). */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
@@ -2820,6 +2916,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_store_growth),
         cmocka_unit_test(test_id_layouts),
+        cmocka_unit_test(test_pool_extension),
         cmocka_unit_test(test_send_blocks),
         cmocka_unit_test(test_send_pool_reuse),
         cmocka_unit_test(test_snapshot_versions),

@@ -802,7 +802,7 @@ static size_t blob_len(const uint8_t *p, size_t *body)
 
 const uint8_t *fcap__blob_at(const crm_fcap *f, uint64_t pos, size_t *len)
 {
-    const uint8_t *p = f->pool + FSLOT_OFF(pos);
+    const uint8_t *p = fcap__pool_at(f, FSLOT_OFF(pos));
     *len = blob_len(p, NULL);
     return p;
 }
@@ -844,7 +844,7 @@ void fcap__scratch_free(fscratch *s)
 size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s, unsigned *flags)
 {
     unsigned fl = 0;
-    size_t n = blob_decode(f->pool + FSLOT_OFF(f->slot[i].pos), s->ev, s->tags, &fl);
+    size_t n = blob_decode(fcap__pool_at(f, FSLOT_OFF(f->slot[i].pos)), s->ev, s->tags, &fl);
     if (flags)
         *flags = fl;
     return n;
@@ -1351,7 +1351,7 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
     if (!fcap__cand_maybe(f, cand))
         return false;
     for (size_t i = 0; i < f->tcap + f->ocap; i++)
-        if (f->slot[i].id1 && fcap__blob_has_cand(f->pool + FSLOT_OFF(f->slot[i].pos), cand, t))
+        if (f->slot[i].id1 && fcap__blob_has_cand(fcap__pool_at(f, FSLOT_OFF(f->slot[i].pos)), cand, t))
             return true;
     return false;
 }
@@ -1372,12 +1372,43 @@ static size_t region_for(size_t len)
     return c < FSLOT_MAXCAP ? c : FSLOT_MAXCAP - 1;
 }
 
-/* Room for `need` more pool bytes after poollen, growing the pool (blobs
- * and whatever lies beyond poollen keep their offsets); unchanged on
- * failure. */
-static crm_status pool_grow(crm_fcap *f, size_t need)
+/* A pool block at least this large grows by an extension (fcap__pool_at)
+ * rather than by a realloc that may move it (CRM_FCAP_POOL_EXT_MIN, read
+ * per growth, sets another size: the tests use small pools). */
+static size_t pool_ext_min(void)
 {
-    if (need <= f->poolcap - f->poollen)
+    const char *e = getenv("CRM_FCAP_POOL_EXT_MIN");
+    return e ? (size_t)strtoull(e, NULL, 10) : (size_t)4 << 20;
+}
+
+/* Pool bytes free from offset o (poollen + the bytes staged beyond it) to
+ * the end of the part that holds o: the extension, else the pool block
+ * (none below an extension: only a failed stage leaves one there unused,
+ * and pool_room drops it). */
+static size_t pool_free_at(const crm_fcap *f, size_t o)
+{
+    if (!f->ext)
+        return f->poolcap - o;
+    return o >= f->extbase ? f->extbase + f->extcap - o : 0;
+}
+
+static void pool_ext_free(crm_fcap *f)
+{
+    crm__free(f->ext);
+    f->ext = NULL;
+    f->extbase = SIZE_MAX;
+    f->extcap = 0;
+}
+
+/* Room for `need` more pool bytes after poollen, of which the first `keep`
+ * are already written (staged blobs), growing the pool: the extension, or
+ * one is made beyond the kept bytes, or a small pool block is
+ * reallocated. Blobs and whatever lies beyond poollen keep their offsets;
+ * unchanged on failure. */
+static crm_status pool_grow(crm_fcap *f, size_t need, size_t keep)
+{
+    size_t o = f->poollen + keep; /* the tail: bytes from here on are free */
+    if (need - keep <= pool_free_at(f, o))
         return CRM_OK;
     if (need > SIZE_MAX / 4 - f->poollen)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool too large");
@@ -1385,11 +1416,35 @@ static crm_status pool_grow(crm_fcap *f, size_t need)
     size_t cap = want + want / 4 + 64;
     if (cap >= (size_t)1 << 40)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
+    crm_status s;
+    if (f->ext && o < f->extbase) /* (pool_room drops an unused one first) */
+        return crm__fail(CRM_ESTATE, "fcap: event pool tail below its extension");
+    if (f->ext) {
+        size_t e = want - f->extbase, ec = e + e / 4 + 64;
+        if (ec < 2 * f->extcap)
+            ec = 2 * f->extcap;
+        if ((s = crm__realloc_array((void **)&f->ext, ec, 1, "fcap events")))
+            return s;
+        crm__advise_huge(f->ext, ec);
+        f->extcap = ec;
+        return CRM_OK;
+    }
+    size_t base = o; /* (the pool block keeps POOL_PAD beyond it) */
+    if (f->poolcap >= pool_ext_min() && f->poolcap - base >= POOL_PAD) {
+        size_t e = need - keep, ec = e + e / 4 + 64;
+        if (ec < f->poolcap / 2)
+            ec = f->poolcap / 2;
+        if ((s = crm__alloc_array((void **)&f->ext, ec, 1, 0, "fcap events")))
+            return s;
+        crm__advise_huge(f->ext, ec);
+        f->extbase = base;
+        f->extcap = ec;
+        return CRM_OK;
+    }
     size_t c2 = f->poolcap * 2 > cap ? f->poolcap * 2 : cap;
     if (c2 >= (size_t)1 << 40)
         c2 = cap;
-    crm_status s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events");
-    if (s)
+    if ((s = crm__realloc_array((void **)&f->pool, c2, 1, "fcap events")))
         return s;
     crm__advise_huge(f->pool, c2);
     f->poolcap = c2;
@@ -1403,7 +1458,9 @@ static crm_status pool_grow(crm_fcap *f, size_t need)
  * pile up while a doubled pool still has room). */
 static crm_status pool_room(crm_fcap *f, size_t need)
 {
-    if (need <= f->poolcap - f->poollen && f->garbage <= f->poollen / 2)
+    if (f->ext && f->poollen <= f->extbase) /* no blob in it (a stage failed) */
+        pool_ext_free(f);
+    if (need <= pool_free_at(f, f->poollen) && f->garbage <= f->poollen / 2)
         return CRM_OK;
     size_t live = f->poollen - f->garbage;
     if (need > SIZE_MAX / 4 - live)
@@ -1413,7 +1470,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
     if (cap >= (size_t)1 << 40)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
     if (f->garbage < f->poollen / 4) /* little to reclaim: grow in place */
-        return pool_grow(f, need);
+        return pool_grow(f, need, 0);
     uint8_t *np;
     crm_status s = crm__alloc_array((void **)&np, cap, 1, 0, "fcap events");
     if (s)
@@ -1424,12 +1481,13 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         if (!sl->id1)
             continue;
         size_t rc = FSLOT_CAP(sl->pos);
-        const uint8_t *b = f->pool + FSLOT_OFF(sl->pos);
+        const uint8_t *b = fcap__pool_at(f, FSLOT_OFF(sl->pos));
         memcpy(np + at, b, blob_len(b, NULL));
         sl->pos = (uint64_t)at | (uint64_t)rc << 40;
         at += rc;
     }
     crm__free(f->pool);
+    pool_ext_free(f);
     f->pool = np;
     f->poolcap = cap;
     f->poollen = at;
@@ -1439,7 +1497,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
 
 void fcap__pool_trim(crm_fcap *f)
 {
-    if (f->poolcap > f->poollen + 64 &&
+    if (!f->ext && f->poolcap > f->poollen + 64 &&
         !crm__realloc_array((void **)&f->pool, f->poollen + 64, 1, "fcap events"))
         f->poolcap = f->poollen + 64;
 }
@@ -1454,6 +1512,9 @@ crm_status fcap__state_init(crm_fcap *f)
     f->hm = (fhome){.lo = UINT64_MAX}; /* no model */
     f->ocap = f->nov = 0;
     f->pcap = 16;
+    f->ext = NULL;
+    f->extbase = SIZE_MAX; /* no pool extension */
+    f->extcap = 0;
     crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
                                     "fcap customers");
     if (!s)
@@ -1467,6 +1528,7 @@ void fcap__state_free(crm_fcap *f)
     crm__free(f->pool);
     crm__free(f->page);
     home_free(&f->hm);
+    pool_ext_free(f);
     f->slot = NULL;
     f->pool = NULL;
     f->page = NULL;
@@ -1475,7 +1537,8 @@ void fcap__state_free(crm_fcap *f)
 size_t fcap__state_memory(const crm_fcap *f)
 {
     size_t model = f->hm.st ? (f->hm.nb + 1) * sizeof *f->hm.st : 0;
-    return (f->tcap + f->ocap) * sizeof(fslot) + model + f->poolcap + f->pcap * sizeof(fpage);
+    return (f->tcap + f->ocap) * sizeof(fslot) + model + f->poolcap + f->extcap +
+           f->pcap * sizeof(fpage);
 }
 
 crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
@@ -1485,6 +1548,7 @@ crm_status fcap__reserve_load(crm_fcap *f, size_t ncust, size_t bytes)
     crm_status s = alloc_table((void **)&t, cap + ocap, sizeof *t, "fcap customers");
     if (s)
         return s;
+    pool_ext_free(f); /* (a new engine has none) */
     if ((s = crm__realloc_array((void **)&f->pool, bytes + 64, 1, "fcap events"))) {
         crm__free(t);
         return s;
@@ -1514,7 +1578,7 @@ crm_status fcap__put_loaded(crm_fcap *f, uint64_t id, const uint8_t *blob, size_
         return crm__fail(CRM_EOVERFLOW, "fcap: customer %llu has too many events",
                          (unsigned long long)id);
     *pos = (uint64_t)f->poollen | (uint64_t)len << 40;
-    memcpy(f->pool + f->poollen, blob, len);
+    memcpy(fcap__pool_at(f, f->poollen), blob, len);
     f->poollen += len;
     f->nevents += nev;
     pages_add_events(f->page, f->pcap, &f->npage, f->prange, ev, nev);
@@ -1592,9 +1656,9 @@ static crm_status stage_out_slow(crm_fcap *f, fstage *st, size_t slot, size_t bo
     if (*tail) {
         size_t need = bound > SIZE_MAX / 2 ? bound : region_for(bound) + bound;
         /* (the first request may compact the pool: pool_room) */
-        if ((s = st->pend ? pool_grow(f, st->pend + need) : pool_room(f, need)))
+        if ((s = st->pend ? pool_grow(f, st->pend + need, st->pend) : pool_room(f, need)))
             return s;
-        *out = f->pool + f->poollen + st->pend;
+        *out = fcap__pool_at(f, f->poollen + st->pend);
         return CRM_OK;
     }
     if (st->enclen + bound > st->enccap) {
@@ -1621,10 +1685,10 @@ stage_out(crm_fcap *f, fstage *st, size_t slot, size_t bound, uint8_t **out, boo
                 *out = st->enc + st->enclen;
                 return CRM_OK;
             }
-        } else if (st->pend + region_for(bound) + bound <= f->poolcap - f->poollen &&
+        } else if (region_for(bound) + bound <= pool_free_at(f, f->poollen + st->pend) &&
                    (st->pend || f->garbage <= f->poollen / 2)) { /* (else pool_room) */
             *tail = true;
-            *out = f->pool + f->poollen + st->pend;
+            *out = fcap__pool_at(f, f->poollen + st->pend);
             return CRM_OK;
         }
     }
@@ -1699,7 +1763,7 @@ stage_append(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_
     if (s)
         return s;
     size_t off = FSLOT_OFF(f->slot[slot].pos); /* (the pool may have moved) */
-    const uint8_t *b = f->pool + off, *q = b;
+    const uint8_t *b = fcap__pool_at(f, off), *q = b;
     skip_var(&q);
     uint64_t x0 = get_var(&q);
     size_t ex = wide ? 0 : 2; /* the fixed form's first-time bytes */
@@ -1751,7 +1815,7 @@ static crm_status stage_rewide(crm_fcap *f, fstage *st, uint64_t id, size_t slot
     if (s)
         return s;
     bparts bp; /* (the pool may have moved) */
-    blob_parts(f->pool + FSLOT_OFF(f->slot[slot].pos), &bp);
+    blob_parts(fcap__pool_at(f, FSLOT_OFF(f->slot[slot].pos)), &bp);
     size_t L = (size_t)(bp.end - bp.h), ohl = (size_t)(bp.c - bp.h), ocl = (size_t)(bp.end - bp.c);
     /* the hot parts (stored ones rewritten, then the new ones) and the new
      * cold parts are encoded past the final blob's end, then moved down:
@@ -1794,7 +1858,7 @@ stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_
 crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
                              const fnew *add, size_t k)
 {
-    const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
+    const uint8_t *p = fcap__pool_at(f, FSLOT_OFF(f->slot[slot].pos));
     return stage_extend(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), v->wide,
                         add, k, v->t[v->nstored - 1], v->hasc ? v->base : view_base(v));
 }
@@ -1812,7 +1876,7 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
         uint64_t base = CRM_FCAP_NO_CAND;
         for (size_t i = 0; i < nold && base == CRM_FCAP_NO_CAND; i++)
             base = ev[i].cand;
-        const uint8_t *p = f->pool + FSLOT_OFF(f->slot[slot].pos);
+        const uint8_t *p = fcap__pool_at(f, FSLOT_OFF(f->slot[slot].pos));
         bparts bp;
         blob_parts(p, &bp);
         return stage_extend(f, st, id, slot, (size_t)(bp.c - p), (size_t)(bp.end - p), bp.wide,
@@ -1888,7 +1952,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
         for (size_t i = 0; i < st->ngrp; i++)
             if (st->grp[i].slot != SIZE_MAX)
                 st->grp[i].slot = fcap__find(f, st->grp[i].id);
-    if ((s = st->pend ? pool_grow(f, st->pend + st->need + POOL_PAD)
+    if ((s = st->pend ? pool_grow(f, st->pend + st->need + POOL_PAD, st->pend)
                       : pool_room(f, st->need + POOL_PAD)) ||
         (s = fcap__pages_reserve(f, dp)))
         return s;
@@ -1903,12 +1967,12 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
             __builtin_prefetch(&f->slot[st->grp[i + 16].slot], 1);
         uint64_t pos = (uint64_t)g->enc | (uint64_t)g->region << 40;
         if (!g->tail || !g->region) { /* its bytes are copied */
-            const uint8_t *src = g->tail ? f->pool + g->enc : st->enc + g->enc;
+            const uint8_t *src = g->tail ? fcap__pool_at(f, g->enc) : st->enc + g->enc;
             if (!g->region) {
-                memcpy(f->pool + FSLOT_OFF(f->slot[g->slot].pos), src, g->len);
+                memcpy(fcap__pool_at(f, FSLOT_OFF(f->slot[g->slot].pos)), src, g->len);
                 continue;
             }
-            memcpy(f->pool + at, src, g->len);
+            memcpy(fcap__pool_at(f, at), src, g->len);
             pos = (uint64_t)at | (uint64_t)g->region << 40;
             at += g->region;
         }
@@ -1957,7 +2021,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
             crm__prefetch(&f->slot[fcap__home(f, ord[a + 8].id)]);
         size_t sl = fcap__find(f, id), L = 0, addtags = 0;
         if (sl != SIZE_MAX)
-            (void)blob_len(f->pool + FSLOT_OFF(f->slot[sl].pos), &L);
+            (void)blob_len(fcap__pool_at(f, FSLOT_OFF(f->slot[sl].pos)), &L);
         for (size_t i = a; i < b; i++)
             addtags += v[ord[i].pos].ntags;
         size_t k = b - a;
@@ -2085,7 +2149,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1) {
             size_t L;
-            (void)blob_len(f->pool + FSLOT_OFF(f->slot[i].pos), &L);
+            (void)blob_len(fcap__pool_at(f, FSLOT_OFF(f->slot[i].pos)), &L);
             if (L > maxL)
                 maxL = L;
         }
@@ -2102,7 +2166,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     unsigned fl0 = 0;
     /* pass 1: sizes; ord keeps the customers that stay */
     for (size_t i = 0; i < f->ncust; i++) {
-        size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
+        size_t m = blob_decode(fcap__pool_at(f, FSLOT_OFF(ord[i].pos)), sc.ev, sc.tags, &fl0);
         m = keep_after(sc.ev, m, cut);
         if (m) {
             ord[live++] = ord[i];
@@ -2131,7 +2195,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
     for (size_t i = 0; i < live; i++) {
-        size_t m = blob_decode(f->pool + FSLOT_OFF(ord[i].pos), sc.ev, sc.tags, &fl0);
+        size_t m = blob_decode(fcap__pool_at(f, FSLOT_OFF(ord[i].pos)), sc.ev, sc.tags, &fl0);
         m = keep_after(sc.ev, m, cut);
         size_t len = blob_encode(sc.enc, sc.ev, m);
         memcpy(pool + at, sc.enc, len);
