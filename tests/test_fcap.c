@@ -2002,7 +2002,8 @@ static void test_pool_extension(void **state)
     static const uint32_t tags[] = {1, 2, 3};
     crm_fcap *ref = example_engine(), *f = example_engine();
     for (size_t i = 0; i < 3 * N; i++)
-        ev[i] = (crm_fcap_event){.customer_id = 7 * (i % N), .t = T0 - 3600 - (int64_t)(i % 97) * 600,
+        ev[i] = (crm_fcap_event){.customer_id = 7 * (i % N),
+                                 .t = T0 - 3600 - (int64_t)(i % 97) * 600,
                                  .campaign_id = i % 7, .cand_id = (UINT64_C(1) << 40) + i,
                                  .channel = (uint8_t)(i % 4), .counts = -1,
                                  .tag_off = (uint32_t)(i % 3), .tag_n = 1};

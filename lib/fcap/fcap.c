@@ -1015,7 +1015,7 @@ static inline __attribute__((always_inline)) void pf_lookup(const crm_fcap *f, s
  * cache lines). */
 static inline __attribute__((always_inline)) void pf_block(const crm_fcap *f, size_t r)
 {
-    const uint8_t *b = fcap__pool_at(f, FSLOT_OFF(f->slot[r].pos));
+    const uint8_t *b = fcap__blob_ptr(f, f->slot[r].pos);
     crm__prefetch(b);
     crm__prefetch(b + 64);
 }
@@ -1341,8 +1341,7 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
          * columns (fast path) or, beyond FV_MAX events, decoded records */
         size_t row = chunked ? crow[a - chunk_lo]
                      : ahead_at[a & 7] == a ? ahead_row[a & 7] : fcap__find(f, cust);
-        const uint8_t *blob = row != SIZE_MAX ? fcap__pool_at(f, FSLOT_OFF(f->slot[row].pos))
-                                              : NULL;
+        const uint8_t *blob = row != SIZE_MAX ? fcap__blob_ptr(f, f->slot[row].pos) : NULL;
         bool fast = gn <= FV_MAX;
         if (fast && blob) {
             fast = vdec(blob, &fv, FV_MAX - gn);

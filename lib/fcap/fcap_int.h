@@ -173,6 +173,13 @@ static inline __attribute__((always_inline)) uint8_t *fcap__pool_at(const crm_fc
     return off < f->extbase ? f->pool + off : f->ext + (off - f->extbase);
 }
 
+/* The blob at slot position pos (fslot.pos: offset and region size). */
+static inline __attribute__((always_inline)) uint8_t *fcap__blob_ptr(const crm_fcap *f,
+                                                                     uint64_t pos)
+{
+    return fcap__pool_at(f, FSLOT_OFF(pos));
+}
+
 /* ---- state.c ---- */
 /* Sort 16-byte (key, value) records by key (stable LSD radix on the key
  * bits that vary; a temporary copy). */

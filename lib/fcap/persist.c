@@ -170,7 +170,7 @@ CRM_API crm_status crm_fcap_save_range(const crm_fcap *f, uint64_t lo, uint64_t 
         uint8_t *o = w.p + w.len;
         for (size_t i = 0; i < n; i++) {
             if (i + 8 < n)
-                crm__prefetch(fcap__pool_at(f, FSLOT_OFF(ids[i + 8].pos)));
+                crm__prefetch(fcap__blob_ptr(f, ids[i + 8].pos));
             size_t bl;
             const uint8_t *b = fcap__blob_at(f, ids[i].pos, &bl);
             store_u64(o, ids[i].id);

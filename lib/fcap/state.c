@@ -802,7 +802,7 @@ static size_t blob_len(const uint8_t *p, size_t *body)
 
 const uint8_t *fcap__blob_at(const crm_fcap *f, uint64_t pos, size_t *len)
 {
-    const uint8_t *p = fcap__pool_at(f, FSLOT_OFF(pos));
+    const uint8_t *p = fcap__blob_ptr(f, pos);
     *len = blob_len(p, NULL);
     return p;
 }
@@ -844,7 +844,7 @@ void fcap__scratch_free(fscratch *s)
 size_t fcap__decode_slot(const crm_fcap *f, size_t i, fscratch *s, unsigned *flags)
 {
     unsigned fl = 0;
-    size_t n = blob_decode(fcap__pool_at(f, FSLOT_OFF(f->slot[i].pos)), s->ev, s->tags, &fl);
+    size_t n = blob_decode(fcap__blob_ptr(f, f->slot[i].pos), s->ev, s->tags, &fl);
     if (flags)
         *flags = fl;
     return n;
@@ -1351,7 +1351,7 @@ bool fcap__cand_sent(const crm_fcap *f, uint64_t cand, int64_t t)
     if (!fcap__cand_maybe(f, cand))
         return false;
     for (size_t i = 0; i < f->tcap + f->ocap; i++)
-        if (f->slot[i].id1 && fcap__blob_has_cand(fcap__pool_at(f, FSLOT_OFF(f->slot[i].pos)), cand, t))
+        if (f->slot[i].id1 && fcap__blob_has_cand(fcap__blob_ptr(f, f->slot[i].pos), cand, t))
             return true;
     return false;
 }
@@ -1481,7 +1481,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
         if (!sl->id1)
             continue;
         size_t rc = FSLOT_CAP(sl->pos);
-        const uint8_t *b = fcap__pool_at(f, FSLOT_OFF(sl->pos));
+        const uint8_t *b = fcap__blob_ptr(f, sl->pos);
         memcpy(np + at, b, blob_len(b, NULL));
         sl->pos = (uint64_t)at | (uint64_t)rc << 40;
         at += rc;
@@ -1815,7 +1815,7 @@ static crm_status stage_rewide(crm_fcap *f, fstage *st, uint64_t id, size_t slot
     if (s)
         return s;
     bparts bp; /* (the pool may have moved) */
-    blob_parts(fcap__pool_at(f, FSLOT_OFF(f->slot[slot].pos)), &bp);
+    blob_parts(fcap__blob_ptr(f, f->slot[slot].pos), &bp);
     size_t L = (size_t)(bp.end - bp.h), ohl = (size_t)(bp.c - bp.h), ocl = (size_t)(bp.end - bp.c);
     /* the hot parts (stored ones rewritten, then the new ones) and the new
      * cold parts are encoded past the final blob's end, then moved down:
@@ -1858,7 +1858,7 @@ stage_extend(crm_fcap *f, fstage *st, uint64_t id, size_t slot, size_t co, size_
 crm_status fcap__stage_sends(crm_fcap *f, fstage *st, uint64_t id, size_t slot, const fview *v,
                              const fnew *add, size_t k)
 {
-    const uint8_t *p = fcap__pool_at(f, FSLOT_OFF(f->slot[slot].pos));
+    const uint8_t *p = fcap__blob_ptr(f, f->slot[slot].pos);
     return stage_extend(f, st, id, slot, (size_t)(v->cold - p), (size_t)(v->end - p), v->wide,
                         add, k, v->t[v->nstored - 1], v->hasc ? v->base : view_base(v));
 }
@@ -1876,7 +1876,7 @@ crm_status fcap__stage_customer(crm_fcap *f, fstage *st, uint64_t id, size_t slo
         uint64_t base = CRM_FCAP_NO_CAND;
         for (size_t i = 0; i < nold && base == CRM_FCAP_NO_CAND; i++)
             base = ev[i].cand;
-        const uint8_t *p = fcap__pool_at(f, FSLOT_OFF(f->slot[slot].pos));
+        const uint8_t *p = fcap__blob_ptr(f, f->slot[slot].pos);
         bparts bp;
         blob_parts(p, &bp);
         return stage_extend(f, st, id, slot, (size_t)(bp.c - p), (size_t)(bp.end - p), bp.wide,
@@ -1969,7 +1969,7 @@ crm_status fcap__stage_apply(crm_fcap *f, fstage *st, uint64_t *cand, size_t n,
         if (!g->tail || !g->region) { /* its bytes are copied */
             const uint8_t *src = g->tail ? fcap__pool_at(f, g->enc) : st->enc + g->enc;
             if (!g->region) {
-                memcpy(fcap__pool_at(f, FSLOT_OFF(f->slot[g->slot].pos)), src, g->len);
+                memcpy(fcap__blob_ptr(f, f->slot[g->slot].pos), src, g->len);
                 continue;
             }
             memcpy(fcap__pool_at(f, at), src, g->len);
@@ -2021,7 +2021,7 @@ crm_status fcap__commit(crm_fcap *f, const fnew *v, size_t n, crm__wbuf *log)
             crm__prefetch(&f->slot[fcap__home(f, ord[a + 8].id)]);
         size_t sl = fcap__find(f, id), L = 0, addtags = 0;
         if (sl != SIZE_MAX)
-            (void)blob_len(fcap__pool_at(f, FSLOT_OFF(f->slot[sl].pos)), &L);
+            (void)blob_len(fcap__blob_ptr(f, f->slot[sl].pos), &L);
         for (size_t i = a; i < b; i++)
             addtags += v[ord[i].pos].ntags;
         size_t k = b - a;
@@ -2149,7 +2149,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     for (size_t i = 0; i < f->tcap + f->ocap; i++)
         if (f->slot[i].id1) {
             size_t L;
-            (void)blob_len(fcap__pool_at(f, FSLOT_OFF(f->slot[i].pos)), &L);
+            (void)blob_len(fcap__blob_ptr(f, f->slot[i].pos), &L);
             if (L > maxL)
                 maxL = L;
         }
@@ -2166,7 +2166,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     unsigned fl0 = 0;
     /* pass 1: sizes; ord keeps the customers that stay */
     for (size_t i = 0; i < f->ncust; i++) {
-        size_t m = blob_decode(fcap__pool_at(f, FSLOT_OFF(ord[i].pos)), sc.ev, sc.tags, &fl0);
+        size_t m = blob_decode(fcap__blob_ptr(f, ord[i].pos), sc.ev, sc.tags, &fl0);
         m = keep_after(sc.ev, m, cut);
         if (m) {
             ord[live++] = ord[i];
@@ -2195,7 +2195,7 @@ crm_status fcap__prune(crm_fcap *f, int64_t now, crm__wbuf *log)
     /* pass 2: nothing fails below */
     size_t at = 0, nev = 0;
     for (size_t i = 0; i < live; i++) {
-        size_t m = blob_decode(fcap__pool_at(f, FSLOT_OFF(ord[i].pos)), sc.ev, sc.tags, &fl0);
+        size_t m = blob_decode(fcap__blob_ptr(f, ord[i].pos), sc.ev, sc.tags, &fl0);
         m = keep_after(sc.ev, m, cut);
         size_t len = blob_encode(sc.enc, sc.ev, m);
         memcpy(pool + at, sc.enc, len);
