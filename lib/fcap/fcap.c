@@ -1025,23 +1025,26 @@ static inline __attribute__((always_inline)) void pf_block(const crm_fcap *f, si
  * cands), with their table slots, cand pages and blocks prefetched. All
  * lookups of a chunk at once: their cache misses overlap, where one at a
  * time in the decide loop each waited behind that loop's work. */
+/* Customer and cand id of candidate position i: of ord when not NULL,
+ * else of cands (both in scope where used). */
+#define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
+#define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
+
 static void lookup_chunk(const crm_fcap *f, const crm_fcap_candidate *cands, const okey *ord,
                          size_t lo, size_t hi, size_t *row)
 {
-#define CUST_OF(i) (ord ? ord[i].customer : cands[i].customer_id)
     for (size_t i = lo; i < hi; i++) {
-        row[i - lo] = fcap__home(f, CUST_OF(i));
-        pf_lookup(f, row[i - lo], ord ? ord[i].cand : cands[i].cand_id);
+        row[i - lo] = fcap__home(f, CUST_AT(i));
+        pf_lookup(f, row[i - lo], CAND_AT(i));
     }
     for (size_t i = lo; i < hi; i++) {
-        size_t r = i > lo && CUST_OF(i) == CUST_OF(i - 1)
+        size_t r = i > lo && CUST_AT(i) == CUST_AT(i - 1)
                        ? row[i - 1 - lo]
-                       : fcap__find_at(f, CUST_OF(i), row[i - lo]);
+                       : fcap__find_at(f, CUST_AT(i), row[i - lo]);
         row[i - lo] = r;
         if (r != SIZE_MAX)
             pf_block(f, r);
     }
-#undef CUST_OF
 }
 
 /* customer asc, t asc, priority desc, value desc, cand asc */
@@ -1251,14 +1254,12 @@ CRM_API crm_status crm_fcap_decide(crm_fcap *f, const crm_fcap_candidate *cands,
         goto done;
     for (unsigned i = 0; i < 8; i++)
         ahead_at[i] = SIZE_MAX;
-#define CUST_AT(i) (ord ? ord[i].customer : cands[i].customer_id)
 #ifndef PF_SLOT
 #define PF_SLOT 16 /* groups ahead: table slot and cand page (< 32: the home ring) */
 #endif
 #ifndef PF_BLOB
 #define PF_BLOB 4 /* groups ahead: the block (its slot is cached by then; < PF_SLOT, <= 7) */
 #endif
-#define CAND_AT(i) (ord ? ord[i].cand : cands[i].cand_id)
     size_t crow[PF_CHUNK], chunk_lo = 0, chunk_hi = 0; /* (chunked) rows from chunk_lo */
     for (size_t a = 0, b; a < n; a = b) {
         /* hide memory latency: table slots 16 groups ahead, cand pages 16

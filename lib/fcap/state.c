@@ -1372,6 +1372,12 @@ static size_t region_for(size_t len)
     return c < FSLOT_MAXCAP ? c : FSLOT_MAXCAP - 1;
 }
 
+/* Capacity for n bytes with room to grow: n + n / 4 + 64. */
+static size_t grown(size_t n)
+{
+    return n + n / 4 + 64;
+}
+
 /* A pool block at least this large grows by an extension (fcap__pool_at)
  * rather than by a realloc that may move it (CRM_FCAP_POOL_EXT_MIN, read
  * per growth, sets another size: the tests use small pools). */
@@ -1413,14 +1419,14 @@ static crm_status pool_grow(crm_fcap *f, size_t need, size_t keep)
     if (need > SIZE_MAX / 4 - f->poollen)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool too large");
     size_t want = f->poollen + need;
-    size_t cap = want + want / 4 + 64;
+    size_t cap = grown(want);
     if (cap >= (size_t)1 << 40)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
     crm_status s;
     if (f->ext && o < f->extbase) /* (pool_room drops an unused one first) */
         return crm__fail(CRM_ESTATE, "fcap: event pool tail below its extension");
     if (f->ext) {
-        size_t e = want - f->extbase, ec = e + e / 4 + 64;
+        size_t ec = grown(want - f->extbase);
         if (ec < 2 * f->extcap)
             ec = 2 * f->extcap;
         if ((s = crm__realloc_array((void **)&f->ext, ec, 1, "fcap events")))
@@ -1431,7 +1437,7 @@ static crm_status pool_grow(crm_fcap *f, size_t need, size_t keep)
     }
     size_t base = o; /* (the pool block keeps POOL_PAD beyond it) */
     if (f->poolcap >= pool_ext_min() && f->poolcap - base >= POOL_PAD) {
-        size_t e = need - keep, ec = e + e / 4 + 64;
+        size_t ec = grown(need - keep);
         if (ec < f->poolcap / 2)
             ec = f->poolcap / 2;
         if ((s = crm__alloc_array((void **)&f->ext, ec, 1, 0, "fcap events")))
@@ -1465,8 +1471,7 @@ static crm_status pool_room(crm_fcap *f, size_t need)
     size_t live = f->poollen - f->garbage;
     if (need > SIZE_MAX / 4 - live)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool too large");
-    size_t want = live + need;
-    size_t cap = want + want / 4 + 64;
+    size_t cap = grown(live + need);
     if (cap >= (size_t)1 << 40)
         return crm__fail(CRM_EOVERFLOW, "fcap: event pool above 2^40 bytes");
     if (f->garbage < f->poollen / 4) /* little to reclaim: grow in place */
@@ -1512,9 +1517,7 @@ crm_status fcap__state_init(crm_fcap *f)
     f->hm = (fhome){.lo = UINT64_MAX}; /* no model */
     f->ocap = f->nov = 0;
     f->pcap = 16;
-    f->ext = NULL;
-    f->extbase = SIZE_MAX; /* no pool extension */
-    f->extcap = 0;
+    pool_ext_free(f); /* no pool extension (ext is NULL) */
     crm_status s = crm__alloc_array((void **)&f->slot, f->tcap, sizeof *f->slot, 1,
                                     "fcap customers");
     if (!s)
